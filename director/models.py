@@ -1,0 +1,1 @@
+"""Director models (BOSH's data model); filled in by the director core."""

@@ -1,0 +1,46 @@
+"""Console-wide API endpoints: public info and token issue."""
+
+from django.contrib.auth import authenticate, get_user_model
+from rest_framework import status
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from . import __version__
+from .apierrors import ApiError
+
+
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def info(request):
+    """Public: the version and whether setup is done."""
+    return Response(
+        {
+            "info": {"version": __version__},
+            "setup_completed": get_user_model().objects.filter(is_superuser=True).exists(),
+        }
+    )
+
+
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def issue_token(request):
+    """``POST /api/v0/auth/token`` with username + password -> a bearer token."""
+    from .models import ApiToken
+
+    username = request.data.get("username")
+    password = request.data.get("password")
+    missing = {
+        f: ["This field is required."]
+        for f, v in (("username", username), ("password", password))
+        if not v
+    }
+    if missing:
+        raise ApiError(missing)
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        raise ApiError({"base": ["Invalid username or password."]}, status.HTTP_401_UNAUTHORIZED)
+    _, raw = ApiToken.issue(user, name="api")
+    return Response({"access_token": raw, "token_type": "bearer", "username": user.username})

@@ -1,0 +1,205 @@
+"""Django settings, driven by environment variables with working defaults.
+
+Every setting an operator may change is read from the environment here and
+nowhere else: ``OPSCONSOLE_DATA_DIR``, ``DATABASE_URL``, ``CELERY_BROKER_URL``,
+``SECRET_KEY``, ``OPSCONSOLE_ENCRYPTION_KEY``, ``OPSCONSOLE_DEBUG``,
+``OPSCONSOLE_ALLOWED_HOSTS``. Secrets that are not given are generated once
+into the data directory, so a restart keeps sessions and encrypted values.
+"""
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("OPSCONSOLE_DATA_DIR", BASE_DIR / ".data")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_file(name: str, make) -> str:
+    """Read a secret from the data directory, creating it (mode 0600) on first use."""
+    path = DATA_DIR / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make())
+    return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or _secret_file(
+    "secret_key", lambda: secrets.token_urlsafe(50)
+)
+# Key for secrets at rest (vCenter password, generated credentials, variables).
+ENCRYPTION_KEY = os.environ.get("OPSCONSOLE_ENCRYPTION_KEY") or _secret_file(
+    "encryption_key", _fernet_key
+)
+
+DEBUG = os.environ.get("OPSCONSOLE_DEBUG", "0").lower() in ("1", "true", "yes")
+ALLOWED_HOSTS = [
+    h
+    for h in os.environ.get("OPSCONSOLE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+    if h
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_htmx",
+    "opsconsole",
+    "director",
+    "tiles",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "opsconsole.auth.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "opsconsole.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "opsconsole.context_processors.console",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "opsconsole.wsgi.application"
+
+
+def _database_from_url(url: str) -> dict:
+    """Turn ``postgres://user:pass@host:port/name`` or ``sqlite:///path`` into a DATABASES entry."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgres", "postgresql", "pgsql"):
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parsed.path.lstrip("/")),
+            "USER": unquote(parsed.username or ""),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "",
+            "PORT": str(parsed.port or ""),
+            "CONN_MAX_AGE": 60,
+        }
+    if parsed.scheme == "sqlite":
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": unquote(parsed.path) or str(DATA_DIR / "db.sqlite3"),
+        }
+    raise ValueError(
+        f"DATABASE_URL: unsupported scheme {parsed.scheme!r} (use postgres:// or sqlite:///)"
+    )
+
+
+DATABASES = {
+    "default": _database_from_url(os.environ["DATABASE_URL"])
+    if os.environ.get("DATABASE_URL")
+    else {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(DATA_DIR / "db.sqlite3"),
+        # Worker threads and the web server write at once; wait instead of failing.
+        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+
+# --- Celery: JSON only, late acks so a killed worker's task is redelivered ---
+CELERY_BROKER_URL = os.environ.get(
+    "CELERY_BROKER_URL", f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '6379')}/0"
+)
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0") == "1"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE: dict = {}  # filled by apps (director.apps) at ready time
+
+# --- REST API ---
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "opsconsole.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["opsconsole.auth.RolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "opsconsole.apierrors.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "opsconsole.apierrors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "opsconsole API",
+    "DESCRIPTION": "Ops Manager-shaped console API and BOSH-shaped director API",
+    "VERSION": "0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Director ---
+DIRECTOR_NAME = os.environ.get("OPSCONSOLE_DIRECTOR_NAME", "opsconsole")
+TASK_LOG_DIR = DATA_DIR / "tasks"
+BLOBSTORE_DIR = DATA_DIR / "blobstore"
+# A task whose checkpoint is older than this is reported as timed out (BOSH: 6 x 30 s).
+TASK_CHECKPOINT_INTERVAL = int(os.environ.get("OPSCONSOLE_TASK_CHECKPOINT_INTERVAL", "30"))
+TASK_TIMEOUT_FACTOR = 6
+# The local vcsim that `make run` starts, used when no vCenter is configured yet.
+LOCAL_VCSIM_FILE = DATA_DIR / "vcsim.json"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "opsconsole.redaction.RedactingFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("OPSCONSOLE_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,25 @@
+"""URL routes: pages from each app, the API under /api/v0/, auth and health."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import api, views
+
+api_v0 = [
+    path("info", api.info, name="api-info"),
+    path("auth/token", api.issue_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("director/", include("director.api.urls")),
+    path("", include("tiles.api.urls")),
+]
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("health", views.health, name="health"),
+    path("api/v0/", include(api_v0)),
+    path("director/", include("director.urls")),
+    path("", include("tiles.urls")),
+]

@@ -1,0 +1,1 @@
+"""Products (tiles): product templates, staged config, forms, manifests, Apply Changes."""

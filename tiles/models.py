@@ -1,0 +1,1 @@
+"""Tile models; filled in by the tiles work."""
