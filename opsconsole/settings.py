@@ -127,6 +127,7 @@ DATABASES = {
         "NAME": str(DATA_DIR / "db.sqlite3"),
         # Worker threads and the web server write at once; wait instead of failing.
         "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        "TEST": {"NAME": str(DATA_DIR / "db.sqlite3.test")},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

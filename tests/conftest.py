@@ -1,0 +1,105 @@
+"""Fixtures shared by the whole suite.
+
+PostgreSQL and Redis are started before Django loads (see
+``opsconsole.localservices.pytest_plugin``); vcsim comes from
+``tests.fixtures.vcsim``; here: a real Celery worker process against the
+test database, users and API clients.
+"""
+
+import importlib.util
+import os
+
+import pytest
+from django.conf import settings
+
+
+def _present(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+pytest_plugins = [m for m in ("tests.fixtures.vcsim",) if _present(m)]
+
+
+def _test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker process consuming from the test Redis, on the test database."""
+    from opsconsole.celery import app
+    from opsconsole.localservices.celery import start_worker, wait_for_worker
+
+    logdir = tmp_path_factory.mktemp("worker")
+    env = {
+        "DATABASE_URL": _test_database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND,
+        "OPSCONSOLE_DATA_DIR": str(settings.DATA_DIR),
+        "OPSCONSOLE_ENCRYPTION_KEY": settings.ENCRYPTION_KEY,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
+    }
+    worker = start_worker(env, logdir / "worker.log", concurrency=2, cwd=str(settings.BASE_DIR))
+    try:
+        wait_for_worker(app, timeout=60, proc=worker)
+        yield worker
+    finally:
+        worker.stop()
+        if os.environ.get("OPSCONSOLE_SHOW_WORKER_LOG"):
+            print(worker.tail(200))
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return django_user_model.objects.create_superuser("admin", "", "admin-password-1")
+
+
+@pytest.fixture
+def user_with_role(django_user_model):
+    from opsconsole.models import UserProfile
+
+    def make(role: str, username: str | None = None):
+        user = django_user_model.objects.create_user(username or role, "", f"{role}-password-1")
+        UserProfile.objects.create(user=user, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def admin_api(api_client, admin_user):
+    from opsconsole.models import ApiToken
+
+    _, raw = ApiToken.issue(admin_user)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return api_client
+
+
+@pytest.fixture
+def role_api(user_with_role):
+    """An API client authenticated with a bearer token for a user of the given role."""
+    from rest_framework.test import APIClient
+
+    from opsconsole.models import ApiToken
+
+    def make(role: str):
+        client = APIClient()
+        _, raw = ApiToken.issue(user_with_role(role))
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return client
+
+    return make
