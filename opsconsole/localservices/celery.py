@@ -51,4 +51,4 @@ def wait_for_worker(app, timeout: float = 60, proc: ManagedProcess | None = None
             raise RuntimeError(f"the Celery worker exited:\n{proc.tail()}")
         if app.control.ping(timeout=1.0):
             return
-    raise RuntimeError("no Celery worker answered within %.0fs" % timeout)
+    raise RuntimeError(f"no Celery worker answered within {timeout:.0f}s")

@@ -1,1 +1,0 @@
-"""Director models (BOSH's data model); filled in by the director core."""
