@@ -37,6 +37,7 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // delayFlag collects repeatable -delay METHOD=ms options.
@@ -282,7 +283,7 @@ func inventory() map[string][]string {
 		"clusters":            names("ClusterComputeResource", nil),
 		"hosts":               names("HostSystem", inCluster),
 		"standalone_hosts":    names("HostSystem", func(e mo.Entity) bool { return !inCluster(e) }),
-		"resource_pools":      names("ResourcePool", nil),
+		"resource_pools":      poolPaths(),
 		"datastores":          names("Datastore", nil),
 		"portgroups":          names("DistributedVirtualPortgroup", func(e mo.Entity) bool { return !isUplink(e) }),
 		"uplink_portgroups":   names("DistributedVirtualPortgroup", isUplink),
@@ -293,17 +294,35 @@ func inventory() map[string][]string {
 	}
 }
 
-// poolPaths names resource pools by owner, "DC0_C0/Resources", because every
-// cluster's root pool is called "Resources".
+// poolPaths names resource pools by path from their cluster or host,
+// "DC0_C0/Resources", because every root pool is called "Resources".
 func poolPaths() []string {
 	list := []string{}
-	for _, e := range simulator.Map.All("ResourcePool") {
-		pool := e.(*simulator.ResourcePool)
-		owner := ""
-		if o, ok := simulator.Map.Get(pool.Owner).(mo.Entity); ok {
-			owner = o.Entity().Name + "/"
+	var walk func(prefix string, ref types.ManagedObjectReference)
+	walk = func(prefix string, ref types.ManagedObjectReference) {
+		pool, ok := simulator.Map.Get(ref).(*simulator.ResourcePool)
+		if !ok {
+			return
 		}
-		list = append(list, owner+pool.Name)
+		name := prefix + "/" + pool.Name
+		list = append(list, name)
+		for _, child := range pool.ResourcePool.ResourcePool {
+			walk(name, child)
+		}
+	}
+	for _, kind := range []string{"ClusterComputeResource", "ComputeResource"} {
+		for _, e := range simulator.Map.All(kind) {
+			var root *types.ManagedObjectReference
+			switch cr := e.(type) {
+			case *simulator.ClusterComputeResource:
+				root = cr.ResourcePool
+			case *mo.ComputeResource:
+				root = cr.ResourcePool
+			}
+			if root != nil {
+				walk(e.Entity().Name, *root)
+			}
+		}
 	}
 	sort.Strings(list)
 	return list
