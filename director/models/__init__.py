@@ -1,0 +1,73 @@
+"""The director's data model: BOSH's schema (reference §6) as Django models.
+
+One module per concern; everything is importable from ``director.models``.
+
+=================  =========================================================
+stemcell           ``Stemcell``
+release            ``Release``, ``ReleaseVersion``, ``ReleaseJob``, ``ReleasePackage``
+config             ``Config`` (versioned cloud/runtime/cpi/resurrection/custom),
+                   ``DirectorAttribute``
+deployment         ``Deployment``, ``DeploymentProblem``
+instance           ``Instance``, ``Vm``, ``OrphanedVm``
+disk               ``PersistentDisk``, ``OrphanDisk``
+ip                 ``IpAddress``
+variable           ``Credential`` (the variable store), ``VariableSet``, ``Variable``
+task               ``Task``, ``TaskEvent``, ``TaskState`` + state groups
+lock               ``Lock``
+event              ``Event`` (audit)
+=================  =========================================================
+"""
+
+from .config import KNOWN_CONFIG_TYPES, Config, ConfigType, DirectorAttribute
+from .deployment import Deployment, DeploymentProblem, ProblemState
+from .disk import OrphanDisk, PersistentDisk
+from .event import Event
+from .instance import Instance, InstanceState, OrphanedVm, Vm
+from .ip import IpAddress
+from .lock import Lock
+from .release import Release, ReleaseJob, ReleasePackage, ReleaseVersion
+from .stemcell import Stemcell
+from .task import (
+    ACTIVE_STATES,
+    CANCELLABLE_STATES,
+    RUNNING_STATES,
+    TERMINAL_STATES,
+    Task,
+    TaskEvent,
+    TaskState,
+)
+from .variable import Credential, Variable, VariableSet
+
+__all__ = [
+    "ACTIVE_STATES",
+    "CANCELLABLE_STATES",
+    "KNOWN_CONFIG_TYPES",
+    "RUNNING_STATES",
+    "TERMINAL_STATES",
+    "Config",
+    "ConfigType",
+    "Credential",
+    "Deployment",
+    "DeploymentProblem",
+    "DirectorAttribute",
+    "Event",
+    "Instance",
+    "InstanceState",
+    "IpAddress",
+    "Lock",
+    "OrphanDisk",
+    "OrphanedVm",
+    "PersistentDisk",
+    "ProblemState",
+    "Release",
+    "ReleaseJob",
+    "ReleasePackage",
+    "ReleaseVersion",
+    "Stemcell",
+    "Task",
+    "TaskEvent",
+    "TaskState",
+    "Variable",
+    "VariableSet",
+    "Vm",
+]

@@ -1,0 +1,75 @@
+"""Configs: versioned YAML documents by type and name (BOSH ``configs``).
+
+Types ``cloud``, ``runtime``, ``cpi`` and ``resurrection`` mean something to
+the director; any other type is stored for whoever reads it. Every update
+appends a row: the latest version of ``(type, name)`` is the highest id that
+is not deleted, and deployments pin the exact rows they were deployed with
+(``Deployment.configs``). Deleting a config marks all its versions deleted.
+"""
+
+from django.db import models
+
+
+class ConfigType(models.TextChoices):
+    CLOUD = "cloud"
+    RUNTIME = "runtime"
+    CPI = "cpi"
+    RESURRECTION = "resurrection"
+
+
+#: Config types whose content the director interprets.
+KNOWN_CONFIG_TYPES = tuple(ConfigType.values)
+
+
+class Config(models.Model):
+    """One version of the config ``(type, name)``; content is YAML text."""
+
+    type = models.CharField(max_length=100)
+    name = models.CharField(max_length=255, default="default")
+    content = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["type", "name", "-id"], name="config_latest_idx")]
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.type}/{self.name} #{self.id}"
+
+    @classmethod
+    def latest(cls, type: str, name: str = "default") -> "Config | None":
+        """The current version of ``(type, name)``, or None."""
+        return cls.objects.filter(type=type, name=name, deleted=False).order_by("-id").first()
+
+    @classmethod
+    def latest_set(cls, type: str) -> list["Config"]:
+        """The current version of every name of ``type``, ordered by name (BOSH: latest_set)."""
+        ids = (
+            cls.objects.filter(type=type, deleted=False)
+            .values("name")
+            .annotate(latest_id=models.Max("id"))
+            .values_list("latest_id", flat=True)
+        )
+        return list(cls.objects.filter(id__in=list(ids)).order_by("name"))
+
+
+class DirectorAttribute(models.Model):
+    """A director-wide setting (BOSH ``director_attributes``), e.g. ``resurrection_paused``."""
+
+    RESURRECTION_PAUSED = "resurrection_paused"
+
+    name = models.CharField(max_length=100, unique=True)
+    value = models.TextField(blank=True, default="")
+
+    def __str__(self):
+        return f"{self.name}={self.value}"
+
+    @classmethod
+    def get(cls, name: str, default: str | None = None) -> str | None:
+        row = cls.objects.filter(name=name).first()
+        return row.value if row else default
+
+    @classmethod
+    def set(cls, name: str, value: str) -> None:
+        cls.objects.update_or_create(name=name, defaults={"value": value})
