@@ -27,8 +27,14 @@ command -v go >/dev/null 2>&1 ||
     die "govmomi source is missing ($src): apt-get install golang-github-vmware-govmomi-dev"
 command -v patch >/dev/null 2>&1 || die "patch(1) is missing: apt-get install patch"
 
+# What the binary was built from besides our files: an upgraded govmomi
+# package or Go keeps its old mtimes, so compare versions, not times.
+stamp="$out/vcsim.stamp"
+versions="govmomi $(dpkg-query -W -f='${Version}' golang-github-vmware-govmomi-dev 2>/dev/null || echo unknown); $(go version)"
+
 # Up to date? -nt is false when the binary does not exist, so test that first.
-if [ -z "${VCSIM_FORCE_BUILD:-}" ] && [ -x "$bin" ]; then
+if [ -z "${VCSIM_FORCE_BUILD:-}" ] && [ -x "$bin" ] &&
+    [ "$(cat "$stamp" 2>/dev/null)" = "$versions" ]; then
     stale=""
     for f in "$here/main.go" "$here/build.sh" "$here"/patches/*.patch; do
         [ -e "$f" ] || continue
@@ -53,7 +59,7 @@ for p in "$here"/patches/*.patch; do
     [ -e "$p" ] || continue
     echo "applying $(basename "$p")"
     patch -p1 --quiet --forward --batch -d "$dst" <"$p" ||
-        die "patch $(basename "$p") does not apply to $src (govmomi $(dpkg-query -W -f='${Version}' golang-github-vmware-govmomi-dev 2>/dev/null || echo '?'))"
+        die "patch $(basename "$p") does not apply to $src ($versions)"
 done
 
 # go build wants main.go inside a GOPATH-less directory of its own.
@@ -66,4 +72,5 @@ GOPATH="$overlay:/usr/share/gocode" GO111MODULE=off GOFLAGS= \
     GOCACHE="$out/gocache" CGO_ENABLED=0 \
     go build -o "$bin.tmp" . || die "go build failed"
 mv "$bin.tmp" "$bin"
+echo "$versions" >"$stamp"
 echo "built $bin"
