@@ -1,0 +1,590 @@
+"""Task lifecycle: create, run, cancel, and read the output of director tasks.
+
+A service creates the ``Task`` row with ``create_task``; the row is queued
+to Celery only once the surrounding transaction commits (a worker must
+never see a task whose row does not exist yet). The thin Celery task calls
+``run_task``, which:
+
+1. flips the row ``queued -> processing`` with a conditional UPDATE (a row
+   in any other state is refused: a redelivered message never runs a task
+   twice; a task cancelled while queued just ends ``cancelled``);
+2. starts a checkpoint thread writing ``checkpoint_time`` every
+   ``TASK_CHECKPOINT_INTERVAL`` seconds and renewing the task's locks, so a
+   dead worker shows up as ``timeout`` and its locks expire;
+3. calls the handler registered for ``task.type`` with a ``TaskContext``;
+4. ends the row ``done`` (result = the handler's return value), ``cancelled``
+   (the handler raised ``TaskCancelled`` at a checkpoint) or ``error`` (the
+   message, and an error line in the event log). No exception leaves the
+   row ``processing``.
+
+Handlers::
+
+    @task_handler("update_stemcell")
+    def update_stemcell(ctx: TaskContext) -> str:
+        stage = ctx.stage("Update stemcell", total=2)
+        with stage.track("Extracting stemcell archive"):
+            ...
+        ctx.checkpoint()          # raises TaskCancelled if cancel was asked
+        with stage.track("Uploading stemcell to the cloud") as step:
+            step.advance(50, status="importing")
+            ...
+        return "/stemcells/ubuntu-jammy/1.0"
+
+The event log is written line by line as rows (``TaskEvent``), never kept
+in memory; stage trackers are thread-safe, so parallel steps (canaries,
+``max_in_flight`` batches) may share a stage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from opsconsole.redaction import redact, redact_text
+
+from .models import (
+    CANCELLABLE_STATES,
+    TERMINAL_STATES,
+    Task,
+    TaskEvent,
+    TaskState,
+)
+
+log = logging.getLogger(__name__)
+
+#: Error codes in the event log's ``error`` entries (BOSH's director error codes).
+ERROR_CODE_GENERIC = 100
+ERROR_CODE_LOCK = 100100
+
+
+class TaskCancelled(Exception):
+    """Raised by ``TaskContext.checkpoint`` when the task was asked to stop."""
+
+
+class TaskNotCancellable(Exception):
+    """Cancel was asked of a task that already finished (API: 409)."""
+
+
+class TaskNotRunnable(Exception):
+    """``run_task`` found the row in a state it does not start from."""
+
+
+HandlerFn = Callable[["TaskContext"], Any]
+_HANDLERS: dict[str, HandlerFn] = {}
+
+
+def task_handler(task_type: str) -> Callable[[HandlerFn], HandlerFn]:
+    """Register ``fn(ctx) -> result`` as the handler of tasks of ``task_type``."""
+
+    def register(fn: HandlerFn) -> HandlerFn:
+        if task_type in _HANDLERS and _HANDLERS[task_type] is not fn:
+            raise RuntimeError(f"two handlers registered for task type {task_type!r}")
+        _HANDLERS[task_type] = fn
+        return fn
+
+    return register
+
+
+def handler_for(task_type: str) -> HandlerFn | None:
+    _load_handlers()
+    return _HANDLERS.get(task_type)
+
+
+def _load_handlers() -> None:
+    """Import the modules that register handlers (they register on import)."""
+    import importlib
+
+    for module in ("director.uploads", "director.execution"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def task_dir(task_id: int) -> Path:
+    return Path(settings.TASK_LOG_DIR) / str(task_id)
+
+
+def _log_path(task_id: int, kind: str) -> Path:
+    return task_dir(task_id) / kind
+
+
+def _now_ts() -> int:
+    return int(time.time())
+
+
+# --------------------------------------------------------------------------- create
+
+
+def create_task(
+    type: str,
+    description: str,
+    username: str,
+    deployment_name: str | None = None,
+    args: dict | None = None,
+    context_id: str = "",
+) -> Task:
+    """Create a queued task row; it is sent to a worker when the transaction commits."""
+    task = Task.objects.create(
+        type=type,
+        description=description,
+        username=username or "",
+        deployment_name=deployment_name or "",
+        args=args or {},
+        context_id=context_id or "",
+        checkpoint_time=timezone.now(),
+    )
+    transaction.on_commit(lambda: enqueue(task.id))
+    return task
+
+
+def enqueue(task_id: int) -> None:
+    """Send a task to the workers; if the broker is unreachable the task ends in error."""
+    from . import tasks
+
+    try:
+        tasks.run_task.delay(task_id)
+    except Exception as exc:  # the broker is down: say so rather than stay queued forever
+        log.error("could not queue task %s: %s", task_id, exc)
+        Task.objects.filter(id=task_id, state=TaskState.QUEUED).update(
+            state=TaskState.ERROR,
+            finished_at=timezone.now(),
+            result=f"could not queue the task (is the task queue running?): {exc}",
+        )
+
+
+# --------------------------------------------------------------------------- event log
+
+
+class EventLog:
+    """Appends BOSH-format event lines to a task as ``TaskEvent`` rows, thread-safely."""
+
+    def __init__(self, task: Task):
+        self.task = task
+        self._lock = threading.Lock()
+        last = TaskEvent.objects.filter(task=task).order_by("-seq").values_list("seq", flat=True)
+        self._seq = last.first() or 0
+
+    def write(self, entry: dict) -> TaskEvent:
+        entry = {"time": _now_ts(), **entry}
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        return TaskEvent.objects.create(task_id=self.task.id, seq=seq, data=redact(entry))
+
+    def stage(self, name: str, tags: list[str] | None = None, total: int | None = None) -> Stage:
+        return Stage(self, name, tags or [], total)
+
+    def warning(self, message: str) -> None:
+        self.write({"type": "warning", "message": message})
+
+    def error(self, message: str, code: int = ERROR_CODE_GENERIC) -> None:
+        self.write({"error": {"code": code, "message": message}})
+
+
+class Stage:
+    """An event-log stage (``Updating instance`` with tags ``[zookeeper]``).
+
+    Each ``track(name)`` is one task of the stage, numbered from 1 in the
+    order they start; ``total`` is how many the stage will have (it can be
+    raised later with ``set_total``). Progress of a step is 0 when it
+    starts, 100 when it finishes, and what ``advance`` says in between.
+    """
+
+    def __init__(self, log: EventLog, name: str, tags: list[str], total: int | None):
+        self.log = log
+        self.name = name
+        self.tags = list(tags)
+        self.total = total
+        self._index = 0
+        self._lock = threading.Lock()
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+
+    def _next_index(self) -> int:
+        with self._lock:
+            self._index += 1
+            if self.total is None or self._index > self.total:
+                self.total = self._index if self.total is None else max(self.total, self._index)
+            return self._index
+
+    def _entry(self, task: str, index: int, state: str, progress: int, data=None) -> dict:
+        entry = {
+            "stage": self.name,
+            "tags": self.tags,
+            "total": self.total,
+            "task": task,
+            "index": index,
+            "state": state,
+            "progress": progress,
+        }
+        if data:
+            entry["data"] = data
+        return entry
+
+    @contextmanager
+    def track(self, task_name: str) -> Iterator[StepTracker]:
+        """Emit ``started``, then ``finished`` or (on an exception, re-raised) ``failed``."""
+        index = self._next_index()
+        step = StepTracker(self, task_name, index)
+        self.log.write(self._entry(task_name, index, "started", 0))
+        try:
+            yield step
+        except BaseException as exc:
+            message = _error_message(exc) if not isinstance(exc, TaskCancelled) else "cancelled"
+            self.log.write(
+                self._entry(task_name, index, "failed", 100, {"error": message}),
+            )
+            raise
+        self.log.write(self._entry(task_name, index, "finished", 100))
+
+
+class StepTracker:
+    """The handle of one tracked step: report progress within it."""
+
+    def __init__(self, stage: Stage, name: str, index: int):
+        self.stage = stage
+        self.name = name
+        self.index = index
+        self.progress = 0
+
+    def advance(self, percent: int, status: str | None = None) -> None:
+        """Move this step's progress by ``percent`` (clamped to 99) with an optional status."""
+        self.progress = max(0, min(99, self.progress + int(percent)))
+        self.stage.log.write(
+            self.stage._entry(
+                self.name,
+                self.index,
+                "in_progress",
+                self.progress,
+                {"status": status} if status else None,
+            )
+        )
+
+
+# --------------------------------------------------------------------------- log files
+
+
+class _LineFile:
+    """An append-only log file of a task; every line is flushed at once (tail -f works)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, line: str) -> None:
+        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line if line.endswith("\n") else line + "\n")
+
+
+class CpiLog:
+    """The CPI log sink of a task: one JSON object per line, secrets redacted.
+
+    Callable with a dict (the CPI wrapper logs each request/response as a
+    dict) or a string; both end up as JSON lines in ``TASK_LOG_DIR/<id>/cpi``.
+    """
+
+    def __init__(self, path: Path):
+        self._file = _LineFile(path)
+
+    def write(self, entry: Any) -> None:
+        if isinstance(entry, str):
+            entry = {"message": entry}
+        entry = {"time": round(time.time(), 3), **dict(entry)}
+        self._file.append(json.dumps(redact(entry), sort_keys=False, default=str))
+
+    __call__ = write
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass
+class _HeldLock:
+    lock: Any  # director.models.Lock
+    description: str
+
+
+class TaskContext:
+    """What a handler gets: its task and arguments, the logs, and checkpoints.
+
+    * ``task``, ``args``, ``username``, ``deployment_name``
+    * ``stage(name, tags, total)`` -> ``Stage`` (``event_log`` for warnings/errors)
+    * ``debug(message)`` -> the debug log (secrets redacted)
+    * ``cpi_log`` -> sink for the CPI's request/response log
+    * ``checkpoint()`` -> raises ``TaskCancelled`` when cancel was asked
+    * ``write_result(obj)`` -> one JSON line of ``bosh task --result`` output
+    * ``locks`` -> locks held by the task, renewed by the checkpoint thread
+    """
+
+    def __init__(self, task: Task):
+        self.task = task
+        self.args: dict = dict(task.args or {})
+        self.username = task.username
+        self.deployment_name = task.deployment_name
+        self.event_log = EventLog(task)
+        self._debug = _LineFile(_log_path(task.id, "debug"))
+        self.cpi_log = CpiLog(_log_path(task.id, "cpi"))
+        self.locks: list[_HeldLock] = []
+        self._locks_guard = threading.Lock()
+
+    @property
+    def task_id(self) -> int:
+        return self.task.id
+
+    def stage(self, name: str, tags: list[str] | None = None, total: int | None = None) -> Stage:
+        return self.event_log.stage(name, tags, total)
+
+    def warning(self, message: str) -> None:
+        self.debug(f"WARN {message}")
+        self.event_log.warning(message)
+
+    def debug(self, message: str) -> None:
+        stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        thread = threading.current_thread().name
+        self._debug.append(f"{stamp} [{thread}] {redact_text(str(message))}")
+
+    def checkpoint(self) -> None:
+        """A safe point to stop: raise ``TaskCancelled`` if the task is being cancelled."""
+        state = Task.objects.filter(id=self.task.id).values_list("state", flat=True).first()
+        if state in (TaskState.CANCELLING, TaskState.CANCELLED, TaskState.TIMEOUT):
+            raise TaskCancelled(f"task {self.task.id} cancelled")
+
+    def write_result(self, obj: Any) -> None:
+        """Append one line to the result output (JSON unless given a string)."""
+        from django.db.models import Value
+        from django.db.models.functions import Concat
+
+        line = obj if isinstance(obj, str) else json.dumps(obj, sort_keys=True, default=str)
+        Task.objects.filter(id=self.task.id).update(
+            result_output=Concat("result_output", Value(line + "\n"))
+        )
+
+    # locks are registered by director.locks when acquired for this task
+    def _hold(self, lock, description: str) -> None:
+        with self._locks_guard:
+            self.locks.append(_HeldLock(lock, description))
+
+    def _drop(self, lock) -> None:
+        with self._locks_guard:
+            self.locks = [h for h in self.locks if h.lock.uid != lock.uid]
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+class _Checkpointer(threading.Thread):
+    """Writes ``checkpoint_time`` and renews the task's locks until stopped."""
+
+    def __init__(self, ctx: TaskContext, interval: float):
+        super().__init__(name=f"task-{ctx.task_id}-checkpoint", daemon=True)
+        self.ctx = ctx
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                self.beat()
+        finally:
+            connection.close()
+
+    def beat(self) -> None:
+        from . import locks
+
+        try:
+            Task.objects.filter(id=self.ctx.task_id).update(checkpoint_time=timezone.now())
+            with self.ctx._locks_guard:
+                held = list(self.ctx.locks)
+            for h in held:
+                if not locks.renew(h.lock):
+                    self.ctx.debug(f"lost lock {h.lock.name}: asking the task to stop")
+                    locks.lock_lost(h.lock, self.ctx)
+                    self.ctx._drop(h.lock)
+        except Exception as exc:  # a transient DB error must not kill the heartbeat
+            log.warning("task %s checkpoint failed: %s", self.ctx.task_id, exc)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _error_message(exc: BaseException) -> str:
+    message = str(exc).strip()
+    if not message:
+        message = type(exc).__name__
+    return redact_text(message)
+
+
+def _finish(task_id: int, state: str, result: str) -> None:
+    """Write the end state; retried once on a fresh connection if the first write fails."""
+    for attempt in (1, 2):
+        try:
+            Task.objects.filter(id=task_id).update(
+                state=state, result=result, finished_at=timezone.now()
+            )
+            return
+        except Exception:
+            if attempt == 2:
+                raise
+            connection.close()
+
+
+def run_task(task_id: int) -> str:
+    """Run a queued task to its end; returns the end state. See the module docstring."""
+    now = timezone.now()
+    started = Task.objects.filter(id=task_id, state=TaskState.QUEUED).update(
+        state=TaskState.PROCESSING, started_at=now, checkpoint_time=now
+    )
+    if not started:
+        ended = Task.objects.filter(id=task_id, state=TaskState.CANCELLING).update(
+            state=TaskState.CANCELLED, finished_at=now, result="task cancelled"
+        )
+        if ended:
+            return TaskState.CANCELLED
+        state = Task.objects.filter(id=task_id).values_list("state", flat=True).first()
+        log.warning("task %s not run: its state is %s, not queued", task_id, state)
+        raise TaskNotRunnable(f"task {task_id} is {state or 'missing'}, not queued")
+
+    task = Task.objects.get(id=task_id)
+    ctx = TaskContext(task)
+    ctx.debug(f"Starting task {task.id}: {task.type} ({task.description}) by {task.username}")
+    beat = _Checkpointer(ctx, settings.TASK_CHECKPOINT_INTERVAL)
+    beat.start()
+    state, result = TaskState.ERROR, "task ended unexpectedly"
+    try:
+        handler = handler_for(task.type)
+        if handler is None:
+            raise RuntimeError(f"no handler for task type {task.type!r}")
+        ctx.checkpoint()
+        value = handler(ctx)
+        state, result = TaskState.DONE, "" if value is None else str(value)
+    except TaskCancelled:
+        state, result = TaskState.CANCELLED, "task cancelled"
+        ctx.debug("Task cancelled")
+    except BaseException as exc:
+        result = _error_message(exc)
+        ctx.debug(f"Task failed: {result}\n{redact_text(traceback.format_exc())}")
+        try:
+            from .locks import LockHeld
+
+            code = ERROR_CODE_LOCK if isinstance(exc, LockHeld) else ERROR_CODE_GENERIC
+            ctx.event_log.error(result, code=code)
+        except Exception as log_exc:
+            log.error("task %s: could not write the error event: %s", task_id, log_exc)
+        if not isinstance(exc, Exception):
+            _finish(task_id, TaskState.ERROR, result)
+            raise
+    finally:
+        beat.stopped.set()
+        beat.join(timeout=5)
+        _release_all(ctx)
+    _finish(task_id, state, result)
+    ctx.debug(f"Task {task_id} ended: {state}")
+    return state
+
+
+def _release_all(ctx: TaskContext) -> None:
+    from . import locks
+
+    for held in list(ctx.locks):
+        try:
+            locks.release(held.lock, ctx)
+        except Exception as exc:
+            log.warning("task %s: releasing %s failed: %s", ctx.task_id, held.lock.name, exc)
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+def cancel_task(task_id: int) -> Task:
+    """Cancel: ``queued`` ends ``cancelled`` at once, ``processing`` becomes ``cancelling``.
+
+    Raises ``Task.DoesNotExist`` for an unknown id and ``TaskNotCancellable``
+    (API 409) for a task in any other state.
+    """
+    now = timezone.now()
+    if Task.objects.filter(id=task_id, state=TaskState.QUEUED).update(
+        state=TaskState.CANCELLED, finished_at=now, result="task cancelled"
+    ):
+        return Task.objects.get(id=task_id)
+    if Task.objects.filter(id=task_id, state=TaskState.PROCESSING).update(
+        state=TaskState.CANCELLING
+    ):
+        return Task.objects.get(id=task_id)
+    task = Task.objects.get(id=task_id)
+    state = task.effective_state
+    if state in CANCELLABLE_STATES:  # raced with a state change: try once more
+        return cancel_task(task_id)
+    raise TaskNotCancellable(f"Task {task_id} is {state} and cannot be cancelled")
+
+
+# --------------------------------------------------------------------------- output
+
+
+OUTPUT_TYPES = ("event", "debug", "cpi", "result")
+
+
+@dataclass(frozen=True)
+class Output:
+    """A slice of a task log: ``events`` (for type=event) or ``text``; read on from ``next``."""
+
+    type: str
+    after: int
+    next: int
+    events: list[dict] | None = None
+    text: str | None = None
+
+
+def read_output(task: Task, type: str = "event", after: int = 0, limit: int = 1000) -> Output:
+    """Read a task log after ``after``: event seq for ``event``, byte offset otherwise.
+
+    ``event``: up to ``limit`` event lines with ``seq > after`` (each dict
+    gets its ``seq``); ``debug``/``cpi``: the file's bytes from offset
+    ``after`` (at most 1 MiB per call, cut at a line end); ``result``: the
+    result output from character ``after``.
+    """
+    after = max(0, int(after or 0))
+    if type == "event":
+        rows = list(
+            TaskEvent.objects.filter(task=task, seq__gt=after)
+            .order_by("seq")
+            .values_list("seq", "data")[:limit]
+        )
+        events = [{**data, "seq": seq} for seq, data in rows]
+        return Output(type, after, rows[-1][0] if rows else after, events=events)
+    if type == "result":
+        text = task.result_output[after:]
+        return Output(type, after, after + len(text), text=text)
+    if type in ("debug", "cpi"):
+        path = _log_path(task.id, type)
+        if not path.exists():
+            return Output(type, after, after, text="")
+        with open(path, "rb") as fh:
+            fh.seek(after)
+            chunk = fh.read(1 << 20)
+        if len(chunk) == 1 << 20 and b"\n" in chunk:
+            chunk = chunk[: chunk.rindex(b"\n") + 1]
+        return Output(type, after, after + len(chunk), text=chunk.decode("utf-8", "replace"))
+    raise ValueError(f"type: must be one of {', '.join(OUTPUT_TYPES)}")
+
+
+def is_terminal(task: Task) -> bool:
+    return task.effective_state in TERMINAL_STATES

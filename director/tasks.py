@@ -1,0 +1,24 @@
+"""Celery tasks of the director: thin wrappers that hand a task id to the runner.
+
+The ``Task`` row is the source of truth; Celery only carries the id. With
+``acks_late`` a message is acknowledged when the run ends, so a worker
+killed mid-task has its message redelivered; ``run_task`` then finds the
+row ``processing`` and refuses it (the dead run is reported as ``timeout``
+once its checkpoint goes stale, and a new deploy converges).
+"""
+
+from celery import shared_task
+
+from . import runner
+
+#: Periodic director work for Celery beat (merged into CELERY_BEAT_SCHEDULE by
+#: director.apps): orphaned-VM and orphaned-disk cleanup, health scans.
+BEAT_SCHEDULE: dict = {}
+
+
+@shared_task(name="director.run_task", acks_late=True, ignore_result=True)
+def run_task(task_id: int) -> None:
+    try:
+        runner.run_task(task_id)
+    except runner.TaskNotRunnable:
+        pass  # logged by the runner; a redelivered message must not retry
