@@ -1,0 +1,327 @@
+"""Persistent disks: VMDK files ``[<datastore>] <disk_path>/disk-<uuid>.vmdk``.
+
+A disk lives on its own, outside any VM folder, so it outlives the VMs it is
+attached to. ``create_disk`` picks a datastore matching
+``persistent_datastore_pattern`` (or the disk_type's ``datastores``) with
+room, near the VM when one is named, creates the folder and the disk.
+``attach_disk`` adds it to the VM's system-disk SCSI controller in mode
+``independent_persistent`` (excluded from snapshots, kept on VM deletion
+when detached first) and returns the unit number as the disk hint (BOSH
+vSphere's hint); if the VM's hosts cannot see the disk's datastore the disk
+is moved first. ``detach_disk`` removes the device and keeps the file.
+Attached disks are also recorded in the VM's agent settings
+(``disks.persistent``), like the vSphere CPI does, so the agent finds them
+after a reboot.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyVmomi import vim, vmodl
+
+from cpi.base import CloudError, CpiError, DiskNotAttached, DiskNotFound, NotSupported, VMNotFound
+from cpi.vsphere.config import ConfigError, CpiConfig
+from cpi.vsphere.inventory import Inventory
+from cpi.vsphere.placement import pick_persistent_datastore
+from cpi.vsphere.tasks import run_task, wait_raw
+from cpi.vsphere.vm import (
+    PERSISTENT_MODE,
+    VmOperations,
+    disk_backing,
+    next_unit_number,
+    persistent_disks_of,
+    read_settings,
+    system_disk,
+    write_settings,
+)
+
+log = logging.getLogger(__name__)
+
+DISK_CID_RE = re.compile(r"^disk-[0-9a-f-]{36}$")
+
+
+@dataclass(frozen=True)
+class DiskLocation:
+    cid: str
+    datastore: str
+    path: str  # "[ds] BOSH_Disks/disk-<uuid>.vmdk"
+    size_mb: int | None = None
+
+
+class DiskOperations:
+    def __init__(self, inventory: Inventory, config: CpiConfig, vms: VmOperations):
+        self.inventory = inventory
+        self.client = inventory.client
+        self.config = config
+        self.vms = vms
+        # attach/detach rewrite a VM's device list and settings: one at a time per VM.
+        self._vm_locks: dict[str, threading.Lock] = {}
+        self._vm_locks_guard = threading.Lock()
+
+    def _vm_lock(self, vm_cid: str) -> threading.Lock:
+        with self._vm_locks_guard:
+            return self._vm_locks.setdefault(vm_cid, threading.Lock())
+
+    def path(self, datastore: str, cid: str) -> str:
+        return f"[{datastore}] {self.config.datacenter.disk_path}/{cid}.vmdk"
+
+    # -- lookup -------------------------------------------------------------------------
+
+    def find(self, cid: str) -> DiskLocation | None:
+        """Search the datastores for ``<disk_path>/<cid>.vmdk`` (persistent pattern first)."""
+        if not DISK_CID_RE.match(cid or ""):
+            return None
+        datastores = self.inventory.datastores()
+        pattern = self.config.datacenter.persistent_datastore_pattern
+        ordered = sorted(datastores, key=lambda n: (re.search(pattern, n) is None, n))
+        for name in ordered:
+            size = self._search(datastores[name], name, cid)
+            if size is not None:
+                return DiskLocation(
+                    cid=cid, datastore=name, path=self.path(name, cid), size_mb=size or None
+                )
+        return None
+
+    def _search(self, datastore: vim.Datastore, name: str, cid: str) -> int | None:
+        """Size in MB (0 if unknown) when the disk is on ``datastore``, else None."""
+        spec = vim.host.DatastoreBrowser.SearchSpec(
+            matchPattern=[f"{cid}.vmdk"],
+            details=vim.host.DatastoreBrowser.FileInfo.Details(fileType=True, fileSize=True),
+            query=[
+                vim.host.DatastoreBrowser.VmDiskQuery(
+                    details=vim.host.DatastoreBrowser.VmDiskQuery.Details(
+                        capacityKb=True, diskType=True
+                    )
+                ),
+                vim.host.DatastoreBrowser.Query(),
+            ],
+        )
+        folder = f"[{name}] {self.config.datacenter.disk_path}"
+        try:
+            task = datastore.browser.SearchDatastore_Task(datastorePath=folder, searchSpec=spec)
+            result = wait_raw(task, f"Searching {folder}")
+        except (vim.fault.FileNotFound, vim.fault.CannotAccessFile):
+            return None
+        except vmodl.MethodFault as exc:
+            raise CloudError(
+                f"Searching {folder} for disk {cid} failed: {exc.msg or type(exc).__name__}"
+            ) from None
+        for f in getattr(result, "file", None) or []:
+            if f.path == f"{cid}.vmdk":
+                capacity = getattr(f, "capacityKb", None)
+                return int(capacity) // 1024 if capacity else 0
+        return None
+
+    def require(self, cid: str) -> DiskLocation:
+        found = self.find(cid)
+        if found is None:
+            raise DiskNotFound(f"Disk '{cid}' not found", ok_to_retry=False)
+        return found
+
+    # -- methods ------------------------------------------------------------------------
+
+    def create(
+        self, size_mb: int, cloud_properties: Mapping[str, Any] | None, vm_cid: str | None
+    ) -> str:
+        if isinstance(size_mb, bool) or not isinstance(size_mb, int) or size_mb <= 0:
+            raise ConfigError(f"size: must be a positive number of MB, got {size_mb!r}")
+        cloud_properties = cloud_properties or {}
+        dc = self.config.datacenter
+        pattern = dc.persistent_datastore_pattern
+        names = cloud_properties.get("datastores")
+        if names:
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ConfigError("cloud_properties/datastores: must be a list of datastore names")
+            pattern = "^(" + "|".join(re.escape(n) for n in names) + ")$"
+        disk_type = cloud_properties.get("type") or self.config.vcenter.default_disk_type
+        if disk_type not in ("thin", "preallocated", "eagerZeroedThick"):
+            raise ConfigError(
+                f"cloud_properties/type: must be thin, preallocated or eagerZeroedThick, got {disk_type!r}"
+            )
+
+        if vm_cid:
+            vm = self.vms.find(vm_cid)
+            candidates = list(vm.runtime.host.datastore or [])
+        else:
+            candidates = list(self.inventory.datacenter.datastore or [])
+        states = self.inventory.datastore_states(candidates)
+        ds = pick_persistent_datastore(states, pattern, size_mb)
+
+        cid = f"disk-{uuid.uuid4()}"
+        datacenter = self.inventory.datacenter
+        try:
+            self.client.content.fileManager.MakeDirectory(
+                name=f"[{ds.name}] {dc.disk_path}",
+                datacenter=datacenter,
+                createParentDirectories=True,
+            )
+        except vim.fault.FileAlreadyExists:
+            pass
+        except vmodl.MethodFault as exc:
+            raise CloudError(
+                f"Creating folder [{ds.name}] {dc.disk_path} failed: {exc.msg or type(exc).__name__}"
+            ) from None
+        adapter = "lsiLogic"
+        spec = vim.VirtualDiskManager.FileBackedVirtualDiskSpec(
+            diskType="eagerZeroedThick" if disk_type == "eagerZeroedThick" else disk_type,
+            adapterType=adapter,
+            capacityKb=size_mb * 1024,
+        )
+        run_task(
+            f"Creating disk {cid} on {ds.name}",
+            self.client.content.virtualDiskManager.CreateVirtualDisk_Task,
+            name=self.path(ds.name, cid),
+            datacenter=datacenter,
+            spec=spec,
+        )
+        log.info("created %s (%d MB) on %s", cid, size_mb, ds.name)
+        return cid
+
+    def delete(self, cid: str) -> None:
+        disk = self.require(cid)
+        run_task(
+            f"Deleting disk {cid}",
+            self.client.content.virtualDiskManager.DeleteVirtualDisk_Task,
+            name=disk.path,
+            datacenter=self.inventory.datacenter,
+            not_found=DiskNotFound,
+        )
+
+    def has(self, cid: str) -> bool:
+        return self.find(cid) is not None
+
+    def attach(self, vm_cid: str, cid: str) -> str:
+        with self._vm_lock(vm_cid):
+            vm = self.vms.find(vm_cid)
+            devices = list(vm.config.hardware.device)
+            attached = persistent_disks_of(devices, self.config.datacenter.disk_path)
+            if cid in attached:
+                return str(attached[cid].unitNumber)
+            disk = self.require(cid)
+            disk = self._ensure_reachable(vm, disk)
+            sys_disk = system_disk(devices)
+            unit = next_unit_number(devices, sys_disk.controllerKey)
+            device = vim.vm.device.VirtualDisk(
+                key=-1,
+                controllerKey=sys_disk.controllerKey,
+                unitNumber=unit,
+                backing=disk_backing(
+                    disk.path, PERSISTENT_MODE, "thin", self.inventory.datastore(disk.datastore)
+                ),
+            )
+            # An existing file: no fileOperation, capacity comes from the file.
+            spec = vim.vm.ConfigSpec(
+                deviceChange=[
+                    vim.vm.device.VirtualDeviceSpec(
+                        operation=vim.vm.device.VirtualDeviceSpec.Operation.add, device=device
+                    )
+                ]
+            )
+            run_task(f"Attaching {cid} to {vm_cid}", vm.ReconfigVM_Task, spec, not_found=VMNotFound)
+            hint = str(unit)
+            self._record(vm, vm_cid, cid, hint)
+            return hint
+
+    def _ensure_reachable(self, vm: vim.VirtualMachine, disk: DiskLocation) -> DiskLocation:
+        """Move the disk when the VM's host cannot see its datastore (vSphere CPI does the same)."""
+        host = vm.runtime.host
+        visible = {ds.name: ds for ds in (host.datastore if host is not None else [])}
+        if disk.datastore in visible:
+            return disk
+        states = self.inventory.datastore_states(list(visible.values()))
+        target = pick_persistent_datastore(
+            states, self.config.datacenter.persistent_datastore_pattern, disk.size_mb or 0
+        )
+        dest = self.path(target.name, disk.cid)
+        datacenter = self.inventory.datacenter
+        try:
+            self.client.content.fileManager.MakeDirectory(
+                name=f"[{target.name}] {self.config.datacenter.disk_path}",
+                datacenter=datacenter,
+                createParentDirectories=True,
+            )
+        except vim.fault.FileAlreadyExists:
+            pass
+        run_task(
+            f"Moving disk {disk.cid} to {target.name}",
+            self.client.content.virtualDiskManager.MoveVirtualDisk_Task,
+            sourceName=disk.path,
+            sourceDatacenter=datacenter,
+            destName=dest,
+            destDatacenter=datacenter,
+            force=False,
+            not_found=DiskNotFound,
+        )
+        return DiskLocation(cid=disk.cid, datastore=target.name, path=dest, size_mb=disk.size_mb)
+
+    def detach(self, vm_cid: str, cid: str) -> None:
+        with self._vm_lock(vm_cid):
+            vm = self.vms.find(vm_cid)
+            attached = persistent_disks_of(
+                list(vm.config.hardware.device), self.config.datacenter.disk_path
+            )
+            device = attached.get(cid)
+            if device is None:
+                raise DiskNotAttached(
+                    f"Disk '{cid}' is not attached to VM '{vm_cid}'", ok_to_retry=True
+                )
+            spec = vim.vm.ConfigSpec(
+                deviceChange=[
+                    vim.vm.device.VirtualDeviceSpec(
+                        operation=vim.vm.device.VirtualDeviceSpec.Operation.remove, device=device
+                    )
+                ]
+            )
+            run_task(
+                f"Detaching {cid} from {vm_cid}", vm.ReconfigVM_Task, spec, not_found=VMNotFound
+            )
+            self._record(vm, vm_cid, cid, None)
+
+    def list_attached(self, vm_cid: str) -> list[str]:
+        vm = self.vms.find(vm_cid)
+        return sorted(
+            persistent_disks_of(list(vm.config.hardware.device), self.config.datacenter.disk_path)
+        )
+
+    def resize(self, cid: str, new_size_mb: int) -> None:
+        if isinstance(new_size_mb, bool) or not isinstance(new_size_mb, int) or new_size_mb <= 0:
+            raise ConfigError(f"new_size: must be a positive number of MB, got {new_size_mb!r}")
+        disk = self.require(cid)
+        if disk.size_mb and new_size_mb < disk.size_mb:
+            raise NotSupported(
+                f"Disk '{cid}' is {disk.size_mb} MB; shrinking to {new_size_mb} MB is not supported"
+            )
+        if disk.size_mb == new_size_mb:
+            return
+        run_task(
+            f"Resizing disk {cid} to {new_size_mb} MB",
+            self.client.content.virtualDiskManager.ExtendVirtualDisk_Task,
+            name=disk.path,
+            datacenter=self.inventory.datacenter,
+            newCapacityKb=new_size_mb * 1024,
+            eagerZero=False,
+            not_found=DiskNotFound,
+        )
+
+    def _record(self, vm: vim.VirtualMachine, vm_cid: str, cid: str, hint: str | None) -> None:
+        """Keep ``disks.persistent`` of the agent settings in step with the attached disks."""
+        settings = read_settings(vm)
+        if settings is None:
+            return
+        persistent = dict(settings.get("disks", {}).get("persistent") or {})
+        if hint is None:
+            persistent.pop(cid, None)
+        else:
+            persistent[cid] = hint
+        settings.setdefault("disks", {})["persistent"] = persistent
+        try:
+            write_settings(vm, settings, f"Updating agent settings of {vm_cid}")
+        except CpiError as exc:
+            log.warning("could not record disk %s in the settings of %s: %s", cid, vm_cid, exc)

@@ -1,0 +1,703 @@
+"""VMs: linked clones of a stemcell, their devices, agent settings and DRS groups.
+
+``create_vm`` (the vSphere CPI's VmCreator, simplified):
+
+1. validate ``cpu``, ``ram``, ``disk``; find the stemcell and every network
+   *before* anything is created, so bad input fails with a precise error
+   (``NetworkNotFound``, ``CloudError`` for an unknown stemcell) and leaves
+   nothing behind;
+2. place it (``placement.place_vm``): cluster, resource pool, host (MUST host
+   group), datastore of the ephemeral disk;
+3. ``CloneVM_Task`` of the stemcell's ``initial`` snapshot with
+   ``diskMoveType = createNewChildDiskBacking`` (a linked clone) into
+   ``vm_folder`` as ``vm-<uuid>``, with CPU, RAM, the ephemeral disk and one
+   NIC per network (standard portgroup, distributed portgroup or opaque
+   network) in the clone spec;
+4. write the agent settings (agent_id, vm name/id, networks with the MACs
+   vCenter assigned, disks, env, and mbus/ntp/blobstore from the CPI config)
+   as base64 JSON in ``guestinfo.userdata``;
+5. put the VM in the host group's DRS VM group and make sure the VM/Host
+   rule exists (hard for MUST, soft for SHOULD);
+6. power on.
+
+Any failure after the clone exists destroys it and raises
+``VMCreationFailed``, retriable unless vSphere said the request itself was
+wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyVmomi import vim, vmodl
+
+from cpi.base import CloudError, CpiError, VMCreationFailed, VMNotFound
+from cpi.vsphere.config import ConfigError, CpiConfig, HostGroup
+from cpi.vsphere.inventory import Inventory
+from cpi.vsphere.placement import (
+    DiskRequest,
+    Placement,
+    candidate_clusters,
+    place_vm,
+    vm_group_name,
+    vm_host_rule_name,
+)
+from cpi.vsphere.tasks import map_fault, run_task, vsphere_call
+
+log = logging.getLogger(__name__)
+
+USERDATA_KEY = "guestinfo.userdata"
+USERDATA_ENCODING_KEY = "guestinfo.userdata.encoding"
+SCSI_RESERVED_UNIT = 7
+PERSISTENT_MODE = "independent_persistent"
+
+
+# -- pure helpers -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VmResources:
+    cpu: int
+    ram_mb: int
+    disk_mb: int
+
+
+def vm_resources(cloud_properties: Mapping[str, Any]) -> VmResources:
+    """``cpu``, ``ram`` (MB) and ``disk`` (ephemeral MB) from vm_type cloud_properties."""
+    values = {}
+    for key in ("cpu", "ram", "disk"):
+        value = cloud_properties.get(key)
+        if value is None:
+            raise ConfigError(f"cloud_properties/{key}: is required (vm_type cpu, ram and disk)")
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"cloud_properties/{key}: must be a positive integer, got {value!r}")
+        values[key] = value
+    return VmResources(cpu=values["cpu"], ram_mb=values["ram"], disk_mb=values["disk"])
+
+
+def network_names(networks: Mapping[str, Any]) -> dict[str, str]:
+    """BOSH network name -> vSphere network name (``cloud_properties.name``), validated."""
+    if not isinstance(networks, Mapping) or not networks:
+        raise ConfigError("networks: at least one network is required")
+    out = {}
+    for name, spec in networks.items():
+        cp = (spec or {}).get("cloud_properties") if isinstance(spec, Mapping) else None
+        pg = cp.get("name") if isinstance(cp, Mapping) else None
+        if not isinstance(pg, str) or not pg:
+            raise ConfigError(
+                f"networks/{name}/cloud_properties/name: is required (the vSphere port group)"
+            )
+        out[name] = pg
+    return out
+
+
+def agent_settings(
+    *,
+    agent_id: str,
+    vm_name: str,
+    vm_id: str,
+    networks: Mapping[str, Any],
+    macs: Mapping[str, str],
+    system_disk: str,
+    ephemeral_disk: str,
+    persistent_disks: Mapping[str, Any] | None,
+    env: Mapping[str, Any] | None,
+    agent_config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The registry-less agent settings (CPI API v2) the agent reads from guestinfo."""
+    nets = {}
+    for name, spec in networks.items():
+        nets[name] = {**dict(spec), "mac": macs[name]}
+    settings: dict[str, Any] = {
+        "agent_id": agent_id,
+        "vm": {"name": vm_name, "id": vm_id},
+        "networks": nets,
+        "disks": {
+            "system": system_disk,
+            "ephemeral": ephemeral_disk,
+            "persistent": dict(persistent_disks or {}),
+        },
+        "env": dict(env or {}),
+    }
+    for key in ("ntp", "mbus", "blobstore"):
+        if key in agent_config:
+            settings[key] = agent_config[key]
+    for key, value in agent_config.items():
+        settings.setdefault(key, value)
+    return settings
+
+
+def encode_userdata(settings: Mapping[str, Any]) -> str:
+    return base64.b64encode(json.dumps(settings, sort_keys=True).encode()).decode()
+
+
+def decode_userdata(value: str) -> dict[str, Any]:
+    return json.loads(base64.b64decode(value))
+
+
+def next_unit_number(devices: list[Any], controller_key: int, taken: set[int] | None = None) -> int:
+    """First free SCSI unit on the controller (unit 7 is the controller's own)."""
+    used = {
+        d.unitNumber
+        for d in devices
+        if d.controllerKey == controller_key and d.unitNumber is not None
+    }
+    used |= taken or set()
+    for unit in range(0, 16):
+        if unit != SCSI_RESERVED_UNIT and unit not in used:
+            return unit
+    raise CloudError(f"No free unit number left on SCSI controller {controller_key}")
+
+
+# -- vSphere objects ----------------------------------------------------------------
+
+
+def system_disk(devices: list[Any]) -> vim.vm.device.VirtualDisk:
+    disks = [d for d in devices if isinstance(d, vim.vm.device.VirtualDisk)]
+    if not disks:
+        raise CloudError("The stemcell VM has no disk")
+    return min(disks, key=lambda d: (d.controllerKey, d.unitNumber or 0))
+
+
+def nic_backing(network: vim.Network) -> vim.vm.device.VirtualDevice.BackingInfo:
+    if isinstance(network, vim.dvs.DistributedVirtualPortgroup):
+        dvs = network.config.distributedVirtualSwitch
+        return vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo(
+            port=vim.dvs.PortConnection(switchUuid=dvs.uuid, portgroupKey=network.key)
+        )
+    if isinstance(network, vim.OpaqueNetwork):
+        return vim.vm.device.VirtualEthernetCard.OpaqueNetworkBackingInfo(
+            opaqueNetworkId=network.summary.opaqueNetworkId,
+            opaqueNetworkType=network.summary.opaqueNetworkType,
+        )
+    return vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(
+        deviceName=network.name, network=network
+    )
+
+
+def nic_add(network: vim.Network, key: int) -> vim.vm.device.VirtualDeviceSpec:
+    nic = vim.vm.device.VirtualVmxnet3(
+        key=key,
+        backing=nic_backing(network),
+        addressType="generated",
+        connectable=vim.vm.device.VirtualDevice.ConnectInfo(
+            startConnected=True, connected=True, allowGuestControl=False
+        ),
+    )
+    return vim.vm.device.VirtualDeviceSpec(
+        operation=vim.vm.device.VirtualDeviceSpec.Operation.add, device=nic
+    )
+
+
+def nic_network_key(nic: vim.vm.device.VirtualEthernetCard) -> str:
+    """What a NIC is plugged into: a portgroup key, opaque network id or network name."""
+    b = nic.backing
+    if isinstance(b, vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo):
+        return b.port.portgroupKey
+    if isinstance(b, vim.vm.device.VirtualEthernetCard.OpaqueNetworkBackingInfo):
+        return b.opaqueNetworkId
+    return getattr(b, "deviceName", "")
+
+
+def network_key(network: vim.Network) -> str:
+    if isinstance(network, vim.dvs.DistributedVirtualPortgroup):
+        return network.key
+    if isinstance(network, vim.OpaqueNetwork):
+        return network.summary.opaqueNetworkId
+    return network.name
+
+
+def disk_backing(path: str, mode: str, disk_type: str, datastore: vim.Datastore | None = None):
+    backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+        fileName=path, diskMode=mode, datastore=datastore
+    )
+    if disk_type == "thin":
+        backing.thinProvisioned = True
+    elif disk_type == "eagerZeroedThick":
+        backing.thinProvisioned = False
+        backing.eagerlyScrub = True
+    else:
+        backing.thinProvisioned = False
+    return backing
+
+
+def persistent_disks_of(devices: list[Any], disk_path: str) -> dict[str, vim.vm.device.VirtualDisk]:
+    """Attached BOSH persistent disks by cid: independent disks with a ``disk-*.vmdk`` file."""
+    out = {}
+    for d in devices:
+        if not isinstance(d, vim.vm.device.VirtualDisk):
+            continue
+        b = d.backing
+        name = getattr(b, "fileName", "") or ""
+        if getattr(b, "diskMode", "") != PERSISTENT_MODE:
+            continue
+        base = name.rsplit("/", 1)[-1].rsplit("] ", 1)[-1]
+        if base.startswith("disk-") and base.endswith(".vmdk"):
+            out[base[: -len(".vmdk")]] = d
+    return out
+
+
+def read_settings(vm: vim.VirtualMachine) -> dict[str, Any] | None:
+    for opt in vm.config.extraConfig or []:
+        if opt.key == USERDATA_KEY and opt.value:
+            try:
+                return decode_userdata(opt.value)
+            except ValueError:
+                return None
+    return None
+
+
+def write_settings(vm: vim.VirtualMachine, settings: Mapping[str, Any], action: str) -> None:
+    spec = vim.vm.ConfigSpec(
+        extraConfig=[
+            vim.option.OptionValue(key=USERDATA_KEY, value=encode_userdata(settings)),
+            vim.option.OptionValue(key=USERDATA_ENCODING_KEY, value="base64"),
+        ]
+    )
+    run_task(action, vm.ReconfigVM_Task, spec)
+
+
+# -- operations ---------------------------------------------------------------------
+
+
+class VmOperations:
+    """VM methods of the cloud; safe to call from several threads at once."""
+
+    def __init__(self, inventory: Inventory, config: CpiConfig):
+        self.inventory = inventory
+        self.client = inventory.client
+        self.config = config
+        self._drs_locks: dict[str, threading.Lock] = {}
+        self._drs_locks_guard = threading.Lock()
+        self._fields: dict[str, int] = {}
+        self._fields_lock = threading.Lock()
+
+    def find(self, vm_cid: str) -> vim.VirtualMachine:
+        vm = self.inventory.find_vm(vm_cid)
+        if vm is None:
+            raise VMNotFound(
+                f"VM '{vm_cid}' not found in folder '{self.config.datacenter.vm_folder}'"
+            )
+        return vm
+
+    # -- create -------------------------------------------------------------------
+
+    def create(
+        self,
+        agent_id: str,
+        stemcell_cid: str,
+        cloud_properties: Mapping[str, Any],
+        networks: Mapping[str, Any],
+        disk_cids: list[str] | None,
+        env: Mapping[str, Any] | None,
+        disk_locations: Mapping[str, tuple[str, int]] | None = None,
+    ) -> list[Any]:
+        cloud_properties = cloud_properties or {}
+        resources = vm_resources(cloud_properties)
+        pg_names = network_names(networks)
+        dc = self.config.datacenter
+
+        stemcell = self.inventory.find_stemcell(stemcell_cid)
+        if stemcell is None:
+            raise CloudError(
+                f"Could not find stemcell '{stemcell_cid}' in folder '{dc.template_folder}' "
+                f"of datacenter '{dc.name}'"
+            )
+        vsphere_nets = {name: self.inventory.network(pg) for name, pg in pg_names.items()}
+
+        placement = self._place(cloud_properties, resources, disk_cids, disk_locations or {})
+        cluster = self.inventory.require_cluster(placement.cluster.name)
+        pool = self.inventory.resource_pool(cluster, placement.resource_pool)
+        datastore = self.inventory.datastore(placement.datastores["ephemeral"])
+        host = None
+        if placement.host:
+            host = next((h for h in cluster.host if h.name == placement.host), None)
+
+        name = f"vm-{uuid.uuid4()}"
+        stemcell_props = dict(
+            self.client.properties_of(
+                [stemcell], vim.VirtualMachine, ["config.hardware.device", "snapshot"]
+            )[0][1]
+        )
+        devices = list(stemcell_props.get("config.hardware.device") or [])
+        snapshot = stemcell_props.get("snapshot")
+        sys_disk = system_disk(devices)
+        changes = [
+            vim.vm.device.VirtualDeviceSpec(
+                operation=vim.vm.device.VirtualDeviceSpec.Operation.remove, device=d
+            )
+            for d in devices
+            if isinstance(d, vim.vm.device.VirtualEthernetCard)
+        ]
+        eph_unit = next_unit_number(devices, sys_disk.controllerKey)
+        disk_type = cloud_properties.get("disk_type") or self.config.vcenter.default_disk_type
+        ephemeral = vim.vm.device.VirtualDisk(
+            key=-1,
+            controllerKey=sys_disk.controllerKey,
+            unitNumber=eph_unit,
+            capacityInKB=resources.disk_mb * 1024,
+            backing=disk_backing(f"[{datastore.name}]", "persistent", disk_type, datastore),
+        )
+        changes.append(
+            vim.vm.device.VirtualDeviceSpec(
+                operation=vim.vm.device.VirtualDeviceSpec.Operation.add,
+                fileOperation=vim.vm.device.VirtualDeviceSpec.FileOperation.create,
+                device=ephemeral,
+            )
+        )
+        for i, net in enumerate(vsphere_nets.values()):
+            changes.append(nic_add(net, -100 - i))
+
+        relocate = vim.vm.RelocateSpec(datastore=datastore, pool=pool, host=host)
+        if snapshot is not None and snapshot.currentSnapshot is not None:
+            relocate.diskMoveType = "createNewChildDiskBacking"
+        clone_spec = vim.vm.CloneSpec(
+            location=relocate,
+            config=vim.vm.ConfigSpec(
+                numCPUs=resources.cpu,
+                memoryMB=resources.ram_mb,
+                deviceChange=changes,
+            ),
+            powerOn=False,
+            template=False,
+            snapshot=snapshot.currentSnapshot if snapshot is not None else None,
+        )
+        folder = self.inventory.vm_folder
+        try:
+            vm = run_task(
+                f"Cloning stemcell {stemcell_cid} to {name}",
+                stemcell.CloneVM_Task,
+                folder,
+                name,
+                clone_spec,
+            )
+        except CpiError as exc:
+            self._destroy_leftover(name)
+            raise VMCreationFailed(str(exc), ok_to_retry=True) from None
+
+        try:
+            self._configure_new_vm(
+                vm, name, agent_id, networks, vsphere_nets, env, placement, cluster, resources
+            )
+        except Exception as exc:
+            self._destroy_quietly(vm, name)
+            if isinstance(exc, VMCreationFailed):
+                raise
+            message = exc.message if isinstance(exc, CpiError) else f"{type(exc).__name__}: {exc}"
+            raise VMCreationFailed(f"Creating {name} failed: {message}", ok_to_retry=True) from exc
+        log.info("created %s on %s/%s (%s)", name, placement.cluster.name, datastore.name, agent_id)
+        return [name, dict(networks)]
+
+    def _place(
+        self,
+        cloud_properties: Mapping[str, Any],
+        resources: VmResources,
+        disk_cids: list[str] | None,
+        disk_locations: Mapping[str, tuple[str, int]],
+    ) -> Placement:
+        dc = self.config.datacenter
+        candidates = candidate_clusters(cloud_properties, dc)
+        states = {}
+        for spec in candidates:
+            if spec.name not in states:
+                states[spec.name] = self.inventory.cluster_state(
+                    self.inventory.require_cluster(spec.name)
+                )
+        disks = [
+            DiskRequest(
+                "ephemeral",
+                resources.disk_mb,
+                dc.datastore_pattern,
+                extra_mb=resources.ram_mb,
+            )
+        ]
+        for cid in disk_cids or []:
+            location = disk_locations.get(cid)
+            if location is not None:
+                ds_name, size_mb = location
+                disks.append(
+                    DiskRequest(
+                        cid, size_mb, dc.persistent_datastore_pattern, current_datastore=ds_name
+                    )
+                )
+        return place_vm(candidates, states, resources.ram_mb, disks)
+
+    def _configure_new_vm(
+        self,
+        vm: vim.VirtualMachine,
+        name: str,
+        agent_id: str,
+        networks: Mapping[str, Any],
+        vsphere_nets: Mapping[str, vim.Network],
+        env: Mapping[str, Any] | None,
+        placement: Placement,
+        cluster: vim.ClusterComputeResource,
+        resources: VmResources,
+    ) -> None:
+        devices = list(vm.config.hardware.device)
+        nics = sorted(
+            (d for d in devices if isinstance(d, vim.vm.device.VirtualEthernetCard)),
+            key=lambda d: d.key,
+        )
+        macs = _match_macs(nics, vsphere_nets)
+        disks = sorted(
+            (d for d in devices if isinstance(d, vim.vm.device.VirtualDisk)),
+            key=lambda d: (d.controllerKey, d.unitNumber or 0),
+        )
+        if len(disks) < 2:
+            raise CloudError(
+                f"{name} has {len(disks)} disk(s) after cloning; expected system and ephemeral"
+            )
+        sys_disk = disks[0]
+        ephemeral = next(
+            (d for d in disks[1:] if d.capacityInKB == resources.disk_mb * 1024), disks[-1]
+        )
+        settings = agent_settings(
+            agent_id=agent_id,
+            vm_name=name,
+            vm_id=vm._moId,
+            networks=networks,
+            macs=macs,
+            system_disk=str(sys_disk.unitNumber),
+            ephemeral_disk=str(ephemeral.unitNumber),
+            persistent_disks={},
+            env=env,
+            agent_config=self.config.agent,
+        )
+        write_settings(vm, settings, f"Writing agent settings of {name}")
+        if placement.host_group is not None:
+            self._add_to_host_group(cluster, placement.host_group, vm)
+        run_task(f"Powering on {name}", vm.PowerOnVM_Task)
+
+    def _destroy_leftover(self, name: str) -> None:
+        vm = self.inventory.find_vm(name)
+        if vm is not None:
+            self._destroy_quietly(vm, name)
+
+    def _destroy_quietly(self, vm: vim.VirtualMachine, name: str) -> None:
+        try:
+            self._power_off(vm, name)
+            run_task(f"Deleting half-made {name}", vm.Destroy_Task)
+        except Exception as exc:  # noqa: BLE001 - the creation error is the one to report
+            log.warning("could not delete half-made VM %s: %s", name, exc)
+
+    # -- DRS ------------------------------------------------------------------------
+
+    def _drs_lock(self, cluster_name: str) -> threading.Lock:
+        with self._drs_locks_guard:
+            return self._drs_locks.setdefault(cluster_name, threading.Lock())
+
+    def _add_to_host_group(
+        self, cluster: vim.ClusterComputeResource, host_group: HostGroup, vm: vim.VirtualMachine
+    ) -> None:
+        """VM into ``<hg><RULE>_vm_group``; VM/Host rule to the host group (hard for MUST)."""
+        group_name = vm_group_name(host_group)
+        rule_name = vm_host_rule_name(host_group)
+        # Read-modify-write of the cluster's group list: serialised per cluster in this process.
+        with self._drs_lock(cluster.name):
+            config = cluster.configurationEx
+            group = next(
+                (
+                    g
+                    for g in config.group or []
+                    if isinstance(g, vim.cluster.VmGroup) and g.name == group_name
+                ),
+                None,
+            )
+            if group is None:
+                group_spec = vim.cluster.GroupSpec(
+                    operation="add", info=vim.cluster.VmGroup(name=group_name, vm=[vm])
+                )
+            else:
+                members = [v for v in group.vm or [] if v._moId != vm._moId] + [vm]
+                group_spec = vim.cluster.GroupSpec(
+                    operation="edit", info=vim.cluster.VmGroup(name=group_name, vm=members)
+                )
+            spec = vim.cluster.ConfigSpecEx(groupSpec=[group_spec])
+            if not any(r.name == rule_name for r in config.rule or []):
+                spec.rulesSpec = [
+                    vim.cluster.RuleSpec(
+                        operation="add",
+                        info=vim.cluster.VmHostRuleInfo(
+                            name=rule_name,
+                            enabled=True,
+                            mandatory=host_group.drs_rule == "MUST",
+                            vmGroupName=group_name,
+                            affineHostGroupName=host_group.name,
+                        ),
+                    )
+                ]
+            run_task(
+                f"Adding {vm.name} to DRS group {group_name} of {cluster.name}",
+                cluster.ReconfigureComputeResource_Task,
+                spec,
+                True,
+            )
+
+    def _remove_from_drs_groups(self, cluster: vim.ClusterComputeResource, vm_moid: str) -> None:
+        """Drop a deleted VM from our VM groups; remove groups (and their rules) left empty."""
+        with self._drs_lock(cluster.name):
+            config = cluster.configurationEx
+            group_specs, rule_specs = [], []
+            for g in config.group or []:
+                if not isinstance(g, vim.cluster.VmGroup) or not g.name.endswith("_vm_group"):
+                    continue
+                members = [v for v in g.vm or [] if v._moId != vm_moid]
+                if len(members) == len(g.vm or []):
+                    continue
+                if members:
+                    group_specs.append(
+                        vim.cluster.GroupSpec(
+                            operation="edit", info=vim.cluster.VmGroup(name=g.name, vm=members)
+                        )
+                    )
+                    continue
+                for r in config.rule or []:
+                    if isinstance(r, vim.cluster.VmHostRuleInfo) and r.vmGroupName == g.name:
+                        rule_specs.append(vim.cluster.RuleSpec(operation="remove", removeKey=r.key))
+                group_specs.append(vim.cluster.GroupSpec(operation="remove", removeKey=g.name))
+            if group_specs:
+                spec = vim.cluster.ConfigSpecEx(groupSpec=group_specs, rulesSpec=rule_specs or None)
+                run_task(
+                    f"Cleaning DRS groups of {cluster.name}",
+                    cluster.ReconfigureComputeResource_Task,
+                    spec,
+                    True,
+                )
+
+    # -- delete, reboot -----------------------------------------------------------------
+
+    def _power_off(self, vm: vim.VirtualMachine, name: str) -> None:
+        if vm.runtime.powerState != vim.VirtualMachine.PowerState.poweredOff:
+            try:
+                run_task(f"Powering off {name}", vm.PowerOffVM_Task)
+            except CloudError:
+                if vm.runtime.powerState != vim.VirtualMachine.PowerState.poweredOff:
+                    raise
+
+    def delete(self, vm_cid: str) -> None:
+        """Power off, detach persistent disks (so they survive), destroy, tidy DRS groups."""
+        vm = self.find(vm_cid)
+        props = dict(
+            self.client.properties_of(
+                [vm], vim.VirtualMachine, ["config.hardware.device", "resourcePool", "runtime.host"]
+            )[0][1]
+        )
+        self._power_off(vm, vm_cid)
+        attached = persistent_disks_of(
+            list(props.get("config.hardware.device") or []), self.config.datacenter.disk_path
+        )
+        if attached:
+            spec = vim.vm.ConfigSpec(
+                deviceChange=[
+                    vim.vm.device.VirtualDeviceSpec(
+                        operation=vim.vm.device.VirtualDeviceSpec.Operation.remove, device=d
+                    )
+                    for d in attached.values()
+                ]
+            )
+            run_task(
+                f"Detaching persistent disks of {vm_cid}",
+                vm.ReconfigVM_Task,
+                spec,
+                not_found=VMNotFound,
+            )
+        cluster = _cluster_of(props.get("runtime.host"))
+        moid = vm._moId
+        run_task(f"Deleting {vm_cid}", vm.Destroy_Task, not_found=VMNotFound)
+        if cluster is not None:
+            try:
+                self._remove_from_drs_groups(cluster, moid)
+            except CpiError as exc:
+                log.warning("could not tidy DRS groups after deleting %s: %s", vm_cid, exc)
+
+    def reboot(self, vm_cid: str) -> None:
+        """Guest reboot through VMware Tools; a hard reset when the tools cannot."""
+        vm = self.find(vm_cid)
+        try:
+            vm.RebootGuest()
+            return
+        except (
+            vim.fault.ToolsUnavailable,
+            vim.fault.InvalidState,
+            vmodl.fault.NotSupported,
+            vmodl.fault.NotImplemented,
+            vmodl.fault.MethodNotFound,
+        ) as exc:
+            log.info("guest reboot of %s not possible (%s); resetting", vm_cid, type(exc).__name__)
+        except vmodl.MethodFault as exc:
+            raise map_fault(exc, f"Rebooting {vm_cid}", not_found=VMNotFound) from None
+        run_task(f"Resetting {vm_cid}", vm.ResetVM_Task, not_found=VMNotFound)
+
+    # -- metadata -----------------------------------------------------------------------
+
+    def set_metadata(self, vm_cid: str, metadata: Mapping[str, Any]) -> None:
+        """Each key becomes a vCenter custom attribute of the VM (defined on first use)."""
+        if not isinstance(metadata, Mapping):
+            raise ConfigError("metadata: must be a map")
+        vm = self.find(vm_cid)
+        manager = self.client.content.customFieldsManager
+        for key, value in metadata.items():
+            field_key = self._field_key(str(key))
+            text = value if isinstance(value, str) else json.dumps(value)
+            vsphere_call(
+                f"Setting custom attribute '{key}' on {vm_cid}",
+                manager.SetField,
+                vm,
+                field_key,
+                text,
+                not_found=VMNotFound,
+            )
+
+    def _field_key(self, name: str) -> int:
+        key = self._fields.get(name)
+        if key is not None:
+            return key
+        with self._fields_lock:
+            manager = self.client.content.customFieldsManager
+            for f in manager.field or []:
+                if f.name == name and f.managedObjectType in (None, vim.VirtualMachine):
+                    self._fields[name] = f.key
+                    return f.key
+            try:
+                field = manager.AddCustomFieldDef(name=name, moType=vim.VirtualMachine)
+                key = field.key
+            except vim.fault.DuplicateName:
+                key = next(f.key for f in manager.field or [] if f.name == name)
+            except vmodl.MethodFault as exc:
+                raise map_fault(exc, f"Defining custom attribute '{name}'") from None
+            self._fields[name] = key
+            return key
+
+
+def _cluster_of(host: vim.HostSystem | None) -> vim.ClusterComputeResource | None:
+    if host is None:
+        return None
+    try:
+        parent = host.parent
+    except vmodl.MethodFault:
+        return None
+    return parent if isinstance(parent, vim.ClusterComputeResource) else None
+
+
+def _match_macs(nics: list[Any], vsphere_nets: Mapping[str, vim.Network]) -> dict[str, str]:
+    """MAC per BOSH network: NICs were added in network order, check each is on its network."""
+    if len(nics) != len(vsphere_nets):
+        raise CloudError(f"expected {len(vsphere_nets)} NIC(s) after cloning, found {len(nics)}")
+    macs = {}
+    for nic, (name, net) in zip(nics, vsphere_nets.items(), strict=True):
+        if nic_network_key(nic) != network_key(net):
+            raise CloudError(
+                f"NIC {nic.key} is not on network '{net.name}' as requested for '{name}'"
+            )
+        if not nic.macAddress:
+            raise CloudError(f"vCenter assigned no MAC address to the NIC of network '{name}'")
+        macs[name] = nic.macAddress
+    return macs
