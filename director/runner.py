@@ -333,6 +333,7 @@ class TaskContext:
     * ``checkpoint()`` -> raises ``TaskCancelled`` when cancel was asked
     * ``write_result(obj)`` -> one JSON line of ``bosh task --result`` output
     * ``locks`` -> locks held by the task, renewed by the checkpoint thread
+    * ``add_cleanup(fn)`` -> called when the task ends (the cloud's logout)
     """
 
     def __init__(self, task: Task):
@@ -345,6 +346,8 @@ class TaskContext:
         self.cpi_log = CpiLog(_log_path(task.id, "cpi"))
         self.locks: list[_HeldLock] = []
         self._locks_guard = threading.Lock()
+        self._cleanups: list[Callable[[], Any]] = []
+        self._cloud = None  # set by director.cloud.cloud_for_director
 
     @property
     def task_id(self) -> int:
@@ -361,6 +364,10 @@ class TaskContext:
         stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         thread = threading.current_thread().name
         self._debug.append(f"{stamp} [{thread}] {redact_text(str(message))}")
+
+    def add_cleanup(self, fn: Callable[[], Any]) -> None:
+        """Call ``fn`` when the task ends, however it ends (last added, first called)."""
+        self._cleanups.append(fn)
 
     def checkpoint(self) -> None:
         """A safe point to stop: raise ``TaskCancelled`` if the task is being cancelled."""
@@ -503,6 +510,12 @@ def run_task(task_id: int) -> str:
 
 def _release_all(ctx: TaskContext) -> None:
     from . import locks
+
+    for fn in reversed(ctx._cleanups):
+        try:
+            fn()
+        except Exception as exc:
+            log.warning("task %s: cleanup %r failed: %s", ctx.task_id, fn, exc)
 
     for held in list(ctx.locks):
         try:

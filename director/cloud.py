@@ -1,0 +1,150 @@
+"""The director's cloud: which CPI a task talks to, built from the configs.
+
+The latest ``cpi`` config wins. Its shape is BOSH's cpi-config::
+
+    cpis:
+    - name: vcenter-1
+      type: vsphere
+      properties: {host, user, password, datacenters: [{name, clusters, ...}],
+                   connection_options: {ca_cert}, default_disk_type, agent}
+
+``properties`` are the vSphere CPI's global config for one vCenter; they
+become ``cloud.properties.vcenters[0]`` of the cpi.json the CPI factory
+(``cpi.load_cloud``) takes. Until a cpi config exists, the local vcsim that
+``make run`` started is the vCenter (``director.vcenter.local_vcsim``), with
+BOSH's default folders (``BOSH_VMs``, ``BOSH_Templates``, ``BOSH_Disks``),
+its first datacenter, every cluster and every datastore.
+
+In a task, the cloud is wrapped so every call is written to the task's CPI
+log, and closed (vCenter session logged out) when the task ends.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from opsconsole.redaction import register_secret
+
+from .models import Config, ConfigType
+from .vcenter import local_vcsim
+
+
+class CloudNotConfigured(Exception):
+    """No cpi config and no local vcsim: the director has no vCenter to talk to."""
+
+
+def _vsphere_cpi_entry(config: Config) -> dict:
+    try:
+        doc = yaml.safe_load(config.content) or {}
+    except yaml.YAMLError as exc:
+        raise CloudNotConfigured(f"cpi config '{config.name}': not valid YAML: {exc}") from None
+    cpis = doc.get("cpis") if isinstance(doc, dict) else None
+    if not isinstance(cpis, list) or not cpis:
+        raise CloudNotConfigured(f"cpi config '{config.name}': cpis: must list at least one CPI")
+    for i, entry in enumerate(cpis):
+        if isinstance(entry, dict) and entry.get("type", "vsphere") == "vsphere":
+            if not isinstance(entry.get("properties"), dict):
+                raise CloudNotConfigured(
+                    f"cpi config '{config.name}': cpis/{entry.get('name', i)}/properties: "
+                    "is required (a map)"
+                )
+            return entry
+    raise CloudNotConfigured(f"cpi config '{config.name}': no CPI of type vsphere in cpis")
+
+
+def properties_from_cpi_config(properties: dict) -> dict:
+    """cpi-config ``properties`` (one vCenter) -> cpi.json ``cloud.properties``."""
+    vcenter = {k: v for k, v in properties.items() if k != "agent"}
+    return {"vcenters": [vcenter], "agent": properties.get("agent") or {}}
+
+
+def properties_from_vcsim(facts: dict) -> dict:
+    """The local vcsim's connection file -> cpi.json ``cloud.properties``."""
+    inventory = facts.get("inventory") or {}
+    datacenters = inventory.get("datacenters") or ["DC0"]
+    datastores = inventory.get("datastores") or []
+    pattern = "^(" + "|".join(re.escape(d) for d in datastores) + ")$" if datastores else ".*"
+    connection: dict[str, Any] = {}
+    cert_file = facts.get("cert_file")
+    if cert_file and Path(cert_file).exists():
+        connection["ca_cert"] = Path(cert_file).read_text()
+    return {
+        "vcenters": [
+            {
+                "host": facts["host"],
+                "user": facts["username"],
+                "password": facts["password"],
+                "connection_options": connection,
+                "default_disk_type": "thin",
+                "datacenters": [
+                    {
+                        "name": datacenters[0],
+                        "vm_folder": "BOSH_VMs",
+                        "template_folder": "BOSH_Templates",
+                        "disk_path": "BOSH_Disks",
+                        "datastore_pattern": pattern,
+                        "persistent_datastore_pattern": pattern,
+                        "clusters": list(inventory.get("clusters") or []),
+                    }
+                ],
+            }
+        ],
+        "agent": {},
+    }
+
+
+def cloud_properties() -> tuple[str, dict]:
+    """``(cpi name, cloud.properties)`` of the vCenter the director uses now."""
+    configs = Config.latest_set(ConfigType.CPI)
+    if configs:
+        entry = _vsphere_cpi_entry(configs[0])
+        return str(entry.get("name") or configs[0].name), properties_from_cpi_config(
+            entry["properties"]
+        )
+    facts = local_vcsim()
+    if facts:
+        return "vcsim", properties_from_vcsim(facts)
+    raise CloudNotConfigured(
+        "no vCenter configured: upload a cpi config (Director tile) or start the local "
+        "vcsim with `make run`"
+    )
+
+
+def cloud_for_director(task_ctx=None):
+    """A ``cpi.base.Cpi`` for the configured vCenter; logged and closed with the task.
+
+    Within a task the same cloud is returned on every call (one vCenter
+    session per task); outside a task the caller closes it (``close()``).
+    """
+    if task_ctx is not None and getattr(task_ctx, "_cloud", None) is not None:
+        return task_ctx._cloud
+
+    import cpi
+
+    name, properties = cloud_properties()
+    cloud = cpi.load_cloud({"cloud": {"plugin": "vsphere", "properties": properties}})
+    if task_ctx is None:
+        return cloud
+    if hasattr(cloud, "close"):
+        task_ctx.add_cleanup(cloud.close)
+    secrets = [v.get("password") for v in properties.get("vcenters", []) if v.get("password")]
+    for secret in secrets:
+        register_secret(secret)
+    logged = _logged(cloud, task_ctx, secrets)
+    task_ctx._cloud = logged
+    task_ctx.debug(f"Using CPI '{name}' ({cloud!r})")
+    return logged
+
+
+def _logged(cloud, task_ctx, secrets):
+    """Wrap the cloud with the CPI's call logger, writing to the task's CPI log."""
+    try:
+        from cpi.logging import LoggedCpi
+    except ImportError:  # the CPI's call logger is not there yet: log nothing extra
+        task_ctx.debug("cpi.logging is not available: CPI calls are not logged")
+        return cloud
+    return LoggedCpi(cloud, task_ctx.cpi_log, secrets=secrets)

@@ -1,0 +1,594 @@
+"""Stemcell and release tarballs: check them, store them, and the tasks that import them.
+
+A **stemcell** tarball (``.tgz``) holds ``stemcell.MF`` (``name``,
+``version``, ``operating_system``, ``stemcell_formats``, ``cloud_properties``,
+``api_version``) and ``image`` (for vSphere, a tgz of an OVF and a VMDK).
+The ``update_stemcell`` task hands the extracted image to the CPI's
+``create_stemcell`` and records the cid it returns.
+
+A **release** tarball holds ``release.MF`` (``name``, ``version``,
+``commit_hash``, ``uncommitted_changes``, ``jobs: [{name, version,
+fingerprint, sha1}]``, ``packages: [{name, version, fingerprint, sha1,
+dependencies}]`` or, for a compiled release, ``compiled_packages`` with a
+``stemcell``), ``jobs/<name>.tgz`` (each holding ``job.MF``: name,
+templates, packages, properties, consumes, provides; and ``templates/``)
+and ``packages/<name>.tgz``. The ``update_release`` task keeps every job
+and package tarball as a blob under ``BLOBSTORE_DIR`` and writes the rows;
+nothing is compiled.
+
+Both are checked **completely before anything is written** (``read_stemcell``,
+``read_release``): a bad tarball is refused with an ``UploadError`` naming
+what is wrong (``release.MF: missing key 'version'``, ``jobs/zookeeper.tgz:
+not in the tarball``, ``not a gzip tarball``), so the API answers 422 and no
+row, blob or task is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+from django.conf import settings
+from django.db import transaction
+
+from .events import record_event
+from .models import (
+    Release,
+    ReleaseJob,
+    ReleasePackage,
+    ReleaseVersion,
+    Stemcell,
+)
+from .runner import TaskContext, task_handler
+
+#: Stemcell formats the vSphere CPI imports (its ``info``).
+SUPPORTED_STEMCELL_FORMATS = ("vsphere-ovf", "vsphere-ova")
+
+
+class UploadError(Exception):
+    """A tarball is not acceptable; the message names the file and the key."""
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def upload_dir() -> Path:
+    return Path(getattr(settings, "UPLOAD_DIR", Path(settings.DATA_DIR) / "uploads"))
+
+
+def save_upload(source: Any, kind: str) -> Path:
+    """Copy an uploaded file (Django ``UploadedFile``, file object or path) into the upload dir."""
+    directory = upload_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{kind}-{uuid.uuid4().hex}.tgz"
+    if isinstance(source, str | os.PathLike):
+        source = Path(source)
+        if not source.is_file():
+            raise UploadError(f"{source}: no such file")
+        shutil.copyfile(source, target)
+        return target
+    with open(target, "wb") as out:
+        if hasattr(source, "chunks"):
+            for chunk in source.chunks():
+                out.write(chunk)
+        else:
+            shutil.copyfileobj(source, out, 1 << 20)
+    return target
+
+
+def discard_upload(path: str | Path | None) -> None:
+    if path:
+        Path(path).unlink(missing_ok=True)
+
+
+def blob_path_for(digest: str) -> Path:
+    return Path(settings.BLOBSTORE_DIR) / digest[:2] / digest
+
+
+def _store_blob(stream: IO[bytes]) -> tuple[str, str]:
+    """Write a stream to the blobstore under its sha1; returns (relative path, sha1)."""
+    root = Path(settings.BLOBSTORE_DIR)
+    root.mkdir(parents=True, exist_ok=True)
+    sha1 = hashlib.sha1()
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(1 << 20):
+                sha1.update(chunk)
+                out.write(chunk)
+        digest = sha1.hexdigest()
+        final = blob_path_for(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return str(final.relative_to(root)), digest
+
+
+# --------------------------------------------------------------------------- tar helpers
+
+
+class _MfLoader(yaml.SafeLoader):
+    """YAML for ``*.MF`` files: floats stay text, so version ``1.10`` is not ``1.1``."""
+
+
+_MfLoader.add_constructor("tag:yaml.org,2002:float", lambda loader, node: node.value)
+
+
+def _open_tgz(path: Path, what: str = "") -> tarfile.TarFile:
+    try:
+        return tarfile.open(path, "r:gz")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        prefix = f"{what}: " if what else ""
+        raise UploadError(f"{prefix}not a gzip tarball ({exc})") from None
+
+
+def _members(tar: tarfile.TarFile, what: str = "") -> dict[str, tarfile.TarInfo]:
+    """Regular files by normalised name (``./jobs/x.tgz`` -> ``jobs/x.tgz``)."""
+    try:
+        infos = tar.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        prefix = f"{what}: " if what else ""
+        raise UploadError(f"{prefix}not a gzip tarball ({exc})") from None
+    files = {}
+    for info in infos:
+        name = info.name
+        while name.startswith("./"):
+            name = name[2:]
+        if info.isfile():
+            files[name.lstrip("/")] = info
+    return files
+
+
+def _read_mf(tar: tarfile.TarFile, members: dict, name: str, where: str) -> dict:
+    label = f"{where}{name}"
+    if name not in members:
+        raise UploadError(f"{label}: not in the tarball")
+    raw = tar.extractfile(members[name]).read()
+    try:
+        data = yaml.load(raw, Loader=_MfLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise UploadError(f"{label}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise UploadError(f"{label}: must be a YAML map")
+    return data
+
+
+def _require(data: dict, key: str, label: str, kind=str):
+    if key not in data or data[key] is None or data[key] == "":
+        raise UploadError(f"{label}: missing key '{key}'")
+    value = data[key]
+    if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, kind):
+        expected = {str: "a string", list: "a list", dict: "a map"}.get(kind, str(kind))
+        raise UploadError(f"{label}: '{key}' must be {expected}")
+    return value
+
+
+def _optional(data: dict, key: str, label: str, kind, default):
+    value = data.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        expected = {str: "a string", list: "a list", dict: "a map", bool: "true or false"}[kind]
+        raise UploadError(f"{label}: '{key}' must be {expected}")
+    return value
+
+
+def _digests(stream: IO[bytes]) -> tuple[str, str]:
+    sha1, sha256 = hashlib.sha1(), hashlib.sha256()
+    while chunk := stream.read(1 << 20):
+        sha1.update(chunk)
+        sha256.update(chunk)
+    return sha1.hexdigest(), sha256.hexdigest()
+
+
+def _check_digest(expected: str, actual: tuple[str, str], label: str) -> None:
+    """``sha1`` in a manifest is a hex sha1 or ``sha256:<hex>`` (newer releases)."""
+    algo, _, value = expected.partition(":") if ":" in expected else ("sha1", "", expected)
+    have = actual[0] if algo == "sha1" else actual[1] if algo == "sha256" else None
+    if have is None:
+        raise UploadError(f"{label}: unknown digest algorithm '{algo}'")
+    if have != value.lower():
+        raise UploadError(f"{label}: {algo} mismatch (manifest says {value}, file is {have})")
+
+
+# --------------------------------------------------------------------------- stemcells
+
+
+@dataclass(frozen=True)
+class StemcellManifest:
+    """What ``stemcell.MF`` says."""
+
+    name: str
+    version: str
+    operating_system: str
+    api_version: int | None
+    cloud_properties: dict
+    stemcell_formats: tuple[str, ...]
+    sha1: str = ""
+
+
+def read_stemcell(path: str | Path) -> StemcellManifest:
+    """Check a stemcell tarball and return its manifest; ``UploadError`` if it is not one."""
+    with _open_tgz(Path(path)) as tar:
+        members = _members(tar)
+        mf = _read_mf(tar, members, "stemcell.MF", "")
+        label = "stemcell.MF"
+        name = _require(mf, "name", label)
+        version = _require(mf, "version", label)
+        operating_system = _require(mf, "operating_system", label)
+        cloud_properties = _optional(mf, "cloud_properties", label, dict, {})
+        formats = tuple(str(f) for f in _optional(mf, "stemcell_formats", label, list, []))
+        api_version = mf.get("api_version")
+        if api_version is not None:
+            try:
+                api_version = int(api_version)
+            except (TypeError, ValueError):
+                raise UploadError(f"{label}: 'api_version' must be a number") from None
+        if "image" not in members:
+            raise UploadError("image: not in the tarball")
+    if formats and not set(formats) & set(SUPPORTED_STEMCELL_FORMATS):
+        raise UploadError(
+            f"stemcell.MF: stemcell_formats {', '.join(formats)} cannot be imported by the "
+            f"vSphere CPI (it takes {', '.join(SUPPORTED_STEMCELL_FORMATS)})"
+        )
+    return StemcellManifest(
+        name=name,
+        version=version,
+        operating_system=operating_system,
+        api_version=api_version,
+        cloud_properties=cloud_properties,
+        stemcell_formats=formats,
+        sha1=str(mf.get("sha1") or ""),
+    )
+
+
+def extract_stemcell_image(path: str | Path, into: str | Path) -> Path:
+    """Write the tarball's ``image`` to ``into/image`` and return its path."""
+    with _open_tgz(Path(path)) as tar:
+        members = _members(tar)
+        if "image" not in members:
+            raise UploadError("image: not in the tarball")
+        target = Path(into) / "image"
+        with tar.extractfile(members["image"]) as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    return target
+
+
+@task_handler("update_stemcell")
+def update_stemcell(ctx: TaskContext) -> str:
+    """Import a stemcell through the CPI and record it (args: ``path``)."""
+    from .cloud import cloud_for_director
+    from .locks import lock
+
+    path = Path(ctx.args["path"])
+    try:
+        stage = ctx.stage("Update stemcell", total=5)
+        with stage.track("Extracting stemcell archive"):
+            pass  # streamed out of the tarball below
+        with stage.track("Verifying stemcell manifest"):
+            mf = read_stemcell(path)
+        label = f"{mf.name}/{mf.version}"
+        with lock(f"lock:stemcells:{mf.name}:{mf.version}", ctx, timeout=300):
+            with stage.track("Checking if this stemcell already exists"):
+                if Stemcell.objects.filter(name=mf.name, version=mf.version).exists():
+                    ctx.write_result({"name": mf.name, "version": mf.version, "existed": True})
+                    return f"Stemcell '{label}' already exists"
+            ctx.checkpoint()
+            cloud = cloud_for_director(ctx)
+            with tempfile.TemporaryDirectory(prefix="stemcell-") as tmp:
+                with stage.track(f"Uploading stemcell {label} to the cloud") as step:
+                    image = extract_stemcell_image(path, tmp)
+                    step.advance(10, status="image extracted")
+                    cid = cloud.create_stemcell(str(image), mf.cloud_properties)
+                ctx.debug(f"Stemcell {label} imported as {cid}")
+            with stage.track(f"Save stemcell {label} ({cid})"):
+                try:
+                    Stemcell.objects.create(
+                        name=mf.name,
+                        version=mf.version,
+                        operating_system=mf.operating_system,
+                        cid=cid,
+                        sha1=mf.sha1,
+                        api_version=mf.api_version,
+                        cloud_properties=mf.cloud_properties,
+                    )
+                except Exception:
+                    ctx.debug(f"could not record stemcell {label}; deleting {cid} from the cloud")
+                    cloud.delete_stemcell(cid)
+                    raise
+        record_event(
+            "create",
+            "stemcell",
+            label,
+            user=ctx.username,
+            task=ctx.task,
+            context={"cid": cid, "operating_system": mf.operating_system},
+        )
+        ctx.write_result({"name": mf.name, "version": mf.version, "cid": cid})
+        return f"/stemcells/{mf.name}/{mf.version}"
+    finally:
+        discard_upload(path)
+
+
+@task_handler("delete_stemcell")
+def delete_stemcell(ctx: TaskContext) -> str:
+    """Delete a stemcell from the cloud and the database (args: name, version, force)."""
+    from .cloud import cloud_for_director
+
+    name, version = ctx.args["name"], str(ctx.args["version"])
+    label = f"{name}/{version}"
+    stemcell = Stemcell.objects.filter(name=name, version=version).first()
+    if stemcell is None:
+        raise UploadError(f"Stemcell '{label}' does not exist")
+    users = list(stemcell.deployments.values_list("name", flat=True))
+    if users and not ctx.args.get("force"):
+        raise UploadError(f"Stemcell '{label}' is still in use by: {', '.join(users)}")
+    stage = ctx.stage("Deleting stemcell from cloud", total=2)
+    with stage.track(f"Delete stemcell {label} ({stemcell.cid})"):
+        try:
+            cloud_for_director(ctx).delete_stemcell(stemcell.cid)
+        except Exception as exc:
+            if not ctx.args.get("force"):
+                raise
+            ctx.warning(f"Deleting stemcell {stemcell.cid} from the cloud failed: {exc}")
+    with stage.track("Deleting stemcell metadata"):
+        stemcell.delete()
+    record_event("delete", "stemcell", label, user=ctx.username, task=ctx.task)
+    return f"/stemcells/{label}"
+
+
+# --------------------------------------------------------------------------- releases
+
+
+@dataclass(frozen=True)
+class JobArchive:
+    name: str
+    version: str
+    fingerprint: str
+    sha1: str
+    member: str
+    spec: dict
+
+
+@dataclass(frozen=True)
+class PackageArchive:
+    name: str
+    version: str
+    fingerprint: str
+    sha1: str
+    member: str
+    dependencies: tuple[str, ...]
+    stemcell: str = ""
+
+
+@dataclass(frozen=True)
+class ReleaseArchive:
+    name: str
+    version: str
+    commit_hash: str
+    uncommitted_changes: bool
+    jobs: tuple[JobArchive, ...] = field(default_factory=tuple)
+    packages: tuple[PackageArchive, ...] = field(default_factory=tuple)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+def _read_job_spec(tar, info, member: str, package_names: set[str]) -> dict:
+    """Open ``jobs/<name>.tgz`` and check its ``job.MF`` against the release."""
+    inner = tar.extractfile(info)
+    try:
+        job_tar = tarfile.open(fileobj=inner, mode="r:gz")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise UploadError(f"{member}: not a gzip tarball ({exc})") from None
+    with job_tar:
+        files = _members(job_tar, member)
+        where = f"{member}: "
+        spec_name = "job.MF" if "job.MF" in files else "spec" if "spec" in files else "job.MF"
+        with_loader = _read_mf(job_tar, files, spec_name, where)
+        label = f"{member}: {spec_name}"
+        _require(with_loader, "name", label)
+        templates = _optional(with_loader, "templates", label, dict, {})
+        for source in templates:
+            if f"templates/{source}" not in files:
+                raise UploadError(f"{member}: templates/{source}: not in the job tarball")
+        packages = _optional(with_loader, "packages", label, list, [])
+        for package in packages:
+            if package not in package_names:
+                raise UploadError(f"{label}: package '{package}' is not in the release")
+        properties = _optional(with_loader, "properties", label, dict, {})
+        for prop, definition in properties.items():
+            if definition is not None and not isinstance(definition, dict):
+                raise UploadError(f"{label}: properties/{prop} must be a map")
+        for key in ("consumes", "provides"):
+            for i, link in enumerate(_optional(with_loader, key, label, list, [])):
+                if not isinstance(link, dict) or not link.get("name"):
+                    raise UploadError(f"{label}: {key}/{i}: a link needs a 'name'")
+        return {
+            "name": with_loader["name"],
+            "description": with_loader.get("description", ""),
+            "templates": templates,
+            "packages": packages,
+            "properties": {k: (v or {}) for k, v in properties.items()},
+            "consumes": with_loader.get("consumes") or [],
+            "provides": with_loader.get("provides") or [],
+        }
+
+
+def read_release(path: str | Path) -> ReleaseArchive:
+    """Check a release tarball completely (manifest, every job and package, digests)."""
+    with _open_tgz(Path(path)) as tar:
+        members = _members(tar)
+        mf = _read_mf(tar, members, "release.MF", "")
+        label = "release.MF"
+        name = _require(mf, "name", label)
+        version = _require(mf, "version", label)
+        jobs_mf = _optional(mf, "jobs", label, list, [])
+        compiled = "compiled_packages" in mf
+        packages_mf = _optional(
+            mf, "compiled_packages" if compiled else "packages", label, list, []
+        )
+        pkg_dir = "compiled_packages" if compiled else "packages"
+
+        packages: list[PackageArchive] = []
+        for i, entry in enumerate(packages_mf):
+            if not isinstance(entry, dict):
+                raise UploadError(f"{label}: {pkg_dir}/{i} must be a map")
+            pname = _require(entry, "name", f"{label}: {pkg_dir}/{i}")
+            plabel = f"{label}: {pkg_dir}/{pname}"
+            member = f"{pkg_dir}/{pname}.tgz"
+            sha1 = _require(entry, "sha1", plabel)
+            if member not in members:
+                raise UploadError(f"{member}: not in the tarball")
+            _check_digest(sha1, _digests(tar.extractfile(members[member])), member)
+            packages.append(
+                PackageArchive(
+                    name=pname,
+                    version=_require(entry, "version", plabel),
+                    fingerprint=str(entry.get("fingerprint") or ""),
+                    sha1=sha1,
+                    member=member,
+                    dependencies=tuple(_optional(entry, "dependencies", plabel, list, [])),
+                    stemcell=str(entry.get("stemcell") or "") if compiled else "",
+                )
+            )
+        package_names = {p.name for p in packages}
+        for p in packages:
+            for dep in p.dependencies:
+                if dep not in package_names:
+                    raise UploadError(
+                        f"{label}: {pkg_dir}/{p.name}: dependency '{dep}' is not in the release"
+                    )
+
+        jobs: list[JobArchive] = []
+        for i, entry in enumerate(jobs_mf):
+            if not isinstance(entry, dict):
+                raise UploadError(f"{label}: jobs/{i} must be a map")
+            jname = _require(entry, "name", f"{label}: jobs/{i}")
+            jlabel = f"{label}: jobs/{jname}"
+            jversion = _require(entry, "version", jlabel)
+            sha1 = _require(entry, "sha1", jlabel)
+            member = f"jobs/{jname}.tgz"
+            if member not in members:
+                raise UploadError(f"{member}: not in the tarball")
+            _check_digest(sha1, _digests(tar.extractfile(members[member])), member)
+            spec = _read_job_spec(tar, members[member], member, package_names)
+            if spec["name"] != jname:
+                raise UploadError(
+                    f"{member}: job.MF names the job '{spec['name']}', release.MF says '{jname}'"
+                )
+            jobs.append(
+                JobArchive(
+                    name=jname,
+                    version=jversion,
+                    fingerprint=str(entry.get("fingerprint") or ""),
+                    sha1=sha1,
+                    member=member,
+                    spec=spec,
+                )
+            )
+    duplicates = {j.name for j in jobs if sum(1 for k in jobs if k.name == j.name) > 1}
+    if duplicates:
+        raise UploadError(f"{label}: job '{sorted(duplicates)[0]}' is listed twice")
+    return ReleaseArchive(
+        name=name,
+        version=version,
+        commit_hash=str(mf.get("commit_hash") or ""),
+        uncommitted_changes=bool(mf.get("uncommitted_changes") in (True, "true")),
+        jobs=tuple(jobs),
+        packages=tuple(packages),
+    )
+
+
+def release_exists(name: str, version: str) -> bool:
+    return ReleaseVersion.objects.filter(release__name=name, version=version).exists()
+
+
+@task_handler("update_release")
+def update_release(ctx: TaskContext) -> str:
+    """Store a checked release tarball: blobs first, then all rows in one transaction."""
+    path = Path(ctx.args["path"])
+    try:
+        stage = ctx.stage("Extracting release", total=1)
+        with stage.track("Extracting release"):
+            pass
+        with ctx.stage("Verifying manifest", total=1).track("Verifying manifest"):
+            archive = read_release(path)
+        if release_exists(archive.name, archive.version):
+            return f"Release '{archive.label}' already exists"
+        blobs: dict[str, tuple[str, str]] = {}
+        with _open_tgz(path) as tar:
+            members = _members(tar)
+            packages = ctx.stage("Creating new packages", total=len(archive.packages) or None)
+            for p in archive.packages:
+                with packages.track(f"{p.name}/{p.version}"):
+                    blobs[p.member] = _store_blob(tar.extractfile(members[p.member]))
+                ctx.checkpoint()
+            jobs = ctx.stage("Creating new jobs", total=len(archive.jobs) or None)
+            for j in archive.jobs:
+                with jobs.track(f"{j.name}/{j.version}"):
+                    blobs[j.member] = _store_blob(tar.extractfile(members[j.member]))
+        with ctx.stage("Release has been created", total=1).track(archive.label):
+            _save_release(archive, blobs)
+        record_event(
+            "create",
+            "release",
+            archive.label,
+            user=ctx.username,
+            task=ctx.task,
+            context={"jobs": [j.name for j in archive.jobs]},
+        )
+        ctx.write_result({"name": archive.name, "version": archive.version})
+        return f"Created release '{archive.label}'"
+    finally:
+        discard_upload(path)
+
+
+def _save_release(archive: ReleaseArchive, blobs: dict[str, tuple[str, str]]) -> ReleaseVersion:
+    with transaction.atomic():
+        release, _ = Release.objects.get_or_create(name=archive.name)
+        rv = ReleaseVersion.objects.create(
+            release=release,
+            version=archive.version,
+            commit_hash=archive.commit_hash,
+            uncommitted_changes=archive.uncommitted_changes,
+        )
+        ReleasePackage.objects.bulk_create(
+            ReleasePackage(
+                release_version=rv,
+                name=p.name,
+                version=p.version,
+                fingerprint=p.fingerprint,
+                sha1=p.sha1,
+                blob_path=blobs[p.member][0],
+                dependencies=list(p.dependencies),
+                stemcell=p.stemcell,
+            )
+            for p in archive.packages
+        )
+        ReleaseJob.objects.bulk_create(
+            ReleaseJob(
+                release_version=rv,
+                name=j.name,
+                version=j.version,
+                fingerprint=j.fingerprint,
+                sha1=j.sha1,
+                blob_path=blobs[j.member][0],
+                spec=j.spec,
+            )
+            for j in archive.jobs
+        )
+    return rv
