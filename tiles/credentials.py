@@ -1,0 +1,327 @@
+"""Generated credentials: what Ops Manager makes for non-configurable properties.
+
+A blueprint of a credential type that the operator does not configure
+(``configurable: false``) gets its value generated once, when the tile is
+staged, and kept across applies: ``simple_credentials`` (identity +
+password), ``salted_credentials`` (+ salt), ``secret``, ``uuid``,
+``rsa_pkey_credentials`` and ``rsa_cert_credentials`` (a leaf certificate
+signed by the console's root CA, for the blueprint's ``default.domains``).
+``make_root_ca()`` creates that root CA.
+
+Values come back in the normalised shapes of ``tiles.properties``. Nothing
+here logs; callers store the values encrypted and never print them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import secrets
+import string
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tiles import properties as props
+
+__all__ = [
+    "CredentialError",
+    "make_root_ca",
+    "generate_credential",
+    "generate_missing_credentials",
+    "sha512_crypt",
+    "GENERATED_TYPES",
+]
+
+GENERATED_TYPES = (
+    "simple_credentials",
+    "salted_credentials",
+    "secret",
+    "uuid",
+    "rsa_pkey_credentials",
+    "rsa_cert_credentials",
+)
+_ALPHABET = string.ascii_letters + string.digits
+ROOT_CA_DAYS = 4 * 365
+LEAF_DAYS = 2 * 365
+
+
+class CredentialError(ValueError):
+    """A credential cannot be generated (bad blueprint, no root CA, ...)."""
+
+
+def _random(n: int = 20, alphabet: str = _ALPHABET) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _key_pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _public_pem(key: rsa.RSAPrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def make_root_ca(common_name: str = "opsconsole root CA") -> tuple[str, str]:
+    """A self-signed RSA root CA: ``(cert_pem, key_pem)``, valid four years."""
+    key = _key()
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "opsconsole"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=ROOT_CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key)
+
+
+def _leaf_cert(
+    root_ca: tuple[str, str], domains: Sequence[str], common_name: str
+) -> tuple[str, str]:
+    ca_cert = x509.load_pem_x509_certificate(root_ca[0].encode())
+    ca_key = serialization.load_pem_private_key(root_ca[1].encode(), None)
+    key = _key()
+    sans: list[x509.GeneralName] = []
+    for d in domains:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(d)))
+        except ValueError:
+            sans.append(x509.DNSName(d))
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "opsconsole"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
+                ]
+            )
+        )
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
+            critical=False,
+        )
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key)
+
+
+def generate_credential(
+    blueprint: Mapping,
+    *,
+    root_ca: tuple[str, str] | None = None,
+    domains: Sequence[str] | None = None,
+) -> Any:
+    """Generate a value for a generatable blueprint type.
+
+    ``rsa_cert_credentials`` needs ``root_ca`` and uses ``domains`` if given,
+    else the blueprint's ``default.domains``; domains that still hold
+    ``(( ... ))`` accessors must be evaluated by the caller first
+    (``tiles.accessors.evaluate_text``).
+    """
+    t = blueprint.get("type")
+    hint = blueprint.get("default") if isinstance(blueprint.get("default"), Mapping) else {}
+    if t == "secret":
+        return {"secret": _random()}
+    if t == "uuid":
+        return str(uuid.uuid4())
+    if t == "simple_credentials":
+        return {"identity": str(hint.get("identity") or _random()), "password": _random()}
+    if t == "salted_credentials":
+        return {
+            "identity": str(hint.get("identity") or _random()),
+            "password": _random(),
+            "salt": _random(16, "0123456789abcdef"),
+        }
+    if t == "rsa_pkey_credentials":
+        key = _key()
+        return {"private_key_pem": _key_pem(key), "public_key_pem": _public_pem(key)}
+    if t == "rsa_cert_credentials":
+        if root_ca is None:
+            raise CredentialError("generating a certificate needs the root CA")
+        if domains is None:
+            domains = hint.get("domains") or []
+        domains = [str(d) for d in domains]
+        if any("((" in d for d in domains):
+            raise CredentialError(
+                f"{blueprint.get('name')}: domains hold accessors; evaluate them first"
+            )
+        cert_pem, key_pem = _leaf_cert(
+            root_ca, domains, domains[0] if domains else blueprint.get("name", "opsconsole")
+        )
+        return {"cert_pem": cert_pem, "private_key_pem": key_pem}
+    raise CredentialError(f"type '{t}' cannot be generated")
+
+
+def generate_missing_credentials(
+    template,
+    values: Mapping[str, Any],
+    *,
+    root_ca: tuple[str, str] | None = None,
+    domain_evaluator: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """Values to add so every generated property of ``template`` has one.
+
+    Covers top-level, job and selector-option properties that are not
+    configurable, and ``uuid``/generated fields of existing collection
+    records (the collection's whole new list is returned). Existing values
+    are never replaced. ``domain_evaluator`` turns ``(( ))`` in certificate
+    domains into text (see ``tiles.accessors.evaluate_text``).
+    """
+    out: dict[str, Any] = {}
+    for pref in template.iter_property_references():
+        bp = pref.blueprint
+        ref = pref.reference
+        if bp.get("type") == "collection":
+            records = values.get(ref)
+            if not isinstance(records, list) or not records:
+                continue
+            changed = False
+            new_records = []
+            for rec in records:
+                rec = dict(rec)
+                for fbp in props.CollectionType.fields(bp):
+                    name = fbp.get("name")
+                    if props.is_generated(fbp, in_collection=True) and props.is_empty(
+                        rec.get(name)
+                    ):
+                        rec[name] = _generate(fbp, root_ca, domain_evaluator)
+                        changed = True
+                new_records.append(rec)
+            if changed:
+                out[ref] = new_records
+            continue
+        if props.is_generated(bp) and props.is_empty(values.get(ref)):
+            out[ref] = _generate(bp, root_ca, domain_evaluator)
+    return out
+
+
+def _generate(bp, root_ca, domain_evaluator):
+    domains = None
+    if bp.get("type") == "rsa_cert_credentials" and isinstance(bp.get("default"), Mapping):
+        raw = bp["default"].get("domains") or []
+        if domain_evaluator is not None:
+            domains = [domain_evaluator(str(d)) if "((" in str(d) else str(d) for d in raw]
+    return generate_credential(bp, root_ca=root_ca, domains=domains)
+
+
+# --------------------------------------------------------------------------
+# SHA-512 crypt ($6$), for the salted_credentials accessor
+# ``sha512_hashed_password``; the algorithm of glibc's crypt(3) (Drepper).
+
+_B64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_PERM = (
+    (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4), (47, 5, 26),
+    (6, 27, 48), (28, 49, 7), (50, 8, 29), (9, 30, 51), (31, 52, 10), (53, 11, 32),
+    (12, 33, 54), (34, 55, 13), (56, 14, 35), (15, 36, 57), (37, 58, 16), (59, 17, 38),
+    (18, 39, 60), (40, 61, 19), (62, 20, 41),
+)  # fmt: skip
+
+
+def _b64_from_24bit(b2: int, b1: int, b0: int, n: int) -> str:
+    w = (b2 << 16) | (b1 << 8) | b0
+    out = []
+    for _ in range(n):
+        out.append(_B64[w & 0x3F])
+        w >>= 6
+    return "".join(out)
+
+
+def sha512_crypt(password: str, salt: str, rounds: int | None = None) -> str:
+    """``$6$<salt>$<hash>`` as crypt(3) computes it (salt cut to 16 chars)."""
+    pw = password.encode()
+    s = salt.encode()[:16]
+    r = 5000 if rounds is None else max(1000, min(rounds, 999_999_999))
+    b = hashlib.sha512(pw + s + pw).digest()
+    a = hashlib.sha512()
+    a.update(pw + s)
+    n = len(pw)
+    while n > 64:
+        a.update(b)
+        n -= 64
+    a.update(b[:n])
+    n = len(pw)
+    while n:
+        a.update(b if n & 1 else pw)
+        n >>= 1
+    da = a.digest()
+    dp_src = hashlib.sha512(pw * len(pw)).digest()
+    p = (dp_src * (len(pw) // 64 + 1))[: len(pw)]
+    ds_src = hashlib.sha512(s * (16 + da[0])).digest()
+    sb = (ds_src * (len(s) // 64 + 1))[: len(s)]
+    c = da
+    for i in range(r):
+        h = hashlib.sha512()
+        h.update(p if i & 1 else c)
+        if i % 3:
+            h.update(sb)
+        if i % 7:
+            h.update(p)
+        h.update(c if i & 1 else p)
+        c = h.digest()
+    enc = "".join(_b64_from_24bit(c[x], c[y], c[z], 4) for x, y, z in _PERM)
+    enc += _b64_from_24bit(0, 0, c[63], 2)
+    prefix = "$6$" if rounds is None else f"$6$rounds={r}$"
+    return f"{prefix}{s.decode()}${enc}"
