@@ -151,3 +151,18 @@ def cluster_by_name(si, name: str) -> vim.ClusterComputeResource:
         return next(c for c in view.view if c.name == name)
     finally:
         view.DestroyView()
+
+
+def datastore_files(entity, ds_name: str, folder: str) -> dict[str, int]:
+    """``{file name: size}`` in ``[ds_name] folder``, via the datastore browser."""
+    from pyVim.task import WaitForTask
+
+    datastore = next(d for d in entity.datastore if d.name == ds_name)
+    task = datastore.browser.SearchDatastore_Task(
+        datastorePath=f"[{ds_name}] {folder}",
+        searchSpec=vim.host.DatastoreBrowser.SearchSpec(
+            matchPattern=["*"], details=vim.host.DatastoreBrowser.FileInfo.Details(fileSize=True)
+        ),
+    )
+    WaitForTask(task)
+    return {f.path: f.fileSize for f in task.info.result.file or []}
