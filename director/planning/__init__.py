@@ -1,4 +1,103 @@
 """Deployment planning: manifest + cloud-config + current state -> ``DeploymentPlan``.
 
-Pure: no I/O, no Django. See ``planner.py`` for the entry point.
+Pure: no I/O, no Django. The same plan feeds "Review Pending Changes" and
+the executor:
+
+    plan = plan_deployment(manifest, cloud_config, existing, stemcells, ips_in_use, options)
+    for run in group_runs(plan):                  # serial / concurrent groups
+        for group in run.groups:
+            ...delete group.obsolete_plans...
+            for batch in schedule(group.instance_plans, group.update,
+                                  initial_deploy=plan.initial_deploy):
+                ...update batch.plans together (canaries first)...
+
+Modules: ``model`` (inputs and outputs), ``planner`` (the entry point),
+``azs`` (AZ placement, indexes, bootstrap), ``ips`` (subnets and IP
+allocation), ``changes`` (what changed and why), ``update`` (update block,
+batches, serial runs), ``errors``.
 """
+
+from director.planning.changes import classify, detect_changes
+from director.planning.errors import (
+    DeploymentIgnoredInstancesModification,
+    NetworkReservationAlreadyInUse,
+    NetworkReservationError,
+    NetworkReservationIpOutsideSubnet,
+    NetworkReservationIpReserved,
+    NetworkReservationNotEnoughCapacity,
+    PlanError,
+    UnresponsiveInstance,
+    UpdateConfigError,
+)
+from director.planning.model import (
+    CHANGE_NAMES,
+    CHANGES,
+    AppliedNetwork,
+    AppliedState,
+    DeploymentPlan,
+    DesiredInstance,
+    ExistingInstance,
+    InstanceGroupPlan,
+    InstancePlan,
+    JobRef,
+    NetworkReservation,
+    PlanOptions,
+    ReleasedIp,
+    Reservation,
+    StemcellRef,
+    StemcellVersion,
+    SubnetSpec,
+)
+from director.planning.planner import DeploymentPlanner, default_jobs_fingerprint, plan_deployment
+from director.planning.update import (
+    Batch,
+    GroupRun,
+    UpdateConfig,
+    WatchTime,
+    group_runs,
+    resolve_numeric,
+    resolve_update_config,
+    schedule,
+)
+
+__all__ = [
+    "CHANGES",
+    "CHANGE_NAMES",
+    "AppliedNetwork",
+    "AppliedState",
+    "Batch",
+    "DeploymentIgnoredInstancesModification",
+    "DeploymentPlan",
+    "DeploymentPlanner",
+    "DesiredInstance",
+    "ExistingInstance",
+    "GroupRun",
+    "InstanceGroupPlan",
+    "InstancePlan",
+    "JobRef",
+    "NetworkReservation",
+    "NetworkReservationAlreadyInUse",
+    "NetworkReservationError",
+    "NetworkReservationIpOutsideSubnet",
+    "NetworkReservationIpReserved",
+    "NetworkReservationNotEnoughCapacity",
+    "PlanError",
+    "PlanOptions",
+    "ReleasedIp",
+    "Reservation",
+    "StemcellRef",
+    "StemcellVersion",
+    "SubnetSpec",
+    "UnresponsiveInstance",
+    "UpdateConfig",
+    "UpdateConfigError",
+    "WatchTime",
+    "classify",
+    "default_jobs_fingerprint",
+    "detect_changes",
+    "group_runs",
+    "plan_deployment",
+    "resolve_numeric",
+    "resolve_update_config",
+    "schedule",
+]

@@ -635,25 +635,13 @@ class IpAllocator:
         """Lowest free addresses for ``holders`` (all in ``az``), or a
         ``NetworkReservationNotEnoughCapacity`` naming how many were needed."""
         network = self.network(network_name, path)
-        if network.type == "vip":
-            raise PlanError(path, f"network '{network_name}' is a vip network: static_ips required")
-        candidates = [i for i, s in enumerate(network.subnets) if s.serves(az)]
-        where = f" in az '{az}'" if az else ""
-        if not candidates:
-            raise PlanError(path, f"network '{network_name}' has no subnet{where}")
+        candidates = self._dynamic_candidates(network, az, path)
         if network.type == "dynamic":
             subnet = network.subnets[candidates[0]]
             spec = SubnetSpec("", None, subnet.dns, subnet.cloud_properties, subnet.azs)
             reservation = NetworkReservation(network_name, None, False, spec, type="dynamic")
             return [reservation] * len(holders)
-        free = self.free_count(network, az)
-        if free < len(holders):
-            ranges = ", ".join(str(network.subnets[i].network) for i in candidates)
-            raise NetworkReservationNotEnoughCapacity(
-                path,
-                f"network '{network_name}'{where} has not enough free IPs for instance group "
-                f"'{group}': {len(holders)} needed, {free} free (subnets {ranges})",
-            )
+        self.check_capacity(network_name, az, len(holders), group=group, path=path)
         result = []
         for holder in holders:
             for i in candidates:
@@ -665,6 +653,34 @@ class IpAllocator:
                     result.append(NetworkReservation(network_name, str(ip), False, subnet.spec))
                     break
         return result
+
+    def _dynamic_candidates(self, network: Network, az: str | None, path: str) -> list[int]:
+        if network.type == "vip":
+            raise PlanError(path, f"network '{network.name}' is a vip network: static_ips required")
+        candidates = [i for i, s in enumerate(network.subnets) if s.serves(az)]
+        if not candidates:
+            where = f" in az '{az}'" if az else ""
+            raise PlanError(path, f"network '{network.name}' has no subnet{where}")
+        return candidates
+
+    def check_capacity(
+        self, network_name: str, az: str | None, needed: int, *, group: str, path: str
+    ) -> None:
+        """Raise ``NetworkReservationNotEnoughCapacity`` unless ``needed``
+        dynamic addresses are free for ``az``."""
+        network = self.network(network_name, path)
+        candidates = self._dynamic_candidates(network, az, path)
+        if network.type != "manual":
+            return
+        free = self.free_count(network, az)
+        if free < needed:
+            where = f" in az '{az}'" if az else ""
+            ranges = ", ".join(str(network.subnets[i].network) for i in candidates)
+            raise NetworkReservationNotEnoughCapacity(
+                path,
+                f"network '{network_name}'{where} has not enough free IPs for instance group "
+                f"'{group}': {needed} needed, {free} free (subnets {ranges})",
+            )
 
     def claimed_by(self, uuid: str) -> set[str]:
         return {str(ip) for ip, holder in self._claimed.items() if holder.uuid == uuid}
