@@ -4,6 +4,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from director.api import urls as director_api_urls
+
 from . import api, views
 
 api_v0 = [
@@ -12,6 +14,7 @@ api_v0 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("director/", include("director.api.urls")),
+    director_api_urls.stemcells_upload,
     path("", include("tiles.api.urls")),
 ]
 

@@ -1,4 +1,4 @@
-"""Director API routes under /api/v0/director/."""
+"""Director API routes under /api/v0/director/ (and the Ops Manager stemcell upload)."""
 
 from django.urls import path
 
@@ -6,4 +6,28 @@ from . import views
 
 urlpatterns = [
     path("info", views.info, name="director-info"),
+    path("stemcells", views.stemcells, name="director-stemcells"),
+    path("stemcells/<str:name>/<str:version>", views.stemcell, name="director-stemcell"),
+    path("releases", views.releases, name="director-releases"),
+    path("configs", views.configs, name="director-configs"),
+    path("configs/<int:config_id>", views.config, name="director-config"),
+    path("deployments", views.deployments, name="director-deployments"),
+    path("deployments/<str:name>", views.deployment, name="director-deployment"),
+    path(
+        "deployments/<str:name>/instances",
+        views.deployment_instances,
+        name="director-deployment-instances",
+    ),
+    path("deployments/<str:name>/vms", views.deployment_vms, name="director-deployment-vms"),
+    path("deployments/<str:name>/plan", views.deployment_plan, name="director-deployment-plan"),
+    path("resurrection", views.resurrection, name="director-resurrection"),
+    path("tasks", views.tasks, name="director-tasks"),
+    path("tasks/<int:task_id>", views.task, name="director-task"),
+    path("tasks/<int:task_id>/output", views.task_output, name="director-task-output"),
+    path("tasks/<int:task_id>/cancel", views.task_cancel, name="director-task-cancel"),
+    path("events", views.events, name="director-events"),
+    path("events/<int:event_id>", views.event, name="director-event"),
 ]
+
+#: Mounted at /api/v0/stemcells by opsconsole/urls.py (Ops Manager's upload path).
+stemcells_upload = path("stemcells", views.stemcells_upload, name="stemcells_upload")

@@ -1,10 +1,69 @@
-"""Director API views (BOSH nouns), thin over director.services."""
+"""Director API views (BOSH nouns under /api/v0/director/), thin over director.services.
+
+Reads are open to every role; changes need a control role
+(``opsconsole.auth.RolePermission``); debug and CPI logs need a role that
+may see credentials. Long actions answer 202 with the task and its URL in
+``Location``. Every error is ``{"errors": {field or path: [messages]}}``.
+"""
+
+from __future__ import annotations
+
+import functools
 
 from django.conf import settings
+from django.urls import reverse
+from rest_framework import status
 from rest_framework.decorators import api_view
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from director import services
 from opsconsole import __version__
+from opsconsole.apierrors import ApiError, Pagination
+from opsconsole.auth import can_see_credentials
+
+from . import serializers as s
+
+
+def service_errors(view):
+    """Turn a ``ServiceError`` into the API's error shape and status."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except services.ServiceError as exc:
+            raise ApiError(exc.errors, exc.status) from None
+
+    return wrapper
+
+
+def _user(request) -> str:
+    return request.user.get_username()
+
+
+def _paginated(request, queryset, shape, view):
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response([shape(o) for o in page])
+
+
+def _accepted(request, task) -> Response:
+    """202 with the task and its URL; 200 when the task needed no work (already done)."""
+    url = request.build_absolute_uri(reverse("director-task", args=[task.id]))
+    code = status.HTTP_200_OK if task.is_terminal else status.HTTP_202_ACCEPTED
+    return Response(s.task(task), status=code, headers={"Location": url})
+
+
+def _uploaded_file(request, field: str):
+    upload = request.FILES.get(f"{field}[file]") or request.FILES.get("file")
+    if upload is None:
+        raise ApiError({f"{field}[file]": ["a tarball is required (multipart form field)"]})
+    return upload
+
+
+def _bool(value) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
 
 
 @api_view(["GET"])
@@ -12,8 +71,285 @@ def info(request):
     return Response(
         {
             "name": settings.DIRECTOR_NAME,
+            "uuid": _director_uuid(),
             "version": __version__,
+            "user": _user(request),
             "cpi": "vsphere_cpi",
-            "features": {"config_server": {"status": False}, "snapshots": {"status": False}},
+            "stemcell_os": None,
+            "features": {
+                "config_server": {"status": True, "extras": {"urls": []}},
+                "snapshots": {"status": False},
+                "local_dns": {"status": False},
+                "resurrection": {"status": services.resurrection_enabled()},
+            },
         }
     )
+
+
+def _director_uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{settings.DIRECTOR_NAME}.opsconsole"))
+
+
+# --------------------------------------------------------------------------- stemcells
+
+
+@api_view(["GET", "POST"])
+@service_errors
+def stemcells(request):
+    if request.method == "POST":
+        return stemcells_upload_impl(request)
+    return _paginated(request, services.list_stemcells(), s.stemcell, stemcells)
+
+
+def stemcells_upload_impl(request):
+    return _accepted(
+        request, services.upload_stemcell(_uploaded_file(request, "stemcell"), _user(request))
+    )
+
+
+@api_view(["POST"])
+@service_errors
+def stemcells_upload(request):
+    """``POST /api/v0/stemcells`` (Ops Manager's path): multipart ``stemcell[file]`` -> 202 task."""
+    return stemcells_upload_impl(request)
+
+
+@api_view(["DELETE"])
+@service_errors
+def stemcell(request, name, version):
+    force = _bool(request.query_params.get("force"))
+    return _accepted(request, services.delete_stemcell(name, version, _user(request), force))
+
+
+# --------------------------------------------------------------------------- releases
+
+
+@api_view(["GET", "POST"])
+@service_errors
+def releases(request):
+    if request.method == "POST":
+        upload = _uploaded_file(request, "release")
+        return _accepted(request, services.upload_release(upload, _user(request)))
+    return _paginated(request, services.list_releases(), s.release, releases)
+
+
+# --------------------------------------------------------------------------- configs
+
+
+@api_view(["GET", "POST", "DELETE"])
+@service_errors
+def configs(request):
+    if request.method == "POST":
+        data = request.data
+        missing = {k: ["is required"] for k in ("type", "content") if not data.get(k)}
+        if missing:
+            raise ApiError(missing)
+        result = services.update_config(
+            data["type"], data.get("name") or "default", data["content"], _user(request)
+        )
+        body = s.config(result.config)
+        if not result.changed:
+            return Response({**body, "message": "unchanged"}, status=status.HTTP_200_OK)
+        return Response(body, status=status.HTTP_201_CREATED)
+    params = request.query_params
+    if request.method == "DELETE":
+        missing = {k: ["is required"] for k in ("type", "name") if not params.get(k)}
+        if missing:
+            raise ApiError(missing)
+        services.delete_config(params["type"], params["name"], _user(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    latest = _bool(params.get("latest", "true"))
+    qs = services.list_configs(params.get("type"), params.get("name"), latest=latest)
+    return _paginated(request, qs, s.config, configs)
+
+
+@api_view(["GET"])
+@service_errors
+def config(request, config_id):
+    return Response(s.config(services.get_config(config_id)))
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+def _deploy_arguments(request) -> dict:
+    """A deploy body: raw YAML (text/yaml) or JSON ``{manifest, ops, vars, dry_run, recreate}``."""
+    if request.content_type and "yaml" in request.content_type:
+        return {"manifest_text": request.body.decode("utf-8", "replace")}
+    data = request.data
+    if not isinstance(data, dict) or not data.get("manifest"):
+        raise ApiError({"manifest": ["is required (YAML text)"]})
+    ops = data.get("ops")
+    vars_ = data.get("vars")
+    if ops is not None and not isinstance(ops, list):
+        raise ApiError({"ops": ["must be a list of ops files (each a list of operations)"]})
+    if vars_ is not None and not isinstance(vars_, dict):
+        raise ApiError({"vars": ["must be a map of variable name to value"]})
+    return {"manifest_text": data["manifest"], "ops": ops, "vars": vars_}
+
+
+@api_view(["GET", "POST"])
+@service_errors
+def deployments(request):
+    if request.method == "POST":
+        args = _deploy_arguments(request)
+        params = {
+            **request.query_params.dict(),
+            **(request.data if isinstance(request.data, dict) else {}),
+        }
+        task = services.deploy(
+            user=_user(request),
+            recreate=_bool(params.get("recreate", False)),
+            dry_run=_bool(params.get("dry_run", False)),
+            **args,
+        )
+        return _accepted(request, task)
+    return _paginated(request, services.list_deployments(), s.deployment, deployments)
+
+
+@api_view(["GET", "DELETE"])
+@service_errors
+def deployment(request, name):
+    if request.method == "DELETE":
+        force = _bool(request.query_params.get("force"))
+        return _accepted(request, services.delete_deployment(name, _user(request), force))
+    return Response(s.deployment(services.get_deployment(name), manifest=True))
+
+
+@api_view(["POST"])
+@service_errors
+def deployment_plan(request, name):
+    args = _deploy_arguments(request)
+    plan = services.plan(name, args["manifest_text"], args.get("ops"), args.get("vars"))
+    return Response(plan)
+
+
+@api_view(["GET"])
+@service_errors
+def deployment_instances(request, name):
+    return Response([s.instance(i) for i in services.deployment_instances(name)])
+
+
+@api_view(["GET"])
+@service_errors
+def deployment_vms(request, name):
+    shaped = (s.vm_of(i) for i in services.deployment_instances(name))
+    return Response([v for v in shaped if v is not None])
+
+
+# --------------------------------------------------------------------------- resurrection
+
+
+@api_view(["GET", "PUT"])
+@service_errors
+def resurrection(request):
+    if request.method == "PUT":
+        data = request.data if isinstance(request.data, dict) else {}
+        if "resurrection_paused" in data:
+            value = data["resurrection_paused"]
+            enabled = not value if isinstance(value, bool) else None
+        elif "resurrection" in data:
+            value = data["resurrection"]
+            enabled = value if isinstance(value, bool) else None
+        else:
+            value, enabled = None, None
+        if enabled is None:
+            raise ApiError({"resurrection_paused": ["true or false is required"]})
+        services.set_resurrection(enabled, _user(request))
+    return Response({"resurrection": services.resurrection_enabled()})
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@api_view(["GET"])
+@service_errors
+def tasks(request):
+    params = request.query_params
+    states = [x for x in (params.get("state") or "").split(",") if x]
+    qs = services.list_tasks(
+        states=states or None,
+        deployment=params.get("deployment"),
+        type=params.get("type"),
+        context_id=params.get("context_id"),
+    )
+    return _paginated(request, qs, s.task, tasks)
+
+
+@api_view(["GET"])
+@service_errors
+def task(request, task_id):
+    return Response(s.task(services.get_task(task_id)))
+
+
+@api_view(["GET"])
+@service_errors
+def task_output(request, task_id):
+    kind = request.query_params.get("type", "event")
+    if kind in ("debug", "cpi") and not can_see_credentials(request.user):
+        raise PermissionDenied("Your role may not read debug or CPI logs.")
+    t, out = services.task_output(task_id, kind, request.query_params.get("after", 0))
+    body = {
+        "id": t.id,
+        "type": out.type,
+        "state": t.effective_state,
+        "done": t.is_terminal,
+        "after": out.after,
+        "next": out.next,
+    }
+    if out.events is not None:
+        body["events"] = out.events
+    else:
+        body["output"] = out.text
+    return Response(body)
+
+
+@api_view(["POST"])
+@service_errors
+def task_cancel(request, task_id):
+    t = services.cancel_task(task_id, _user(request))
+    return Response(s.task(t), status=status.HTTP_202_ACCEPTED)
+
+
+# --------------------------------------------------------------------------- events
+
+
+EVENT_FILTERS = (
+    "before_id",
+    "before_time",
+    "after_time",
+    "deployment",
+    "instance",
+    "user",
+    "action",
+    "object_type",
+    "object_name",
+    "task",
+)
+
+
+@api_view(["GET"])
+@service_errors
+def events(request):
+    """Newest first, at most 200 (or ``limit``); ``next`` pages on with ``before_id``."""
+    params = request.query_params
+    filters = {k: params.get(k) for k in EVENT_FILTERS if params.get(k)}
+    try:
+        limit = int(params.get("limit", services.MAX_EVENTS))
+    except ValueError:
+        raise ApiError({"limit": ["must be a number"]}, status.HTTP_400_BAD_REQUEST) from None
+    found = services.list_events(filters, limit=limit)
+    following = None
+    if found and len(found) == min(max(1, limit), services.MAX_EVENTS):
+        query = params.copy()
+        query["before_id"] = str(found[-1].id)
+        following = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+    return Response({"next": following, "results": [s.event(e) for e in found]})
+
+
+@api_view(["GET"])
+@service_errors
+def event(request, event_id):
+    return Response(s.event(services.get_event(event_id)))

@@ -1,0 +1,489 @@
+"""What the director does, for pages, the API and ``manage.py`` commands alike.
+
+Every function here is a verb on director nouns; views, API views and
+commands stay thin and call these. Anything long (imports through the CPI,
+deploys, deletes) creates a ``Task`` (``director.runner.create_task``) and
+returns it at once; the work runs in a Celery worker after the transaction
+commits.
+
+Errors are ``ServiceError`` with ``errors`` = ``{field or path: [message]}``
+and an HTTP-like ``status`` (404 not found, 409 conflict, 422 unprocessable
+input, 501 not yet built) that the API passes through and pages show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from . import runner
+from .events import record_event
+from .models import (
+    KNOWN_CONFIG_TYPES,
+    Config,
+    ConfigType,
+    Deployment,
+    DirectorAttribute,
+    Event,
+    Instance,
+    IpAddress,
+    PersistentDisk,
+    Release,
+    ReleaseVersion,
+    Stemcell,
+    Task,
+    TaskEvent,
+    TaskState,
+    Vm,
+)
+from .uploads import (
+    UploadError,
+    discard_upload,
+    read_release,
+    read_stemcell,
+    release_exists,
+    save_upload,
+)
+
+#: Most events one call returns (BOSH: 200).
+MAX_EVENTS = 200
+
+
+class ServiceError(Exception):
+    """Refused input or state; ``errors`` maps a field or manifest path to messages."""
+
+    status = 422
+
+    def __init__(self, errors: dict | str, status: int | None = None):
+        if isinstance(errors, str):
+            errors = {"base": [errors]}
+        self.errors = {k: (v if isinstance(v, list) else [v]) for k, v in errors.items()}
+        if status is not None:
+            self.status = status
+        super().__init__("; ".join(m for msgs in self.errors.values() for m in msgs))
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class NotYetImplemented(ServiceError, NotImplementedError):
+    """A director operation whose execution is not built yet (API: 501)."""
+
+    status = 501
+
+
+# --------------------------------------------------------------------------- stemcells
+
+
+def list_stemcells() -> QuerySet[Stemcell]:
+    return Stemcell.objects.order_by("name", "-id").prefetch_related(
+        Prefetch("deployments", queryset=Deployment.objects.only("id", "name"))
+    )
+
+
+def _done_task(type: str, description: str, user: str, result: str) -> Task:
+    """A task that needed no work (BOSH's "already exists" answer): recorded, not queued."""
+    now = timezone.now()
+    task = Task.objects.create(
+        type=type,
+        description=description,
+        username=user,
+        state=TaskState.DONE,
+        result=result,
+        started_at=now,
+        finished_at=now,
+        checkpoint_time=now,
+    )
+    TaskEvent.objects.create(
+        task=task, seq=1, data={"time": int(now.timestamp()), "type": "warning", "message": result}
+    )
+    return task
+
+
+def upload_stemcell(file: Any, user: str) -> Task:
+    """Check a stemcell tarball and queue its import (``update_stemcell``).
+
+    ``file``: an uploaded file, a file object or a path. A tarball that is
+    not a stemcell raises ``ServiceError`` (422) and leaves nothing behind;
+    a stemcell already uploaded gives a finished task saying so.
+    """
+    path = save_upload(file, "stemcell")
+    try:
+        mf = read_stemcell(path)
+    except UploadError as exc:
+        discard_upload(path)
+        raise ServiceError({"stemcell": [str(exc)]}) from None
+    label = f"{mf.name}/{mf.version}"
+    if Stemcell.objects.filter(name=mf.name, version=mf.version).exists():
+        discard_upload(path)
+        return _done_task(
+            "update_stemcell", "create stemcell", user, f"Stemcell '{label}' already exists"
+        )
+    return runner.create_task(
+        "update_stemcell",
+        "create stemcell",
+        user,
+        args={"path": str(path), "name": mf.name, "version": mf.version},
+    )
+
+
+def delete_stemcell(name: str, version: str, user: str, force: bool = False) -> Task:
+    if not Stemcell.objects.filter(name=name, version=version).exists():
+        raise NotFound(f"Stemcell '{name}/{version}' does not exist")
+    return runner.create_task(
+        "delete_stemcell",
+        "delete stemcell",
+        user,
+        args={"name": name, "version": version, "force": force},
+    )
+
+
+# --------------------------------------------------------------------------- releases
+
+
+def list_releases() -> QuerySet[Release]:
+    versions = ReleaseVersion.objects.order_by("-id").prefetch_related("jobs", "deployments")
+    return Release.objects.order_by("name").prefetch_related(Prefetch("versions", versions))
+
+
+def upload_release(file: Any, user: str) -> Task:
+    """Check a release tarball completely and queue storing it (``update_release``)."""
+    path = save_upload(file, "release")
+    try:
+        archive = read_release(path)
+    except UploadError as exc:
+        discard_upload(path)
+        raise ServiceError({"release": [str(exc)]}) from None
+    if release_exists(archive.name, archive.version):
+        discard_upload(path)
+        return _done_task(
+            "update_release",
+            "create release",
+            user,
+            f"Release '{archive.label}' already exists",
+        )
+    return runner.create_task(
+        "update_release",
+        "create release",
+        user,
+        args={"path": str(path), "name": archive.name, "version": archive.version},
+    )
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def _config_object_type(type: str) -> str:
+    return f"{type}-config" if type in KNOWN_CONFIG_TYPES else "config"
+
+
+def _manifest_errors(exc) -> dict:
+    errors: dict[str, list[str]] = {}
+    for path, message in exc.errors:
+        errors.setdefault(path or "content", []).append(message)
+    return errors
+
+
+def validate_config(type: str, name: str, content: str) -> dict:
+    """Parse and check a config's YAML; returns the document or raises ServiceError."""
+    if not content or not content.strip():
+        raise ServiceError({"content": ["must not be empty"]})
+    try:
+        doc = yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        raise ServiceError({"content": [f"not valid YAML: {exc}"]}) from None
+    if not isinstance(doc, dict):
+        raise ServiceError({"content": ["must be a YAML map"]})
+    if type == ConfigType.CLOUD:
+        try:
+            from director.manifest import ManifestError
+            from director.manifest.cloud_config import parse_cloud_config
+        except ImportError:  # the manifest package is built in parallel
+            return doc
+        others = Config.objects.filter(type=type, deleted=False).exclude(name=name).exists()
+        try:
+            parse_cloud_config(doc, partial=others or name != "default")
+        except ManifestError as exc:
+            raise ServiceError(_manifest_errors(exc)) from None
+    elif type == ConfigType.CPI:
+        cpis = doc.get("cpis")
+        if not isinstance(cpis, list) or not cpis:
+            raise ServiceError({"cpis": ["must list at least one CPI"]})
+        for i, entry in enumerate(cpis):
+            where = f"cpis/{entry.get('name', i) if isinstance(entry, dict) else i}"
+            if not isinstance(entry, dict):
+                raise ServiceError({where: ["must be a map"]})
+            for key in ("name", "type"):
+                if not entry.get(key):
+                    raise ServiceError({f"{where}/{key}": ["is required"]})
+            if entry["type"] != "vsphere":
+                raise ServiceError({f"{where}/type": ["only 'vsphere' is supported"]})
+            if not isinstance(entry.get("properties"), dict):
+                raise ServiceError({f"{where}/properties": ["is required (a map)"]})
+    elif type == ConfigType.RESURRECTION:
+        rules = doc.get("rules")
+        if not isinstance(rules, list):
+            raise ServiceError({"rules": ["must be a list"]})
+        for i, rule in enumerate(rules):
+            if not isinstance(rule, dict) or not isinstance(rule.get("enabled"), bool):
+                raise ServiceError({f"rules/{i}/enabled": ["must be true or false"]})
+    return doc
+
+
+@dataclass(frozen=True)
+class ConfigUpdate:
+    config: Config
+    changed: bool
+
+
+def update_config(type: str, name: str, content: str, user: str) -> ConfigUpdate:
+    """Store a new version of ``(type, name)``; unchanged content stores nothing."""
+    type = (type or "").strip()
+    name = (name or "default").strip()
+    if not type:
+        raise ServiceError({"type": ["is required"]})
+    validate_config(type, name, content)
+    with transaction.atomic():
+        latest = Config.latest(type, name)
+        if latest is not None and latest.content == content:
+            return ConfigUpdate(latest, changed=False)
+        config = Config.objects.create(type=type, name=name, content=content)
+        record_event(
+            "update" if latest else "create",
+            _config_object_type(type),
+            name,
+            user=user,
+            context={"id": config.id},
+        )
+    return ConfigUpdate(config, changed=True)
+
+
+def delete_config(type: str, name: str, user: str) -> int:
+    """Mark every version of ``(type, name)`` deleted; how many rows were marked."""
+    count = Config.objects.filter(type=type, name=name, deleted=False).update(deleted=True)
+    if not count:
+        raise NotFound(f"No config of type '{type}' named '{name}'")
+    record_event("delete", _config_object_type(type), name, user=user)
+    return count
+
+
+def list_configs(
+    type: str | None = None, name: str | None = None, latest: bool = True
+) -> QuerySet[Config]:
+    """Configs, newest first; ``latest`` keeps only the current version of each (type, name)."""
+    qs = Config.objects.filter(deleted=False)
+    if type:
+        qs = qs.filter(type=type)
+    if name:
+        qs = qs.filter(name=name)
+    if latest:
+        from django.db.models import Max
+
+        ids = qs.values("type", "name").annotate(latest_id=Max("id")).values("latest_id")
+        qs = Config.objects.filter(id__in=ids)
+    return qs.order_by("-id")
+
+
+def get_config(config_id: int) -> Config:
+    config = Config.objects.filter(id=config_id).first()
+    if config is None:
+        raise NotFound(f"Config {config_id} does not exist")
+    return config
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def list_tasks(
+    states: list[str] | None = None,
+    deployment: str | None = None,
+    type: str | None = None,
+    context_id: str | None = None,
+) -> QuerySet[Task]:
+    """Tasks, newest first; stale running tasks are recorded as ``timeout`` first."""
+    Task.objects.all().mark_timed_out()
+    qs = Task.objects.defer("args", "result_output").order_by("-id")
+    if states:
+        unknown = [s for s in states if s not in TaskState.values]
+        if unknown:
+            raise ServiceError(
+                {"state": [f"unknown state '{unknown[0]}' (one of {', '.join(TaskState.values)})"]}
+            )
+        qs = qs.filter(state__in=states)
+    if deployment:
+        qs = qs.filter(deployment_name=deployment)
+    if type:
+        qs = qs.filter(type=type)
+    if context_id:
+        qs = qs.filter(context_id=context_id)
+    return qs
+
+
+def get_task(task_id: int) -> Task:
+    Task.objects.filter(id=task_id).mark_timed_out()
+    task = Task.objects.filter(id=task_id).first()
+    if task is None:
+        raise NotFound(f"Task {task_id} does not exist")
+    return task
+
+
+def cancel_task(task_id: int, user: str = "") -> Task:
+    """Cooperative cancel (see ``runner.cancel_task``); 409 if the task already ended."""
+    get_task(task_id)
+    try:
+        task = runner.cancel_task(task_id)
+    except runner.TaskNotCancellable as exc:
+        raise Conflict({"state": [str(exc)]}) from None
+    record_event("cancel", "task", str(task_id), user=user, task=task_id)
+    return task
+
+
+def task_output(task_id: int, type: str = "event", after: int = 0) -> tuple[Task, runner.Output]:
+    task = get_task(task_id)
+    if type not in runner.OUTPUT_TYPES:
+        raise ServiceError({"type": [f"must be one of {', '.join(runner.OUTPUT_TYPES)}"]}, 400)
+    try:
+        after = int(after or 0)
+    except (TypeError, ValueError):
+        raise ServiceError({"after": ["must be a number"]}, 400) from None
+    return task, runner.read_output(task, type, after)
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _time(value, field: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text), tz=UTC)
+    parsed = parse_datetime(text)
+    if parsed is None:
+        raise ServiceError({field: ["must be a unix time or an ISO 8601 time"]}, 400)
+    return parsed if parsed.tzinfo else timezone.make_aware(parsed, UTC)
+
+
+def list_events(filters: dict | None = None, limit: int = MAX_EVENTS) -> list[Event]:
+    """Audit events, newest first, at most 200 (BOSH's filters; see the API docs)."""
+    filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
+    qs = Event.objects.order_by("-id")
+    if "before_id" in filters:
+        try:
+            qs = qs.filter(id__lt=int(filters["before_id"]))
+        except (TypeError, ValueError):
+            raise ServiceError({"before_id": ["must be a number"]}, 400) from None
+    if "before_time" in filters:
+        qs = qs.filter(timestamp__lt=_time(filters["before_time"], "before_time"))
+    if "after_time" in filters:
+        qs = qs.filter(timestamp__gt=_time(filters["after_time"], "after_time"))
+    if "task" in filters:
+        try:
+            qs = qs.filter(task=int(filters["task"]))
+        except (TypeError, ValueError):
+            raise ServiceError({"task": ["must be a task id"]}, 400) from None
+    for key, field in (
+        ("deployment", "deployment"),
+        ("instance", "instance"),
+        ("user", "user"),
+        ("action", "action"),
+        ("object_type", "object_type"),
+        ("object_name", "object_name"),
+    ):
+        if key in filters:
+            qs = qs.filter(**{field: filters[key]})
+    return list(qs[: max(1, min(int(limit), MAX_EVENTS))])
+
+
+def get_event(event_id: int) -> Event:
+    event = Event.objects.filter(id=event_id).first()
+    if event is None:
+        raise NotFound(f"Event {event_id} does not exist")
+    return event
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+def list_deployments() -> QuerySet[Deployment]:
+    return Deployment.objects.order_by("name").prefetch_related(
+        "stemcells",
+        Prefetch("release_versions", ReleaseVersion.objects.select_related("release")),
+        "configs",
+    )
+
+
+def get_deployment(name: str) -> Deployment:
+    deployment = list_deployments().filter(name=name).first()
+    if deployment is None:
+        raise NotFound(f"Deployment '{name}' does not exist")
+    return deployment
+
+
+def deployment_instances(name: str) -> list[Instance]:
+    """Instances of a deployment with their VMs, IPs and disks prefetched (constant queries)."""
+    deployment = Deployment.objects.filter(name=name).only("id").first()
+    if deployment is None:
+        raise NotFound(f"Deployment '{name}' does not exist")
+    return list(
+        Instance.objects.filter(deployment=deployment)
+        .order_by("group", "index")
+        .prefetch_related(
+            Prefetch("vms", Vm.objects.order_by("id")),
+            Prefetch("ip_addresses", IpAddress.objects.order_by("id")),
+            Prefetch("persistent_disks", PersistentDisk.objects.order_by("id")),
+        )
+    )
+
+
+def deploy(
+    manifest_text: str,
+    user: str,
+    ops: list | None = None,
+    vars: dict | None = None,
+    recreate: bool = False,
+    dry_run: bool = False,
+) -> Task:
+    """Deploy a manifest as an ``update_deployment`` task (built by director.execution)."""
+    raise NotYetImplemented(
+        "Deploying is not available yet: the deploy execution is still being built"
+    )
+
+
+def delete_deployment(name: str, user: str, force: bool = False) -> Task:
+    """Delete a deployment as a ``delete_deployment`` task (built by director.execution)."""
+    get_deployment(name)
+    raise NotYetImplemented(
+        "Deleting deployments is not available yet: the deploy execution is still being built"
+    )
+
+
+def plan(name: str, manifest_text: str, ops: list | None = None, vars: dict | None = None) -> dict:
+    """The plan for a manifest without deploying (built by director.execution)."""
+    raise NotYetImplemented("Plans are not available yet: the planner is still being wired in")
+
+
+# --------------------------------------------------------------------------- resurrection
+
+
+def resurrection_enabled() -> bool:
+    """Global resurrection switch (BOSH: ``director_attributes.resurrection_paused``)."""
+    return DirectorAttribute.get(DirectorAttribute.RESURRECTION_PAUSED, "false") != "true"
+
+
+def set_resurrection(enabled: bool, user: str) -> bool:
+    DirectorAttribute.set(DirectorAttribute.RESURRECTION_PAUSED, "false" if enabled else "true")
+    record_event("update", "resurrection", "global", user=user, context={"enabled": enabled})
+    return enabled
