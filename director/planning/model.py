@@ -132,6 +132,9 @@ class ExistingInstance:
         """BOSH's instance name: ``group/uuid (index)``."""
         return f"{self.group}/{self.uuid} ({self.index})"
 
+    def __hash__(self) -> int:  # dict-valued fields: hash by identity of the instance
+        return hash((self.group, self.uuid, self.index))
+
 
 @dataclass(frozen=True)
 class StemcellRef:
@@ -311,6 +314,9 @@ class InstancePlan:
     @property
     def changed(self) -> bool:
         return self.change != "none"
+
+    def __hash__(self) -> int:  # dict-valued fields: hash by identity of the instance
+        return hash((self.group, self.uuid, self.change))
 
 
 @dataclass(frozen=True)

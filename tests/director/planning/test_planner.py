@@ -181,7 +181,9 @@ def test_first_deploy_creates_balanced_instances_with_lowest_ips():
     assert [ip.bootstrap for ip in zk.instance_plans] == [True, False, False, False, False]
     assert p.summary() == {"create": 5, "recreate": 0, "update": 0, "delete": 0, "none": 0}
     assert p.initial_deploy is True
-    assert len(p.changed_instances()) == 5
+    assert len(set(p.changed_instances())) == 5  # plans are hashable
+    with pytest.raises(AttributeError):
+        zk.instance_plans[0].change = "none"  # and frozen
     first = zk.instance_plans[0]
     assert first.reasons == ("new instance",)
     assert first.label == "zk/new-0 (0)"
