@@ -51,10 +51,16 @@ def fault_message(fault: BaseException) -> str:
             if getattr(lm, "message", None):
                 msg = lm.message
                 break
-    name = type(fault).__name__
-    if hasattr(fault, "_wsdlName"):
-        name = fault._wsdlName
-    return f"{name}: {msg}" if msg else name
+    if msg.startswith("*types."):  # vcsim's placeholder message says nothing more
+        msg = ""
+    name = getattr(fault, "_wsdlName", type(fault).__name__)
+    details = []
+    for attr in ("invalidProperty", "file", "name", "obj"):
+        value = getattr(fault, attr, None)
+        if value:
+            details.append(f"{attr}={getattr(value, '_moId', value)}")
+    text = f"{name}: {msg}" if msg else name
+    return f"{text} ({', '.join(details)})" if details else text
 
 
 def map_fault(

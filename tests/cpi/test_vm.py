@@ -340,7 +340,8 @@ def test_concurrent_create_vm_on_one_cloud_object(
             vim.cluster.ConfigSpecEx(
                 groupSpec=[
                     vim.cluster.GroupSpec(
-                        operation="add", info=vim.cluster.HostGroup(name=group, host=list(cluster.host))
+                        operation="add",
+                        info=vim.cluster.HostGroup(name=group, host=list(cluster.host)),
                     )
                 ]
             ),
