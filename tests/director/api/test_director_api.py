@@ -402,8 +402,8 @@ def test_task_output_and_cancel(admin_api, world):
     log.warning("first line")
     with log.stage("Preparing deployment", total=1).track("Binding deployment"):
         pass
-    body = admin_api.get(f"{D}/tasks/{task.id}/output?type=event&after=1").json()
-    assert [e["seq"] for e in body["events"]] == [2] and body["next"] == 2
+    body = admin_api.get(f"{D}/tasks/{task.id}/output?type=event&after=2").json()
+    assert [e["seq"] for e in body["events"]] == [3] and body["next"] == 3
     assert body["events"][0]["state"] == "finished" and body["done"] is False
     assert admin_api.get(f"{D}/tasks/{task.id}/output?type=bogus").status_code == 400
 
