@@ -774,12 +774,13 @@ def parse_manifest(
     out["variables"] = _parse_variables(doc.get("variables"), e)
     out["features"] = _parse_features(doc.get("features"), e)
     validate_addons(doc.get("addons"), "addons", e, DEPLOYMENT)
-    for addon in doc.get("addons") or []:
+    raw_addons = doc.get("addons") if isinstance(doc.get("addons"), list) else []
+    for a, addon in enumerate(raw_addons):
         for job in addon.get("jobs") or [] if isinstance(addon, dict) else []:
             rel = job.get("release") if isinstance(job, dict) else None
             if isinstance(rel, str) and not _unresolved(rel) and rel not in release_names:
                 e.add(
-                    join_path("addons", item_key(addon, 0), "jobs", job.get("name"), "release"),
+                    join_path("addons", item_key(addon, a), "jobs", job.get("name"), "release"),
                     f"references an unknown release '{rel}'",
                 )
     out["addons"] = unshare(doc.get("addons") or [])

@@ -124,6 +124,12 @@ def test_corpus_manifests_parse(rel):
             assert isinstance(job["properties"], dict | str)  # str only for a ((placeholder))
 
 
+@pytest.mark.parametrize("rel", DEPLOYABLE)
+def test_parsing_is_idempotent(rel):
+    once = parse_manifest(_load(D + rel))
+    assert parse_manifest(once) == once
+
+
 @pytest.mark.parametrize("rel, paths", NOT_DEPLOYABLE.items())
 def test_create_env_and_v1_manifests_are_refused(rel, paths):
     with pytest.raises(ManifestError) as exc:
