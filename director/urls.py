@@ -1,4 +1,4 @@
-"""Director pages: stemcells, tasks, VMs, events."""
+"""Director pages: stemcells, tasks (and one task's logs), VMs, events."""
 
 from django.urls import path
 
@@ -7,6 +7,8 @@ from . import views
 urlpatterns = [
     path("stemcells/", views.stemcells, name="stemcells"),
     path("tasks/", views.tasks, name="tasks"),
+    path("tasks/<int:task_id>/", views.task, name="task"),
+    path("tasks/<int:task_id>/cancel", views.task_cancel, name="task-cancel"),
     path("vms/", views.vms, name="vms"),
     path("events/", views.events, name="events"),
 ]
