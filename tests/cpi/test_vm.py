@@ -9,7 +9,7 @@ import pytest
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from cpi.base import CloudError, NetworkNotFound, VMNotFound
+from cpi.base import CloudError, NetworkNotFound, VMCreationFailed, VMNotFound
 from cpi.vsphere.config import ConfigError
 
 from .conftest import AGENT, cluster_by_name, find_vm
@@ -379,3 +379,23 @@ def test_concurrent_create_vm_on_one_cloud_object(
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(cloud.delete_vm, cids))
     assert not any(cloud.has_vm(c) for c in cids)
+
+
+def test_failure_after_the_clone_removes_the_half_made_vm(
+    cloud, stemcell_cid, networks, vsphere_si, vms_path, monkeypatch
+):
+    """vcsim cannot fail a reconfigure on demand: inject the fault at our own boundary, on the real clone."""
+    import cpi.vsphere.vm as vm_module
+
+    def broken_write(vm, settings, action):
+        raise CloudError(f"{action} failed: injected fault")
+
+    monkeypatch.setattr(vm_module, "write_settings", broken_write)
+    before = _vm_names(vsphere_si, vms_path)
+    with pytest.raises(VMCreationFailed) as exc:
+        cloud.create_vm(
+            "agent-f", stemcell_cid, {"cpu": 1, "ram": 256, "disk": 512}, networks, [], {}
+        )
+    assert exc.value.type == "Bosh::Clouds::VMCreationFailed" and exc.value.ok_to_retry is True
+    assert "injected fault" in exc.value.message
+    assert _vm_names(vsphere_si, vms_path) == before, "the clone was destroyed"
