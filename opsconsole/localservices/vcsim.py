@@ -108,8 +108,9 @@ class VcsimProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
         if self._remove_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -192,6 +193,9 @@ def start_vcsim(
         str(cert_file),
         "-delay-all",
         str(delay_all),
+        # stdin is a pipe only we hold: if we die without stop(), vcsim sees
+        # EOF and shuts down instead of lingering with its datastores.
+        "-exit-on-stdin-eof",
     ]
     for method, ms in (delays or {}).items():
         argv += ["-delay", f"{method}={int(ms)}"]
@@ -207,7 +211,7 @@ def start_vcsim(
             argv,
             stdout=subprocess.PIPE,
             stderr=log,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             env=env,
             start_new_session=True,  # a Ctrl-C in the terminal reaches only us; we stop it
         )
@@ -218,6 +222,8 @@ def start_vcsim(
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+        proc.stdin.close()
+        proc.stdout.close()
         tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
         if remove_workdir:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -27,6 +27,14 @@ command -v go >/dev/null 2>&1 ||
     die "govmomi source is missing ($src): apt-get install golang-github-vmware-govmomi-dev"
 command -v patch >/dev/null 2>&1 || die "patch(1) is missing: apt-get install patch"
 
+mkdir -p "$out"
+# Several engineers and test sessions share this checkout: one build at a
+# time (the overlay is rebuilt from scratch), and whoever waited re-checks.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$out/build.lock"
+    flock 9
+fi
+
 # What the binary was built from besides our files: an upgraded govmomi
 # package or Go keeps its old mtimes, so compare versions, not times.
 stamp="$out/vcsim.stamp"
@@ -45,8 +53,6 @@ if [ -z "${VCSIM_FORCE_BUILD:-}" ] && [ -x "$bin" ] &&
         exit 0
     fi
 fi
-
-mkdir -p "$out"
 
 # A fresh copy every time: applying patches to an already patched tree would
 # fail, and the copy is small (about 30 MB, a second or two).

@@ -22,6 +22,7 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"io"
 	"io/ioutil"
 	"log"
 	"math/big"
@@ -87,6 +88,7 @@ func main() {
 	username := flag.String("username", "admin", "the only username accepted by Login")
 	password := flag.String("password", "vcsim-password", "the only password accepted by Login")
 	delayAll := flag.Int("delay-all", 0, "latency in ms added to every SOAP call")
+	watchStdin := flag.Bool("exit-on-stdin-eof", false, "shut down when stdin closes (so vcsim dies with the process that started it)")
 	delays := delayFlag{}
 	flag.Var(delays, "delay", "METHOD=ms latency for one SOAP method, e.g. CloneVM_Task=500 (repeatable)")
 	flag.Parse()
@@ -175,6 +177,14 @@ func main() {
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	if *watchStdin {
+		// A launcher that dies without stopping us (SIGKILL, crash) closes
+		// our stdin: leave then too, rather than linger with the datastores.
+		go func() {
+			_, _ = io.Copy(ioutil.Discard, os.Stdin)
+			sig <- syscall.SIGHUP
+		}()
+	}
 	s := <-sig
 	log.Printf("%s: shutting down", s)
 
