@@ -87,7 +87,9 @@ class IpRanges:
     def __bool__(self) -> bool:
         return bool(self.intervals)
 
-    def __len__(self) -> int:
+    @property
+    def count(self) -> int:
+        """Number of addresses (not ``len()``: an IPv6 set can exceed an index-sized int)."""
         return sum(la - f + 1 for _, f, la in self.intervals)
 
     def union(self, other: IpRanges) -> IpRanges:
@@ -103,7 +105,7 @@ class IpRanges:
 
     def within(self, other: IpRanges) -> bool:
         """True if every address of this set is in ``other``."""
-        return len(self.intersection(other)) == len(self)
+        return self.intersection(other).count == self.count
 
     def addresses(self) -> Iterator[IPAddress]:
         """Every address, lowest first (lazily; do not list a /8)."""

@@ -315,7 +315,8 @@ def test_ip_ranges_are_intervals_not_lists():
     assert big.intervals == (
         (4, int(ipaddress.ip_address("10.0.0.0")), int(ipaddress.ip_address("11.0.0.9"))),
     )
-    assert len(big) == 2**24 + 10
+    assert big.count == 2**24 + 10
+    assert IpRanges.from_network("fd00::/48").count == 2**80
     assert "10.200.3.4" in big and "11.0.0.10" not in big and "fd00::1" not in big
     assert expand_ip_ranges(["10.0.0.0 - 10.0.0.9"]) == [
         ipaddress.ip_network("10.0.0.0/29"),
@@ -331,3 +332,37 @@ def test_first_free_skips_excluded_intervals():
     assert subnet.first_free(subnet) is None
     v6 = IpRanges.from_network("fd00::/64")
     assert str(v6.first_free(IpRanges.from_entries(["fd00:: - fd00::ff"]))) == "fd00::100"
+
+
+def test_huge_ranges_are_checked_without_listing_addresses():
+    import time
+
+    start = time.monotonic()
+    doc = {
+        "networks": [
+            {
+                "name": "big",
+                "subnets": [
+                    {
+                        "range": "10.0.0.0/8",
+                        "gateway": "10.0.0.1",
+                        "reserved": ["10.0.0.2 - 10.255.0.0"],
+                        "static": ["10.255.0.1 - 10.255.255.254"],
+                    },
+                    {
+                        "range": "fd00::/48",
+                        "gateway": "fd00::1",
+                        "reserved": ["fd00::2 - fd00:0:0:ff::"],
+                        "static": ["fd00:0:0:100:: - fd00:0:0:ffff:ffff:ffff:ffff:fffe"],
+                    },
+                ],
+            }
+        ]
+    }
+    parse_cloud_config(doc)
+    doc["networks"][0]["subnets"][0]["static"] = ["10.200.0.0 - 10.255.255.254"]
+    with pytest.raises(
+        ManifestError, match="'10.200.0.0 - 10.255.0.0' are in network 'big' reserved range"
+    ):
+        parse_cloud_config(doc)
+    assert time.monotonic() - start < 1.0
