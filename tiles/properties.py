@@ -77,7 +77,8 @@ class ValidationContext:
     vm_types: Collection[str] | None = None
     disk_types: Collection[str] | None = None
     availability_zones: Collection[str] | None = None
-    # Values last deployed, by reference, for ``can_only_increase``.
+    # Values last deployed, by reference, for ``can_only_increase`` and
+    # ``freeze_on_deploy``.
     previous_values: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -991,6 +992,10 @@ def validate_values(
             continue
         c = bp.get("constraints")
         previous = ctx.previous_values.get(ref)
+        if bp.get("freeze_on_deploy") and not is_empty(previous) and normalized[ref] != previous:
+            errors[ref] = "This value cannot be changed once it has been deployed"
+            del normalized[ref]
+            continue
         if (
             isinstance(c, Mapping)
             and c.get("can_only_increase")

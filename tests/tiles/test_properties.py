@@ -473,6 +473,19 @@ def test_can_only_increase_uses_the_deployed_value():
     assert errors == {} and normalized[".properties.example_integer1"] == 21
 
 
+def test_freeze_on_deploy_keeps_the_deployed_value(example):
+    ctx = props.ValidationContext(
+        previous_values={".web_server.example_network_address_list": "1.1.1.1"}
+    )
+    ref = ".web_server.example_network_address_list"
+    _, errors = props.validate_values(example, {ref: "2.2.2.2"}, ctx)
+    assert errors == {ref: "This value cannot be changed once it has been deployed"}
+    normalized, errors = props.validate_values(example, {ref: " 1.1.1.1 "}, ctx)
+    assert errors == {} and normalized[ref] == "1.1.1.1"
+    _, errors = props.validate_values(example, {ref: "2.2.2.2"})  # never deployed
+    assert errors == {}
+
+
 def test_completeness_of_the_example_product(example):
     missing = props.completeness(example, {})
     assert missing == [
