@@ -119,8 +119,9 @@ def upload_stemcell(file: Any, user: str) -> Task:
     not a stemcell raises ``ServiceError`` (422) and leaves nothing behind;
     a stemcell already uploaded gives a finished task saying so.
     """
-    path = save_upload(file, "stemcell")
+    path = None
     try:
+        path = save_upload(file, "stemcell")
         mf = read_stemcell(path)
     except UploadError as exc:
         discard_upload(path)
@@ -160,8 +161,9 @@ def list_releases() -> QuerySet[Release]:
 
 def upload_release(file: Any, user: str) -> Task:
     """Check a release tarball completely and queue storing it (``update_release``)."""
-    path = save_upload(file, "release")
+    path = None
     try:
+        path = save_upload(file, "release")
         archive = read_release(path)
     except UploadError as exc:
         discard_upload(path)
