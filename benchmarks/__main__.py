@@ -1,0 +1,180 @@
+"""``python -m benchmarks``: VM lifecycle throughput, our CPI against the raw pyvmomi floor.
+
+Starts its own vcsim on loopback, imports a stemcell through the CPI, then
+measures, for the same number of VMs:
+
+* ``raw``: pyvmomi alone — linked clone from the stemcell snapshot, power on,
+  power off, destroy (the floor in ../shared/reference/vcsim.md: ~200 VMs/s);
+* ``cpi``: ``create_vm`` + ``delete_vm`` of our vSphere CPI (placement, NICs,
+  agent settings, metadata-free), sequentially and with threads;
+
+and prints VMs/s and the ratio to the floor. ``--delay-ms`` injects latency
+into CloneVM_Task/PowerOnVM_Task to stand in for a real vCenter, where
+threads matter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tarfile
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from pyVim.connect import Disconnect, SmartConnect
+from pyVim.task import WaitForTask
+from pyVmomi import vim
+
+from cpi.stemcell_builder import build_stemcell
+from cpi.vsphere import VSphereCloud
+from opsconsole.localservices.vcsim import start_vcsim
+
+
+def cpi_properties(vc) -> dict:
+    inv = vc.inventory
+    return {
+        "vcenters": [
+            {
+                "host": vc.host,
+                "user": vc.username,
+                "password": vc.password,
+                "connection_options": {"ca_cert": vc.ca_pem},
+                "default_disk_type": "thin",
+                "datacenters": [
+                    {
+                        "name": inv["datacenters"][0],
+                        "vm_folder": "BOSH_VMs",
+                        "template_folder": "BOSH_Templates",
+                        "disk_path": "BOSH_Disks",
+                        "datastore_pattern": "^LocalDS_",
+                        "persistent_datastore_pattern": "^LocalDS_",
+                        "clusters": list(inv["clusters"]),
+                    }
+                ],
+            }
+        ],
+        "agent": {"ntp": [], "mbus": "nats://127.0.0.1:4222", "blobstore": {"provider": "local"}},
+    }
+
+
+def network(vc) -> dict:
+    return {
+        "default": {
+            "type": "manual",
+            "ip": "10.0.0.10",
+            "netmask": "255.255.255.0",
+            "gateway": "10.0.0.1",
+            "cloud_properties": {"name": vc.inventory["portgroups"][0]},
+        }
+    }
+
+
+def raw_cycle(si, template, folder, pool, count: int, threads: int) -> float:
+    """Seconds for ``count`` clone+on+off+destroy cycles with raw pyvmomi."""
+    snapshot = template.snapshot.currentSnapshot
+    spec = vim.vm.CloneSpec(
+        location=vim.vm.RelocateSpec(pool=pool, diskMoveType="createNewChildDiskBacking"),
+        snapshot=snapshot,
+        powerOn=False,
+        template=False,
+    )
+
+    def one(_):
+        name = f"raw-{uuid.uuid4()}"
+        WaitForTask(template.CloneVM_Task(folder=folder, name=name, spec=spec))
+        vm = si.content.searchIndex.FindChild(folder, name)
+        WaitForTask(vm.PowerOnVM_Task())
+        WaitForTask(vm.PowerOffVM_Task())
+        WaitForTask(vm.Destroy_Task())
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool_:
+        list(pool_.map(one, range(count)))
+    return time.perf_counter() - start
+
+
+def cpi_cycle(cloud, stemcell_cid, nets, count: int, threads: int) -> float:
+    def one(_):
+        vm_cid, _ = cloud.create_vm(
+            f"agent-{uuid.uuid4()}",
+            stemcell_cid,
+            {"cpu": 1, "ram": 512, "disk": 1024},
+            nets,
+            [],
+            {},
+        )
+        cloud.delete_vm(vm_cid)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool_:
+        list(pool_.map(one, range(count)))
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--vms", type=int, default=100, help="VMs per measurement (default 100)")
+    parser.add_argument(
+        "--threads", type=int, nargs="*", default=[1, 4], help="thread counts to measure"
+    )
+    parser.add_argument(
+        "--delay-ms",
+        type=int,
+        default=0,
+        help="latency injected into CloneVM_Task and PowerOnVM_Task",
+    )
+    args = parser.parse_args(argv)
+
+    delays = (
+        {"CloneVM_Task": args.delay_ms, "PowerOnVM_Task": args.delay_ms} if args.delay_ms else None
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as tmp,
+        start_vcsim(delays=delays, workdir=Path(tmp) / "vcsim") as vc,
+    ):
+        tgz = build_stemcell(Path(tmp) / "stemcell.tgz")
+        with tarfile.open(tgz) as tar:
+            tar.extractall(Path(tmp) / "sc", filter="data")
+        cloud = VSphereCloud(cpi_properties(vc))
+        t0 = time.perf_counter()
+        stemcell_cid = cloud.create_stemcell(str(Path(tmp) / "sc" / "image"), {})
+        print(f"stemcell import (OVF + NFC upload + snapshot): {time.perf_counter() - t0:.2f}s")
+        nets = network(vc)
+
+        host, _, port = vc.host.partition(":")
+        si = SmartConnect(
+            host=host,
+            port=int(port),
+            user=vc.username,
+            pwd=vc.password,
+            sslContext=vc.ssl_context(),
+        )
+        try:
+            index = si.content.searchIndex
+            dc = si.content.rootFolder.childEntity[0]
+            template = index.FindByInventoryPath(f"{dc.name}/vm/BOSH_Templates/{stemcell_cid}")
+            folder = dc.vmFolder
+            cluster = index.FindByInventoryPath(f"{dc.name}/host/{vc.inventory['clusters'][0]}")
+            print(
+                f"\n{'measure':<28}{'threads':>8}{'VMs':>6}{'seconds':>10}{'VMs/s':>9}{'vs raw':>9}"
+            )
+            for threads in args.threads:
+                raw = raw_cycle(si, template, folder, cluster.resourcePool, args.vms, threads)
+                ours = cpi_cycle(cloud, stemcell_cid, nets, args.vms, threads)
+                print(
+                    f"{'raw pyvmomi cycle':<28}{threads:>8}{args.vms:>6}{raw:>10.2f}{args.vms / raw:>9.1f}{'1.00':>9}"
+                )
+                print(
+                    f"{'CPI create_vm+delete_vm':<28}{threads:>8}{args.vms:>6}{ours:>10.2f}{args.vms / ours:>9.1f}{ours / raw:>8.2f}x"
+                )
+        finally:
+            Disconnect(si)
+            cloud.close()
+
+
+if __name__ == "__main__":
+    main()
