@@ -561,15 +561,17 @@ def _other_product(ref: Ref, scope: Scope) -> Any:
     if len(rest) == 1 and rest[0][0] in ("deployment_name", "network_name"):
         return getattr(other, rest[0][0])
     if other.template is not None:
-        from tiles.manifest import RenderContext  # local: manifest imports us
+        from tiles.manifest import RenderContext, job_facts  # local: manifest imports us
 
         other_ctx = RenderContext(
             deployment_name=other.deployment_name,
             network=replace(scope.ctx.network, network=other.network_name),
             stemcell=scope.ctx.stemcell,
+            vm_types=scope.ctx.vm_types,
         )
         values = effective_values(other.template, other.values)
-        sub = Scope(template=other.template, values=values, ctx=other_ctx)
+        facts = job_facts(other.template, values, other_ctx, [])
+        sub = Scope(template=other.template, values=values, ctx=other_ctx, job_facts=facts)
         try:
             return _resolve(Ref(ref.raw, "dot", rest), sub)
         except AccessorError as e:
@@ -662,6 +664,8 @@ def manifest_value(bp: Mapping, value: Any) -> Any:
         option = props.SelectorType().find_option(bp, value)
         return value if option is None else props.SelectorType.select_value(option)
     if t == "collection":
+        if not isinstance(value, list):
+            raise AccessorError("a collection value must be a list of records")
         fields = {f.get("name"): f for f in props.CollectionType.fields(bp)}
         return [
             {k: manifest_value(fields[k], v) if k in fields else v for k, v in rec.items()}
@@ -706,7 +710,10 @@ def _access(ref: Ref, scope: Scope, pref: str, bp: Mapping, value: Any, rest: tu
     if acc == "parsed_network_addresses" and t == "network_address_list":
         return [] if value is None else props._csv(value)
     if acc == "parsed_ip_ranges" and t == "ip_ranges":
-        return [] if value is None else props.parse_ip_ranges(value)
+        try:
+            return [] if value is None else props.parse_ip_ranges(value)
+        except props.PropertyError as e:
+            raise AccessorError(f"{pref}: {e.message}") from None
     if acc == "uuid" and t == "uuid":
         return value
     if t == "stemcell_selector" and acc in ("os", "version", "assigned?"):
@@ -729,6 +736,8 @@ def _credential_access(ref: Ref, scope: Scope, pref: str, bp: Mapping, value: An
         allowed |= {"public_key_openssh", "public_key_fingerprint"}
     if acc not in allowed:
         raise AccessorError(f"unknown accessor {ref.raw} ('{acc}' on a {t})")
+    if not props.is_empty(value) and not isinstance(value, Mapping) and t != "secret":
+        raise AccessorError(f"{pref} holds a value of the wrong shape for a {t}")
     if props.is_empty(value):
         if props.is_generated(bp, in_collection=pref.startswith("current_record.")):
             raise AccessorError(

@@ -401,6 +401,53 @@ def test_bad_accessor(shop, values, text, message):
     assert message in exc.value.message
 
 
+def test_typed_references_into_another_product(shop, values):
+    other = load_product_template(
+        """
+name: p-mysql
+product_version: '2'
+property_blueprints:
+- {name: admin, type: simple_credentials}
+- {name: mode, type: selector, configurable: true, default: HA,
+   option_templates: [{name: single, select_value: Single}, {name: ha, select_value: HA}]}
+job_types:
+- name: proxy
+  instance_definition: {default: 3}
+"""
+    )
+    ctx = make_ctx(
+        other_products={
+            "p-mysql": OtherProduct(
+                "p-mysql",
+                "p-mysql-77",
+                "services",
+                {".properties.admin": {"identity": "root", "password": "pw"}},
+                other,
+            )
+        }
+    )
+    ev = evaluator(shop, values, ctx)
+    assert ev("(( ..p-mysql.properties.admin.identity ))") == "root"
+    assert ev("(( ..p-mysql.properties.mode.value ))") == "HA"
+    assert ev("(( ..p-mysql.proxy.instances ))") == 3
+    assert ev("(( ..p-mysql.proxy.first_ip ))") == "0.proxy.services.p-mysql-77.bosh"
+    with pytest.raises(
+        AccessorError, match=r"unknown property \.properties\.nope .* \(in product 'p-mysql'\)"
+    ):
+        ev("(( ..p-mysql.properties.nope.value ))")
+
+
+def test_values_of_the_wrong_shape_are_render_errors_not_crashes(shop, values):
+    with pytest.raises(RenderError) as exc:
+        render_manifest(shop, {**values, ".properties.admin": "user:pass"}, make_ctx())
+    assert exc.value.errors == [
+        (
+            "job_types/web/templates/web/manifest",
+            ".properties.admin holds a value of the wrong shape for a simple_credentials (at admin)",
+        )
+    ]
+
+
 def test_missing_generated_credential_is_reported_not_rendered_as_nil(shop):
     with pytest.raises(AccessorError, match=r"\.properties\.admin has no generated value yet"):
         evaluator(shop, {}, make_ctx())("(( .properties.admin.password ))")
