@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Mapping
@@ -80,6 +81,18 @@ def vm_resources(cloud_properties: Mapping[str, Any]) -> VmResources:
             raise ConfigError(f"cloud_properties/{key}: must be a positive integer, got {value!r}")
         values[key] = value
     return VmResources(cpu=values["cpu"], ram_mb=values["ram"], disk_mb=values["disk"])
+
+
+def ephemeral_pattern(cloud_properties: Mapping[str, Any], default: str) -> str:
+    """vm_type ``datastores`` (exact names) narrow the ephemeral disk; else the global pattern."""
+    names = cloud_properties.get("datastores")
+    if names is None:
+        return default
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(
+            "cloud_properties/datastores: must be a non-empty list of datastore names"
+        )
+    return "^(" + "|".join(re.escape(n) for n in names) + ")$"
 
 
 def network_names(networks: Mapping[str, Any]) -> dict[str, str]:
@@ -414,7 +427,7 @@ class VmOperations:
             DiskRequest(
                 "ephemeral",
                 resources.disk_mb,
-                dc.datastore_pattern,
+                ephemeral_pattern(cloud_properties, dc.datastore_pattern),
                 extra_mb=resources.ram_mb,
             )
         ]

@@ -399,3 +399,28 @@ def test_failure_after_the_clone_removes_the_half_made_vm(
     assert exc.value.type == "Bosh::Clouds::VMCreationFailed" and exc.value.ok_to_retry is True
     assert "injected fault" in exc.value.message
     assert _vm_names(vsphere_si, vms_path) == before, "the clone was destroyed"
+
+
+def test_vm_type_datastores_choose_the_ephemeral_datastore(
+    cloud, stemcell_cid, networks, new_vm, vsphere_si, vms_path, vcsim
+):
+    for wanted in vcsim.inventory["datastores"]:
+        vm = find_vm(
+            vsphere_si,
+            vms_path,
+            new_vm({"cpu": 1, "ram": 256, "disk": 512, "datastores": [wanted]}),
+        )
+        disks = sorted(
+            (d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk)),
+            key=lambda d: d.unitNumber,
+        )
+        assert disks[1].backing.fileName.startswith(f"[{wanted}] "), disks[1].backing.fileName
+    with pytest.raises(ConfigError, match="cloud_properties/datastores: must be a non-empty list"):
+        cloud.create_vm(
+            "a",
+            stemcell_cid,
+            {"cpu": 1, "ram": 256, "disk": 512, "datastores": "LocalDS_0"},
+            networks,
+            [],
+            {},
+        )
