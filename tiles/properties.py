@@ -59,6 +59,9 @@ __all__ = [
     "parse_ip_ranges",
     "validate_values",
     "completeness",
+    "REDACTED",
+    "redact",
+    "unredact",
 ]
 
 
@@ -1061,3 +1064,85 @@ def _option_selected(template: ProductTemplate, values: Mapping[str, Any], pref)
         if chain is None:
             return True
     return True
+
+
+# --------------------------------------------------------------------------
+# Reading secrets back: Ops Manager's "***"
+
+REDACTED = "***"
+_SECRET_KEYS = {
+    "secret": ("secret",),
+    "simple_credentials": ("password",),
+    "salted_credentials": ("password", "salt"),
+    "rsa_cert_credentials": ("private_key_pem",),
+    "rsa_pkey_credentials": ("private_key_pem",),
+}
+
+
+def redact(blueprint: Mapping, value: Any) -> Any:
+    """The value as the API and forms show it: secret parts as ``***``.
+
+    Identities, certificates and public keys stay readable, as in Ops
+    Manager; collection records are redacted field by field.
+    """
+    t = blueprint.get("type")
+    if value is None:
+        return None
+    if t == "collection" and isinstance(value, list):
+        fields = {f.get("name"): f for f in CollectionType.fields(blueprint)}
+        return [
+            {k: redact(fields[k], v) if k in fields else v for k, v in rec.items()}
+            if isinstance(rec, Mapping)
+            else rec
+            for rec in value
+        ]
+    keys = _SECRET_KEYS.get(t)
+    if not keys:
+        return value
+    if t == "secret" and not isinstance(value, Mapping):
+        return {"secret": REDACTED}
+    if not isinstance(value, Mapping):
+        return REDACTED
+    return {k: (REDACTED if k in keys else v) for k, v in value.items()}
+
+
+def unredact(blueprint: Mapping, new: Any, old: Any) -> Any:
+    """Put back stored secret parts that come back from a form as ``***``.
+
+    A form or API client that read a redacted value and sends it back
+    unchanged must not overwrite the secret with the placeholder.
+    """
+    t = blueprint.get("type")
+    if new == REDACTED:
+        return old
+    if t == "collection" and isinstance(new, list):
+        fields = {f.get("name"): f for f in CollectionType.fields(blueprint)}
+        olds = old if isinstance(old, list) else []
+        by_guid = {r.get("guid"): r for r in olds if isinstance(r, Mapping) and r.get("guid")}
+        out = []
+        for i, rec in enumerate(new):
+            if not isinstance(rec, Mapping):
+                out.append(rec)
+                continue
+            prev = by_guid.get(rec.get("guid")) if rec.get("guid") else None
+            if prev is None and i < len(olds) and isinstance(olds[i], Mapping) and not by_guid:
+                prev = olds[i]
+            prev = prev or {}
+            out.append(
+                {
+                    k: unredact(fields[k], v, prev.get(k)) if k in fields else v
+                    for k, v in rec.items()
+                }
+            )
+        return out
+    keys = _SECRET_KEYS.get(t)
+    if not keys or not isinstance(new, Mapping):
+        return new
+    old_map = old if isinstance(old, Mapping) else {}
+    merged = dict(new)
+    for k in keys:
+        if merged.get(k) == REDACTED:
+            if k not in old_map:
+                return new  # nothing stored to put back; validation will refuse "***"
+            merged[k] = old_map[k]
+    return merged

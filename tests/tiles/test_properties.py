@@ -531,6 +531,62 @@ property_blueprints:
     ]
 
 
+REDACTION = [
+    (bp("secret"), {"secret": "s"}, {"secret": "***"}),
+    (
+        bp("simple_credentials"),
+        {"identity": "u", "password": "p"},
+        {"identity": "u", "password": "***"},
+    ),
+    (
+        bp("salted_credentials"),
+        {"identity": "u", "password": "p", "salt": "x"},
+        {"identity": "u", "password": "***", "salt": "***"},
+    ),
+    (
+        bp("rsa_cert_credentials"),
+        {"cert_pem": "C", "private_key_pem": "K"},
+        {"cert_pem": "C", "private_key_pem": "***"},
+    ),
+    (bp("string"), "visible", "visible"),
+    (
+        bp(
+            "collection",
+            property_blueprints=[{"name": "n", "type": "string"}, {"name": "k", "type": "secret"}],
+        ),
+        [{"guid": "g1", "n": "a", "k": {"secret": "s1"}}],
+        [{"guid": "g1", "n": "a", "k": {"secret": "***"}}],
+    ),
+]
+
+
+@pytest.mark.parametrize(("blueprint", "value", "shown"), REDACTION)
+def test_redact_and_unredact_round_trip(blueprint, value, shown):
+    assert props.redact(blueprint, value) == shown
+    # Sending the redacted value back keeps the stored secret.
+    assert props.unredact(blueprint, shown, value) == value
+
+
+def test_unredact_keeps_new_secrets_and_matches_records_by_guid():
+    assert props.unredact(
+        bp("simple_credentials"),
+        {"identity": "v", "password": "new"},
+        {"identity": "u", "password": "p"},
+    ) == {
+        "identity": "v",
+        "password": "new",
+    }
+    coll = bp("collection", property_blueprints=[{"name": "k", "type": "secret"}])
+    old = [{"guid": "a", "k": {"secret": "sa"}}, {"guid": "b", "k": {"secret": "sb"}}]
+    new = [{"guid": "b", "k": {"secret": "***"}}, {"k": {"secret": "fresh"}}]
+    assert props.unredact(coll, new, old) == [
+        {"guid": "b", "k": {"secret": "sb"}},
+        {"k": {"secret": "fresh"}},
+    ]
+    # Nothing stored to put back: the placeholder is passed on unchanged.
+    assert props.unredact(bp("secret"), {"secret": "***"}, None) == {"secret": "***"}
+
+
 # --------------------------------------------------------------------------
 # Generated credentials
 
