@@ -57,6 +57,7 @@ __all__ = [
     "is_empty",
     "ruby_regex",
     "parse_ip_ranges",
+    "validate_collection",
     "validate_values",
     "completeness",
     "REDACTED",
@@ -301,8 +302,10 @@ class StringType(PropertyType):
     name = "string"
 
     def coerce(self, bp, value, ctx):
-        if isinstance(value, bool) or isinstance(value, list | dict):
+        if isinstance(value, list | dict):
             raise PropertyError("must be a string")
+        if isinstance(value, bool):  # YAML's yes/true in a string field
+            return "true" if value else "false"
         return str(value)
 
     def constraints(self, bp, value, ctx):
@@ -895,7 +898,11 @@ def validate_collection(
     *,
     check_constraints: bool = True,
 ) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Validate collection records; errors are ``("[i].field", message)``."""
+    """Validate collection records; errors are ``("[i].field", message)``.
+
+    With ``check_constraints=False`` (template defaults) only the types are
+    checked: a default record may leave required fields to the operator.
+    """
     if isinstance(value, Mapping):
         value = [value]
     if not isinstance(value, list | tuple):
@@ -930,14 +937,15 @@ def validate_collection(
             if d is not None:
                 out[name] = d
             elif (
-                configurable(fbp, in_collection=True)
+                check_constraints
+                and configurable(fbp, in_collection=True)
                 and not optional(fbp)
                 and fbp.get("type") != "boolean"
             ):
                 errors.append((f"[{i}].{name}", "value is required"))
         records.append(out)
     for name, fbp in fields.items():
-        if fbp.get("unique"):
+        if fbp.get("unique") and check_constraints:
             seen: dict[str, int] = {}
             for i, rec in enumerate(records):
                 key = repr(rec.get(name))

@@ -44,6 +44,7 @@ def cert(root_ca):
 VALID = [
     (bp("string"), "hello", "hello"),
     (bp("string"), 90310, "90310"),
+    (bp("string"), True, "true"),
     (bp("text"), "two\nlines", "two\nlines"),
     (bp("integer"), "20480", 20480),
     (bp("integer"), 7, 7),
@@ -315,6 +316,19 @@ def test_collection_records_are_validated_field_by_field():
     assert ("[1].name", "must be unique (same as record 0)") in errors
     assert ("[2].extra", "unknown field") in errors
     assert ("[2].name", "value is required") in errors
+
+
+def test_collection_default_records_may_leave_fields_to_the_operator():
+    coll = bp(
+        "collection",
+        default=[{"name": "first"}],
+        property_blueprints=[{"name": "name", "type": "string"}, {"name": "key", "type": "text"}],
+    )
+    t = load_product_template(
+        "name: t\nproduct_version: '1'\nproperty_blueprints:\n- " + repr(coll).replace("'", '"')
+    )
+    assert props.default(coll) == [{"name": "first"}]
+    assert props.completeness(t, {}) == [".properties.p[0].key"]
 
 
 # --------------------------------------------------------------------------
