@@ -12,6 +12,9 @@ import functools
 
 from django.conf import settings
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers as drf
 from rest_framework import status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied
@@ -23,6 +26,40 @@ from opsconsole.apierrors import ApiError, Pagination
 from opsconsole.auth import can_see_credentials
 
 from . import serializers as s
+
+JSON = OpenApiTypes.OBJECT
+
+
+def _upload_body(field: str):
+    return {
+        "multipart/form-data": inline_serializer(
+            name=f"{field.capitalize()}Upload", fields={f"{field}[file]": drf.FileField()}
+        )
+    }
+
+
+def _params(*names: str) -> list:
+    return [OpenApiParameter(n, str, required=False) for n in names]
+
+
+CONFIG_BODY = inline_serializer(
+    name="ConfigUpdate",
+    fields={
+        "type": drf.CharField(help_text="cloud, runtime, cpi, resurrection or any other type"),
+        "name": drf.CharField(required=False, default="default"),
+        "content": drf.CharField(help_text="YAML text"),
+    },
+)
+DEPLOY_BODY = inline_serializer(
+    name="DeployRequest",
+    fields={
+        "manifest": drf.CharField(help_text="BOSH v2 manifest (YAML text)"),
+        "ops": drf.ListField(child=drf.JSONField(), required=False),
+        "vars": drf.DictField(required=False),
+        "dry_run": drf.BooleanField(required=False),
+        "recreate": drf.BooleanField(required=False),
+    },
+)
 
 
 def service_errors(view):
@@ -66,6 +103,7 @@ def _bool(value) -> bool:
     return str(value).lower() in ("1", "true", "yes", "on")
 
 
+@extend_schema(responses=JSON)
 @api_view(["GET"])
 def info(request):
     return Response(
@@ -95,6 +133,7 @@ def _director_uuid() -> str:
 # --------------------------------------------------------------------------- stemcells
 
 
+@extend_schema(responses=JSON, request=_upload_body("stemcell"))
 @api_view(["GET", "POST"])
 @service_errors
 def stemcells(request):
@@ -109,6 +148,7 @@ def stemcells_upload_impl(request):
     )
 
 
+@extend_schema(responses=JSON, request=_upload_body("stemcell"))
 @api_view(["POST"])
 @service_errors
 def stemcells_upload(request):
@@ -116,6 +156,7 @@ def stemcells_upload(request):
     return stemcells_upload_impl(request)
 
 
+@extend_schema(responses=JSON, parameters=_params("force"))
 @api_view(["DELETE"])
 @service_errors
 def stemcell(request, name, version):
@@ -126,6 +167,7 @@ def stemcell(request, name, version):
 # --------------------------------------------------------------------------- releases
 
 
+@extend_schema(responses=JSON, request=_upload_body("release"))
 @api_view(["GET", "POST"])
 @service_errors
 def releases(request):
@@ -138,6 +180,7 @@ def releases(request):
 # --------------------------------------------------------------------------- configs
 
 
+@extend_schema(responses=JSON, request=CONFIG_BODY, parameters=_params("type", "name", "latest"))
 @api_view(["GET", "POST", "DELETE"])
 @service_errors
 def configs(request):
@@ -165,6 +208,7 @@ def configs(request):
     return _paginated(request, qs, s.config, configs)
 
 
+@extend_schema(responses=JSON)
 @api_view(["GET"])
 @service_errors
 def config(request, config_id):
@@ -190,6 +234,7 @@ def _deploy_arguments(request) -> dict:
     return {"manifest_text": data["manifest"], "ops": ops, "vars": vars_}
 
 
+@extend_schema(responses=JSON, request=DEPLOY_BODY)
 @api_view(["GET", "POST"])
 @service_errors
 def deployments(request):
@@ -209,6 +254,7 @@ def deployments(request):
     return _paginated(request, services.list_deployments(), s.deployment, deployments)
 
 
+@extend_schema(responses=JSON, parameters=_params("force"))
 @api_view(["GET", "DELETE"])
 @service_errors
 def deployment(request, name):
@@ -218,6 +264,7 @@ def deployment(request, name):
     return Response(s.deployment(services.get_deployment(name), manifest=True))
 
 
+@extend_schema(responses=JSON, request=DEPLOY_BODY)
 @api_view(["POST"])
 @service_errors
 def deployment_plan(request, name):
@@ -226,12 +273,14 @@ def deployment_plan(request, name):
     return Response(plan)
 
 
+@extend_schema(responses=JSON)
 @api_view(["GET"])
 @service_errors
 def deployment_instances(request, name):
     return Response([s.instance(i) for i in services.deployment_instances(name)])
 
 
+@extend_schema(responses=JSON)
 @api_view(["GET"])
 @service_errors
 def deployment_vms(request, name):
@@ -242,6 +291,12 @@ def deployment_vms(request, name):
 # --------------------------------------------------------------------------- resurrection
 
 
+@extend_schema(
+    responses=JSON,
+    request=inline_serializer(
+        name="Resurrection", fields={"resurrection_paused": drf.BooleanField()}
+    ),
+)
 @api_view(["GET", "PUT"])
 @service_errors
 def resurrection(request):
@@ -264,6 +319,7 @@ def resurrection(request):
 # --------------------------------------------------------------------------- tasks
 
 
+@extend_schema(responses=JSON, parameters=_params("state", "deployment", "type", "context_id"))
 @api_view(["GET"])
 @service_errors
 def tasks(request):
@@ -278,12 +334,14 @@ def tasks(request):
     return _paginated(request, qs, s.task, tasks)
 
 
+@extend_schema(responses=JSON)
 @api_view(["GET"])
 @service_errors
 def task(request, task_id):
     return Response(s.task(services.get_task(task_id)))
 
 
+@extend_schema(responses=JSON, parameters=_params("type", "after"))
 @api_view(["GET"])
 @service_errors
 def task_output(request, task_id):
@@ -306,6 +364,7 @@ def task_output(request, task_id):
     return Response(body)
 
 
+@extend_schema(responses=JSON, request=None)
 @api_view(["POST"])
 @service_errors
 def task_cancel(request, task_id):
@@ -330,6 +389,7 @@ EVENT_FILTERS = (
 )
 
 
+@extend_schema(responses=JSON, parameters=_params(*EVENT_FILTERS, "limit"))
 @api_view(["GET"])
 @service_errors
 def events(request):
@@ -349,6 +409,7 @@ def events(request):
     return Response({"next": following, "results": [s.event(e) for e in found]})
 
 
+@extend_schema(responses=JSON)
 @api_view(["GET"])
 @service_errors
 def event(request, event_id):
