@@ -10,16 +10,21 @@ custom attribute definitions, folder creation) are serialised by locks.
 
 from __future__ import annotations
 
+import functools
+import http.client
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from cpi.base import API_VERSION, Cpi
+from pyVmomi import vmodl
+
+from cpi.base import API_VERSION, METHODS, CloudError, Cpi, CpiError
 from cpi.vsphere import stemcell as stemcells
 from cpi.vsphere.client import KEEPALIVE_SECONDS, VSphereClient
 from cpi.vsphere.config import ConfigError, CpiConfig, parse_config
 from cpi.vsphere.disks import DiskOperations
 from cpi.vsphere.inventory import Inventory
+from cpi.vsphere.tasks import map_fault
 from cpi.vsphere.vm import VmOperations
 
 STEMCELL_FORMATS = ["vsphere-ovf", "vsphere-ova"]
@@ -138,3 +143,30 @@ class VSphereCloud(Cpi):
 
     def set_disk_metadata(self, disk_cid: str, metadata: dict[str, Any]) -> None:
         """A no-op, as in the vSphere CPI: a VMDK file has no place for metadata."""
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Only typed CPI errors leave the cloud: stray faults and lost connections become CloudError."""
+
+    @functools.wraps(method)
+    def call(self: VSphereCloud, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except CpiError:
+            raise
+        except (vmodl.MethodFault, vmodl.RuntimeFault) as fault:
+            raise map_fault(
+                fault, f"{method.__name__} on vCenter {self.config.vcenter.address}"
+            ) from fault
+        except (OSError, http.client.HTTPException) as exc:
+            raise CloudError(
+                f"{method.__name__}: lost the connection to vCenter {self.config.vcenter.address}: {exc}",
+                ok_to_retry=True,
+            ) from exc
+
+    return call
+
+
+for _name in METHODS:
+    if _name in VSphereCloud.__dict__:
+        setattr(VSphereCloud, _name, _guarded(VSphereCloud.__dict__[_name]))

@@ -105,3 +105,24 @@ def test_one_session_is_shared_by_all_calls(cloud):
     cloud.has_vm("vm-b")
     cloud.has_disk("disk-00000000-0000-0000-0000-000000000000")
     assert cloud.client._stub is stub
+
+
+def test_vcenter_going_away_mid_session_is_a_retriable_cloud_error(cpi_properties, tmp_path):
+    from opsconsole.localservices.vcsim import start_vcsim
+
+    sim = start_vcsim(clusters=1, hosts=1, datastores=1, portgroups=1, vms=0, workdir=tmp_path)
+    try:
+        props = props_with(
+            cpi_properties,
+            host=sim.host,
+            password=sim.password,
+            connection_options={"ca_cert": sim.ca_pem},
+        )
+        props["vcenters"][0]["datacenters"][0]["clusters"] = sim.inventory["clusters"]
+        cloud = VSphereCloud(props, keepalive_seconds=0)
+        assert cloud.has_vm("vm-x") is False
+    finally:
+        sim.stop()
+    with pytest.raises(CloudError) as exc:
+        cloud.has_vm("vm-x")
+    assert sim.host in exc.value.message and exc.value.ok_to_retry is True
