@@ -349,6 +349,8 @@ def cancel_task(task_id: int, user: str = "") -> Task:
     except runner.TaskNotCancellable as exc:
         raise Conflict({"state": [str(exc)]}) from None
     record_event("cancel", "task", str(task_id), user=user, task=task_id)
+    if task.state == TaskState.CANCELLED and task.type in ("update_stemcell", "update_release"):
+        discard_upload(task.args.get("path"))  # never to be run: its upload is not needed
     return task
 
 
