@@ -97,3 +97,63 @@ def test_no_vcenter_at_all_fails_the_task_clearly(settings, tmp_path, stemcell_t
     assert task.result.startswith("no vCenter configured")
     assert not Stemcell.objects.exists()
     assert Task.objects.get(id=task.id).finished_at
+
+
+def cpi_config_for(vcsim, password=None):
+    import yaml
+
+    return yaml.safe_dump(
+        {
+            "cpis": [
+                {
+                    "name": "vcenter-1",
+                    "type": "vsphere",
+                    "properties": {
+                        "host": vcsim.host,
+                        "user": vcsim.username,
+                        "password": password or vcsim.password,
+                        "connection_options": {"ca_cert": vcsim.ca_pem},
+                        "datacenters": [
+                            {
+                                "name": vcsim.inventory["datacenters"][0],
+                                "clusters": vcsim.inventory["clusters"][:1],
+                                "datastore_pattern": ".*",
+                                "persistent_datastore_pattern": ".*",
+                            }
+                        ],
+                    },
+                }
+            ]
+        }
+    )
+
+
+def test_the_cpi_config_wins_over_the_local_vcsim(
+    vcsim, vsphere_si, settings, tmp_path, stemcell_tgz
+):
+    from director import services
+
+    settings.LOCAL_VCSIM_FILE = tmp_path / "absent.json"
+    services.update_config("cpi", "default", cpi_config_for(vcsim), "admin")
+    upload = uploads.save_upload(stemcell_tgz, "stemcell")
+    task = run("update_stemcell", {"path": str(upload)})
+    assert task.state == TaskState.DONE, task.result
+    assert Stemcell.objects.get().cid in vm_names(vsphere_si)
+    assert "Using CPI 'vcenter-1'" in runner.read_output(task, "debug").text
+    run("delete_stemcell", {"name": "test-stemcell", "version": "7.1"})
+
+
+def test_vcenter_check_logs_in_to_the_configured_vcenter(vcsim, local_vcenter):
+    from director import services
+    from director.vcenter import vcenter_check
+
+    check = vcenter_check()
+    assert check.ok and "(vcsim)" in check.detail
+    services.update_config("cpi", "default", cpi_config_for(vcsim), "admin")
+    check = vcenter_check()
+    assert check.ok and "(vcenter-1)" in check.detail
+    services.update_config(
+        "cpi", "default", cpi_config_for(vcsim, password="wrong-password"), "admin"
+    )
+    check = vcenter_check()
+    assert not check.ok and "refused or did not answer" in check.detail
