@@ -1,0 +1,168 @@
+"""Deployment services: deploy, delete, and the plan preview (shared by UI, API, commands).
+
+``deploy`` and ``delete_deployment`` check what can be checked at once
+(manifest syntax and shape, ops files, an operation already running on the
+deployment) and answer with a queued ``Task``; the work runs in a worker
+(``director.execution``). ``plan`` runs the same preparation and planner as
+a deploy, with no side effect: nothing is written, no variable is stored
+(missing ones are listed as to be generated).
+
+Operator ``vars`` (``bosh deploy -v``) go to the variable store, never into
+the task's arguments: the manifest text stays the template.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from . import runner
+from .manifest import ManifestError, apply_ops, dump_yaml, load_yaml, load_yaml_document
+from .manifest import parse_manifest as _parse_manifest
+from .models import Deployment, Task
+from .services import Conflict, NotFound, ServiceError
+
+#: Task types that change a deployment; one at a time per deployment.
+CHANGING_TYPES = ("update_deployment", "delete_deployment")
+
+
+def _errors(exc: ManifestError, prefix: str = "") -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for path, message in exc.errors:
+        key = f"{prefix}{path}" if path else (prefix.rstrip("/") or "manifest")
+        out.setdefault(key, []).append(message)
+    return out
+
+
+def _with_ops(manifest_text: str, ops: list | None) -> tuple[str, dict]:
+    """Apply ops files (YAML text or lists of operations) to the manifest; ``(text, doc)``."""
+    if not isinstance(manifest_text, str) or not manifest_text.strip():
+        raise ServiceError({"manifest": ["must not be empty"]})
+    try:
+        doc = load_yaml(manifest_text)
+    except ManifestError as exc:
+        raise ServiceError(_errors(exc)) from None
+    if not ops:
+        return manifest_text, doc
+    for i, op in enumerate(ops):
+        source = f"ops file {i + 1}"
+        try:
+            operations = load_yaml_document(op, source) if isinstance(op, str | bytes) else op
+            doc = apply_ops(doc, operations, source)
+        except ManifestError as exc:
+            raise ServiceError(_errors(exc, f"ops/{i}/")) from None
+    return dump_yaml(doc), doc
+
+
+def _check(doc: dict) -> str:
+    try:
+        manifest = _parse_manifest(doc)
+    except ManifestError as exc:
+        raise ServiceError(_errors(exc)) from None
+    return manifest["name"]
+
+
+def _refuse_if_busy(name: str) -> None:
+    Task.objects.filter(deployment_name=name).mark_timed_out()
+    running = (
+        Task.objects.active()
+        .filter(deployment_name=name, type__in=CHANGING_TYPES)
+        .order_by("id")
+        .first()
+    )
+    if running is not None:
+        raise Conflict(
+            {"deployment": [f"Deployment '{name}' is being changed by task {running.id}"]}
+        )
+
+
+def deploy(
+    manifest_text: str,
+    user: str,
+    ops: list | None = None,
+    vars: dict | None = None,
+    recreate: bool = False,
+    dry_run: bool = False,
+    fix: bool = False,
+) -> Task:
+    """Queue an ``update_deployment`` task for a manifest (after ``ops`` are applied).
+
+    Raises ``ServiceError`` (422) naming the manifest path for a bad manifest
+    and ``Conflict`` (409) while another deploy or delete of the same
+    deployment is queued or running.
+    """
+    from .execution.variables import store_vars
+
+    text, doc = _with_ops(manifest_text, ops)
+    name = _check(doc)
+    if vars is not None and not isinstance(vars, dict):
+        raise ServiceError({"vars": ["must be a map of variable names to values"]})
+    with transaction.atomic():
+        _refuse_if_busy(name)
+        if vars:
+            store_vars(name, vars)
+        exists = Deployment.objects.filter(name=name).exclude(manifest="").exists()
+        description = ("update" if exists else "create") + " deployment"
+        if dry_run:
+            description += " (dry run)"
+        return runner.create_task(
+            "update_deployment",
+            description,
+            user,
+            deployment_name=name,
+            args={
+                "manifest_text": text,
+                "recreate": bool(recreate),
+                "dry_run": bool(dry_run),
+                "fix": bool(fix),
+            },
+        )
+
+
+def delete_deployment(name: str, user: str, force: bool = False) -> Task:
+    """Queue a ``delete_deployment`` task; 404 for an unknown deployment, 409 when busy."""
+    if not Deployment.objects.filter(name=name).exists():
+        raise NotFound(f"Deployment '{name}' does not exist")
+    with transaction.atomic():
+        _refuse_if_busy(name)
+        return runner.create_task(
+            "delete_deployment",
+            "delete deployment " + name,
+            user,
+            deployment_name=name,
+            args={"force": bool(force)},
+        )
+
+
+def plan(
+    name: str, manifest_text: str, ops: list | None = None, vars: dict | None = None
+) -> dict[str, Any]:
+    """The plan of deploying ``manifest_text`` to ``name``, as JSON (see ``execution.preview``).
+
+    Same preparation and planner as the deploy; nothing is written. ``vars``
+    are used for this preview only.
+    """
+    from .execution import PrepareError, plan_to_dict, prepare
+    from .execution.variables import PreviewVariables
+
+    text, doc = _with_ops(manifest_text, ops)
+    manifest_name = _check(doc)
+    if name and manifest_name != name:
+        raise ServiceError({"name": [f"the manifest deploys '{manifest_name}', not '{name}'"]})
+    variables = PreviewVariables(manifest_name)
+    for key, value in (vars or {}).items():
+        variables._put(str(key), value)
+    try:
+        with transaction.atomic():
+            prepared = prepare(text, variables, deployment_name=manifest_name)
+            transaction.set_rollback(True)  # a preview never writes, whatever it touched
+    except PrepareError as exc:
+        errors: dict[str, list[str]] = {}
+        for path, message in exc.errors:
+            errors.setdefault(path or "manifest", []).append(message)
+        raise ServiceError(errors) from None
+    return plan_to_dict(prepared)
+
+
+__all__ = ["deploy", "delete_deployment", "plan"]
