@@ -1,0 +1,328 @@
+"""Review Pending Changes: what the next Apply Changes would do, and Revert.
+
+Per staged product: the action (``install`` never deployed, ``update``
+manifest or version differs from the deployed snapshot, ``delete`` marked
+for deletion, ``unchanged``), Ops Manager's completeness checks with the
+warnings behind them, the unified diff of the manifest against the deployed
+one, and the director's plan for the new manifest
+(``director.deployments.plan``: instances to create, update, recreate or
+delete, and why). For the Director tile: the diff of the cpi-config and
+cloud-config it renders against the director's current configs.
+
+Secrets never appear in a diff: every credential value of the product (as
+staged and as deployed) is replaced by ``((redacted))`` before the YAML is
+compared, as ``om bosh-diff`` shows them.
+
+``revert_staged`` puts every staged product back to its deployed snapshot
+(products never deployed are unstaged) and the Director tile back to what
+the last successful apply used.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+from django.db import transaction
+
+from director.services import Conflict, ServiceError
+
+from . import director_tile
+from . import services as s
+from .models import DIRECTOR_PRODUCT_NAME, StagedProduct
+
+REDACTED = "((redacted))"
+_PUBLIC_KEYS = {"identity", "cert_pem", "public_key_pem", "guid"}
+
+__all__ = [
+    "REDACTED",
+    "secret_strings",
+    "redact",
+    "unified_diff",
+    "product_change",
+    "director_change",
+    "pending_changes",
+    "product_diff",
+    "director_diff",
+    "revert_staged",
+]
+
+
+def secret_strings(secrets: Mapping[str, Any]) -> set[str]:
+    """The secret strings inside stored credential values (not identities or certificates)."""
+    out: set[str] = set()
+
+    def walk(value: Any, key: str | None = None) -> None:
+        if isinstance(value, str):
+            if key not in _PUBLIC_KEYS and len(value) >= 4:
+                out.add(value)
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+
+    for v in secrets.values():
+        walk(v)
+    return out
+
+
+def redact(tree: Any, secrets: Iterable[str]) -> Any:
+    """A copy of ``tree`` with every occurrence of a secret string replaced by ``((redacted))``."""
+    ordered = sorted(set(secrets), key=len, reverse=True)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, str):
+            for secret in ordered:
+                if secret in node:
+                    node = node.replace(secret, REDACTED)
+            return node
+        if isinstance(node, Mapping):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(tree) if ordered else tree
+
+
+def _yaml(doc: Any) -> str:
+    if doc in (None, {}, ""):
+        return ""
+    return yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
+
+
+def unified_diff(old: str, new: str, label: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(True), new.splitlines(True), f"deployed/{label}", f"staged/{label}"
+        )
+    )
+
+
+def _status(old: Any, new: Any) -> str:
+    if not old and new:
+        return "to_be_installed"
+    if old and not new:
+        return "to_be_deleted"
+    return "same" if old == new else "different"
+
+
+def _plan(name: str, manifest: dict) -> dict:
+    try:
+        from director import deployments
+    except ImportError:
+        return {"error": "planning is not available yet"}
+    try:
+        return deployments.plan(name, s.manifest_yaml(manifest))
+    except ServiceError as exc:
+        return {"errors": exc.errors}
+    except Exception as exc:  # noqa: BLE001 - a preview must never break the page
+        return {"errors": {"plan": [f"the plan could not be computed: {exc}"]}}
+
+
+def _manifests(staged: StagedProduct) -> tuple[dict, dict | None, dict[str, list[str]]]:
+    """``(deployed, staged or None, render errors)``, both redacted."""
+    state = staged.deployed_state or {}
+    secret_values = {**(state.get("secrets") or {}), **(staged.secrets or {})}
+    hidden = secret_strings(secret_values)
+    deployed = yaml.safe_load(staged.deployed_manifest) if staged.deployed_manifest else {}
+    if staged.marked_for_deletion:
+        return redact(deployed or {}, hidden), None, {}
+    try:
+        manifest = s.render_manifest(staged, require_stemcell=False)
+    except ServiceError as exc:
+        return redact(deployed or {}, hidden), None, exc.errors
+    hidden |= secret_strings(staged.secrets or {})
+    return redact(deployed or {}, hidden), redact(manifest, hidden), {}
+
+
+def _action(staged: StagedProduct, deployed: dict, manifest: dict | None) -> str:
+    if staged.marked_for_deletion:
+        return "delete"
+    if not staged.is_deployed:
+        return "install"
+    if staged.deployed_version != staged.product.version:
+        return "update"
+    if manifest is None or manifest != deployed:
+        return "update"
+    return "unchanged"
+
+
+def product_change(staged: StagedProduct, *, with_plan: bool = True) -> dict:
+    """One entry of ``product_changes`` (see the module docstring)."""
+    checks, warnings = s.product_checks(staged)
+    deployed, manifest, render_errors = _manifests(staged)
+    action = _action(staged, deployed, manifest)
+    if render_errors:
+        warnings = [*warnings, *(f"{k}: {m}" for k, ms in render_errors.items() for m in ms)]
+    entry: dict[str, Any] = {
+        "guid": staged.guid,
+        "product_name": staged.product.name,
+        "label": staged.product.label,
+        "action": action,
+        "staged": {"product_version": staged.product.version},
+        "deployed": {"product_version": staged.deployed_version} if staged.is_deployed else None,
+        "completeness_checks": checks,
+        "warnings": warnings,
+        "render_errors": render_errors,
+        "errands": s.get_errands(staged),
+        "manifest_diff": unified_diff(_yaml(deployed), _yaml(manifest), "manifest.yml")
+        if action != "unchanged"
+        else "",
+        "plan": None,
+    }
+    if with_plan and manifest is not None and action in ("install", "update"):
+        raw = s.render_manifest(staged, require_stemcell=False)
+        entry["plan"] = _plan(staged.guid, raw)
+    return entry
+
+
+def _director_configs() -> tuple[dict | None, dict | None, dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    cloud = cpi = None
+    try:
+        cpi = director_tile.render_cpi_config()
+    except ServiceError as exc:
+        errors.update(exc.errors)
+    try:
+        cloud = director_tile.render_cloud_config()
+    except ServiceError as exc:
+        errors.update(exc.errors)
+    return cpi, cloud, errors
+
+
+def _current_config(type: str, name: str = "default") -> dict | None:
+    from director.models import Config
+
+    config = Config.latest(type, name)
+    if config is None:
+        return None
+    return yaml.safe_load(config.content) or {}
+
+
+def _cpi_secrets(*docs: dict | None) -> set[str]:
+    out = set()
+    for doc in docs:
+        for cpi in (doc or {}).get("cpis", []) or []:
+            pw = (cpi.get("properties") or {}).get("password")
+            if isinstance(pw, str) and pw:
+                out.add(pw)
+    return out
+
+
+def director_diff() -> dict:
+    """``GET /api/v0/director/diff``: Ops Manager's shape.
+
+    ``{"manifest": {"status", "diff"}, "cloud_config": {"status", "diff"},
+    "runtime_configs": [], "cpi_configs": [{"guid", "iaas_configuration_name",
+    "status", "diff"}], "errors": {...}}``. Status is ``same``,
+    ``different``, ``to_be_installed``. The director runs inside the console,
+    so its own manifest never changes (``same``).
+    """
+    d = director_tile.get_director()
+    cpi, cloud, errors = _director_configs()
+    name = ((cpi or {}).get("cpis") or [{}])[0].get("name") or "default"
+    cur_cpi = _current_config("cpi", "default")
+    cur_cloud = _current_config("cloud", "default")
+    hidden = _cpi_secrets(cpi, cur_cpi)
+    cpi_r, cur_cpi_r = redact(cpi, hidden), redact(cur_cpi, hidden)
+    return {
+        "manifest": {"status": "same", "diff": ""},
+        "cloud_config": {
+            "status": _status(cur_cloud, cloud),
+            "diff": unified_diff(_yaml(cur_cloud), _yaml(cloud), "cloud-config.yml"),
+        },
+        "runtime_configs": [],
+        "cpi_configs": [
+            {
+                "guid": d.guid,
+                "iaas_configuration_name": name,
+                "status": _status(cur_cpi_r, cpi_r),
+                "diff": unified_diff(_yaml(cur_cpi_r), _yaml(cpi_r), "cpi-config.yml"),
+            }
+        ],
+        "errors": errors,
+    }
+
+
+def director_change() -> dict:
+    """The Director tile's entry in ``product_changes``."""
+    d = director_tile.get_director()
+    missing = director_tile.director_completeness(d)
+    diff = director_diff()
+    changed = (
+        diff["cloud_config"]["status"] != "same"
+        or diff["cpi_configs"][0]["status"] != "same"
+        or d.deployed_state != director_tile.director_state(d)
+    )
+    action = "install" if d.deployed_at is None else ("update" if changed else "unchanged")
+    return {
+        "guid": d.guid,
+        "product_name": DIRECTOR_PRODUCT_NAME,
+        "label": "BOSH Director",
+        "action": action,
+        "completeness_checks": {
+            "configuration_complete": not missing,
+            "stemcell_present": True,
+            "releases_present": True,
+            "configurable_properties_valid": not diff["errors"],
+        },
+        "warnings": [f"{k}: {m}" for k, ms in {**missing, **diff["errors"]}.items() for m in ms],
+        "errands": [],
+        "cloud_config_diff": diff["cloud_config"]["diff"],
+        "cpi_config_diff": diff["cpi_configs"][0]["diff"],
+        "plan": None,
+    }
+
+
+def pending_changes(with_plan: bool = True) -> dict:
+    """``{"product_changes": [director, products...]}`` in deployment order."""
+    changes = [director_change()]
+    for staged in s.list_staged_products():
+        changes.append(product_change(staged, with_plan=with_plan))
+    return {"product_changes": changes}
+
+
+def product_diff(guid: str) -> dict:
+    """``GET /api/v0/products/{guid}/diff``: ``{"manifest": {"status", "diff"}, "runtime_configs": []}``."""
+    staged = s.get_staged_product(guid)
+    deployed, manifest, errors = _manifests(staged)
+    return {
+        "manifest": {
+            "status": _status(deployed, manifest) if not errors else "error",
+            "diff": unified_diff(_yaml(deployed), _yaml(manifest), "manifest.yml"),
+        },
+        "runtime_configs": [],
+        "errors": errors,
+    }
+
+
+def revert_staged() -> None:
+    """Discard staged changes (``DELETE /api/v0/staged``); refused while an apply runs."""
+    from .installations import running_installation
+
+    running = running_installation()
+    if running is not None:
+        raise Conflict({"install": [f"Installation {running.id} is running; revert after it ends"]})
+    with transaction.atomic():
+        for staged in StagedProduct.objects.select_for_update().select_related("deployed_product"):
+            if not staged.is_deployed or staged.deployed_state is None:
+                staged.delete()
+                continue
+            state = staged.deployed_state
+            if staged.deployed_product is not None:
+                staged.product = staged.deployed_product
+            staged.values = state.get("values") or {}
+            staged.secrets = state.get("secrets") or {}
+            staged.network_and_azs = state.get("network_and_azs") or {}
+            staged.resource_config = state.get("resource_config") or {}
+            staged.errands = state.get("errands") or {}
+            staged.marked_for_deletion = False
+            staged.save()
+        d = director_tile.get_director()
+        if d.deployed_state:
+            director_tile.restore_director_state(d.deployed_state)
