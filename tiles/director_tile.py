@@ -915,9 +915,9 @@ def render_cloud_config(d: DirectorConfig | None = None) -> dict:
     """The BOSH cloud-config the tile renders to (azs, vm_types, disk_types, networks, compilation)."""
     d = d or get_director()
     missing = director_completeness(d)
-    for key in ("availability_zones", "networks"):
-        if key in missing:
-            raise ServiceError({key: missing[key]})
+    refused = {k: v for k, v in missing.items() if k in ("availability_zones", "networks")}
+    if refused:
+        raise ServiceError(refused)
     iaas, _, _ = _iaas(d)
     cpi_name = iaas.get("name") or "default"
     azs = [

@@ -89,10 +89,10 @@ def redact(tree: Any, secrets: Iterable[str]) -> Any:
     return walk(tree) if ordered else tree
 
 
-def _yaml(doc: Any) -> str:
+def _yaml(doc: Any, sort_keys: bool = False) -> str:
     if doc in (None, {}, ""):
         return ""
-    return yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
+    return yaml.safe_dump(doc, default_flow_style=False, sort_keys=sort_keys)
 
 
 def unified_diff(old: str, new: str, label: str) -> str:
@@ -234,7 +234,7 @@ def director_diff() -> dict:
         "manifest": {"status": "same", "diff": ""},
         "cloud_config": {
             "status": _status(cur_cloud, cloud),
-            "diff": unified_diff(_yaml(cur_cloud), _yaml(cloud), "cloud-config.yml"),
+            "diff": unified_diff(_yaml(cur_cloud, True), _yaml(cloud, True), "cloud-config.yml"),
         },
         "runtime_configs": [],
         "cpi_configs": [
@@ -242,7 +242,7 @@ def director_diff() -> dict:
                 "guid": d.guid,
                 "iaas_configuration_name": name,
                 "status": _status(cur_cpi_r, cpi_r),
-                "diff": unified_diff(_yaml(cur_cpi_r), _yaml(cpi_r), "cpi-config.yml"),
+                "diff": unified_diff(_yaml(cur_cpi_r, True), _yaml(cpi_r, True), "cpi-config.yml"),
             }
         ],
         "errors": errors,
@@ -309,7 +309,9 @@ def revert_staged() -> None:
     if running is not None:
         raise Conflict({"install": [f"Installation {running.id} is running; revert after it ends"]})
     with transaction.atomic():
-        for staged in StagedProduct.objects.select_for_update().select_related("deployed_product"):
+        for staged in StagedProduct.objects.select_for_update(of=("self",)).select_related(
+            "deployed_product"
+        ):
             if not staged.is_deployed or staged.deployed_state is None:
                 staged.delete()
                 continue
