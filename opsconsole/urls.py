@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from director.api import urls as director_api_urls
+from tiles.api import urls as tiles_api_urls
 
 from . import api, views
 
@@ -13,6 +14,7 @@ api_v0 = [
     path("auth/token", api.issue_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    tiles_api_urls.director_diff,  # before the director API, which shares the prefix
     path("director/", include("director.api.urls")),
     director_api_urls.stemcells_upload,
     path("", include("tiles.api.urls")),

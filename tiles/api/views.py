@@ -1,0 +1,477 @@
+"""Console API views (Ops Manager paths and body shapes), thin over ``tiles.services``.
+
+Reads are open to every role, changes need a control role
+(``opsconsole.auth.RolePermission``), credential values need a role that may
+see credentials (``opsconsole.auth.can_see_credentials``): others get the
+credential references only, manifests with ``((redacted))`` values, and 403
+on a credential's value. Errors are ``{"errors": {field or reference:
+[messages]}}`` with the service's status (400/404/409/422), never a 500.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import status
+from rest_framework.decorators import api_view, parser_classes
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from opsconsole.apierrors import ApiError
+from opsconsole.auth import can_see_credentials
+from tiles import services
+from tiles.models import DIRECTOR_PRODUCT_NAME
+
+
+def service_errors(view):
+    """Turn a ``ServiceError`` into the API's error shape and status."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except services.ServiceError as exc:
+            raise ApiError(exc.errors, exc.status) from None
+
+    return wrapper
+
+
+def _user(request) -> str:
+    return request.user.get_username()
+
+
+def _body(request, key: str | None = None) -> Any:
+    data = request.data
+    if not isinstance(data, Mapping):
+        raise ApiError({"body": ["must be a JSON object"]})
+    if key is None:
+        return data
+    if key not in data:
+        raise ApiError({key: ["is required"]})
+    return data[key]
+
+
+def _staged(guid: str):
+    return services.get_staged_product(guid)
+
+
+def _time(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+# --------------------------------------------------------------------------- available products
+
+
+def _available(p) -> dict:
+    return {
+        "name": p.name,
+        "product_version": p.version,
+        "label": p.label,
+        "uploaded_at": _time(p.uploaded_at),
+        "uploaded_by": p.uploaded_by,
+        "releases": p.releases,
+    }
+
+
+@api_view(["GET", "POST", "DELETE"])
+@parser_classes([MultiPartParser, FormParser, JSONParser])
+@service_errors
+def available_products(request):
+    """``GET`` list; ``POST`` multipart ``product[file]``; ``DELETE ?product_name=&version=`` (no
+    parameters: every unused product)."""
+    if request.method == "POST":
+        upload = request.FILES.get("product[file]") or request.FILES.get("file")
+        if upload is None:
+            raise ApiError({"product[file]": ["a .pivotal file or a metadata YAML is required"]})
+        product = services.import_product(upload, upload.name, _user(request))
+        return Response(_available(product), status=status.HTTP_200_OK)
+    if request.method == "DELETE":
+        name = request.query_params.get("product_name")
+        version = request.query_params.get("version")
+        if name or version:
+            if not (name and version):
+                raise ApiError({"version" if name else "product_name": ["is required"]})
+            services.delete_available_product(name, version)
+            return Response({}, status=status.HTTP_200_OK)
+        return Response({"deleted": services.delete_unused_products()})
+    return Response([_available(p) for p in services.list_available_products()])
+
+
+# --------------------------------------------------------------------------- staged products
+
+
+def _staged_json(sp) -> dict:
+    return {
+        "installation_name": sp.guid,
+        "guid": sp.guid,
+        "type": sp.product.name,
+        "product_version": sp.product.version,
+        "label": sp.product.label,
+        "marked_for_deletion": sp.marked_for_deletion,
+        "deployed_product_version": sp.deployed_version or None,
+    }
+
+
+def _director_json() -> dict:
+    from opsconsole import __version__
+
+    d = services.get_director()
+    return {
+        "installation_name": d.guid,
+        "guid": d.guid,
+        "type": DIRECTOR_PRODUCT_NAME,
+        "product_version": __version__,
+        "label": "BOSH Director",
+        "marked_for_deletion": False,
+        "deployed_product_version": __version__ if d.deployed_at else None,
+    }
+
+
+@api_view(["GET", "POST"])
+@service_errors
+def staged_products(request):
+    """``GET`` the Director tile then staged products; ``POST {"name", "product_version"}`` stages."""
+    if request.method == "POST":
+        data = _body(request)
+        errors = {k: ["is required"] for k in ("name", "product_version") if not data.get(k)}
+        if errors:
+            raise ApiError(errors)
+        existed = services.StagedProduct.objects.filter(product__name=data["name"]).exists()
+        sp = services.stage_product(str(data["name"]), str(data["product_version"]))
+        return Response(
+            _staged_json(sp), status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        )
+    return Response(
+        [_director_json(), *(_staged_json(sp) for sp in services.list_staged_products())]
+    )
+
+
+@api_view(["GET", "PUT", "DELETE"])
+@service_errors
+def staged_product(request, guid):
+    """``GET`` one; ``PUT {"to_version"}`` upgrades; ``DELETE`` unstages."""
+    if guid == services.get_director().guid:
+        if request.method == "DELETE":
+            raise ApiError({"guid": ["the BOSH Director cannot be deleted"]}, 422)
+        if request.method == "GET":
+            return Response(_director_json())
+        raise ApiError({"guid": ["the BOSH Director cannot be upgraded here"]}, 422)
+    sp = _staged(guid)
+    if request.method == "DELETE":
+        services.unstage_product(guid)
+        return Response({"component": {"guid": guid}})
+    if request.method == "PUT":
+        version = _body(request, "to_version")
+        sp = services.stage_product(sp.product.name, str(version))
+    return Response(_staged_json(sp))
+
+
+@api_view(["GET", "PUT"])
+@service_errors
+def properties(request, guid):
+    """``{"properties": {ref: {"type", "configurable", "credential", "value"}}}``; PUT a partial map."""
+    sp = _staged(guid)
+    if request.method == "PUT":
+        values = _body(request, "properties")
+        services.set_properties(sp, values)
+        sp = _staged(guid)
+    return Response({"properties": services.get_properties(sp)})
+
+
+@api_view(["GET", "PUT"])
+@service_errors
+def networks_and_azs(request, guid):
+    sp = _staged(guid)
+    if request.method == "PUT":
+        services.set_networks_and_azs(sp, _body(request, "networks_and_azs"))
+        sp = _staged(guid)
+    return Response(services.get_networks_and_azs(sp))
+
+
+@api_view(["GET"])
+@service_errors
+def jobs(request, guid):
+    return Response(
+        {
+            "jobs": [
+                {"name": j["name"], "guid": j["guid"]} for j in services.list_jobs(_staged(guid))
+            ]
+        }
+    )
+
+
+@api_view(["GET", "PUT"])
+@service_errors
+def resource_config(request, guid, job_guid):
+    """``{"instances", "instance_type": {"id"}, "persistent_disk": {"size_mb"}, ...}``."""
+    sp = _staged(guid)
+    job = services.job_name_for_guid(sp, job_guid)
+    if request.method == "PUT":
+        data = _body(request)
+        kwargs = {}
+        if "instances" in data:
+            kwargs["instances"] = data["instances"]
+        if "instance_type" in data:
+            kwargs["instance_type"] = data["instance_type"]
+        if "persistent_disk" in data:
+            kwargs["persistent_disk_mb"] = data["persistent_disk"]
+        return Response(services.set_resource_config(sp, job, **kwargs))
+    return Response(services.get_resource_config(sp, job))
+
+
+@api_view(["GET", "PUT"])
+@service_errors
+def errands(request, guid):
+    """``{"errands": [{"name", "post_deploy", "pre_delete"}]}``."""
+    sp = _staged(guid)
+    if request.method == "PUT":
+        return Response({"errands": services.set_errands(sp, _body(request, "errands"))})
+    return Response({"errands": services.get_errands(sp)})
+
+
+@api_view(["GET"])
+@service_errors
+def staged_manifest(request, guid):
+    """``{"manifest": {...}}``; credentials ``((redacted))`` for roles that may not see them."""
+    from tiles.pending import redact, secret_strings
+
+    sp = _staged(guid)
+    manifest = services.render_manifest(sp, require_stemcell=False)
+    if not can_see_credentials(request.user):
+        sp = _staged(guid)
+        manifest = redact(manifest, secret_strings(sp.secrets or {}))
+    return Response({"manifest": manifest})
+
+
+# --------------------------------------------------------------------------- Director tile
+
+
+@api_view(["GET", "PUT"])
+@service_errors
+def director_properties(request):
+    """``{"iaas_configuration", "director_configuration"}``; the vCenter password reads ``***``."""
+    if request.method == "PUT":
+        data = _body(request)
+        known = {"iaas_configuration", "director_configuration"}
+        unknown = sorted(set(data) - known - {"security_configuration", "syslog_configuration"})
+        if unknown:
+            raise ApiError({k: ["is not a director property section"] for k in unknown}, 422)
+        if not set(data) & known:
+            raise ApiError(
+                {"iaas_configuration": ["give iaas_configuration and/or director_configuration"]}
+            )
+        services.set_director_properties(
+            iaas_configuration=data.get("iaas_configuration"),
+            director_configuration=data.get("director_configuration"),
+        )
+    return Response(services.director_properties())
+
+
+@api_view(["POST"])
+@service_errors
+def director_test_connection(request):
+    """``POST {"iaas_configuration": {...}}`` (optional): the vCenter's inventory, or the error."""
+    data = request.data if isinstance(request.data, Mapping) else {}
+    iaas = data.get("iaas_configuration", data) if data else None
+    return Response(services.test_vcenter_connection(iaas or None))
+
+
+@api_view(["GET", "POST", "PUT"])
+@service_errors
+def availability_zones(request):
+    """``GET`` all; ``POST {"availability_zone"}`` adds one; ``PUT {"availability_zones"}`` replaces all."""
+    if request.method == "POST":
+        az = services.add_availability_zone(_body(request, "availability_zone"))
+        return Response({"availability_zone": az}, status=status.HTTP_201_CREATED)
+    if request.method == "PUT":
+        services.set_availability_zones(_body(request, "availability_zones"))
+    return Response({"availability_zones": services.list_availability_zones()})
+
+
+@api_view(["PUT"])
+@service_errors
+def availability_zone(request, az_guid):
+    az = services.update_availability_zone(az_guid, _body(request, "availability_zone"))
+    return Response({"availability_zone": az})
+
+
+@api_view(["GET", "PUT"])
+@service_errors
+def director_networks(request):
+    """``{"icmp_checks_enabled", "networks": [{"name", "subnets": [...]}]}``."""
+    if request.method == "PUT":
+        return Response(services.set_networks(_body(request)))
+    return Response(services.get_networks())
+
+
+@api_view(["GET", "PUT"])
+@service_errors
+def director_network_and_az(request):
+    if request.method == "PUT":
+        return Response(services.set_network_and_az(_body(request)))
+    return Response(services.get_network_and_az())
+
+
+@api_view(["GET"])
+@service_errors
+def cloud_config(request):
+    return Response({"cloud_config": services.render_cloud_config()})
+
+
+@api_view(["GET", "PUT"])
+@service_errors
+def vm_types(request):
+    """``{"vm_types": [{"name", "cpu", "ram", "ephemeral_disk", "builtin"}]}``; PUT replaces."""
+    if request.method == "PUT":
+        return Response({"vm_types": services.set_vm_types(_body(request, "vm_types"))})
+    return Response({"vm_types": services.vm_types()})
+
+
+@api_view(["GET"])
+def disk_types(request):
+    return Response({"disk_types": services.disk_types()})
+
+
+# --------------------------------------------------------------------------- pending, diff, revert
+
+
+@api_view(["GET"])
+@service_errors
+def pending_changes(request):
+    return Response(services.pending_changes())
+
+
+@api_view(["GET"])
+@service_errors
+def product_diff(request, guid):
+    return Response(services.product_diff(guid))
+
+
+@api_view(["GET"])
+@service_errors
+def director_diff(request):
+    return Response(services.director_diff())
+
+
+@api_view(["DELETE"])
+@service_errors
+def staged(request):
+    """Revert: discard every staged change."""
+    services.revert_staged()
+    return Response({})
+
+
+# --------------------------------------------------------------------------- installations
+
+
+def _installation(inst, with_steps: bool = True) -> dict:
+    out: dict[str, Any] = {
+        "id": inst.id,
+        "user_name": inst.user_name,
+        "status": inst.status,
+        "started_at": _time(inst.started_at),
+        "finished_at": _time(inst.finished_at),
+        "deploy_products": inst.deploy_products,
+        "message": inst.message,
+    }
+    if with_steps:
+        out["products"] = [
+            {
+                "guid": st.product_guid,
+                "identifier": st.product_name,
+                "product_version": st.product_version,
+                "kind": st.kind,
+                "label": st.label,
+                "action": st.action,
+                "errand": st.errand or None,
+                "state": st.state,
+                "task_id": st.task_id,
+                "started_at": _time(st.started_at),
+                "finished_at": _time(st.finished_at),
+                "duration_seconds": st.duration.total_seconds() if st.duration else None,
+                "message": st.message,
+            }
+            for st in inst.steps.all()
+        ]
+    return out
+
+
+@api_view(["GET", "POST"])
+@service_errors
+def installations(request):
+    """``POST`` Apply Changes -> 202 ``{"install": {"id"}}``; ``GET`` the change log."""
+    if request.method == "POST":
+        data = request.data if isinstance(request.data, Mapping) else {}
+        inst = services.apply_changes(
+            _user(request),
+            deploy_products=data.get("deploy_products", "all"),
+            errands=data.get("errands"),
+            ignore_warnings=data.get("ignore_warnings", False),
+        )
+        url = request.build_absolute_uri(reverse("api-installation", args=[inst.id]))
+        return Response(
+            {"install": {"id": inst.id}}, status=status.HTTP_202_ACCEPTED, headers={"Location": url}
+        )
+    try:
+        limit = max(1, min(int(request.query_params.get("limit", 50)), 500))
+        offset = max(0, int(request.query_params.get("offset", 0)))
+    except ValueError:
+        raise ApiError({"limit": ["limit and offset must be numbers"]}) from None
+    rows = services.list_installations()[offset : offset + limit]
+    return Response({"installations": [_installation(i) for i in rows]})
+
+
+@api_view(["GET"])
+@service_errors
+def installation(request, installation_id):
+    return Response(_installation(services.get_installation(installation_id)))
+
+
+@api_view(["GET"])
+@service_errors
+def installation_logs(request, installation_id):
+    return Response({"logs": services.installation_logs(installation_id)})
+
+
+# --------------------------------------------------------------------------- deployed
+
+
+@api_view(["GET"])
+@service_errors
+def deployed_products(request):
+    return Response(services.list_deployed_products())
+
+
+@api_view(["GET"])
+@service_errors
+def deployed_manifest(request, guid):
+    return Response(
+        {
+            "manifest": services.deployed_manifest(
+                guid, reveal_secrets=can_see_credentials(request.user)
+            )
+        }
+    )
+
+
+@api_view(["GET"])
+@service_errors
+def deployed_status(request, guid):
+    return Response({"status": services.deployed_status(guid)})
+
+
+@api_view(["GET"])
+@service_errors
+def credentials(request, guid):
+    return Response({"credentials": services.list_credentials(guid)})
+
+
+@api_view(["GET"])
+@service_errors
+def credential(request, guid, ref):
+    if not can_see_credentials(request.user):
+        raise ApiError({"credential": ["Your role may not see credentials."]}, 403)
+    return Response(services.get_credential(guid, ref, reveal=True))
