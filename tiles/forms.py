@@ -563,3 +563,339 @@ class TilePaneForm(forms.Form):
             if item.name == name:
                 return item
         return None
+
+
+# --------------------------------------------------------------------------- system panes
+
+
+def _choice_list(names: Sequence[str], blank: str | None = None) -> list[tuple[str, str]]:
+    out = [("", blank)] if blank is not None else []
+    return out + [(n, n) for n in names]
+
+
+class NetworkAssignmentForm(forms.Form):
+    """A tile's Assign AZs and Networks pane (Ops Manager's ``networks_and_azs``)."""
+
+    singleton_availability_zone = forms.ChoiceField(label="Place singleton jobs in", required=False)
+    other_availability_zones = forms.MultipleChoiceField(
+        label="Balance other jobs in", required=False, widget=forms.CheckboxSelectMultiple
+    )
+    network = forms.ChoiceField(label="Network", required=False)
+
+    def __init__(self, *args, azs: Sequence[str] = (), networks: Sequence[str] = (), **kw):
+        super().__init__(*args, **kw)
+        self.fields["singleton_availability_zone"].choices = _choice_list(azs, "— choose —")
+        self.fields["other_availability_zones"].choices = _choice_list(azs)
+        self.fields["network"].choices = _choice_list(networks, "— choose —")
+
+    def clean(self):
+        cd = super().clean()
+        for name in ("singleton_availability_zone", "network"):
+            if not cd.get(name):
+                self.add_error(name, "is required")
+        if not cd.get("other_availability_zones"):
+            self.add_error("other_availability_zones", "choose at least one availability zone")
+        return cd
+
+
+AUTOMATIC = ""
+
+
+class ResourceConfigForm(forms.Form):
+    """Resource Config: per job, instances, VM type and persistent disk type.
+
+    Field names are ``<job>__instances``, ``<job>__instance_type`` and
+    ``<job>__persistent_disk`` (size in MB); "" means Automatic.
+    """
+
+    def __init__(
+        self,
+        *args,
+        jobs: Sequence[Mapping],
+        vm_types: Sequence[Mapping],
+        disk_sizes: Sequence[int],
+        **kw,
+    ):
+        super().__init__(*args, **kw)
+        self.jobs = []
+        vm_choices = [(AUTOMATIC, "Automatic")] + [
+            (
+                v["name"],
+                f"{v['name']} (cpu: {v['cpu']}, ram: {v['ram']} MB, disk: {v['ephemeral_disk']} MB)",
+            )
+            for v in vm_types
+        ]
+        for job in jobs:
+            name = job["name"]
+            idef = job.get("instance_definition") or {}
+            c = idef.get("constraints") if isinstance(idef.get("constraints"), Mapping) else {}
+            attrs = {k: c[k] for k in ("min", "max") if isinstance(c.get(k), int)}
+            row = {"job": job, "fields": []}
+            if idef.get("configurable", True) is not False:
+                self.fields[f"{name}__instances"] = forms.IntegerField(
+                    label="Instances",
+                    required=False,
+                    min_value=c.get("min") if isinstance(c.get("min"), int) else 0,
+                    max_value=c.get("max") if isinstance(c.get("max"), int) else None,
+                    help_text=f"Automatic: {idef.get('default', 0)}",
+                    widget=forms.NumberInput(attrs),
+                )
+                row["fields"].append(f"{name}__instances")
+            self.fields[f"{name}__instance_type"] = forms.ChoiceField(
+                label="VM type", required=False, choices=vm_choices
+            )
+            row["fields"].append(f"{name}__instance_type")
+            disk = next(
+                (
+                    r
+                    for r in job.get("resource_definitions") or []
+                    if r.get("name") == "persistent_disk"
+                ),
+                None,
+            )
+            has_disk = disk is not None and (disk.get("configurable") or disk.get("default"))
+            if has_disk and disk.get("configurable", False):
+                self.fields[f"{name}__persistent_disk"] = forms.ChoiceField(
+                    label="Persistent disk type",
+                    required=False,
+                    choices=[(AUTOMATIC, f"Automatic: {disk.get('default', 0)} MB")]
+                    + [(str(s), f"{s // 1024} GB" if s >= 1024 else f"{s} MB") for s in disk_sizes],
+                )
+                row["fields"].append(f"{name}__persistent_disk")
+            row["disk"] = f"{disk.get('default')} MB" if has_disk else "None"
+            self.jobs.append(row)
+
+    def rows(self):
+        for row in self.jobs:
+            yield row["job"], row["disk"], [self[f] for f in row["fields"]]
+
+    def job_values(self) -> dict[str, dict]:
+        """``{job: {"instances", "instance_type", "persistent_disk_mb"}}`` (None = Automatic)."""
+        out = {}
+        for row in self.jobs:
+            name = row["job"]["name"]
+            cd = self.cleaned_data
+            disk = cd.get(f"{name}__persistent_disk")
+            out[name] = {
+                "instances": cd.get(f"{name}__instances"),
+                "instance_type": cd.get(f"{name}__instance_type") or None,
+                "persistent_disk_mb": int(disk) if disk else None,
+            }
+        return out
+
+    def add_job_errors(self, errors: Mapping[str, Any]) -> None:
+        """Errors keyed ``<job>/instances`` etc. go on the field; others on the form."""
+        for key, msgs in errors.items():
+            msgs = msgs if isinstance(msgs, list | tuple) else [msgs]
+            parts = [
+                p for p in re.split(r"[/.]", key) if p and p not in ("jobs", "resource_config")
+            ]
+            target = None
+            if len(parts) >= 2:
+                fname = {"persistent_disk_mb": "persistent_disk", "size_mb": "persistent_disk"}.get(
+                    parts[-1], parts[-1]
+                )
+                candidate = f"{parts[-2]}__{fname}"
+                if candidate in self.fields:
+                    target = candidate
+            for m in msgs:
+                self.add_error(target, m if target else f"{key}: {m}")
+
+
+ERRAND_CHOICES = [
+    ("default", "Default"),
+    ("true", "On"),
+    ("false", "Off"),
+    ("when-changed", "When changed"),
+]
+
+
+class ErrandsForm(forms.Form):
+    """The Errands pane: per errand, on/off/when-changed or the tile default."""
+
+    def __init__(self, *args, errands: Sequence[Mapping], phase: str = "post_deploy", **kw):
+        super().__init__(*args, **kw)
+        self.errand_names = []
+        for e in errands:
+            name = e["name"]
+            self.fields[name] = forms.ChoiceField(
+                label=e.get("label") or name,
+                help_text=e.get("description") or "",
+                choices=ERRAND_CHOICES,
+                required=False,
+            )
+            self.errand_names.append(name)
+
+    def errand_values(self) -> dict[str, bool | str | None]:
+        out = {}
+        for name in self.errand_names:
+            v = self.cleaned_data.get(name) or "default"
+            out[name] = {"default": None, "true": True, "false": False}.get(v, v)
+        return out
+
+    @staticmethod
+    def initial_for(value: Any) -> str:
+        if value is None:
+            return "default"
+        if value is True:
+            return "true"
+        if value is False:
+            return "false"
+        return str(value)
+
+
+# --------------------------------------------------------------------------- the Director tile
+
+
+class VCenterForm(forms.Form):
+    """vCenter Config of the BOSH Director tile (``iaas_configuration``)."""
+
+    name = forms.CharField(label="Name", initial="default")
+    vcenter_host = forms.CharField(label="vCenter Host", help_text="host or host:port")
+    vcenter_username = forms.CharField(label="vCenter Username")
+    vcenter_password = forms.CharField(
+        label="vCenter Password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+    )
+    ssl_verification_enabled = forms.BooleanField(
+        label="Verify the vCenter certificate", required=False, initial=True
+    )
+    vcenter_ca_certificate = forms.CharField(
+        label="vCenter CA Certificate",
+        required=False,
+        widget=forms.Textarea({"rows": 3}),
+        help_text="PEM; needed when vCenter's certificate is not publicly trusted",
+    )
+    datacenter = forms.CharField(
+        label="Datacenter Name", widget=forms.TextInput({"list": "dl-datacenters"})
+    )
+    disk_type = forms.ChoiceField(
+        label="Virtual Disk Type",
+        choices=[
+            ("thin", "Thin"),
+            ("preallocated", "Preallocated"),
+            ("eagerZeroedThick", "Eager zeroed thick"),
+        ],
+    )
+    ephemeral_datastores_string = forms.CharField(
+        label="Ephemeral Datastore Names (comma delimited)",
+        widget=forms.TextInput({"list": "dl-datastores"}),
+    )
+    persistent_datastores_string = forms.CharField(
+        label="Persistent Datastore Names (comma delimited)",
+        widget=forms.TextInput({"list": "dl-datastores"}),
+    )
+    bosh_vm_folder = forms.CharField(label="VM Folder")
+    bosh_template_folder = forms.CharField(label="Template Folder")
+    bosh_disk_path = forms.CharField(label="Disk path Folder")
+
+    def __init__(self, *args, password_stored: bool = False, **kw):
+        super().__init__(*args, **kw)
+        if password_stored:
+            self.fields["vcenter_password"].widget.attrs["placeholder"] = SECRET_PLACEHOLDER
+            self.fields["vcenter_password"].help_text = "Stored; leave blank to keep it."
+
+    def iaas(self) -> dict:
+        data = dict(self.cleaned_data)
+        if not data.get("vcenter_password"):
+            data["vcenter_password"] = SECRET_PLACEHOLDER  # keeps the stored password
+        return data
+
+
+class DirectorSettingsForm(forms.Form):
+    """Director Config (``director_configuration``)."""
+
+    resurrector_enabled = forms.BooleanField(label="Enable VM Resurrector Plugin", required=False)
+    minimum_down_jobs = forms.IntegerField(
+        label="Meltdown: minimum unresponsive instances", min_value=0
+    )
+    percent_threshold = forms.IntegerField(
+        label="Meltdown: percent of a deployment unresponsive", min_value=0, max_value=100
+    )
+    time_threshold = forms.IntegerField(label="Meltdown: time window (seconds)", min_value=1)
+    max_threads = forms.IntegerField(label="Max Threads", min_value=1)
+    default_vm_strategy = forms.ChoiceField(
+        label="Default VM strategy",
+        choices=[("delete-create", "delete-create"), ("create-swap-delete", "create-swap-delete")],
+    )
+    ntp_servers_string = forms.CharField(label="NTP Servers (comma delimited)", required=False)
+    director_hostname = forms.CharField(label="Director Hostname", required=False)
+    post_deploy_enabled = forms.BooleanField(label="Enable Post Deploy Scripts", required=False)
+
+
+def indexed_rows(data: Mapping, prefix: str) -> list[int]:
+    """Row indexes present in ``data`` for names ``<prefix>-<i>-...``, sorted."""
+    pattern = re.compile(rf"^{re.escape(prefix)}-(\d+)-")
+    return sorted({int(m.group(1)) for k in data for m in [pattern.match(k)] if m})
+
+
+def parse_availability_zones(data) -> list[dict]:
+    """AZ rows ``az-<i>-name`` with clusters ``az-<i>-cluster-<j>-{cluster,res_pool,host_group,drs_rule}``."""
+    azs = []
+    for i in indexed_rows(data, "az"):
+        p = f"az-{i}"
+        clusters = []
+        for j in indexed_rows(data, f"{p}-cluster"):
+            c = f"{p}-cluster-{j}"
+            cluster = (data.get(f"{c}-cluster") or "").strip()
+            pool = (data.get(f"{c}-res_pool") or "").strip()
+            hg = (data.get(f"{c}-host_group") or "").strip()
+            if not (cluster or pool or hg):
+                continue
+            entry: dict[str, Any] = {"cluster": cluster}
+            if data.get(f"{c}-guid"):
+                entry["guid"] = data[f"{c}-guid"]
+            if pool:
+                entry["res_pool"] = pool
+            if hg:
+                entry["host_group"] = {"name": hg, "drs_rule": data.get(f"{c}-drs_rule") or "MUST"}
+            clusters.append(entry)
+        az: dict[str, Any] = {"name": (data.get(f"{p}-name") or "").strip(), "clusters": clusters}
+        if data.get(f"{p}-guid"):
+            az["guid"] = data[f"{p}-guid"]
+        azs.append(az)
+    return azs
+
+
+def parse_networks(data) -> dict:
+    """Network rows ``net-<i>-name`` with subnets ``net-<i>-subnet-<j>-<field>``."""
+    nets = []
+    for i in indexed_rows(data, "net"):
+        p = f"net-{i}"
+        subnets = []
+        for j in indexed_rows(data, f"{p}-subnet"):
+            s = f"{p}-subnet-{j}"
+            sn = {
+                "iaas_identifier": (data.get(f"{s}-iaas_identifier") or "").strip(),
+                "cidr": (data.get(f"{s}-cidr") or "").strip(),
+                "reserved_ip_ranges": (data.get(f"{s}-reserved_ip_ranges") or "").strip(),
+                "dns": (data.get(f"{s}-dns") or "").strip(),
+                "gateway": (data.get(f"{s}-gateway") or "").strip(),
+                "availability_zone_names": list(data.getlist(f"{s}-azs"))
+                if hasattr(data, "getlist")
+                else list(data.get(f"{s}-azs") or []),
+            }
+            if data.get(f"{s}-guid"):
+                sn["guid"] = data[f"{s}-guid"]
+            subnets.append(sn)
+        net: dict[str, Any] = {"name": (data.get(f"{p}-name") or "").strip(), "subnets": subnets}
+        if data.get(f"{p}-guid"):
+            net["guid"] = data[f"{p}-guid"]
+        nets.append(net)
+    return {"icmp_checks_enabled": bool(data.get("icmp_checks_enabled")), "networks": nets}
+
+
+def parse_vm_types(data) -> list[dict]:
+    """VM type rows ``vm-<i>-{name,cpu,ram,ephemeral_disk}``; blank rows are dropped."""
+    out = []
+    for i in indexed_rows(data, "vm"):
+        p = f"vm-{i}"
+        row = {
+            k: (data.get(f"{p}-{k}") or "").strip()
+            for k in ("name", "cpu", "ram", "ephemeral_disk")
+        }
+        if any(row.values()):
+            out.append(row)
+    return out
