@@ -1,0 +1,210 @@
+"""Deploys that fail, are interrupted or are left half-done converge when run again.
+
+A failure on one instance fails the task naming the instance and the cause;
+VMs created but never recorded (a worker killed right after ``create_vm``)
+are found in vCenter by their tags and deleted; a worker killed mid-deploy
+leaves a task that ends as ``timeout``, and the re-run leaks nothing.
+"""
+
+import os
+import signal
+import sys
+import time
+import uuid
+
+import pytest
+import yaml
+from django.conf import settings as django_settings
+
+from director import deployments, runner
+from director.cloud import cloud_for_director
+from director.models import (
+    Config,
+    Event,
+    Instance,
+    IpAddress,
+    OrphanDisk,
+    PersistentDisk,
+    Task,
+    TaskState,
+    Vm,
+)
+
+from .conftest import CLOUD_CONFIG, events, wait_done, wait_terminal, zookeeper_manifest
+from .test_deploy_vcsim import check_vcenter_matches_db
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def assert_nothing_leaked(env, name):
+    """vCenter holds exactly the recorded VMs; every IP and disk belongs to something."""
+    check_vcenter_matches_db(env, name)
+    vm_ips = {ip for vm in env.vms().values() for ip in vm.ips}
+    assert set(IpAddress.objects.values_list("address", flat=True)) == vm_ips
+    assert not IpAddress.objects.filter(vm__isnull=True).exists()
+    recorded = set(PersistentDisk.objects.values_list("disk_cid", flat=True)) | set(
+        OrphanDisk.objects.values_list("disk_cid", flat=True)
+    )
+    assert env.disk_files() == recorded
+
+
+def test_a_failing_instance_fails_the_task_naming_it_and_the_rerun_converges(director_env):
+    env = director_env
+    Config.objects.create(
+        type="cloud", name="default", content=CLOUD_CONFIG.replace("DC0_DVPG1", "no-such-pg")
+    )
+    task = wait_terminal(env.deploy(zookeeper_manifest("zkf")))
+    assert task.state == TaskState.ERROR
+    [z3] = Instance.objects.filter(deployment__name="zkf", az="z3")
+    assert task.result.startswith(f"zookeeper/{z3.uuid} ({z3.index}): NetworkNotFound: ")
+    assert "no-such-pg" in task.result
+    failed = [e for e in events(task) if e.get("state") == "failed"]
+    assert [(e["stage"], e["task"]) for e in failed] == [
+        ("Creating missing vms", f"zookeeper/{z3.uuid} ({z3.index})")
+    ]
+    assert events(task)[-1]["error"]["message"] == task.result
+    assert not Vm.objects.filter(instance=z3).exists()
+    assert not IpAddress.objects.filter(instance=z3).exists()  # the failed create's IP is released
+    end = Event.objects.get(task=task.id, object_type="deployment", parent__isnull=False)
+    assert "NetworkNotFound" in end.error
+
+    Config.objects.create(type="cloud", name="default", content=CLOUD_CONFIG)
+    wait_done(env.deploy(zookeeper_manifest("zkf")))
+    assert Instance.objects.filter(deployment__name="zkf").count() == 5
+    assert Instance.objects.get(id=z3.id).active_vm is not None  # same instance, now with a VM
+    assert_nothing_leaked(env, "zkf")
+
+
+def test_vms_created_but_never_recorded_are_found_and_deleted(director_env):
+    env = director_env
+    wait_done(env.deploy(zookeeper_manifest("zkl", instances=1)))
+    # A run killed between create_vm and writing its row left this VM behind.
+    task = runner.create_task("noop", "noop", "admin")
+    from director.runner import TaskContext
+
+    ctx = TaskContext(task)
+    cloud = cloud_for_director(ctx)
+    stemcell = Vm.objects.get().stemcell_name
+    assert stemcell
+    from director.models import Stemcell
+
+    cid, _ = cloud.create_vm(
+        str(uuid.uuid4()),
+        Stemcell.objects.get().cid,
+        {"cpu": 1, "ram": 256, "disk": 256},
+        {
+            "default": {
+                "type": "manual",
+                "ip": "10.10.1.77",
+                "netmask": "255.255.255.0",
+                "gateway": "10.10.1.1",
+                "cloud_properties": {"name": "DC0_DVPG0"},
+            }
+        },
+        [],
+        {"bosh": {"groups": ["opsconsole", "zkl", "zookeeper", "opsconsole-zkl"]}},
+    )
+    cloud.close()
+    assert cid in env.vms()
+
+    again = wait_done(env.deploy(zookeeper_manifest("zkl", instances=1)))
+    assert cid not in env.vms()
+    warnings = [e["message"] for e in events(again) if e.get("type") == "warning"]
+    assert any(cid in w for w in warnings)
+    assert_nothing_leaked(env, "zkl")
+
+
+def _start_dedicated_worker(tmp_path, queue):
+    from opsconsole.localservices.process import ManagedProcess
+
+    db = django_settings.DATABASES["default"]
+    env = {
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+        "CELERY_RESULT_BACKEND": django_settings.CELERY_RESULT_BACKEND,
+        "OPSCONSOLE_DATA_DIR": str(django_settings.DATA_DIR),
+        "OPSCONSOLE_ENCRYPTION_KEY": django_settings.ENCRYPTION_KEY,
+        "SECRET_KEY": django_settings.SECRET_KEY,
+        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
+        "OPSCONSOLE_TASK_CHECKPOINT_INTERVAL": "1",
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "opsconsole",
+        "worker",
+        "--loglevel=INFO",
+        "--concurrency=1",
+        "--pool=prefork",
+        "-n",
+        f"{queue}@%h",
+        "-Q",
+        queue,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    return ManagedProcess(
+        queue, argv, tmp_path / "killed-worker.log", env=env, cwd=str(django_settings.BASE_DIR)
+    )
+
+
+def test_a_worker_killed_mid_deploy_times_out_and_the_rerun_leaks_nothing(
+    director_env, tmp_path, settings
+):
+    if not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        pytest.skip("needs the PostgreSQL test database shared with a second worker")
+    from director import tasks
+
+    env = director_env
+    manifest = zookeeper_manifest(
+        "zkk", update={"canary_watch_time": 1500, "update_watch_time": 1500}
+    )
+    queue = f"kill-{uuid.uuid4().hex[:6]}"
+    worker = _start_dedicated_worker(tmp_path, queue)
+    try:
+        task = Task.objects.create(
+            type="update_deployment",
+            description="create deployment",
+            username="admin",
+            deployment_name="zkk",
+            args={"manifest_text": yaml.safe_dump(manifest)},
+        )
+        tasks.run_task.apply_async((task.id,), queue=queue)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            updated = [
+                e
+                for e in runner.read_output(task, "event").events
+                if e.get("stage") == "Updating instance" and e.get("state") == "finished"
+            ]
+            if updated:
+                break
+            assert worker.alive(), worker.tail()
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"the deploy never reached its first update:\n{worker.tail()}")
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.proc.wait(10)
+    finally:
+        worker.stop()
+    assert Task.objects.get(id=task.id).state == TaskState.PROCESSING
+
+    interval = settings.TASK_CHECKPOINT_INTERVAL
+    settings.TASK_CHECKPOINT_INTERVAL = 1  # as the killed worker ran: stale after 6 s
+    deadline = time.monotonic() + 30
+    from director import services
+
+    while services.get_task(task.id).state != TaskState.TIMEOUT:
+        assert time.monotonic() < deadline, "the killed task never timed out"
+        time.sleep(0.5)
+    settings.TASK_CHECKPOINT_INTERVAL = interval  # the session worker checkpoints as usual
+    half_done = Instance.objects.filter(deployment__name="zkk", update_completed=False).count()
+    assert half_done >= 1  # killed before every instance was updated
+
+    rerun = wait_done(deployments.deploy(yaml.safe_dump(manifest), "admin"), timeout=180)
+    assert rerun.state == TaskState.DONE
+    assert not Instance.objects.filter(deployment__name="zkk", update_completed=False).exists()
+    assert Instance.objects.filter(deployment__name="zkk").count() == 5
+    assert_nothing_leaked(env, "zkk")
