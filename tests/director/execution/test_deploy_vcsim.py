@@ -21,7 +21,7 @@ from director.models import (
     Vm,
 )
 
-from .conftest import cpi_calls, events, wait_done, zookeeper_manifest
+from .conftest import cpi_calls, events, wait_done, wait_terminal, zookeeper_manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -190,3 +190,64 @@ def test_zookeeper_lifecycle(director_env):
     assert (
         Event.objects.filter(task=task.id, object_type="deployment", action="delete").count() == 2
     )
+
+
+def test_one_instance_env_and_persistent_disk_changes(director_env):
+    """tmpfs env reaches the VM; a disk grows by CPI resize, shrinks by copy, goes when unwanted."""
+    env = director_env
+    manifest = zookeeper_manifest("zk1", instances=1, env={"bosh": {"swap_size": 0}})
+    manifest["features"] = {"use_tmpfs_config": True}
+    wait_done(env.deploy(manifest))
+    [inst] = Instance.objects.filter(deployment__name="zk1")
+    [seen] = env.vms().values()
+    bosh = seen.settings["env"]["bosh"]
+    assert bosh["job_dir"]["tmpfs"] is True and bosh["agent"]["settings"]["tmpfs"] is True
+    assert bosh["swap_size"] == 0
+    assert bosh["group"] == "opsconsole-zk1-zookeeper"
+    assert seen.settings["networks"]["default"]["ip"] == inst.ip_addresses.get().address
+    disk = PersistentDisk.objects.get(instance=inst)
+    assert disk.size == 1024
+
+    # grow: the CPI resizes the same disk in place
+    wait_done(
+        env.deploy(
+            {
+                **manifest,
+                "instance_groups": [
+                    {**manifest["instance_groups"][0], "persistent_disk_type": "2GB"}
+                ],
+            }
+        )
+    )
+    grown = PersistentDisk.objects.get(instance=inst)
+    assert (grown.disk_cid, grown.size) == (disk.disk_cid, 2048)
+    assert [v.disks for v in env.vms().values()] == [[disk.disk_cid]]
+
+    # shrink: copied to a new disk, the old one orphaned
+    task = wait_done(env.deploy(manifest))
+    shrunk = PersistentDisk.objects.get(instance=inst)
+    assert shrunk.disk_cid != disk.disk_cid and shrunk.size == 1024
+    assert [v.disks for v in env.vms().values()] == [[shrunk.disk_cid]]
+    assert OrphanDisk.objects.filter(disk_cid=disk.disk_cid).exists()
+    assert "migrating persistent disk" in str(events(task))
+
+    # no persistent disk any more: detached and orphaned, the VM is kept
+    vm = Vm.objects.get(instance=inst).cid
+    group = {k: v for k, v in manifest["instance_groups"][0].items() if k != "persistent_disk_type"}
+    wait_done(env.deploy({**manifest, "instance_groups": [group]}))
+    assert not PersistentDisk.objects.filter(instance=inst).exists()
+    assert list(env.vms()) == [vm] and env.vms()[vm].disks == []
+    assert {shrunk.disk_cid, disk.disk_cid} <= env.disk_files()
+
+
+def test_bad_input_fails_before_anything_is_created(director_env):
+    env = director_env
+    manifest = zookeeper_manifest("zkbad", instances=1)
+    manifest["stemcells"][0]["version"] = "9.9"
+    task = wait_terminal(env.deploy(manifest))
+    assert task.state == "error"
+    assert task.result == (
+        "stemcells/default: Stemcell os 'ubuntu-jammy' version '9.9' is not uploaded "
+        "(upload it with upload-stemcell)"
+    )
+    assert env.vms() == {} and not Instance.objects.exists()

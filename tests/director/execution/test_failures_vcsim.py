@@ -208,3 +208,31 @@ def test_a_worker_killed_mid_deploy_times_out_and_the_rerun_leaks_nothing(
     assert not Instance.objects.filter(deployment__name="zkk", update_completed=False).exists()
     assert Instance.objects.filter(deployment__name="zkk").count() == 5
     assert_nothing_leaked(env, "zkk")
+
+
+def test_cancel_stops_between_steps_and_the_rerun_converges(director_env):
+    from director import services
+
+    env = director_env
+    manifest = zookeeper_manifest(
+        "zkc", update={"canary_watch_time": 1000, "update_watch_time": 1000}
+    )
+    task = env.deploy(manifest)
+    deadline = time.monotonic() + 90
+    while not any(
+        e.get("stage") == "Updating instance" and e.get("state") == "started" for e in events(task)
+    ):
+        assert time.monotonic() < deadline, "the deploy never started updating"
+        time.sleep(0.05)
+    services.cancel_task(task.id, "admin")
+    task = wait_terminal(task)
+    assert task.state == TaskState.CANCELLED
+    updating = [e for e in events(task) if e.get("stage") == "Updating instance"]
+    assert len([e for e in updating if e["state"] == "finished"]) < 5  # stopped before the end
+    # the step in flight finished; the task stopped at the next checkpoint
+    assert [e for e in updating if e["state"] == "finished"]
+    assert Instance.objects.filter(deployment__name="zkc", update_completed=False).exists()
+
+    wait_done(env.deploy(manifest))
+    assert not Instance.objects.filter(deployment__name="zkc", update_completed=False).exists()
+    assert_nothing_leaked(env, "zkc")
