@@ -86,3 +86,21 @@ def test_manifest_renders_job_properties_from_the_forms():
     assert groups["worker"]["jobs"][0]["properties"]["demo"]["queues"] == [
         {"name": "default", "concurrency": 2, "durable": True}
     ]
+
+
+@pytest.mark.django_db
+def test_seed_demo_builds_the_tile_and_stemcell_and_uploads_the_stemcell_once(tmp_path):
+    from django.core.management import call_command
+
+    from director.models import Task
+    from tiles.models import Product
+
+    call_command("seed_demo", out=str(tmp_path), import_product=True)
+    assert (tmp_path / "opsconsole-demo-1.0.0.pivotal").exists()
+    assert (tmp_path / "bosh-vsphere-esxi-ubuntu-jammy-go_agent-1.0.tgz").exists()
+    [task] = Task.objects.filter(type="update_stemcell")
+    assert task.args["version"] == "1.0"
+    assert Product.objects.filter(name="opsconsole-demo", version="1.0.0").count() == 1
+    call_command("seed_demo", out=str(tmp_path), import_product=True)  # again: nothing new
+    assert Product.objects.count() == 1
+    assert Task.objects.filter(type="update_stemcell").count() == 1

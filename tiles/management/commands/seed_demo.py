@@ -49,7 +49,7 @@ class Command(BaseCommand):
     def _stemcell(self, out_dir: Path, user: str) -> None:
         from cpi.stemcell_builder import BuildError, build_stemcell
         from director import services as director_services
-        from director.models import Stemcell
+        from director.models import Stemcell, Task, TaskState
         from tiles.template import load_product_template
 
         criteria = load_product_template(demo.metadata_text()).stemcell_criteria or {}
@@ -65,6 +65,15 @@ class Command(BaseCommand):
         self.stdout.write(f"demo stemcell: {path}")
         if Stemcell.objects.filter(name=name, version=version).exists():
             self.stdout.write(f"stemcell {name}/{version} is already uploaded")
+            return
+        pending = Task.objects.filter(
+            type="update_stemcell",
+            state__in=[TaskState.QUEUED, TaskState.PROCESSING],
+            args__name=name,
+            args__version=version,
+        ).first()
+        if pending is not None:
+            self.stdout.write(f"stemcell {name}/{version} is being uploaded: task {pending.id}")
             return
         try:
             task = director_services.upload_stemcell(str(path), user)
