@@ -325,7 +325,7 @@ class InstanceUpdater:
             if old is not None:
                 steps.orphan_vm(run, old)
             steps.elect_active(instance, new)
-            steps._record_vm_applied(instance, plan.desired)
+            steps.record_vm_applied(instance, plan.desired)
             return new
         if old is not None:
             self.step.advance(10, status="deleting VM")

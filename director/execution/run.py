@@ -20,7 +20,6 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from cpi.base import CpiError
 from director.events import record_event
 from director.models import Deployment, Event, VariableSet
 from director.runner import TaskCancelled, TaskContext
@@ -62,7 +61,6 @@ class DeployRun:
     force: bool = False
     #: group -> job -> {link name: link} (deploys only)
     links: dict = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def name(self) -> str:
@@ -181,7 +179,3 @@ def parallel(
     if failures:
         raise StepFailed(failures)
     return results
-
-
-def is_cpi_error(exc: BaseException) -> bool:
-    return isinstance(exc, CpiError)

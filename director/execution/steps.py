@@ -249,22 +249,14 @@ def create_vm(
         except BaseException:
             if vm is not None:
                 _delete_quietly(run, vm)
-            release_unused_ips(instance, keep=_ips_of_other_vms(instance))
+            release_unused_ips(instance)
             raise
     if active:
-        _record_vm_applied(instance, desired)
+        record_vm_applied(instance, desired)
     return vm
 
 
-def _ips_of_other_vms(instance: Instance) -> set[str]:
-    return set(
-        IpAddress.objects.filter(instance=instance, vm__isnull=False).values_list(
-            "address", flat=True
-        )
-    )
-
-
-def _record_vm_applied(instance: Instance, desired: DesiredInstance) -> None:
+def record_vm_applied(instance: Instance, desired: DesiredInstance) -> None:
     """Record what the new VM was created with (jobs not applied yet).
 
     A re-run after a crash then sees an ``update`` (jobs and disk still to
