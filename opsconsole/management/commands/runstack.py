@@ -8,6 +8,7 @@ in ``<data dir>/runstack.pid``) stops every process it started.
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -112,6 +113,21 @@ class Command(BaseCommand):
                 proc.stop()
             pidfile.unlink(missing_ok=True)
             raise CommandError(str(exc)) from exc
+
+        # The demo tile and stemcell, so a newcomer can import, configure and apply at once.
+        seed = subprocess.run(
+            [sys.executable, "manage.py", "seed_demo", "--import"],
+            env={**os.environ, **env},
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+        )
+        if seed.returncode == 0:
+            self.stdout.write(seed.stdout.strip())
+        else:
+            self.stderr.write(
+                f"seeding the demo tile failed (the console runs without it):\n{seed.stderr.strip()}"
+            )
 
         self.stdout.write(
             self.style.SUCCESS(
