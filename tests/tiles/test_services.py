@@ -569,3 +569,62 @@ def test_credentials_of_a_deployed_product(small, stemcell):
     manifest = services.deployed_manifest(deployed.guid)
     web = manifest["instance_groups"][0]["jobs"][0]["properties"]
     assert web["admin_password"] == "((redacted))"
+
+
+def test_corpus_templates_render_or_name_what_is_missing(director_configured, stemcell):
+    rendered = {}
+    for path in (EXAMPLE, TILE_GENERATOR):
+        p = services.import_product(path.read_bytes(), path.name, "admin")
+        sp = services.stage_product(p.name, p.version)
+        services.set_networks_and_azs(
+            sp,
+            {
+                "singleton_availability_zone": "az1",
+                "other_availability_zones": ["az1", "az2"],
+                "network": "infra",
+            },
+        )
+        sp = services.get_staged_product(sp.guid)
+        try:
+            rendered[p.name] = services.render_manifest(sp, require_stemcell=False)
+        except services.ServiceError as exc:
+            rendered[p.name] = exc.errors
+    example = parse_manifest(rendered["example-product"])
+    assert {g["name"] for g in example["instance_groups"]} == {"web_server", "example-errand"}
+    # tile-generator's tile reads from Cloud Foundry's tile, which is not staged here
+    messages = [m for ms in rendered["test-tile"].values() for m in ms]  # type: ignore[union-attr]
+    assert messages and all("product 'cf' is not installed" in m for m in messages)
+
+
+def test_collection_records_get_guids_and_keep_them(director_configured):
+    from pathlib import Path
+
+    import tiles
+
+    metadata = (Path(tiles.__file__).parent / "demo" / "metadata.yml").read_bytes()
+    p = services.import_product(metadata, "metadata.yml", "admin")
+    sp = services.stage_product(p.name, p.version)
+    services.set_properties(
+        sp,
+        {".properties.queues": {"value": [{"name": "mail", "concurrency": 4}, {"name": "jobs"}]}},
+    )
+    records = services.get_properties(services.get_staged_product(sp.guid))[".properties.queues"][
+        "value"
+    ]
+    assert [r["name"]["value"] for r in records] == ["mail", "jobs"]
+    assert [r["concurrency"]["value"] for r in records] == [4, 2]
+    guids = [r["guid"]["value"] for r in records]
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", g) for g in guids)
+    # Sent back in the API's shape (with guids), records keep their identity.
+    services.set_properties(
+        services.get_staged_product(sp.guid), {".properties.queues": {"value": records[:1]}}
+    )
+    again = services.get_properties(services.get_staged_product(sp.guid))[".properties.queues"][
+        "value"
+    ]
+    assert [r["guid"]["value"] for r in again] == guids[:1]
+    with pytest.raises(services.ServiceError) as exc:
+        services.set_properties(
+            sp, {".properties.queues": {"value": [{"name": "a"}, {"name": "a"}]}}
+        )
+    assert errors_of(exc) == {".properties.queues[1].name": ["must be unique (same as record 0)"]}

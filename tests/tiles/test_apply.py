@@ -1,0 +1,92 @@
+"""Installations run inline (the worker's code path without the queue): steps, failure, logs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from director.models import Config, DirectorAttribute, Stemcell
+from tiles import installations, services
+from tiles.models import Installation
+
+pytestmark = pytest.mark.django_db
+
+
+def test_director_only_apply_stores_configs_and_snapshot(director_configured):
+    services.set_director_configuration({"resurrector_enabled": False, "minimum_down_jobs": 2})
+    inst = services.apply_changes("admin", deploy_products="none")
+    assert installations.run_installation(inst.id) == "succeeded"
+    inst.refresh_from_db()
+    assert inst.status == "succeeded" and inst.finished_at is not None
+    [step] = inst.steps.all()
+    assert step.state == "succeeded" and step.task.type == "update_director_configs"
+    assert step.task.result == "updated cpi-config, cloud-config, resurrection"
+    cloud = yaml.safe_load(Config.latest("cloud").content)
+    assert [a["name"] for a in cloud["azs"]] == ["az1", "az2"]
+    cpi = yaml.safe_load(Config.latest("cpi").content)
+    assert cpi["cpis"][0]["properties"]["host"] == "vcenter.example.com"
+    assert DirectorAttribute.get("resurrection_paused") == "true"
+    assert json.loads(DirectorAttribute.get("hm_meltdown"))["minimum_down_jobs"] == 2
+    # the director reads the vCenter from the cpi-config the tile rendered
+    from director.cloud import cloud_properties
+
+    name, props = cloud_properties()
+    assert name == "default" and props["vcenters"][0]["user"] == "admin@vsphere.local"
+    assert services.pending_changes(with_plan=False)["product_changes"][0]["action"] == "unchanged"
+    logs = services.installation_logs(inst.id)
+    assert "Updating director configs: cloud-config (done)" in logs
+    assert "s3cret-vc-password" not in logs
+    # a redelivered message does not run it again
+    assert installations.run_installation(inst.id) == "succeeded"
+    assert Config.objects.filter(type="cloud").count() == 1
+
+
+def test_a_failing_step_fails_the_installation_and_skips_the_rest(small, stemcell, small_release):
+    inst = services.apply_changes("admin")
+    assert [s.kind for s in inst.steps.order_by("seq")] == ["configs", "deploy", "errand"]
+    Stemcell.objects.all().delete()  # gone before the worker renders the manifest
+    assert installations.run_installation(inst.id) == "failed"
+    inst = Installation.objects.get(id=inst.id)
+    steps = list(inst.steps.order_by("seq"))
+    assert [s.state for s in steps] == ["succeeded", "failed", "skipped"]
+    assert "missing stemcell" in steps[1].message
+    assert steps[2].message == "not run: an earlier step failed"
+    assert inst.status == "failed" and "missing stemcell" in inst.message
+    logs = services.installation_logs(inst.id)
+    assert "Installation failed: Deploy Small" in logs
+    assert not services.get_staged_product(small.guid).is_deployed
+    # a failed installation does not block the next one
+    services.apply_changes("admin", deploy_products="none")
+
+
+def test_errand_overrides_for_one_apply(small, stemcell, small_release):
+    inst = services.apply_changes(
+        "admin", errands={small.guid: {"run_post_deploy": {"check": False}}}
+    )
+    assert [s.kind for s in inst.steps.all()] == ["configs", "deploy"]
+    assert inst.errands == {small.guid: {"run_post_deploy": {"check": False}}}
+
+
+def test_ignore_warnings_lets_an_incomplete_but_renderable_product_go(small, stemcell):
+    with pytest.raises(services.ServiceError) as exc:
+        services.apply_changes("admin")
+    assert exc.value.errors[small.guid] == ["Missing release: small-release/1.0"]
+    inst = services.apply_changes("admin", ignore_warnings="true")
+    assert inst.ignore_warnings is True
+
+
+def test_unstaged_deployed_product_is_deleted_by_the_apply(small, stemcell, small_release):
+    from tiles.models import StagedProduct
+
+    sp = services.get_staged_product(small.guid)
+    services._mark_deployed(sp, services.manifest_yaml(services.render_manifest(sp)))
+    services.unstage_product(small.guid)
+    inst = services.apply_changes("admin")
+    steps = list(inst.steps.order_by("seq"))
+    assert [(s.kind, s.action) for s in steps] == [("configs", "update"), ("delete", "delete")]
+    assert installations.run_installation(inst.id) == "succeeded"
+    # no deployment existed in the director: the staged product is simply removed
+    assert not StagedProduct.objects.filter(guid=small.guid).exists()
+    assert services.list_available_products()[0].name == "small"
