@@ -102,11 +102,20 @@ def handler_for(task_type: str) -> HandlerFn | None:
     return _HANDLERS.get(task_type)
 
 
+#: Modules whose import registers task handlers; a module not written yet is skipped.
+HANDLER_MODULES = (
+    "director.uploads",
+    "director.execution",
+    "director.cleanup",
+    "director.health",
+)
+
+
 def _load_handlers() -> None:
     """Import the modules that register handlers (they register on import)."""
     import importlib
 
-    for module in ("director.uploads", "director.execution"):
+    for module in HANDLER_MODULES:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
