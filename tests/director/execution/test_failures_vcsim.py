@@ -236,3 +236,95 @@ def test_cancel_stops_between_steps_and_the_rerun_converges(director_env):
     wait_done(env.deploy(manifest))
     assert not Instance.objects.filter(deployment__name="zkc", update_completed=False).exists()
     assert_nothing_leaked(env, "zkc")
+
+
+class FaultyCloud:
+    """The director's real cloud, with CPI errors vcsim cannot produce injected by method."""
+
+    def __init__(self, cloud, faults):
+        self.cloud = cloud
+        self.faults = dict(faults)  # method -> exception, raised on every call
+
+    def __getattr__(self, name):
+        fault = self.faults.get(name)
+        if fault is None:
+            return getattr(self.cloud, name)
+
+        def fail(*args, **kwargs):
+            raise fault
+
+        return fail
+
+
+def run_in_process(monkeypatch, module, faults, task):
+    """Run ``task`` here (not on the worker) with ``faults`` injected into its cloud."""
+    import importlib
+
+    target = importlib.import_module(module)
+    real = target.cloud_for_director
+    monkeypatch.setattr(target, "cloud_for_director", lambda ctx: FaultyCloud(real(ctx), faults))
+    runner.run_task(task.id)
+    return Task.objects.get(id=task.id)
+
+
+def test_injected_cpi_faults_fail_naming_the_instance_and_force_delete_ignores_them(
+    director_env, monkeypatch
+):
+    from cpi.base import CloudError
+
+    env = director_env
+    wait_done(env.deploy(zookeeper_manifest("zkx", instances=1)))
+    [inst] = Instance.objects.filter(deployment__name="zkx")
+
+    # a disk that cannot be attached to the new VM of a recreate
+    bigger = zookeeper_manifest("zkx", instances=1, vm_type="large")
+    task = Task.objects.create(
+        type="update_deployment",
+        description="update deployment",
+        username="admin",
+        deployment_name="zkx",
+        args={"manifest_text": yaml.safe_dump(bigger)},
+    )
+    faults = {"attach_disk": CloudError("datastore LocalDS_0 is in maintenance")}
+    task = run_in_process(monkeypatch, "director.execution.deploy", faults, task)
+    assert task.state == TaskState.ERROR
+    assert task.result == (
+        f"zookeeper/{inst.uuid} (0): CloudError: datastore LocalDS_0 is in maintenance"
+    )
+    monkeypatch.undo()
+    wait_done(env.deploy(bigger))  # the re-run converges
+    assert {(v.cpu, v.ram) for v in env.vms().values()} == {(2, 512)}
+    assert_nothing_leaked(env, "zkx")
+
+    # a VM that cannot be deleted: delete fails, unless forced
+    faults = {"delete_vm": CloudError("vCenter refused: HostCommunication")}
+    task = Task.objects.create(
+        type="delete_deployment",
+        description="delete deployment",
+        username="admin",
+        deployment_name="zkx",
+        args={"force": False},
+    )
+    task = run_in_process(monkeypatch, "director.execution.delete", faults, task)
+    assert task.state == TaskState.ERROR
+    assert f"zookeeper/{inst.uuid} (0): CloudError: vCenter refused" in task.result
+    assert Instance.objects.filter(deployment__name="zkx").exists()
+    left = set(env.vms())
+    task = Task.objects.create(
+        type="delete_deployment",
+        description="delete deployment",
+        username="admin",
+        deployment_name="zkx",
+        args={"force": True},
+    )
+    task = run_in_process(monkeypatch, "director.execution.delete", faults, task)
+    assert task.state == TaskState.DONE, task.result
+    assert not Instance.objects.exists() and not IpAddress.objects.exists()
+    warnings = [e["message"] for e in events(task) if e.get("type") == "warning"]
+    assert any("ignoring CPI error deleting VM" in w for w in warnings)
+    monkeypatch.undo()
+    cloud_task = runner.create_task("noop", "noop", "admin")
+    cloud = cloud_for_director(runner.TaskContext(cloud_task))
+    for cid in left:  # force left them in vCenter, as BOSH does
+        cloud.delete_vm(cid)
+    cloud.close()
