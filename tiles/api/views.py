@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, parser_classes
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -24,6 +26,9 @@ from opsconsole.apierrors import ApiError
 from opsconsole.auth import can_see_credentials
 from tiles import services
 from tiles.models import DIRECTOR_PRODUCT_NAME
+
+#: Bodies follow Ops Manager's shapes (see the docstrings and docs/API.md), documented as objects.
+JSON = OpenApiTypes.OBJECT
 
 
 def service_errors(view):
@@ -76,6 +81,7 @@ def _available(p) -> dict:
     }
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "POST", "DELETE"])
 @parser_classes([MultiPartParser, FormParser, JSONParser])
 @service_errors
@@ -130,6 +136,7 @@ def _director_json() -> dict:
     }
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "POST"])
 @service_errors
 def staged_products(request):
@@ -149,6 +156,7 @@ def staged_products(request):
     )
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT", "DELETE"])
 @service_errors
 def staged_product(request, guid):
@@ -169,6 +177,7 @@ def staged_product(request, guid):
     return Response(_staged_json(sp))
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
 @service_errors
 def properties(request, guid):
@@ -181,6 +190,7 @@ def properties(request, guid):
     return Response({"properties": services.get_properties(sp)})
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
 @service_errors
 def networks_and_azs(request, guid):
@@ -191,6 +201,7 @@ def networks_and_azs(request, guid):
     return Response(services.get_networks_and_azs(sp))
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def jobs(request, guid):
@@ -203,6 +214,7 @@ def jobs(request, guid):
     )
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
 @service_errors
 def resource_config(request, guid, job_guid):
@@ -222,6 +234,7 @@ def resource_config(request, guid, job_guid):
     return Response(services.get_resource_config(sp, job))
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
 @service_errors
 def errands(request, guid):
@@ -232,6 +245,7 @@ def errands(request, guid):
     return Response({"errands": services.get_errands(sp)})
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def staged_manifest(request, guid):
@@ -249,6 +263,7 @@ def staged_manifest(request, guid):
 # --------------------------------------------------------------------------- Director tile
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
 @service_errors
 def director_properties(request):
@@ -270,6 +285,7 @@ def director_properties(request):
     return Response(services.director_properties())
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["POST"])
 @service_errors
 def director_test_connection(request):
@@ -279,6 +295,7 @@ def director_test_connection(request):
     return Response(services.test_vcenter_connection(iaas or None))
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "POST", "PUT"])
 @service_errors
 def availability_zones(request):
@@ -291,6 +308,7 @@ def availability_zones(request):
     return Response({"availability_zones": services.list_availability_zones()})
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["PUT"])
 @service_errors
 def availability_zone(request, az_guid):
@@ -298,6 +316,7 @@ def availability_zone(request, az_guid):
     return Response({"availability_zone": az})
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
 @service_errors
 def director_networks(request):
@@ -307,6 +326,7 @@ def director_networks(request):
     return Response(services.get_networks())
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
 @service_errors
 def director_network_and_az(request):
@@ -315,12 +335,14 @@ def director_network_and_az(request):
     return Response(services.get_network_and_az())
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def cloud_config(request):
     return Response({"cloud_config": services.render_cloud_config()})
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
 @service_errors
 def vm_types(request):
@@ -330,6 +352,7 @@ def vm_types(request):
     return Response({"vm_types": services.vm_types()})
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 def disk_types(request):
     return Response({"disk_types": services.disk_types()})
@@ -338,24 +361,28 @@ def disk_types(request):
 # --------------------------------------------------------------------------- pending, diff, revert
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def pending_changes(request):
     return Response(services.pending_changes())
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def product_diff(request, guid):
     return Response(services.product_diff(guid))
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def director_diff(request):
     return Response(services.director_diff())
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["DELETE"])
 @service_errors
 def staged(request):
@@ -399,6 +426,7 @@ def _installation(inst, with_steps: bool = True) -> dict:
     return out
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "POST"])
 @service_errors
 def installations(request):
@@ -424,12 +452,14 @@ def installations(request):
     return Response({"installations": [_installation(i) for i in rows]})
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def installation(request, installation_id):
     return Response(_installation(services.get_installation(installation_id)))
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def installation_logs(request, installation_id):
@@ -439,12 +469,14 @@ def installation_logs(request, installation_id):
 # --------------------------------------------------------------------------- deployed
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def deployed_products(request):
     return Response(services.list_deployed_products())
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def deployed_manifest(request, guid):
@@ -457,18 +489,21 @@ def deployed_manifest(request, guid):
     )
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def deployed_status(request, guid):
     return Response({"status": services.deployed_status(guid)})
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def credentials(request, guid):
     return Response({"credentials": services.list_credentials(guid)})
 
 
+@extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 @service_errors
 def credential(request, guid, ref):
