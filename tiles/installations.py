@@ -36,7 +36,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -73,7 +73,41 @@ CONFIG_TASK_TYPE = "update_director_configs"
 FOREIGN_TASK_TIMEOUT = 6 * 3600
 
 
+#: An installation no worker started within this time is failed (the queue lost it).
+QUEUE_TIMEOUT = timedelta(minutes=15)
+
+
+def _reap_stale() -> None:
+    """Fail running installations whose worker is gone, so they never block Apply Changes.
+
+    Either no worker claimed it within ``QUEUE_TIMEOUT``, or the director
+    task of its running step timed out (its worker stopped checkpointing).
+    """
+    now = timezone.now()
+    Installation.objects.filter(
+        status=InstallationStatus.RUNNING,
+        worker_started_at__isnull=True,
+        started_at__lt=now - QUEUE_TIMEOUT,
+    ).update(
+        status=InstallationStatus.FAILED,
+        finished_at=now,
+        message="no worker started this installation (is the task queue running?)",
+    )
+    for step in InstallationStep.objects.filter(
+        installation__status=InstallationStatus.RUNNING,
+        state=StepState.RUNNING,
+        task__isnull=False,
+    ).select_related("task"):
+        if step.task.effective_state == TaskState.TIMEOUT:
+            message = f"{step.label}: its worker stopped (task {step.task_id} timed out)"
+            _finish_step(step, StepState.FAILED, message)
+            Installation.objects.filter(id=step.installation_id).update(
+                status=InstallationStatus.FAILED, finished_at=now, message=message
+            )
+
+
 def running_installation() -> Installation | None:
+    _reap_stale()
     return Installation.objects.filter(status=InstallationStatus.RUNNING).order_by("id").first()
 
 

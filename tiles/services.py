@@ -829,7 +829,8 @@ def get_resource_config(staged: StagedProduct, job_name: str) -> dict:
     "elb_names": [], "additional_vm_extensions": [], "automatic": {what
     Automatic resolves to, and the constraints}}``.
     """
-    product_template(staged).job_type(job_name) or job_name_for_guid(staged, job_name)
+    if product_template(staged).job_type(job_name) is None:
+        job_name = job_name_for_guid(staged, job_name)
     rc = (staged.resource_config or {}).get(job_name) or {}
     defaults = _resource_defaults(staged, job_name)
     out: dict[str, Any] = {

@@ -90,3 +90,34 @@ def test_unstaged_deployed_product_is_deleted_by_the_apply(small, stemcell, smal
     # no deployment existed in the director: the staged product is simply removed
     assert not StagedProduct.objects.filter(guid=small.guid).exists()
     assert services.list_available_products()[0].name == "small"
+
+
+def test_an_installation_whose_worker_is_gone_does_not_block_the_next(director_configured):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from director.models import Task
+
+    lost = services.apply_changes("admin", deploy_products="none")
+    Installation.objects.filter(id=lost.id).update(started_at=timezone.now() - timedelta(hours=1))
+    assert services.running_installation() is None
+    lost.refresh_from_db()
+    assert lost.status == "failed" and "no worker started" in lost.message
+
+    dead = services.apply_changes("admin", deploy_products="none")
+    task = Task.objects.create(
+        type="update_director_configs",
+        description="x",
+        state="processing",
+        checkpoint_time=timezone.now() - timedelta(hours=1),
+    )
+    Installation.objects.filter(id=dead.id).update(worker_started_at=timezone.now())
+    dead.steps.update(state="running", task=task)
+    Task.objects.filter(id=task.id).update(checkpoint_time=timezone.now())
+    with pytest.raises(services.Conflict):  # its task checkpoints: still running
+        services.apply_changes("admin", deploy_products="none")
+    Task.objects.filter(id=task.id).update(checkpoint_time=timezone.now() - timedelta(hours=1))
+    assert services.apply_changes("admin", deploy_products="none").id > dead.id
+    dead.refresh_from_db()
+    assert dead.status == "failed" and "timed out" in dead.message
