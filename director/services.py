@@ -452,6 +452,19 @@ def deployment_instances(name: str) -> list[Instance]:
     )
 
 
+def _deployments():
+    """The deploy services (``director.deployments``, written with the execution)."""
+    try:
+        from . import deployments
+    except ModuleNotFoundError as exc:
+        if exc.name != "director.deployments":
+            raise
+        raise NotYetImplemented(
+            "Deploying is not available yet: the deploy execution is not installed"
+        ) from None
+    return deployments
+
+
 def deploy(
     manifest_text: str,
     user: str,
@@ -459,24 +472,26 @@ def deploy(
     vars: dict | None = None,
     recreate: bool = False,
     dry_run: bool = False,
+    fix: bool = False,
 ) -> Task:
-    """Deploy a manifest as an ``update_deployment`` task (built by director.execution)."""
-    raise NotYetImplemented(
-        "Deploying is not available yet: the deploy execution is still being built"
+    """Deploy a manifest as an ``update_deployment`` task (see ``director.deployments``).
+
+    422 naming the manifest path for a bad manifest or ops file, 409 while
+    another deploy or delete of the same deployment is queued or running.
+    """
+    return _deployments().deploy(
+        manifest_text, user, ops=ops, vars=vars, recreate=recreate, dry_run=dry_run, fix=fix
     )
 
 
 def delete_deployment(name: str, user: str, force: bool = False) -> Task:
-    """Delete a deployment as a ``delete_deployment`` task (built by director.execution)."""
-    get_deployment(name)
-    raise NotYetImplemented(
-        "Deleting deployments is not available yet: the deploy execution is still being built"
-    )
+    """Delete a deployment as a ``delete_deployment`` task; 404 unknown, 409 busy."""
+    return _deployments().delete_deployment(name, user, force=force)
 
 
 def plan(name: str, manifest_text: str, ops: list | None = None, vars: dict | None = None) -> dict:
-    """The plan for a manifest without deploying (built by director.execution)."""
-    raise NotYetImplemented("Plans are not available yet: the planner is still being wired in")
+    """The plan for a manifest without deploying: nothing is written."""
+    return _deployments().plan(name, manifest_text, ops=ops, vars=vars)
 
 
 # --------------------------------------------------------------------------- resurrection

@@ -58,6 +58,7 @@ DEPLOY_BODY = inline_serializer(
         "vars": drf.DictField(required=False),
         "dry_run": drf.BooleanField(required=False),
         "recreate": drf.BooleanField(required=False),
+        "fix": drf.BooleanField(required=False),
     },
 )
 
@@ -248,6 +249,7 @@ def deployments(request):
             user=_user(request),
             recreate=_bool(params.get("recreate", False)),
             dry_run=_bool(params.get("dry_run", False)),
+            fix=_bool(params.get("fix", False)),
             **args,
         )
         return _accepted(request, task)

@@ -110,11 +110,13 @@ def test_events_and_instances():
         run("instances", "nope")
 
 
-def test_deploy_says_it_is_not_available_yet(tmp_path):
+def test_deploy_refuses_a_fragment_naming_what_is_missing(tmp_path):
     manifest = tmp_path / "zk.yml"
     manifest.write_text("name: zk\n")
-    with pytest.raises(CommandError, match="not available yet") as err:
+    with pytest.raises(CommandError, match="instance_groups: is required") as err:
         run("deploy", str(manifest), "--var", "a=1")
-    assert err.value.returncode == 2
+    assert err.value.returncode == 1
     with pytest.raises(CommandError, match="--var nope: use name=value"):
         run("deploy", str(manifest), "--var", "nope")
+    with pytest.raises(CommandError, match="Deployment 'nope' does not exist"):
+        run("delete-deployment", "nope")

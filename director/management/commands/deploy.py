@@ -20,9 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("-l", "--vars-file", action="append", default=[], dest="vars_files")
         parser.add_argument("--recreate", action="store_true")
         parser.add_argument("--dry-run", action="store_true")
+        parser.add_argument("--fix", action="store_true", help="recreate unresponsive instances")
         add_common(parser)
 
-    def handle(self, manifest, ops_files, vars, vars_files, recreate, dry_run, user, no_wait, **o):
+    def handle(
+        self, manifest, ops_files, vars, vars_files, recreate, dry_run, fix, user, no_wait, **o
+    ):
         text = _read(manifest)
         ops = []
         for path in ops_files:
@@ -49,6 +52,7 @@ class Command(BaseCommand):
             vars=values or None,
             recreate=recreate,
             dry_run=dry_run,
+            fix=fix,
         )
         finish(self, task, wait=not no_wait)
 

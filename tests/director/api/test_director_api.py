@@ -76,9 +76,8 @@ def world(tmp_path):
     deployment.release_versions.add(rv)
     deployment.configs.add(cloud)
     add_instances(deployment, 2)
-    task = runner.create_task(
-        "update_deployment", "create deployment", "admin", deployment_name="zk"
-    )
+    # an errand run: active on zk, yet not one that blocks a deploy or delete of zk
+    task = runner.create_task("run_errand", "run errand smoke-tests", "admin", deployment_name="zk")
     event = record_event("create", "deployment", "zk", user="admin", task=task, deployment="zk")
     return {"task": task, "event": event, "config": cloud, "tmp": tmp_path}
 
@@ -113,12 +112,12 @@ ROUTES = [
     ("delete", f"{D}/configs?type=cloud&name=default", None, 204),
     ("get", f"{D}/configs/{{config}}", None, 200),
     ("get", f"{D}/deployments", None, 200),
-    ("post", f"{D}/deployments", {"manifest": "name: zk\n"}, 501),
+    ("post", f"{D}/deployments", {"manifest": "name: zk\n"}, 422),
     ("get", f"{D}/deployments/zk", None, 200),
-    ("delete", f"{D}/deployments/zk", None, 501),
+    ("delete", f"{D}/deployments/zk", None, 202),
     ("get", f"{D}/deployments/zk/instances", None, 200),
     ("get", f"{D}/deployments/zk/vms", None, 200),
-    ("post", f"{D}/deployments/zk/plan", {"manifest": "name: zk\n"}, 501),
+    ("post", f"{D}/deployments/zk/plan", {"manifest": "name: zk\n"}, 422),
     ("get", f"{D}/resurrection", None, 200),
     ("put", f"{D}/resurrection", {"resurrection_paused": True}, 200),
     ("get", f"{D}/tasks", None, 200),
@@ -368,12 +367,27 @@ def test_deployment_shows_manifest_and_instances(admin_api, world):
     }
 
 
-def test_deploy_is_not_yet_available_and_says_so(admin_api, world):
+def test_deploy_refuses_a_manifest_fragment_naming_the_missing_parts(admin_api, world):
     response = admin_api.post(f"{D}/deployments", {"manifest": "name: zk\n"}, format="json")
-    assert response.status_code == 501
-    assert "not available yet" in response.json()["errors"]["base"][0]
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert {"releases", "stemcells", "instance_groups"} <= set(errors)
+    assert not Task.objects.filter(type="update_deployment").exclude(id=world["task"].id).exists()
     response = admin_api.post(f"{D}/deployments", {}, format="json")
     assert response.status_code == 400 and "manifest" in response.json()["errors"]
+
+
+def test_delete_deployment_is_a_task_and_a_second_one_conflicts(admin_api, world):
+    first = admin_api.delete(f"{D}/deployments/zk")
+    assert first.status_code == 202
+    task = Task.objects.get(id=first.json()["id"])
+    assert (task.type, task.deployment_name) == ("delete_deployment", "zk")
+    second = admin_api.delete(f"{D}/deployments/zk")
+    assert second.status_code == 409
+    assert second.json()["errors"] == {
+        "deployment": [f"Deployment 'zk' is being changed by task {task.id}"]
+    }
+    assert admin_api.delete(f"{D}/deployments/nope").status_code == 404
 
 
 def test_tasks_filters_and_timeout_on_read(admin_api, world, settings):
