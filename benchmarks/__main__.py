@@ -1,7 +1,14 @@
-"""``python -m benchmarks``: VM lifecycle throughput, our CPI against the raw pyvmomi floor.
+"""``python -m benchmarks``: VM lifecycle and deploy throughput against the raw pyvmomi floor.
 
-Starts its own vcsim on loopback, imports a stemcell through the CPI, then
-measures, for the same number of VMs:
+Two suites (``--suite cpi|deploy|all``, default all):
+
+* ``deploy`` (``benchmarks/deploy.py``): a real director deploy, re-deploy,
+  recreate and delete of N instances at several ``max_in_flight``, per
+  instance against the raw floor (see that module);
+* ``cpi``, below.
+
+The CPI suite starts its own vcsim on loopback, imports a stemcell through
+the CPI, then measures, for the same number of VMs:
 
 * ``raw``: pyvmomi alone — linked clone from the stemcell snapshot, power on,
   power off, destroy (the floor in ../shared/reference/vcsim.md: ~200 VMs/s);
@@ -10,7 +17,9 @@ measures, for the same number of VMs:
 
 and prints VMs/s and the ratio to the floor. ``--delay-ms`` injects latency
 into CloneVM_Task/PowerOnVM_Task to stand in for a real vCenter, where
-threads matter.
+threads matter (CPI suite: both get the delay, default 0; deploy suite: a
+second pass with CloneVM_Task = delay and PowerOnVM_Task = delay / 2,
+default 200, 0 skips it).
 """
 
 from __future__ import annotations
@@ -117,21 +126,63 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--vms", type=int, default=100, help="VMs per measurement (default 100)")
     parser.add_argument(
-        "--threads", type=int, nargs="*", default=[1, 4], help="thread counts to measure"
+        "--suite", choices=("cpi", "deploy", "all"), default="all", help="what to measure"
+    )
+    parser.add_argument(
+        "--vms", type=int, default=100, help="cpi: VMs per measurement (default 100)"
+    )
+    parser.add_argument(
+        "--threads", type=int, nargs="*", default=[1, 4], help="cpi: thread counts to measure"
     )
     parser.add_argument(
         "--delay-ms",
         type=int,
-        default=0,
-        help="latency injected into CloneVM_Task and PowerOnVM_Task",
+        default=None,
+        help="latency injected into CloneVM_Task and PowerOnVM_Task "
+        "(cpi: default 0; deploy: a second pass, default 200, 0 skips it)",
+    )
+    parser.add_argument(
+        "--instances", type=int, default=20, help="deploy: instances in the group (default 20)"
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        nargs="+",
+        default=[1, 5, 10],
+        help="deploy: max_in_flight values (default 1 5 10)",
+    )
+    parser.add_argument(
+        "--db",
+        choices=("postgres", "sqlite"),
+        default="postgres",
+        help="deploy: the director's database (default: a private PostgreSQL)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="deploy: also cProfile one deploy and print the top 15 by cumulative time",
     )
     args = parser.parse_args(argv)
+    if args.suite in ("cpi", "all"):
+        print("== cpi suite: CPI create_vm+delete_vm against raw pyvmomi ==", flush=True)
+        run_cpi(args.vms, args.threads, args.delay_ms or 0)
+    if args.suite in ("deploy", "all"):
+        from benchmarks import deploy
 
-    delays = (
-        {"CloneVM_Task": args.delay_ms, "PowerOnVM_Task": args.delay_ms} if args.delay_ms else None
-    )
+        print("\n== deploy suite: director deploys against raw pyvmomi ==", flush=True)
+        deploy.run(
+            instances=args.instances,
+            max_in_flights=tuple(args.max_in_flight),
+            delay_ms=200 if args.delay_ms is None else args.delay_ms,
+            database=args.db,
+            profile=args.profile,
+        )
+
+
+def run_cpi(vms: int, threads_list: list[int], delay_ms: int) -> None:
+    """The CPI suite: raw cycle and CPI create_vm+delete_vm, per thread count."""
+    delays = {"CloneVM_Task": delay_ms, "PowerOnVM_Task": delay_ms} if delay_ms else None
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as tmp,
         start_vcsim(delays=delays, workdir=Path(tmp) / "vcsim") as vc,
@@ -162,14 +213,14 @@ def main(argv=None) -> None:
             print(
                 f"\n{'measure':<28}{'threads':>8}{'VMs':>6}{'seconds':>10}{'VMs/s':>9}{'vs raw':>9}"
             )
-            for threads in args.threads:
-                raw = raw_cycle(si, template, folder, cluster.resourcePool, args.vms, threads)
-                ours = cpi_cycle(cloud, stemcell_cid, nets, args.vms, threads)
+            for threads in threads_list:
+                raw = raw_cycle(si, template, folder, cluster.resourcePool, vms, threads)
+                ours = cpi_cycle(cloud, stemcell_cid, nets, vms, threads)
                 print(
-                    f"{'raw pyvmomi cycle':<28}{threads:>8}{args.vms:>6}{raw:>10.2f}{args.vms / raw:>9.1f}{'1.00':>9}"
+                    f"{'raw pyvmomi cycle':<28}{threads:>8}{vms:>6}{raw:>10.2f}{vms / raw:>9.1f}{'1.00':>9}"
                 )
                 print(
-                    f"{'CPI create_vm+delete_vm':<28}{threads:>8}{args.vms:>6}{ours:>10.2f}{args.vms / ours:>9.1f}{ours / raw:>8.2f}x"
+                    f"{'CPI create_vm+delete_vm':<28}{threads:>8}{vms:>6}{ours:>10.2f}{vms / ours:>9.1f}{ours / raw:>8.2f}x"
                 )
         finally:
             Disconnect(si)

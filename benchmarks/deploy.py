@@ -1,0 +1,495 @@
+"""The deploy suite: a real director deploy per instance, against the raw pyvmomi floor.
+
+Sets up a private director (its own data directory and database, migrated),
+starts its own vcsim, points the director at it with a cpi-config, uploads
+a cloud-config (two AZs over vcsim's two clusters, one manual network), the
+stemcell (``cpi.stemcell_builder``) and the demo tile's release
+(``tiles.demo``), then runs director tasks the way a worker does
+(``director.runner.run_task``, inline: no broker, no Celery worker) and
+times, for one instance group of N instances:
+
+* ``deploy``: a first deploy (``update_deployment``: plan, create VMs,
+  attach disks, apply, start), without a persistent disk and with a 1 GB one,
+  at each ``max_in_flight``;
+* ``re-deploy (no change)``: the same manifest again: planning cost only;
+* ``vm_type change``: every instance recreated (delete VM, create VM,
+  re-attach the persistent disk);
+* ``delete``: ``delete_deployment``.
+
+The floor is raw pyvmomi measured in the same run on the same vcsim: per VM,
+linked clone from the stemcell + power on + power off + destroy, with as
+many threads as the row's ``max_in_flight``. A deploy and a delete together
+do that same vCenter work (plus disks), so ``deploy + delete`` against
+``1.00x`` is the director's overhead. ``vs raw`` is seconds per instance of
+the row divided by seconds per VM of the floor.
+
+With ``delay_ms`` a second pass runs on a vcsim with injected latency
+(``CloneVM_Task`` = delay, ``PowerOnVM_Task`` = delay / 2), standing in for
+a real vCenter where threads matter.
+
+Database: SQLite by default (``DATABASE_URL=sqlite:///<tmp>/bench.sqlite3``);
+``database="postgres"`` starts a private PostgreSQL
+(``opsconsole.localservices.postgres``).
+
+    python -m benchmarks --suite deploy [--instances 20] [--delay-ms 200]
+    python -m benchmarks --suite deploy --profile   # cProfile of one deploy
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import os
+import pstats
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: max_in_flight values measured by default.
+DEFAULT_MAX_IN_FLIGHT = (1, 5, 10)
+DEPLOYMENT = "bench"
+USER = "bench"
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def setup_django(data_dir: Path, database_url: str) -> None:
+    """A private director: settings from the environment, then ``django.setup()`` + migrate.
+
+    Must run before any model is imported. The broker is Kombu's in-memory
+    transport: ``create_task`` still publishes (nobody consumes) and the
+    benchmark runs the task itself with ``run_task``.
+    """
+    os.environ["OPSCONSOLE_DATA_DIR"] = str(data_dir)
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["CELERY_BROKER_URL"] = "memory://localhost/"
+    os.environ["CELERY_RESULT_BACKEND"] = "cache+memory://"
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
+    os.environ.setdefault("OPSCONSOLE_LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "opsconsole.settings"
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        # DATABASE_URL gives no busy timeout: threads of one deploy write at once.
+        settings.DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+        )
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def cpi_config(vc) -> str:
+    inv = vc.inventory
+    return yaml.safe_dump(
+        {
+            "cpis": [
+                {
+                    "name": "bench-vcsim",
+                    "type": "vsphere",
+                    "properties": {
+                        "host": vc.host,
+                        "user": vc.username,
+                        "password": vc.password,
+                        "connection_options": {"ca_cert": vc.ca_pem},
+                        "default_disk_type": "thin",
+                        "datacenters": [
+                            {
+                                "name": inv["datacenters"][0],
+                                "vm_folder": "BOSH_VMs",
+                                "template_folder": "BOSH_Templates",
+                                "disk_path": "BOSH_Disks",
+                                "datastore_pattern": "^LocalDS_",
+                                "persistent_datastore_pattern": "^LocalDS_",
+                                "clusters": list(inv["clusters"]),
+                            }
+                        ],
+                    },
+                }
+            ]
+        }
+    )
+
+
+def cloud_config(vc) -> str:
+    """Two AZs, one per vcsim cluster; a manual network with a /22 per AZ (up to ~1000 VMs)."""
+    inv = vc.inventory
+    dc = inv["datacenters"][0]
+    clusters = list(inv["clusters"])
+    portgroup = inv["portgroups"][0]
+    azs, subnets = [], []
+    for i in range(2):
+        az = f"z{i + 1}"
+        azs.append(
+            {
+                "name": az,
+                "cloud_properties": {
+                    "datacenters": [{"name": dc, "clusters": [{clusters[i % len(clusters)]: {}}]}]
+                },
+            }
+        )
+        base = 4 * (i + 1)
+        subnets.append(
+            {
+                "range": f"10.20.{base}.0/22",
+                "gateway": f"10.20.{base}.1",
+                "dns": ["10.20.0.2"],
+                "reserved": [f"10.20.{base}.2 - 10.20.{base}.9"],
+                "azs": [az],
+                "cloud_properties": {"name": portgroup},
+            }
+        )
+    return yaml.safe_dump(
+        {
+            "azs": azs,
+            "vm_types": [
+                {"name": "small", "cloud_properties": {"cpu": 1, "ram": 256, "disk": 256}},
+                {"name": "large", "cloud_properties": {"cpu": 2, "ram": 512, "disk": 256}},
+            ],
+            "disk_types": [{"name": "1GB", "disk_size": 1024}],
+            "networks": [{"name": "default", "type": "manual", "subnets": subnets}],
+            "compilation": {"workers": 1, "network": "default", "az": "z1", "vm_type": "small"},
+        },
+        sort_keys=False,
+    )
+
+
+def manifest(
+    instances: int, max_in_flight: int, disk: bool, vm_type: str = "small", stemcell_os: str = ""
+) -> str:
+    """One group of ``instances`` demo workers over z1 and z2 (watch times of 1 ms)."""
+    from tiles.demo import RELEASE_NAME
+
+    group: dict[str, Any] = {
+        "name": "worker",
+        "azs": ["z1", "z2"],
+        "instances": instances,
+        "jobs": [
+            {
+                "name": "demo-worker",
+                "release": RELEASE_NAME,
+                "properties": {"demo": {"queues": ["q1"], "storage": {"local": {}}}},
+            }
+        ],
+        "vm_type": vm_type,
+        "stemcell": "default",
+        "networks": [{"name": "default"}],
+    }
+    if disk:
+        group["persistent_disk_type"] = "1GB"
+    return yaml.safe_dump(
+        {
+            "name": DEPLOYMENT,
+            "releases": [{"name": RELEASE_NAME, "version": "latest"}],
+            "stemcells": [{"alias": "default", "os": stemcell_os, "version": "latest"}],
+            "update": {
+                "canaries": 1,
+                "max_in_flight": max_in_flight,
+                "canary_watch_time": 1,
+                "update_watch_time": 1,
+            },
+            "instance_groups": [group],
+        },
+        sort_keys=False,
+    )
+
+
+class BenchFailed(RuntimeError):
+    """A director task of the benchmark did not end ``done``."""
+
+
+def run_inline(task) -> Any:
+    """Run a queued task here, as a worker would; raise unless it ends ``done``."""
+    from director import runner
+    from director.models import Task, TaskState
+
+    if not task.is_terminal:
+        runner.run_task(task.id)
+    task = Task.objects.get(id=task.id)
+    if task.state != TaskState.DONE:
+        raise BenchFailed(f"task {task.id} ({task.description}) ended {task.state}: {task.result}")
+    return task
+
+
+@dataclass
+class Director:
+    """The benchmark's director: configured, with a stemcell and a release uploaded."""
+
+    vc: Any
+    stemcell_cid: str
+    stemcell_os: str
+
+    def deploy(self, text: str) -> float:
+        from director import deployments
+
+        start = time.perf_counter()
+        run_inline(deployments.deploy(text, USER))
+        return time.perf_counter() - start
+
+    def delete(self) -> float:
+        from director import deployments
+
+        start = time.perf_counter()
+        run_inline(deployments.delete_deployment(DEPLOYMENT, USER))
+        return time.perf_counter() - start
+
+    def vm_count(self) -> int:
+        from director.models import Vm
+
+        return Vm.objects.filter(instance__deployment__name=DEPLOYMENT).count()
+
+
+def prepare_director(vc, tmp: Path) -> Director:
+    """cpi-config and cloud-config, then the stemcell and release through the upload tasks."""
+    from cpi.stemcell_builder import build_stemcell
+    from director import services
+    from director.models import Stemcell
+    from tiles.demo import build_release
+
+    services.update_config("cpi", "default", cpi_config(vc), USER)
+    services.update_config("cloud", "default", cloud_config(vc), USER)
+    stemcell = build_stemcell(tmp / "stemcell.tgz")
+    run_inline(services.upload_stemcell(stemcell, USER))
+    run_inline(services.upload_release(build_release(tmp / "release"), USER))
+    sc = Stemcell.objects.get()
+    return Director(vc, sc.cid, sc.operating_system)
+
+
+# --------------------------------------------------------------------------- raw floor
+
+
+@contextmanager
+def raw_session(vc, stemcell_cid: str):
+    """``(si, template, folder, pool)`` for raw pyvmomi clones of the director's stemcell."""
+    from pyVim.connect import Disconnect, SmartConnect
+
+    host, _, port = vc.host.partition(":")
+    si = SmartConnect(
+        host=host, port=int(port), user=vc.username, pwd=vc.password, sslContext=vc.ssl_context()
+    )
+    try:
+        index = si.content.searchIndex
+        dc_name = vc.inventory["datacenters"][0]
+        dc = index.FindByInventoryPath(dc_name)
+        template = index.FindByInventoryPath(f"{dc_name}/vm/BOSH_Templates/{stemcell_cid}")
+        if template is None:
+            raise BenchFailed(f"stemcell template {stemcell_cid} not found in BOSH_Templates")
+        cluster = index.FindByInventoryPath(f"{dc_name}/host/{vc.inventory['clusters'][0]}")
+        yield si, template, dc.vmFolder, cluster.resourcePool
+    finally:
+        Disconnect(si)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Row:
+    measure: str
+    instances: int
+    max_in_flight: int | None  # None for the raw floor (its threads are in the measure)
+    seconds: float
+    floor_per_vm: float  # seconds per VM of the reference raw cycle
+
+    @property
+    def per_second(self) -> float:
+        return self.instances / self.seconds if self.seconds else float("inf")
+
+    @property
+    def ratio(self) -> float:
+        return (self.seconds / self.instances) / self.floor_per_vm
+
+
+HEADER = (
+    f"{'measure':<36}{'instances':>10}{'max_in_flight':>14}{'seconds':>9}{'inst/s':>9}{'vs raw':>9}"
+)
+
+
+def format_row(row: Row) -> str:
+    mif = "-" if row.max_in_flight is None else str(row.max_in_flight)
+    return (
+        f"{row.measure:<36}{row.instances:>10}{mif:>14}"
+        f"{row.seconds:>9.2f}{row.per_second:>9.1f}{row.ratio:>8.2f}x"
+    )
+
+
+def director_threads(instances: int) -> int:
+    """Threads the director creates and deletes VMs with (``max_threads``, not max_in_flight)."""
+    from director.execution.run import max_threads
+
+    return max(1, min(instances, max_threads()))
+
+
+def measure_pass(
+    director: Director,
+    instances: int,
+    max_in_flights: tuple[int, ...],
+    out: Callable[[str], None],
+) -> list[Row]:
+    """Every measure of one vcsim (one latency setting); prints each row when it is done.
+
+    The reference floor is the raw cycle with as many threads as the director
+    uses to create and delete VMs; the 1-thread floor is shown beside it.
+    """
+    from benchmarks.__main__ import raw_cycle  # the CPI suite's floor, same code
+
+    rows: list[Row] = []
+    threads = director_threads(instances)
+    with raw_session(director.vc, director.stemcell_cid) as (si, template, folder, pool):
+        raw_cycle(si, template, folder, pool, min(instances, 5), 1)  # warm up the session
+        timed = {n: raw_cycle(si, template, folder, pool, instances, n) for n in (1, threads)}
+    floor = timed[threads] / instances
+
+    def add(measure: str, mif: int | None, seconds: float) -> None:
+        row = Row(measure, instances, mif, seconds, floor)
+        rows.append(row)
+        out(format_row(row))
+
+    for n in sorted(timed):
+        add(f"raw clone+on+off+destroy, {n} thr", None, timed[n])
+
+    top = max(max_in_flights)
+    for disk in (False, True):
+        what = "1GB disk" if disk else "no disk"
+        for mif in max_in_flights:
+            text = manifest(instances, mif, disk, stemcell_os=director.stemcell_os)
+            add(f"deploy, {what}", mif, director.deploy(text))
+            if director.vm_count() != instances:
+                raise BenchFailed(f"deployed {director.vm_count()} VMs, expected {instances}")
+            if mif == top:
+                add(f"re-deploy no change, {what}", mif, director.deploy(text))
+                changed = manifest(instances, mif, disk, "large", director.stemcell_os)
+                add(f"vm_type change (recreate), {what}", mif, director.deploy(changed))
+            add(f"delete, {what}", mif, director.delete())
+            if director.vm_count():
+                raise BenchFailed(f"{director.vm_count()} VMs left after delete")
+    return rows
+
+
+def profile_deploy(director: Director, instances: int, max_in_flight: int, top: int = 15) -> str:
+    """cProfile of one deploy (every thread of it), top ``top`` by cumulative time."""
+    profiles: list[cProfile.Profile] = []
+    lock = threading.Lock()
+
+    def start_thread_profile(*_):
+        prof = cProfile.Profile()
+        with lock:
+            profiles.append(prof)
+        prof.enable()  # replaces this hook for the rest of the thread
+
+    text = manifest(instances, max_in_flight, False, stemcell_os=director.stemcell_os)
+    main = cProfile.Profile()
+    threading.setprofile(start_thread_profile)
+    main.enable()
+    try:
+        seconds = director.deploy(text)
+    finally:
+        main.disable()
+        threading.setprofile(None)
+    director.delete()
+    buf = io.StringIO()
+    stats = pstats.Stats(main, stream=buf)
+    for prof in profiles:
+        prof.disable()
+        stats.add(prof)
+    buf.write(
+        f"deploy of {instances} instances at max_in_flight {max_in_flight}: {seconds:.2f}s "
+        f"(profiled; {len(profiles)} threads besides the main one)\n"
+    )
+    stats.sort_stats("cumulative").print_stats(top)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run(
+    instances: int = 20,
+    max_in_flights: tuple[int, ...] = DEFAULT_MAX_IN_FLIGHT,
+    delay_ms: int = 200,
+    database: str = "postgres",
+    profile: bool = False,
+    out: Callable[[str], None] | None = None,
+) -> list[Row]:
+    """Run the deploy suite; print rows as they are measured; return them."""
+    import tempfile
+
+    from opsconsole.localservices.vcsim import start_vcsim
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    out = out or say
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-deploy-")))
+        os.chmod(tmp, 0o755)  # PostgreSQL runs as its own user when we are root
+        if database == "postgres":
+            from opsconsole.localservices.postgres import start_postgres
+
+            pg, url = start_postgres(tmp / "postgres")
+            stack.callback(pg.stop)
+        elif database == "sqlite":
+            url = f"sqlite:///{tmp}/bench.sqlite3"
+        else:
+            raise ValueError(f"--db: unknown database {database!r} (sqlite or postgres)")
+        t0 = time.perf_counter()
+        setup_django(tmp / "data", url)
+        out(f"director on {database}: migrated in {time.perf_counter() - t0:.1f}s")
+
+        passes = [0] + ([delay_ms] if delay_ms else [])
+        for delay in passes:
+            delays = {"CloneVM_Task": delay, "PowerOnVM_Task": delay // 2} if delay else None
+            with start_vcsim(delays=delays, workdir=tmp / f"vcsim-{delay}") as vc:
+                t0 = time.perf_counter()
+                director = _fresh_director(vc, tmp / f"uploads-{delay}")
+                title = (
+                    f"vcsim latency: CloneVM_Task {delay} ms, PowerOnVM_Task {delay // 2} ms"
+                    if delay
+                    else "vcsim without injected latency"
+                )
+                out(
+                    f"\n{title} (stemcell + release uploaded in {time.perf_counter() - t0:.1f}s);"
+                    f"\nvs raw: seconds per instance / seconds per VM of the raw cycle with "
+                    f"{director_threads(instances)} threads (the director's VM threads)\n{HEADER}"
+                )
+                rows += measure_pass(director, instances, max_in_flights, out)
+                if profile and not delay:
+                    out("\n" + profile_deploy(director, instances, max(max_in_flights)))
+    return rows
+
+
+def _fresh_director(vc, tmp: Path) -> Director:
+    """Point the director at this vcsim; forget the previous vcsim's stemcell (not the release)."""
+    from director.models import Stemcell
+
+    Stemcell.objects.all().delete()
+    tmp.mkdir(parents=True, exist_ok=True)
+    return prepare_director(vc, tmp)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.deploy", description=__doc__)
+    parser.add_argument("--instances", type=int, default=20)
+    parser.add_argument("--max-in-flight", type=int, nargs="+", default=DEFAULT_MAX_IN_FLIGHT)
+    parser.add_argument("--delay-ms", type=int, default=200)
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="postgres")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+    run(args.instances, tuple(args.max_in_flight), args.delay_ms, args.db, args.profile)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
