@@ -17,6 +17,11 @@ the implementation we can honour without one:
 * ``drain`` answers 0 seconds and ``run_script`` succeeds: there are no job
   scripts to run. ``migrate_disk`` cannot copy data without a guest; it is
   recorded and the copy is left to a real agent.
+* ``run_errand(spec)`` cannot execute the errand's ``bin/run`` either. It
+  checks what an agent would need to run it: the VM is in vCenter, powered
+  on, carries this agent's settings, and the errand's jobs were applied to
+  it. Exit code 0 with ``stdout`` listing those checks (and saying that no
+  script ran), else exit code 1 with the failed check in ``stderr``.
 
 A real NATS agent client can implement the same protocol later without the
 executor changing.
@@ -68,6 +73,10 @@ class Agent(Protocol):
     def migrate_disk(self, old_disk_cid: str, new_disk_cid: str) -> None: ...
 
     def shutdown(self) -> None: ...
+
+    def run_errand(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Run the errand jobs ``spec["jobs"]``; ``{exit_code, stdout, stderr}``."""
+        ...
 
 
 def _vcenter_of(cloud: Any) -> Any:
@@ -209,6 +218,51 @@ class VCenterAgent:
 
     def shutdown(self) -> None:
         self._record(job_state="stopped")
+
+    def run_errand(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """What an agent needs to run the errand, checked in vCenter and the applied spec.
+
+        ``spec``: ``{"name": errand, "jobs": [job names], ...}``. No script
+        runs (there is no agent in the VM); ``stdout`` says so.
+        """
+        cid, agent_id = self.vm.cid, self.vm.agent_id
+        jobs = [str(j) for j in spec.get("jobs") or []]
+
+        def failed(reason: str, done: list[str]) -> dict[str, Any]:
+            return {
+                "exit_code": 1,
+                "stdout": "".join(f"{line}\n" for line in done),
+                "stderr": reason + "\n",
+            }
+
+        done: list[str] = []
+        facts = self._vm_facts()
+        if facts is None:
+            return failed(f"VM '{cid}' does not exist in vCenter", done)
+        done.append(f"VM '{cid}' exists in vCenter")
+        if facts["power"] != "poweredOn":
+            return failed(f"VM '{cid}' is {facts['power']}, not poweredOn", done)
+        done.append(f"VM '{cid}' is poweredOn")
+        if (facts.get("settings") or {}).get("agent_id") != agent_id:
+            return failed(f"VM '{cid}' does not carry the settings of agent '{agent_id}'", done)
+        done.append(f"its settings (guestinfo.userdata) carry agent '{agent_id}'")
+        applied = (self._instance().spec_json or {}).get("apply_spec") or {}
+        templates = (applied.get("job") or {}).get("templates") or []
+        applied_jobs = {t.get("name") for t in templates if isinstance(t, dict)}
+        missing = [j for j in jobs if j not in applied_jobs]
+        if missing:
+            return failed(
+                f"job(s) {', '.join(missing)} not applied to VM '{cid}' "
+                f"(applied: {', '.join(sorted(j for j in applied_jobs if j)) or 'none'})",
+                done,
+            )
+        if jobs:
+            done.append(f"job(s) {', '.join(jobs)} applied to it")
+        done.append(
+            f"no BOSH agent runs inside VM '{cid}': errand '{spec.get('name', '')}' "
+            "bin/run was not executed; these checks stand in for it"
+        )
+        return {"exit_code": 0, "stdout": "".join(f"{line}\n" for line in done), "stderr": ""}
 
 
 def agent_for(vm: Vm, cloud: Any) -> Agent:

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import transaction
 
 from . import runner
+from .errands import run_errand  # noqa: F401  (re-exported for callers)
 from .manifest import ManifestError, apply_ops, dump_yaml, load_yaml, load_yaml_document
 from .manifest import parse_manifest as _parse_manifest
 from .models import Deployment, Task

@@ -108,6 +108,7 @@ HANDLER_MODULES = (
     "director.execution",
     "director.cleanup",
     "director.health",
+    "director.errands",
 )
 
 

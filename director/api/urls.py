@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import errands, views
 
 urlpatterns = [
     path("info", views.info, name="director-info"),
@@ -20,6 +20,16 @@ urlpatterns = [
     ),
     path("deployments/<str:name>/vms", views.deployment_vms, name="director-deployment-vms"),
     path("deployments/<str:name>/plan", views.deployment_plan, name="director-deployment-plan"),
+    path(
+        "deployments/<str:name>/errands",
+        errands.deployment_errands,
+        name="director-deployment-errands",
+    ),
+    path(
+        "deployments/<str:name>/errands/<str:errand>/runs",
+        errands.errand_runs,
+        name="director-errand-runs",
+    ),
     path("resurrection", views.resurrection, name="director-resurrection"),
     path("tasks", views.tasks, name="director-tasks"),
     path("tasks/<int:task_id>", views.task, name="director-task"),
