@@ -51,9 +51,9 @@ from tiles.manifest import (
 )
 from tiles.template import ProductTemplate, TemplateError, load_pivotal, load_product_template
 
-from . import director_tile
-from .director_tile import MASK, get_director
-from .models import (
+from .. import director_tile
+from ..director_tile import MASK, get_director
+from ..models import (
     DIRECTOR_PRODUCT_NAME,
     ConsoleCertificateAuthority,
     Product,
@@ -1458,7 +1458,7 @@ def _mark_deployed(staged: StagedProduct, manifest_text: str) -> None:
 
 
 # Re-exports: the Director tile, pending changes and installations.
-from .director_tile import (  # noqa: E402
+from ..director_tile import (  # noqa: E402
     add_availability_zone,
     director_completeness,
     director_properties,
@@ -1479,14 +1479,14 @@ from .director_tile import (  # noqa: E402
     update_availability_zone,
     vm_types,
 )
-from .installations import (  # noqa: E402
+from ..installations import (  # noqa: E402
     apply_changes,
     get_installation,
     installation_logs,
     list_installations,
     running_installation,
 )
-from .pending import director_diff, pending_changes, product_diff, revert_staged  # noqa: E402
+from ..pending import director_diff, pending_changes, product_diff, revert_staged  # noqa: E402
 
 __all__ += [
     "add_availability_zone",
