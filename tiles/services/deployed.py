@@ -1,0 +1,158 @@
+"""Deployed products: what the last successful Apply Changes left running.
+
+The deployed manifest and configuration are a snapshot taken when the
+deploy succeeded (``_mark_deployed``); credentials are read from that
+snapshot, masked unless revealed; instance status comes from the director.
+"""
+
+from __future__ import annotations
+
+import yaml
+from django.utils import timezone
+
+from director.services import NotFound
+from tiles import properties as props
+from tiles.director_tile import get_director
+from tiles.models import DIRECTOR_PRODUCT_NAME, StagedProduct
+from tiles.template import ProductTemplate
+
+from .properties import _mask
+
+
+def list_deployed_products() -> list[dict]:
+    """``[{"installation_name", "guid", "type", "product_version", "label"}]``, the director first."""
+    d = get_director()
+    out = []
+    if d.deployed_at:
+        from opsconsole import __version__
+
+        out.append(
+            {
+                "installation_name": d.guid,
+                "guid": d.guid,
+                "type": DIRECTOR_PRODUCT_NAME,
+                "product_version": __version__,
+                "label": "BOSH Director",
+            }
+        )
+    for sp in StagedProduct.objects.select_related("deployed_product").exclude(deployed_version=""):
+        out.append(
+            {
+                "installation_name": sp.guid,
+                "guid": sp.guid,
+                "type": sp.deployed_product.name
+                if sp.deployed_product
+                else sp.guid.rsplit("-", 1)[0],
+                "product_version": sp.deployed_version,
+                "label": sp.deployed_product.label if sp.deployed_product else "",
+            }
+        )
+    return out
+
+
+def _deployed(guid: str) -> StagedProduct:
+    sp = StagedProduct.objects.select_related("deployed_product").filter(guid=guid).first()
+    if sp is None or not sp.is_deployed:
+        raise NotFound({"guid": [f"no deployed product with guid '{guid}'"]})
+    return sp
+
+
+def deployed_manifest(guid: str, reveal_secrets: bool = False) -> dict:
+    """The manifest last deployed; secrets as ``((redacted))`` unless revealed."""
+    from tiles.pending import redact, secret_strings
+
+    sp = _deployed(guid)
+    manifest = yaml.safe_load(sp.deployed_manifest) or {}
+    if reveal_secrets:
+        return manifest
+    state = sp.deployed_state or {}
+    return redact(manifest, secret_strings(state.get("secrets") or {}))
+
+
+def deployed_status(guid: str) -> list[dict]:
+    """``GET /deployed/products/{guid}/status``: one row per instance, from the director.
+
+    Ops Manager's ``ProductStatus`` keys (``job-name``, ``index``,
+    ``az_name``, ``ips``, ``cid``, ...) plus ``job_state`` (the director's
+    instance state); VM vitals are null (no agent reports them yet).
+    """
+    from director import services as director_services
+
+    _deployed(guid)
+    try:
+        instances = director_services.deployment_instances(guid)
+    except NotFound:
+        return []
+    rows = []
+    for inst in instances:
+        vm = next((v for v in inst.vms.all() if v.active), None)
+        rows.append(
+            {
+                "job-name": inst.group,
+                "index": inst.index,
+                "id": inst.uuid,
+                "az_name": inst.az,
+                "ips": [ip.address for ip in inst.ip_addresses.all()],
+                "cid": vm.cid if vm else None,
+                "job_state": inst.state,
+                "load_avg": None,
+                "cpu": None,
+                "memory": None,
+                "swap": None,
+                "system_disk": None,
+                "ephemeral_disk": None,
+                "persistent_disk": None,
+            }
+        )
+    return rows
+
+
+def _credential_refs(template: ProductTemplate) -> list[str]:
+    out = []
+    for pref in template.iter_property_references():
+        try:
+            if props.is_credential(pref.blueprint):
+                out.append(pref.reference)
+        except props.PropertyError:
+            continue
+    return out
+
+
+def list_credentials(guid: str) -> list[str]:
+    """References of the deployed product's credentials (``.properties.x``, ``.job.y``)."""
+    sp = _deployed(guid)
+    template = (sp.deployed_product or sp.product).template()
+    return _credential_refs(template)
+
+
+def get_credential(guid: str, ref: str, reveal: bool) -> dict:
+    """``{"credential": {"type", "value"}}`` of a deployed credential; masked unless ``reveal``."""
+    sp = _deployed(guid)
+    template = (sp.deployed_product or sp.product).template()
+    if ref not in _credential_refs(template):
+        raise NotFound({"credential": [f"{ref} is not a credential of {guid}"]})
+    bp = template.blueprint(ref)
+    state = sp.deployed_state or {}
+    value = (state.get("secrets") or {}).get(ref)
+    return {
+        "credential": {
+            "type": bp.get("type"),
+            "value": value if reveal else _mask(bp, value),
+        }
+    }
+
+
+def _mark_deployed(staged: StagedProduct, manifest_text: str) -> None:
+    """Snapshot the staged configuration as deployed (after a successful deploy)."""
+    staged.deployed_product = staged.product
+    staged.deployed_version = staged.product.version
+    staged.deployed_manifest = manifest_text
+    staged.deployed_state = {
+        "values": staged.values,
+        "secrets": staged.secrets,
+        "network_and_azs": staged.network_and_azs,
+        "resource_config": staged.resource_config,
+        "errands": staged.errands,
+    }
+    staged.deployed_at = timezone.now()
+    staged.save()
