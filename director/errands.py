@@ -512,7 +512,7 @@ class ErrandRunner:
     """
 
     def __init__(self, run: Any, errand: Errand, targets: list[_Target], keep_alive: bool):
-        self.run_ = run
+        self.deploy_run = run
         self.ctx: TaskContext = run.ctx
         self.errand = errand
         self.targets = targets
@@ -560,8 +560,10 @@ class ErrandRunner:
         def create(t: _Target) -> None:
             with stage.track(t.label):
                 self.ctx.checkpoint()
-                instance = deploy._instance_row(self.run_, t.plan)
-                steps.create_vm(self.run_, instance, t.plan, active=not t.plan.needs_duplicate_vm)
+                instance = deploy._instance_row(self.deploy_run, t.plan)
+                steps.create_vm(
+                    self.deploy_run, instance, t.plan, active=not t.plan.needs_duplicate_vm
+                )
 
         parallel(todo, create, lambda t: t.label)
 
@@ -584,14 +586,14 @@ class ErrandRunner:
                 continue
             by_group.setdefault(t.plan.group, []).append((t, plan))
         for group, items in by_group.items():
-            update = self.run_.prepared.plan.instance_group(group).update
+            update = self.deploy_run.prepared.plan.instance_group(group).update
             stage = self.ctx.stage("Updating instance", tags=[group], total=len(items))
 
             def one(item: tuple[_Target, Any], stage=stage, update=update) -> None:
                 t, plan = item
                 with stage.track(t.label) as step:
                     self.ctx.checkpoint()
-                    InstanceUpdater(self.run_, plan, step, update.update_watch_time).update()
+                    InstanceUpdater(self.deploy_run, plan, step, update.update_watch_time).update()
 
             parallel(
                 items,
@@ -621,10 +623,10 @@ class ErrandRunner:
                 spec = {
                     "name": self.errand.name,
                     "jobs": list(t.group.jobs),
-                    "deployment": self.run_.name,
+                    "deployment": self.deploy_run.name,
                     "instance": {"group": t.plan.group, "id": t.plan.uuid, "index": t.plan.index},
                 }
-                out = agent_for(vm, self.run_.cloud).run_errand(spec)
+                out = agent_for(vm, self.deploy_run.cloud).run_errand(spec)
                 code = int(out.get("exit_code", 1))
                 self.ctx.debug(f"errand {self.errand.name} on {t.label} (VM {vm.cid}): exit {code}")
                 return {
@@ -662,14 +664,14 @@ class ErrandRunner:
                     for vm in Vm.objects.filter(instance=instance).order_by("-active", "id"):
                         if vm.active:
                             try:
-                                agent_for(vm, self.run_.cloud).stop()
+                                agent_for(vm, self.deploy_run.cloud).stop()
                             except Exception as exc:
                                 self.ctx.debug(
                                     f"stopping {instance} failed, deleting anyway: {exc}"
                                 )
-                        steps.delete_vm(self.run_, vm)
+                        steps.delete_vm(self.deploy_run, vm)
                     for disk in PersistentDisk.objects.filter(instance=instance):
-                        steps.orphan_disk(self.run_, disk, instance)
+                        steps.orphan_disk(self.deploy_run, disk, instance)
                     steps.release_unused_ips(instance)
 
             parallel(instances, one, lambda i: f"{i.name} ({i.index})")
