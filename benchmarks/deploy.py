@@ -17,19 +17,25 @@ times, for one instance group of N instances:
 * ``delete``: ``delete_deployment``.
 
 The floor is raw pyvmomi measured in the same run on the same vcsim: per VM,
-linked clone from the stemcell + power on + power off + destroy, with as
-many threads as the row's ``max_in_flight``. A deploy and a delete together
-do that same vCenter work (plus disks), so ``deploy + delete`` against
-``1.00x`` is the director's overhead. ``vs raw`` is seconds per instance of
-the row divided by seconds per VM of the floor.
+linked clone from the stemcell + power on + power off + destroy, with 1
+thread and with as many threads as the director creates and deletes VMs
+with (``director.max_threads``, 32, capped at N: VM creation and deletion
+are not limited by ``max_in_flight``, only the update batches are). A deploy
+and a delete together do that same vCenter work (plus disks and metadata),
+so ``deploy`` + ``delete`` against ``1.00x`` is the director's overhead.
+``vs raw`` is the row's seconds per instance divided by the floor's seconds
+per VM at the director's thread count.
 
 With ``delay_ms`` a second pass runs on a vcsim with injected latency
 (``CloneVM_Task`` = delay, ``PowerOnVM_Task`` = delay / 2), standing in for
 a real vCenter where threads matter.
 
-Database: SQLite by default (``DATABASE_URL=sqlite:///<tmp>/bench.sqlite3``);
-``database="postgres"`` starts a private PostgreSQL
-(``opsconsole.localservices.postgres``).
+Database: a private PostgreSQL by default
+(``opsconsole.localservices.postgres``); ``database="sqlite"`` uses
+``DATABASE_URL=sqlite:///<tmp>/bench.sqlite3`` (with the busy timeout the
+default settings give), where the deploy threads wait on SQLite's
+database-wide write lock: a 20-instance deploy measured 2-3 times slower,
+and noisier, than on PostgreSQL.
 
     python -m benchmarks --suite deploy [--instances 20] [--delay-ms 200]
     python -m benchmarks --suite deploy --profile   # cProfile of one deploy
@@ -376,37 +382,122 @@ def measure_pass(
     return rows
 
 
-def profile_deploy(director: Director, instances: int, max_in_flight: int, top: int = 15) -> str:
-    """cProfile of one deploy (every thread of it), top ``top`` by cumulative time."""
+REPO = Path(__file__).resolve().parents[1]
+OURS = ("director", "cpi", "opsconsole", "tiles", "benchmarks")
+
+
+def category(file: str, fn: str) -> str | None:
+    """Where a profiled function's own time goes; ``None`` for an unattributed builtin."""
+    if file == "~":  # a builtin: by name, else by its caller (see ``breakdown``)
+        if "_ssl._SSLSocket" in fn or "recv_into" in fn or "select" in fn:
+            return "waiting on vcsim (socket/TLS reads)"
+        if fn == "<built-in method time.sleep>":
+            return "sleeping (watch time, agent polls)"
+        if "_thread." in fn or "_queue.SimpleQueue" in fn:
+            return "waiting on other threads (locks, pool)"
+        if "psycopg2" in fn or "sqlite3" in fn:
+            return "database (Django ORM, driver)"
+        if "pyexpat" in fn:
+            return "pyVmomi SOAP (serialise, parse)"
+        return None
+    if "/pyVmomi/" in file or "/pyVim/" in file or "/xml/" in file:
+        return "pyVmomi SOAP (serialise, parse)"
+    if "/django/db/" in file or "/psycopg2/" in file:
+        return "database (Django ORM, driver)"
+    if "/http/client" in file or file.endswith(("/ssl.py", "/socket.py")) or "/email/" in file:
+        return "HTTP client, TLS (stdlib)"
+    if "/yaml/" in file:
+        return "YAML"
+    if "/django/" in file:
+        return "Django, other"
+    if file.startswith(tuple(f"{REPO / p}/" for p in OURS)):
+        return "our code (director, cpi, opsconsole)"
+    return "other (stdlib, libraries)"
+
+
+def breakdown(stats: pstats.Stats) -> list[tuple[str, float]]:
+    """Own time (``tottime``) summed per category, largest first.
+
+    A builtin with no category of its own (``isinstance``, ``dict.get``...)
+    is charged to its callers' categories, in proportion to the time each
+    caller spent in it.
+    """
+    sums: dict[str, float] = {}
+    table = stats.stats  # type: ignore[attr-defined]
+    for (file, _line, fn), (_cc, _nc, tt, _ct, callers) in table.items():
+        name = category(file, fn)
+        if name is not None:
+            sums[name] = sums.get(name, 0.0) + tt
+            continue
+        shares = {}
+        for (cfile, _cl, cfn), info in callers.items():
+            key = category(cfile, cfn) or "other (stdlib, libraries)"
+            shares[key] = shares.get(key, 0.0) + info[2]
+        spread = sum(shares.values())
+        for key, part in shares.items() or {"other (stdlib, libraries)": 1.0}.items():
+            sums[key] = sums.get(key, 0.0) + tt * (part / spread if spread else 1.0)
+    return sorted(sums.items(), key=lambda kv: -kv[1])
+
+
+def _profiled(fn: Callable[[], Any], timer: Callable[[], float] | None) -> pstats.Stats:
+    """Run ``fn`` with a profiler in this thread and in every thread it starts; merged stats."""
     profiles: list[cProfile.Profile] = []
     lock = threading.Lock()
 
+    def new(*_):
+        return cProfile.Profile(timer) if timer else cProfile.Profile()
+
     def start_thread_profile(*_):
-        prof = cProfile.Profile()
+        prof = new()
         with lock:
             profiles.append(prof)
         prof.enable()  # replaces this hook for the rest of the thread
 
-    text = manifest(instances, max_in_flight, False, stemcell_os=director.stemcell_os)
-    main = cProfile.Profile()
+    main = new()
     threading.setprofile(start_thread_profile)
     main.enable()
     try:
-        seconds = director.deploy(text)
+        fn()
     finally:
         main.disable()
         threading.setprofile(None)
-    director.delete()
-    buf = io.StringIO()
-    stats = pstats.Stats(main, stream=buf)
+    stats = pstats.Stats(main)
     for prof in profiles:
         prof.disable()
         stats.add(prof)
+    return stats
+
+
+def profile_deploy(director: Director, instances: int, max_in_flight: int, top: int = 15) -> str:
+    """cProfile of one deploy, every thread of it, twice: CPU time, then wall time.
+
+    CPU time (``time.thread_time`` per thread) says where the Python work is;
+    wall time summed over threads adds the waits (vcsim, sleeps, other
+    threads). Top ``top`` by cumulative CPU time, then both per category.
+    """
+    text = manifest(instances, max_in_flight, False, stemcell_os=director.stemcell_os)
+    buf = io.StringIO()
+    results = {}
+    for kind, timer in (("CPU", time.thread_time), ("wall", None)):
+        took: list[float] = []
+        stats = _profiled(lambda took=took: took.append(director.deploy(text)), timer)
+        director.delete()
+        results[kind] = (stats, took[0])
+    cpu, cpu_seconds = results["CPU"]
+    wall, wall_seconds = results["wall"]
     buf.write(
-        f"deploy of {instances} instances at max_in_flight {max_in_flight}: {seconds:.2f}s "
-        f"(profiled; {len(profiles)} threads besides the main one)\n"
+        f"profile: deploy of {instances} instances, max_in_flight {max_in_flight}, no disk "
+        f"({cpu_seconds:.2f}s under the CPU profiler, {wall_seconds:.2f}s under the wall one)\n"
+        f"top {top} by cumulative CPU time (all threads):\n"
     )
-    stats.sort_stats("cumulative").print_stats(top)
+    cpu.stream = buf  # type: ignore[attr-defined]
+    cpu.sort_stats("cumulative").print_stats(top)
+    for kind, stats in (("CPU", cpu), ("wall, summed over threads", wall)):
+        parts = breakdown(stats)
+        total = sum(v for _, v in parts) or 1.0
+        buf.write(f"{kind} time by category (own time, {total:.1f}s in all):\n")
+        for name, value in parts:
+            buf.write(f"  {name:<42}{value:>8.2f}s {100 * value / total:>5.1f}%\n")
     return buf.getvalue()
 
 
