@@ -3,28 +3,28 @@ Review Pending Changes, installations and the Change Log."""
 
 from django.urls import path
 
-from . import views
+from .views import changes, dashboard, director, products
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("products/import", views.product_import, name="product-import"),
-    path("products/stage", views.product_stage, name="product-stage"),
-    path("products/delete_unused", views.products_delete_unused, name="products-delete-unused"),
-    path("products/<str:guid>/", views.product, name="product"),
-    path("products/<str:guid>/unstage", views.product_unstage, name="product-unstage"),
-    path("products/<str:guid>/networks/", views.product_networks, name="product-networks"),
-    path("products/<str:guid>/resources/", views.product_resources, name="product-resources"),
-    path("products/<str:guid>/errands/", views.product_errands, name="product-errands"),
-    path("products/<str:guid>/forms/<str:form_name>/", views.product_form, name="product-form"),
-    path("director_tile/", views.director_tile_home, name="director-tile-home"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("products/import", dashboard.product_import, name="product-import"),
+    path("products/stage", dashboard.product_stage, name="product-stage"),
+    path("products/delete_unused", dashboard.products_delete_unused, name="products-delete-unused"),
+    path("products/<str:guid>/", products.product, name="product"),
+    path("products/<str:guid>/unstage", dashboard.product_unstage, name="product-unstage"),
+    path("products/<str:guid>/networks/", products.product_networks, name="product-networks"),
+    path("products/<str:guid>/resources/", products.product_resources, name="product-resources"),
+    path("products/<str:guid>/errands/", products.product_errands, name="product-errands"),
+    path("products/<str:guid>/forms/<str:form_name>/", products.product_form, name="product-form"),
+    path("director_tile/", director.director_tile_home, name="director-tile-home"),
     path(
         "director_tile/test_connection",
-        views.director_test_connection,
+        director.director_test_connection,
         name="director-test-connection",
     ),
-    path("director_tile/<str:pane>/", views.director_tile_pane, name="director-tile"),
-    path("revert", views.revert, name="revert"),
-    path("pending_changes/", views.pending_changes, name="pending-changes"),
-    path("installations/<int:installation_id>/", views.installation, name="installation"),
-    path("changelog/", views.changelog, name="changelog"),
+    path("director_tile/<str:pane>/", director.director_tile_pane, name="director-tile"),
+    path("revert", dashboard.revert, name="revert"),
+    path("pending_changes/", changes.pending_changes, name="pending-changes"),
+    path("installations/<int:installation_id>/", changes.installation, name="installation"),
+    path("changelog/", changes.changelog, name="changelog"),
 ]

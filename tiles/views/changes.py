@@ -1,0 +1,185 @@
+"""Review Pending Changes, Apply Changes, an installation's live log, the Change Log.
+
+The installation page polls its log with htmx and appends new lines; once
+the installation is terminal the server answers 286 and polling stops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from director.services import NotFound, ServiceError
+from opsconsole.auth import can_write
+from tiles import services
+
+from .common import _error_lines, writer_required
+
+#: htmx stops polling when a response has this status.
+HTMX_STOP_POLLING = 286
+
+
+@require_http_methods(["GET", "POST"])
+@writer_required
+def pending_changes(request):
+    if request.method == "POST":
+        deploy = request.POST.getlist("deploy_products")
+        errands: dict[str, dict] = {}
+        for key, value in request.POST.items():
+            if key.startswith("errand:") and value in ("true", "false", "default"):
+                _, guid, name = key.split(":", 2)
+                if value != "default":
+                    errands.setdefault(guid, {}).setdefault("run_post_deploy", {})[name] = (
+                        value == "true"
+                    )
+        try:
+            installation = services.apply_changes(
+                user=request.user.get_username(),
+                deploy_products=deploy or "none",
+                errands=errands,
+                ignore_warnings=bool(request.POST.get("ignore_warnings")),
+            )
+        except ServiceError as exc:
+            for line in _error_lines(exc.errors):
+                messages.error(request, line)
+            return redirect("pending-changes")
+        return redirect("installation", installation_id=installation.id)
+    changes = services.pending_changes()["product_changes"]
+    for change in changes:
+        change["diffs"] = [
+            (title, _diff_lines(change.get(key) or ""))
+            for key, title in (
+                ("manifest_diff", "Manifest"),
+                ("cloud_config_diff", "Cloud config"),
+                ("cpi_config_diff", "CPI config"),
+            )
+            if key in change
+        ]
+        change["plan_rows"] = _plan_rows(change.get("plan"))
+    return render(
+        request,
+        "tiles/pending_changes.html",
+        {"changes": changes, "can_write": can_write(request.user)},
+    )
+
+
+def _diff_lines(diff: str) -> list[tuple[str, str]]:
+    """A unified diff as ``(css class, line)``: ``add``, ``del``, ``hunk`` or ``""``."""
+    out = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            cls = "hunk"
+        elif line.startswith("+"):
+            cls = "add"
+        elif line.startswith("-"):
+            cls = "del"
+        elif line.startswith("@@"):
+            cls = "hunk"
+        else:
+            cls = ""
+        out.append((cls, line))
+    return out
+
+
+def _plan_rows(plan: Any) -> dict:
+    """The director's plan (``director.execution.preview``) as table rows.
+
+    ``{"rows": [{"group", "name", "az", "change", "reasons"}], "summary",
+    "errors", "warnings"}``; instances without a change are left out.
+    """
+    if not isinstance(plan, Mapping):
+        return {"rows": [], "errors": [], "summary": {}, "warnings": []}
+    errors = _error_lines(plan.get("errors") or {})
+    if plan.get("error"):
+        errors.append(str(plan["error"]))
+    rows = []
+    groups = [*(plan.get("instance_groups") or []), *(plan.get("obsolete_instance_groups") or [])]
+    for g in groups:
+        for inst in [*(g.get("instances") or []), *(g.get("obsolete") or [])]:
+            if inst.get("change") in (None, "none") or inst.get("ignored"):
+                continue
+            rows.append(
+                {
+                    "group": g.get("name"),
+                    "name": inst.get("label") or inst.get("name"),
+                    "az": inst.get("az") or "",
+                    "change": inst.get("change"),
+                    "reasons": "; ".join(map(str, inst.get("reasons") or [])),
+                }
+            )
+    return {
+        "rows": rows,
+        "errors": errors,
+        "summary": plan.get("summary") or {},
+        "warnings": list(plan.get("warnings") or []),
+    }
+
+
+def _digest(lines: list[str]) -> str:
+    return hashlib.sha1("".join(lines).encode()).hexdigest()[:16]
+
+
+def installation(request, installation_id):
+    """The installation and its live log.
+
+    The page polls ``?fragment=log&after=<lines>&digest=<hash of them>``:
+    when the first ``after`` lines are still what the page shows, only the
+    new lines are appended; when a step's header line changed (its state),
+    the whole log is replaced. Once the installation is terminal the server
+    answers 286 and htmx stops polling.
+    """
+    try:
+        inst = services.get_installation(installation_id)
+    except NotFound:
+        raise Http404(f"No installation {installation_id}") from None
+    lines = services.installation_logs(inst.id).splitlines(keepends=True)
+    terminal = inst.status != "running"
+    ctx = {
+        "inst": inst,
+        "steps": list(inst.steps.all()),
+        "log": "".join(lines),
+        "terminal": terminal,
+        "after": len(lines),
+        "digest": _digest(lines),
+        "poll_url": reverse("installation", args=[inst.id]),
+    }
+    if request.htmx and request.GET.get("fragment") == "log":
+        try:
+            after = max(0, int(request.GET.get("after", "0")))
+        except ValueError:
+            after = 0
+        same_prefix = after <= len(lines) and _digest(lines[:after]) == request.GET.get("digest")
+        ctx["append"] = "".join(lines[after:]) if same_prefix else None
+        response = render(request, "tiles/fragments/installation_poll.html", ctx)
+        if terminal:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    return render(request, "tiles/installation.html", ctx)
+
+
+def _duration(start, end) -> str:
+    if not start or not end:
+        return ""
+    seconds = int((end - start).total_seconds())
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def changelog(request):
+    installations = list(services.list_installations()[:100])
+    for inst in installations:
+        inst.duration_text = _duration(inst.started_at, inst.finished_at)
+        inst.product_steps = [
+            {"step": st, "duration": _duration(st.started_at, st.finished_at)}
+            for st in inst.steps.all()
+            if st.kind in ("configs", "deploy", "delete")
+        ]
+    return render(request, "tiles/changelog.html", {"installations": installations})

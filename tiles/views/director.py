@@ -1,0 +1,332 @@
+"""The BOSH Director tile's pages.
+
+vCenter Config (with "Test connection", which logs in and keeps the
+datacenter, cluster, datastore and portgroup choices in the session),
+Director Config, Create Availability Zones, Create Networks, Assign AZ and
+Network, VM Types. Row editors add a row with htmx
+(``?fragment=az|cluster|network|subnet|vm``).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from director.services import ServiceError
+from opsconsole.auth import can_write
+from tiles import director_tile
+from tiles.forms import (
+    DirectorSettingsForm,
+    VCenterForm,
+    parse_availability_zones,
+    parse_networks,
+    parse_vm_types,
+)
+
+from .common import _error_lines, writer_required
+
+INVENTORY_SESSION_KEY = "tiles.vcenter_inventory"
+
+
+DIRECTOR_PANES = [
+    ("vcenter", "vCenter Config"),
+    ("director", "Director Config"),
+    ("azs", "Create Availability Zones"),
+    ("networks", "Create Networks"),
+    ("network-and-az", "Assign AZ and Network"),
+    ("vm-types", "VM Types"),
+]
+
+
+def _director_menu(current: str) -> list[dict]:
+    missing = director_tile.director_completeness()
+    done_keys = {
+        "vcenter": "iaas_configuration",
+        "director": "director_configuration",
+        "azs": "availability_zones",
+        "networks": "networks",
+        "network-and-az": "network_and_az",
+    }
+    return [
+        {
+            "key": key,
+            "label": label,
+            "url": reverse("director-tile", args=[key]),
+            "done": not missing.get(done_keys.get(key, ""), []),
+            "active": key == current,
+        }
+        for key, label in DIRECTOR_PANES
+    ]
+
+
+def _director_page(request, pane, context, status=200):
+    ctx = {
+        "menu": _director_menu(pane),
+        "pane": pane,
+        "pane_label": dict(DIRECTOR_PANES)[pane],
+        "can_write": can_write(request.user),
+        "inventory": request.session.get(INVENTORY_SESSION_KEY) or {},
+        **context,
+    }
+    return render(request, f"tiles/director_{pane.replace('-', '_')}.html", ctx, status=status)
+
+
+def director_tile_home(request):
+    return redirect("director-tile", pane="vcenter")
+
+
+@require_http_methods(["GET", "POST"])
+@writer_required
+def director_tile_pane(request, pane):
+    if pane not in dict(DIRECTOR_PANES):
+        raise Http404(f"no pane {pane}")
+    handler = {
+        "vcenter": _director_vcenter,
+        "director": _director_settings,
+        "azs": _director_azs,
+        "networks": _director_networks,
+        "network-and-az": _director_network_and_az,
+        "vm-types": _director_vm_types,
+    }[pane]
+    return handler(request, pane)
+
+
+def _saved(request, pane):
+    messages.success(request, f"{dict(DIRECTOR_PANES)[pane]}: saved.")
+    return redirect(request.path)
+
+
+def _add_path_errors(form, errors) -> None:
+    """Errors keyed by path (``iaas_configuration/vcenter_host``) go on the field
+    named by the last part; others on the form."""
+    for key, msgs in errors.items():
+        field = key.rpartition("/")[2]
+        for m in msgs:
+            form.add_error(field if field in form.fields else None, m)
+
+
+def _director_vcenter(request, pane):
+    current = director_tile.director_properties()["iaas_configuration"]
+    stored = current.get("vcenter_password") == director_tile.MASK
+    errors: list[str] = []
+    if request.method == "POST":
+        form = VCenterForm(request.POST, password_stored=stored)
+        if form.is_valid():
+            try:
+                director_tile.set_iaas_configuration(form.iaas())
+            except ServiceError as exc:
+                _add_path_errors(form, exc.errors)
+            else:
+                return _saved(request, pane)
+        status = 422
+    else:
+        initial = {k: v for k, v in current.items() if k != "vcenter_password"}
+        form = VCenterForm(initial=initial, password_stored=stored)
+        status = 200
+    return _director_page(
+        request,
+        pane,
+        {"form": form, "prefilled": current.get("prefilled"), "errors": errors},
+        status=status,
+    )
+
+
+@require_POST
+@writer_required
+def director_test_connection(request):
+    """Log in to the vCenter of the form (or the stored one) and list its inventory.
+
+    The inventory is kept in the session: the AZ and network panes offer its
+    clusters, resource pools and portgroups.
+    """
+    fields = (
+        "vcenter_host",
+        "vcenter_username",
+        "vcenter_password",
+        "datacenter",
+        "vcenter_ca_certificate",
+    )
+    iaas = {k: request.POST.get(k) for k in fields if request.POST.get(k)}
+    if "vcenter_host" in request.POST:
+        iaas["ssl_verification_enabled"] = bool(request.POST.get("ssl_verification_enabled"))
+    try:
+        inventory = director_tile.test_vcenter_connection(iaas)
+    except ServiceError as exc:
+        ctx = {"ok": False, "errors": _error_lines(exc.errors), "inventory": {}}
+    else:
+        request.session[INVENTORY_SESSION_KEY] = inventory
+        ctx = {"ok": True, "errors": [], "inventory": inventory}
+    if request.htmx:
+        return render(request, "tiles/fragments/vcenter_inventory.html", ctx)
+    if ctx["ok"]:
+        messages.success(
+            request,
+            "Connected: "
+            + ", ".join(
+                f"{len(inventory[k])} {k}" for k in ("clusters", "datastores", "portgroups")
+            ),
+        )
+    else:
+        for line in ctx["errors"]:
+            messages.error(request, line)
+    return redirect("director-tile", pane="vcenter")
+
+
+def _director_settings(request, pane):
+    current = director_tile.director_properties()["director_configuration"]
+    if request.method == "POST":
+        form = DirectorSettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                director_tile.set_director_configuration(form.cleaned_data)
+            except ServiceError as exc:
+                _add_path_errors(form, exc.errors)
+            else:
+                return _saved(request, pane)
+        status = 422
+    else:
+        form = DirectorSettingsForm(initial=current)
+        status = 200
+    return _director_page(request, pane, {"form": form}, status=status)
+
+
+def _rows_fragment(request, pane, context_builder):
+    """htmx: one new row (AZ, cluster, network, subnet, VM type)."""
+    kind = request.GET.get("fragment")
+    try:
+        index = int(request.GET.get("row", ""))
+        parent = int(request.GET.get("parent", "0"))
+    except ValueError:
+        raise Http404("bad row") from None
+    ctx = context_builder()
+    ctx.update({"i": parent, "j": index, "index": index, "oob": True, "can_write": True})
+    templates = {
+        "az": "tiles/fragments/az_row.html",
+        "cluster": "tiles/fragments/cluster_row.html",
+        "network": "tiles/fragments/network_row.html",
+        "subnet": "tiles/fragments/subnet_row.html",
+        "vm": "tiles/fragments/vm_type_row.html",
+    }
+    if kind == "none":
+        return HttpResponse("")
+    if kind not in templates:
+        raise Http404(f"unknown fragment {kind}")
+    if kind == "az":
+        ctx["az"] = {"name": "", "clusters": [{}]}
+        ctx["i"] = index
+    elif kind == "network":
+        ctx["net"] = {"name": "", "subnets": [{}]}
+        ctx["i"] = index
+    elif kind == "vm":
+        ctx["vm"] = {}
+    else:
+        ctx["c"] = ctx["sn"] = {}
+    return render(request, templates[kind], ctx)
+
+
+def _az_context():
+    return {"az_names": [a["name"] for a in director_tile.list_availability_zones()]}
+
+
+def _director_azs(request, pane):
+    if request.method == "GET" and request.GET.get("fragment"):
+        return _rows_fragment(request, pane, dict)
+    errors: list[str] = []
+    status = 200
+    if request.method == "POST":
+        azs = parse_availability_zones(request.POST)
+        try:
+            director_tile.set_availability_zones(azs)
+        except ServiceError as exc:
+            errors = _error_lines(exc.errors)
+            status = 422
+        else:
+            return _saved(request, pane)
+    else:
+        azs = director_tile.list_availability_zones()
+    for az in azs:
+        az.setdefault("clusters", [])
+        if not az["clusters"]:
+            az["clusters"] = [{}]
+    return _director_page(request, pane, {"azs": azs, "errors": errors}, status=status)
+
+
+def _director_networks(request, pane):
+    if request.method == "GET" and request.GET.get("fragment"):
+        return _rows_fragment(request, pane, _az_context)
+    errors: list[str] = []
+    status = 200
+    if request.method == "POST":
+        data = parse_networks(request.POST)
+        try:
+            director_tile.set_networks(data)
+        except ServiceError as exc:
+            errors = _error_lines(exc.errors)
+            status = 422
+        else:
+            return _saved(request, pane)
+    else:
+        data = director_tile.get_networks()
+    return _director_page(
+        request,
+        pane,
+        {
+            "networks": data["networks"],
+            "icmp": data["icmp_checks_enabled"],
+            "errors": errors,
+            **_az_context(),
+        },
+        status=status,
+    )
+
+
+def _director_network_and_az(request, pane):
+    errors: list[str] = []
+    status = 200
+    current = director_tile.get_director().network_and_az or {}
+    if request.method == "POST":
+        current = {
+            "network": request.POST.get("network", ""),
+            "singleton_availability_zone": request.POST.get("singleton_availability_zone", ""),
+        }
+        try:
+            director_tile.set_network_and_az(current)
+        except ServiceError as exc:
+            errors = _error_lines(exc.errors)
+            status = 422
+        else:
+            return _saved(request, pane)
+    return _director_page(
+        request,
+        pane,
+        {
+            "current": current,
+            "errors": errors,
+            "network_names": [n["name"] for n in director_tile.get_networks()["networks"]],
+            **_az_context(),
+        },
+        status=status,
+    )
+
+
+def _director_vm_types(request, pane):
+    if request.method == "GET" and request.GET.get("fragment"):
+        return _rows_fragment(request, pane, dict)
+    errors: list[str] = []
+    status = 200
+    if request.method == "POST":
+        types = [] if request.POST.get("builtin") else parse_vm_types(request.POST)
+        try:
+            director_tile.set_vm_types(types)
+        except ServiceError as exc:
+            errors = _error_lines(exc.errors)
+            status = 422
+            vm_types = types
+        else:
+            return _saved(request, pane)
+    else:
+        vm_types = director_tile.vm_types()
+    return _director_page(request, pane, {"vm_types": vm_types, "errors": errors}, status=status)
