@@ -122,6 +122,21 @@ def cpi_cycle(cloud, stemcell_cid, nets, count: int, threads: int) -> float:
     return time.perf_counter() - start
 
 
+def counting(minimum: int):
+    """An argparse type: an integer of at least ``minimum``, else a message naming the value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: must be at least {minimum}")
+        return value
+
+    return parse
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
@@ -130,24 +145,31 @@ def main(argv=None) -> None:
         "--suite", choices=("cpi", "deploy", "all"), default="all", help="what to measure"
     )
     parser.add_argument(
-        "--vms", type=int, default=100, help="cpi: VMs per measurement (default 100)"
+        "--vms", type=counting(1), default=100, help="cpi: VMs per measurement (default 100)"
     )
     parser.add_argument(
-        "--threads", type=int, nargs="*", default=[1, 4], help="cpi: thread counts to measure"
+        "--threads",
+        type=counting(1),
+        nargs="*",
+        default=[1, 4],
+        help="cpi: thread counts to measure",
     )
     parser.add_argument(
         "--delay-ms",
-        type=int,
+        type=counting(0),
         default=None,
         help="latency injected into CloneVM_Task and PowerOnVM_Task "
         "(cpi: default 0; deploy: a second pass, default 200, 0 skips it)",
     )
     parser.add_argument(
-        "--instances", type=int, default=20, help="deploy: instances in the group (default 20)"
+        "--instances",
+        type=counting(1),
+        default=20,
+        help="deploy: instances in the group (default 20)",
     )
     parser.add_argument(
         "--max-in-flight",
-        type=int,
+        type=counting(1),
         nargs="+",
         default=[1, 5, 10],
         help="deploy: max_in_flight values (default 1 5 10)",
@@ -171,13 +193,16 @@ def main(argv=None) -> None:
         from benchmarks import deploy
 
         print("\n== deploy suite: director deploys against raw pyvmomi ==", flush=True)
-        deploy.run(
-            instances=args.instances,
-            max_in_flights=tuple(args.max_in_flight),
-            delay_ms=200 if args.delay_ms is None else args.delay_ms,
-            database=args.db,
-            profile=args.profile,
-        )
+        try:
+            deploy.run(
+                instances=args.instances,
+                max_in_flights=tuple(args.max_in_flight),
+                delay_ms=200 if args.delay_ms is None else args.delay_ms,
+                database=args.db,
+                profile=args.profile,
+            )
+        except deploy.BenchFailed as exc:
+            parser.exit(1, f"deploy suite failed: {exc}\n")
 
 
 def run_cpi(vms: int, threads_list: list[int], delay_ms: int) -> None:

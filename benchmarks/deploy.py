@@ -570,17 +570,11 @@ def _fresh_director(vc, tmp: Path) -> Director:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import argparse
+    """``python -m benchmarks.deploy ARGS`` = ``python -m benchmarks --suite deploy ARGS``."""
+    from benchmarks.__main__ import main as benchmarks_main
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.deploy", description=__doc__)
-    parser.add_argument("--instances", type=int, default=20)
-    parser.add_argument("--max-in-flight", type=int, nargs="+", default=DEFAULT_MAX_IN_FLIGHT)
-    parser.add_argument("--delay-ms", type=int, default=200)
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="postgres")
-    parser.add_argument("--profile", action="store_true")
-    args = parser.parse_args(argv)
-    run(args.instances, tuple(args.max_in_flight), args.delay_ms, args.db, args.profile)
+    benchmarks_main(["--suite", "deploy", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
