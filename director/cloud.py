@@ -17,6 +17,11 @@ its first datacenter, every cluster and every datastore.
 
 In a task, the cloud is wrapped so every call is written to the task's CPI
 log, and closed (vCenter session logged out) when the task ends.
+
+The cpi config's content is encrypted at rest (``director.models.config``);
+reading it decrypts it and registers its password for log redaction, and
+the vCenter password is registered again here before any CPI call, so
+neither the debug log, the CPI log nor Django's logs can show it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from opsconsole.redaction import register_secret
+from opsconsole.redaction import redact_text, register_secret
 
 from .models import Config, ConfigType
 from .vcenter import local_vcsim
@@ -38,10 +43,14 @@ class CloudNotConfigured(Exception):
 
 
 def _vsphere_cpi_entry(config: Config) -> dict:
+    """The first vsphere entry of a cpi config (content decrypted by the model field)."""
     try:
         doc = yaml.safe_load(config.content) or {}
     except yaml.YAMLError as exc:
-        raise CloudNotConfigured(f"cpi config '{config.name}': not valid YAML: {exc}") from None
+        # The parser quotes the offending line, which may hold the password.
+        raise CloudNotConfigured(
+            f"cpi config '{config.name}': not valid YAML: {redact_text(str(exc))}"
+        ) from None
     cpis = doc.get("cpis") if isinstance(doc, dict) else None
     if not isinstance(cpis, list) or not cpis:
         raise CloudNotConfigured(f"cpi config '{config.name}': cpis: must list at least one CPI")
@@ -126,14 +135,15 @@ def cloud_for_director(task_ctx=None):
     import cpi
 
     name, properties = cloud_properties()
+    # Decrypted from the cpi-config (or vcsim's file): no log line of this process may show it.
+    secrets = [v.get("password") for v in properties.get("vcenters", []) if v.get("password")]
+    for secret in secrets:
+        register_secret(secret)
     cloud = cpi.load_cloud({"cloud": {"plugin": "vsphere", "properties": properties}})
     if task_ctx is None:
         return cloud
     if hasattr(cloud, "close"):
         task_ctx.add_cleanup(cloud.close)
-    secrets = [v.get("password") for v in properties.get("vcenters", []) if v.get("password")]
-    for secret in secrets:
-        register_secret(secret)
     logged = _logged(cloud, task_ctx, secrets)
     task_ctx._cloud = logged
     task_ctx.debug(f"Using CPI '{name}' ({cloud!r})")

@@ -23,6 +23,8 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from opsconsole.redaction import register_yaml_secrets
+
 from . import runner
 from .events import record_event
 from .models import (
@@ -257,8 +259,10 @@ def update_config(type: str, name: str, content: str, user: str) -> ConfigUpdate
     if not type:
         raise ServiceError({"type": ["is required"]})
     validate_config(type, name, content)
+    register_yaml_secrets(content)  # a password that arrives here never reaches a log
     with transaction.atomic():
         latest = Config.latest(type, name)
+        # Content is encrypted (a fresh token each write): compare the decrypted text.
         if latest is not None and latest.content == content:
             return ConfigUpdate(latest, changed=False)
         config = Config.objects.create(type=type, name=name, content=content)
@@ -473,20 +477,33 @@ def deploy(
     recreate: bool = False,
     dry_run: bool = False,
     fix: bool = False,
+    *,
+    enqueue: bool = True,
 ) -> Task:
     """Deploy a manifest as an ``update_deployment`` task (see ``director.deployments``).
 
     422 naming the manifest path for a bad manifest or ops file, 409 while
     another deploy or delete of the same deployment is queued or running.
+    ``enqueue=False``: the task is not sent to the workers (run it inline).
     """
     return _deployments().deploy(
-        manifest_text, user, ops=ops, vars=vars, recreate=recreate, dry_run=dry_run, fix=fix
+        manifest_text,
+        user,
+        ops=ops,
+        vars=vars,
+        recreate=recreate,
+        dry_run=dry_run,
+        fix=fix,
+        enqueue=enqueue,
     )
 
 
-def delete_deployment(name: str, user: str, force: bool = False) -> Task:
-    """Delete a deployment as a ``delete_deployment`` task; 404 unknown, 409 busy."""
-    return _deployments().delete_deployment(name, user, force=force)
+def delete_deployment(name: str, user: str, force: bool = False, *, enqueue: bool = True) -> Task:
+    """Delete a deployment as a ``delete_deployment`` task; 404 unknown, 409 busy.
+
+    ``enqueue=False``: the task is not sent to the workers (run it inline).
+    """
+    return _deployments().delete_deployment(name, user, force=force, enqueue=enqueue)
 
 
 def plan(name: str, manifest_text: str, ops: list | None = None, vars: dict | None = None) -> dict:

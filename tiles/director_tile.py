@@ -22,7 +22,9 @@ Changes:
   ``compilation``.
 
 The vCenter password is stored encrypted and read back as ``***``; a
-``***`` sent back keeps the stored password. Until a vCenter is saved, the
+``***`` sent back keeps the stored password. The cpi-config carries it in
+clear to the director, which stores config content encrypted too and
+redacts it from logs and from API output for restricted roles. Until a vCenter is saved, the
 local vcsim that ``make run`` started pre-fills the vCenter pane.
 """
 
@@ -39,6 +41,7 @@ from django.db import transaction
 
 from director.services import ServiceError
 from director.vcenter import local_vcsim
+from opsconsole.redaction import register_secret
 
 from .models import DIRECTOR_PRODUCT_NAME, DirectorConfig, new_guid
 
@@ -191,12 +194,18 @@ def _vcsim_prefill() -> dict | None:
 
 
 def _iaas(d: DirectorConfig) -> tuple[dict, str, bool]:
-    """``(iaas without password, password, prefilled)``: stored, else the local vcsim's."""
+    """``(iaas without password, password, prefilled)``: stored, else the local vcsim's.
+
+    The password is registered for log redaction here (the stored one also was
+    when it was decrypted): every config rendered from it carries it.
+    """
     if d.iaas_configuration.get("vcenter_host"):
+        register_secret(d.vcenter_password)
         return {**IAAS_DEFAULTS, **d.iaas_configuration}, d.vcenter_password, False
     pre = _vcsim_prefill()
     if pre is not None:
         password = pre.pop("_password")
+        register_secret(password)
         return pre, password, True
     return dict(IAAS_DEFAULTS), "", False
 
@@ -864,7 +873,13 @@ def director_completeness(d: DirectorConfig | None = None) -> dict[str, list[str
 
 
 def render_cpi_config(d: DirectorConfig | None = None) -> dict:
-    """The BOSH cpi-config: one vSphere CPI for the configured vCenter."""
+    """The BOSH cpi-config: one vSphere CPI for the configured vCenter.
+
+    It holds the real ``password`` (the director logs in with it): the
+    director stores configs encrypted at rest (``director.models.Config``),
+    shows them ``((redacted))`` to roles that may not see credentials, and
+    the pending-changes diff never shows it.
+    """
     d = d or get_director()
     missing = director_completeness(d)
     if "iaas_configuration" in missing or "availability_zones" in missing:

@@ -9,9 +9,14 @@ one, and the director's plan for the new manifest
 delete, and why). For the Director tile: the diff of the cpi-config and
 cloud-config it renders against the director's current configs.
 
-Secrets never appear in a diff: every credential value of the product (as
-staged and as deployed) is replaced by ``((redacted))`` before the YAML is
-compared, as ``om bosh-diff`` shows them.
+Secrets never appear in a diff, whoever asks: every credential value of the
+product (as staged and as deployed) is replaced by ``((redacted))`` before
+the YAML is compared, as ``om bosh-diff`` shows them. The Director tile's
+configs are redacted the same way: the vCenter password, every value under
+a secret-looking key (``opsconsole.redaction``) and those values wherever
+else they occur. Their status compares the real values, so a changed
+password shows as ``different`` (with a note in place of a diff line)
+rather than ``same`` - deliberately more than ``om`` tells.
 
 ``revert_staged`` puts every staged product back to its deployed snapshot
 (products never deployed are unstaged) and the Director tile back to what
@@ -28,6 +33,8 @@ import yaml
 from django.db import transaction
 
 from director.services import Conflict, ServiceError
+from opsconsole.redaction import redact as redact_secret_keys
+from opsconsole.redaction import secret_values
 
 from . import director_tile
 from . import services as s
@@ -205,13 +212,26 @@ def _current_config(type: str, name: str = "default") -> dict | None:
 
 
 def _cpi_secrets(*docs: dict | None) -> set[str]:
+    """The vCenter passwords and every value under a secret-looking key of the configs.
+
+    Their occurrences anywhere in either document are hidden, so a password
+    also quoted elsewhere (a URL) does not leak through the diff.
+    """
     out = set()
     for doc in docs:
         for cpi in (doc or {}).get("cpis", []) or []:
             pw = (cpi.get("properties") or {}).get("password")
             if isinstance(pw, str) and pw:
                 out.add(pw)
+        out.update(str(v) for v in secret_values(doc or {}) if len(str(v)) >= 4)
     return out
+
+
+def _redact_config(doc: dict | None, hidden: set[str]) -> dict | None:
+    """A config as the diff shows it: secret strings and secret-keyed values ``((redacted))``."""
+    if doc is None:
+        return None
+    return redact_secret_keys(redact(doc, hidden))
 
 
 def director_diff() -> dict:
@@ -228,21 +248,29 @@ def director_diff() -> dict:
     name = ((cpi or {}).get("cpis") or [{}])[0].get("name") or "default"
     cur_cpi = _current_config("cpi", "default")
     cur_cloud = _current_config("cloud", "default")
-    hidden = _cpi_secrets(cpi, cur_cpi)
-    cpi_r, cur_cpi_r = redact(cpi, hidden), redact(cur_cpi, hidden)
+    hidden = _cpi_secrets(cpi, cur_cpi, cloud, cur_cloud)
+    cpi_r, cur_cpi_r = _redact_config(cpi, hidden), _redact_config(cur_cpi, hidden)
+    cloud_r, cur_cloud_r = _redact_config(cloud, hidden), _redact_config(cur_cloud, hidden)
+    cpi_diff = unified_diff(_yaml(cur_cpi_r, True), _yaml(cpi_r, True), "cpi-config.yml")
+    cpi_status = _status(cur_cpi, cpi)
+    if cpi_status == "different" and not cpi_diff:
+        # Only a secret changed: say so without showing it (om would show no change).
+        cpi_diff = "# a secret value changed (vCenter password); values stay ((redacted))\n"
     return {
         "manifest": {"status": "same", "diff": ""},
         "cloud_config": {
             "status": _status(cur_cloud, cloud),
-            "diff": unified_diff(_yaml(cur_cloud, True), _yaml(cloud, True), "cloud-config.yml"),
+            "diff": unified_diff(
+                _yaml(cur_cloud_r, True), _yaml(cloud_r, True), "cloud-config.yml"
+            ),
         },
         "runtime_configs": [],
         "cpi_configs": [
             {
                 "guid": d.guid,
                 "iaas_configuration_name": name,
-                "status": _status(cur_cpi_r, cpi_r),
-                "diff": unified_diff(_yaml(cur_cpi_r, True), _yaml(cpi_r, True), "cpi-config.yml"),
+                "status": cpi_status,
+                "diff": cpi_diff,
             }
         ],
         "errors": errors,

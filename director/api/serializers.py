@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from director.events import event_to_dict
 from director.models import Config, Deployment, Instance, Release, Stemcell, Task
+from opsconsole.redaction import redact_yaml_text
 
 
 def unix(dt) -> int | None:
@@ -72,7 +73,13 @@ def release(r: Release) -> dict:
     }
 
 
-def config(c: Config, content: bool = True) -> dict:
+def config(c: Config, content: bool = True, *, reveal: bool = False) -> dict:
+    """BOSH's config hash; ``content`` has its secrets ``((redacted))`` unless ``reveal``.
+
+    ``reveal`` is for callers that may see credentials
+    (``opsconsole.auth.can_see_credentials``); a cpi-config's vCenter password
+    and any value under a secret-looking key are hidden from the others.
+    """
     data = {
         "id": str(c.id),
         "type": c.type,
@@ -81,7 +88,7 @@ def config(c: Config, content: bool = True) -> dict:
         "current": not c.deleted,
     }
     if content:
-        data["content"] = c.content
+        data["content"] = c.content if reveal else redact_yaml_text(c.content)
     return data
 
 

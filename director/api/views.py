@@ -181,6 +181,11 @@ def releases(request):
 # --------------------------------------------------------------------------- configs
 
 
+def _config_shape(request):
+    """The config shape for this caller: secrets in content only for roles that may see them."""
+    return functools.partial(s.config, reveal=can_see_credentials(request.user))
+
+
 @extend_schema(responses=JSON, request=CONFIG_BODY, parameters=_params("type", "name", "latest"))
 @api_view(["GET", "POST", "DELETE"])
 @service_errors
@@ -193,7 +198,7 @@ def configs(request):
         result = services.update_config(
             data["type"], data.get("name") or "default", data["content"], _user(request)
         )
-        body = s.config(result.config)
+        body = _config_shape(request)(result.config)
         if not result.changed:
             return Response({**body, "message": "unchanged"}, status=status.HTTP_200_OK)
         return Response(body, status=status.HTTP_201_CREATED)
@@ -206,14 +211,14 @@ def configs(request):
         return Response(status=status.HTTP_204_NO_CONTENT)
     latest = _bool(params.get("latest", "true"))
     qs = services.list_configs(params.get("type"), params.get("name"), latest=latest)
-    return _paginated(request, qs, s.config, configs)
+    return _paginated(request, qs, _config_shape(request), configs)
 
 
-@extend_schema(responses=JSON)
+@extend_schema(responses=JSON, operation_id="director_config_retrieve")
 @api_view(["GET"])
 @service_errors
 def config(request, config_id):
-    return Response(s.config(services.get_config(config_id)))
+    return Response(_config_shape(request)(services.get_config(config_id)))
 
 
 # --------------------------------------------------------------------------- deployments

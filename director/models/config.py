@@ -5,9 +5,37 @@ the director; any other type is stored for whoever reads it. Every update
 appends a row: the latest version of ``(type, name)`` is the highest id that
 is not deleted, and deployments pin the exact rows they were deployed with
 (``Deployment.configs``). Deleting a config marks all its versions deleted.
+
+Content is encrypted at rest for every type (``ConfigContentField``): a
+cpi-config holds the vCenter password, and any config may hold a secret, so
+the column only ever holds a Fernet token. BOSH stores configs in clear and
+relies on ``((variables))`` from CredHub; we deliberately do better, since
+the Director tile writes the real password into the cpi-config. The price:
+content cannot be compared or searched in SQL; compare decrypted text in
+Python (``director.services.update_config`` does).
 """
 
 from django.db import models
+
+from opsconsole.crypto import EncryptedTextField, decrypt
+from opsconsole.redaction import register_yaml_secrets
+
+
+class ConfigContentField(EncryptedTextField):
+    """A config's YAML text, stored as a Fernet token.
+
+    Unlike the plain ``EncryptedTextField``, which registers the whole
+    decrypted value for log redaction, this registers only the values under
+    secret-looking keys (``cpis[*].properties.password``): the rest of a
+    config is no secret, and log lines quoting it stay readable.
+    """
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or value == "":
+            return value
+        plain = decrypt(value)
+        register_yaml_secrets(plain)
+        return plain
 
 
 class ConfigType(models.TextChoices):
@@ -26,7 +54,7 @@ class Config(models.Model):
 
     type = models.CharField(max_length=100)
     name = models.CharField(max_length=255, default="default")
-    content = models.TextField()
+    content = ConfigContentField()
     created_at = models.DateTimeField(auto_now_add=True)
     deleted = models.BooleanField(default=False)
 
