@@ -86,12 +86,15 @@ def deploy(
     recreate: bool = False,
     dry_run: bool = False,
     fix: bool = False,
+    *,
+    enqueue: bool = True,
 ) -> Task:
     """Queue an ``update_deployment`` task for a manifest (after ``ops`` are applied).
 
     Raises ``ServiceError`` (422) naming the manifest path for a bad manifest
     and ``Conflict`` (409) while another deploy or delete of the same
-    deployment is queued or running.
+    deployment is queued or running. ``enqueue=False`` creates the task
+    without sending it to the workers, for a caller that runs it inline.
     """
     from .execution.variables import store_vars
 
@@ -118,11 +121,15 @@ def deploy(
                 "dry_run": bool(dry_run),
                 "fix": bool(fix),
             },
+            enqueue=enqueue,
         )
 
 
-def delete_deployment(name: str, user: str, force: bool = False) -> Task:
-    """Queue a ``delete_deployment`` task; 404 for an unknown deployment, 409 when busy."""
+def delete_deployment(name: str, user: str, force: bool = False, *, enqueue: bool = True) -> Task:
+    """Queue a ``delete_deployment`` task; 404 for an unknown deployment, 409 when busy.
+
+    ``enqueue=False``: created but not sent to the workers (the caller runs it inline).
+    """
     if not Deployment.objects.filter(name=name).exists():
         raise NotFound(f"Deployment '{name}' does not exist")
     with transaction.atomic():
@@ -133,6 +140,7 @@ def delete_deployment(name: str, user: str, force: bool = False) -> Task:
             user,
             deployment_name=name,
             args={"force": bool(force)},
+            enqueue=enqueue,
         )
 
 

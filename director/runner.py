@@ -149,8 +149,14 @@ def create_task(
     deployment_name: str | None = None,
     args: dict | None = None,
     context_id: str = "",
+    enqueue: bool = True,
 ) -> Task:
-    """Create a queued task row; it is sent to a worker when the transaction commits."""
+    """Create a queued task row; it is sent to a worker when the transaction commits.
+
+    ``enqueue=False`` leaves it off the queue: the caller runs it itself
+    (``run_task`` in the same worker, as an installation step does), so no
+    other worker can race for it and refuse it as already running.
+    """
     task = Task.objects.create(
         type=type,
         description=description,
@@ -160,7 +166,8 @@ def create_task(
         context_id=context_id or "",
         checkpoint_time=timezone.now(),
     )
-    transaction.on_commit(lambda: enqueue(task.id))
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue(task.id))
     return task
 
 
@@ -177,6 +184,11 @@ def enqueue(task_id: int) -> None:
             finished_at=timezone.now(),
             result=f"could not queue the task (is the task queue running?): {exc}",
         )
+
+
+def _enqueue(task_id: int) -> None:
+    # ``create_task``'s ``enqueue`` argument shadows the function's name there.
+    enqueue(task_id)
 
 
 # --------------------------------------------------------------------------- event log

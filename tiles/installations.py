@@ -6,7 +6,9 @@ complete and renderable), records an ``Installation`` with its steps, and
 queues one Celery task (``tiles.tasks.run_installation``) after the
 transaction commits. That task runs the steps in order, in its own worker;
 each step is a director ``Task`` run inline with ``director.runner.run_task``
-(a worker never waits for another worker to pick a task up):
+(a worker never waits for another worker to pick a task up). Those tasks are
+created with ``enqueue=False``: they never reach the queue, so no other
+worker races for them:
 
 1. ``configs``: store the cpi-config and cloud-config the Director tile
    renders (``director.services.update_config``; unchanged content stores
@@ -45,6 +47,7 @@ from django.utils import timezone
 from director import runner
 from director.models import DirectorAttribute, Task, TaskEvent, TaskState
 from director.services import Conflict, NotFound, ServiceError
+from opsconsole.redaction import redact_text, register_secret
 
 from . import director_tile
 from .models import (
@@ -334,13 +337,8 @@ def _enqueue(installation_id: int) -> None:
 
 def _inline_task(type: str, description: str, user: str, deployment: str = "", args=None) -> Task:
     """A task row this worker runs itself: created queued, never sent to the queue."""
-    return Task.objects.create(
-        type=type,
-        description=description,
-        username=user or "",
-        deployment_name=deployment,
-        args=args or {},
-        checkpoint_time=timezone.now(),
+    return runner.create_task(
+        type, description, user, deployment_name=deployment, args=args, enqueue=False
     )
 
 
@@ -404,7 +402,7 @@ def _update_configs(ctx) -> str:
 
 def _finish_step(step: InstallationStep, state: str, message: str = "", task: Task | None = None):
     step.state = state
-    step.message = message
+    step.message = redact_text(message)  # an error may quote a config line with a password
     if task is not None:
         step.task = task
     step.finished_at = timezone.now()
@@ -444,7 +442,7 @@ def _run_deploy(step: InstallationStep, inst: Installation) -> bool:
     try:
         manifest = s.render_manifest(sp)
         text = s.manifest_yaml(manifest)
-        task = deployments.deploy(text, inst.user_name)
+        task = deployments.deploy(text, inst.user_name, enqueue=False)
     except ServiceError as exc:
         msg = "; ".join(f"{k}: {m}" for k, ms in exc.errors.items() for m in ms)
         _finish_step(step, StepState.FAILED, msg)
@@ -471,7 +469,7 @@ def _run_delete(step: InstallationStep, inst: Installation) -> bool:
         _finish_step(step, StepState.SUCCEEDED, f"deployment {sp.guid} did not exist")
         return True
     try:
-        task = deployments.delete_deployment(sp.guid, inst.user_name)
+        task = deployments.delete_deployment(sp.guid, inst.user_name, enqueue=False)
     except ServiceError as exc:
         msg = "; ".join(f"{k}: {m}" for k, ms in exc.errors.items() for m in ms)
         _finish_step(step, StepState.FAILED, msg)
@@ -496,7 +494,7 @@ def _run_errand(step: InstallationStep, inst: Installation) -> bool:
         )
         return True
     try:
-        task = run_errand(step.product_guid, step.errand, inst.user_name)
+        task = run_errand(step.product_guid, step.errand, inst.user_name, enqueue=False)
     except ServiceError as exc:
         msg = "; ".join(f"{k}: {m}" for k, ms in exc.errors.items() for m in ms)
         _finish_step(step, StepState.FAILED, msg)
@@ -617,4 +615,7 @@ def installation_logs(installation_id: int) -> str:
             lines.append(st.message)
     if inst.message and inst.status == InstallationStatus.FAILED:
         lines.append(f"Installation failed: {inst.message}")
-    return "\n".join(lines) + "\n"
+    # Task logs were redacted by the worker that wrote them; redact again with the
+    # secrets this process knows, the vCenter password among them.
+    register_secret(director_tile.get_director().vcenter_password)
+    return redact_text("\n".join(lines) + "\n")
