@@ -1,7 +1,9 @@
 """Console-wide API endpoints: public info and token issue."""
 
 from django.contrib.auth import authenticate, get_user_model
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -10,6 +12,15 @@ from . import __version__
 from .apierrors import ApiError
 
 
+@extend_schema(
+    responses=inline_serializer(
+        name="Info",
+        fields={
+            "info": serializers.DictField(help_text='{"version": "..."}'),
+            "setup_completed": serializers.BooleanField(),
+        },
+    )
+)
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([AllowAny])
@@ -23,6 +34,24 @@ def info(request):
     )
 
 
+@extend_schema(
+    request=inline_serializer(
+        name="TokenRequest",
+        fields={"username": serializers.CharField(), "password": serializers.CharField()},
+    ),
+    responses={
+        200: inline_serializer(
+            name="Token",
+            fields={
+                "access_token": serializers.CharField(),
+                "token_type": serializers.CharField(default="bearer"),
+                "username": serializers.CharField(),
+            },
+        ),
+        400: OpenApiTypes.OBJECT,
+        401: OpenApiTypes.OBJECT,
+    },
+)
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([AllowAny])
