@@ -493,6 +493,12 @@ def _run_errand(step: InstallationStep, inst: Installation) -> bool:
             f"errand {step.errand} skipped: running errands is not implemented by the director yet",
         )
         return True
+    if _errand_instances(step.product_guid, step.errand) == 0:
+        # Ops Manager's way to switch an errand job off: 0 instances, nothing to run on.
+        _finish_step(
+            step, StepState.SKIPPED, f"errand {step.errand} skipped: its job has 0 instances"
+        )
+        return True
     try:
         task = run_errand(step.product_guid, step.errand, inst.user_name, enqueue=False)
     except ServiceError as exc:
@@ -502,6 +508,18 @@ def _run_errand(step: InstallationStep, inst: Installation) -> bool:
     step.task = task
     step.save(update_fields=["task"])
     return _task_outcome(step, _run_inline(task))
+
+
+def _errand_instances(guid: str, errand: str) -> int | None:
+    """Instances of the errand's own job type (None for an errand colocated on other jobs)."""
+    from . import services as s
+
+    staged = StagedProduct.objects.filter(guid=guid).first()
+    if staged is None or s.product_template(staged).job_type(errand) is None:
+        return None
+    rc = s.get_resource_config(staged, errand)
+    count = rc["instances"]
+    return rc["automatic"].get("instances") if count == s.AUTOMATIC else count
 
 
 _RUNNERS = {
