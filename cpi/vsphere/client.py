@@ -25,7 +25,7 @@ import os
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from xml.etree import ElementTree
 
@@ -292,10 +292,35 @@ class VSphereClient:
         objs = list(objects)
         if not objs:
             return []
+        return self.collect(
+            [vmodl.query.PropertyCollector.ObjectSpec(obj=o, skip=False) for o in objs],
+            {obj_type: properties},
+        )
+
+    def properties(self, obj: Any, properties: Sequence[str]) -> dict[str, Any]:
+        """``{property: value}`` of one object (unset properties are absent), one round trip.
+
+        A deleted object raises ``vmodl.fault.ManagedObjectNotFound``, as vCenter does.
+        """
+        found = self.properties_of([obj], type(obj), properties)
+        if not found:
+            raise vmodl.fault.ManagedObjectNotFound(obj=obj, msg=f"{obj._moId} is gone")
+        return found[0][1]
+
+    def collect(
+        self, object_specs: Sequence[Any], wanted: Mapping[type, Sequence[str]]
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """One ``RetrievePropertiesEx``: ``wanted`` properties of every object the specs reach.
+
+        ``object_specs`` are ``ObjectSpec`` (with ``traverse`` select sets to
+        follow references), ``wanted`` maps a managed object type (subtypes
+        included) to property paths.
+        """
         spec = vmodl.query.PropertyCollector.FilterSpec(
-            objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=o, skip=False) for o in objs],
+            objectSet=list(object_specs),
             propSet=[
-                vmodl.query.PropertyCollector.PropertySpec(type=obj_type, pathSet=list(properties))
+                vmodl.query.PropertyCollector.PropertySpec(type=t, pathSet=list(paths))
+                for t, paths in wanted.items()
             ],
         )
         return self._collect(spec)
@@ -311,3 +336,15 @@ class VSphereClient:
                 break
             result = pc.ContinueRetrievePropertiesEx(result.token)
         return out
+
+
+def traverse(obj_type: type, path: str, *then: Any, name: str | None = None) -> Any:
+    """A ``TraversalSpec``: from objects of ``obj_type`` follow the reference property ``path``."""
+    return vmodl.query.PropertyCollector.TraversalSpec(
+        name=name, type=obj_type, path=path, skip=False, selectSet=list(then)
+    )
+
+
+def object_spec(obj: Any, *select: Any, skip: bool = False) -> Any:
+    """An ``ObjectSpec`` starting at ``obj`` (``skip``: only what the traversals reach)."""
+    return vmodl.query.PropertyCollector.ObjectSpec(obj=obj, skip=skip, selectSet=list(select))

@@ -11,7 +11,9 @@ vSphere's hint); if the VM's hosts cannot see the disk's datastore the disk
 is moved first. ``detach_disk`` removes the device and keeps the file.
 Attached disks are also recorded in the VM's agent settings
 (``disks.persistent``), like the vSphere CPI does, so the agent finds them
-after a reboot.
+after a reboot: in the same ``ReconfigVM_Task`` as the device change, so the
+two cannot disagree and the attach is one task. The VM's devices, settings
+and host are read in one call.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from cpi.base import CloudError, CpiError, DiskNotAttached, DiskNotFound, NotSupported, VMNotFound
+from cpi.base import CloudError, DiskNotAttached, DiskNotFound, NotSupported, VMNotFound
 from cpi.vsphere.config import ConfigError, CpiConfig
 from cpi.vsphere.inventory import Inventory
 from cpi.vsphere.placement import pick_persistent_datastore
@@ -38,8 +40,8 @@ from cpi.vsphere.vm import (
     next_unit_number,
     persistent_disks_of,
     read_settings,
+    settings_options,
     system_disk,
-    write_settings,
 )
 
 log = logging.getLogger(__name__)
@@ -78,18 +80,18 @@ class DiskOperations:
         """Search the datastores for ``<disk_path>/<cid>.vmdk`` (persistent pattern first)."""
         if not DISK_CID_RE.match(cid or ""):
             return None
-        datastores = self.inventory.datastores()
+        browsers = self.inventory.datastore_browsers()
         pattern = self.config.datacenter.persistent_datastore_pattern
-        ordered = sorted(datastores, key=lambda n: (re.search(pattern, n) is None, n))
+        ordered = sorted(browsers, key=lambda n: (re.search(pattern, n) is None, n))
         for name in ordered:
-            size = self._search(datastores[name], name, cid)
+            size = self._search(browsers[name], name, cid)
             if size is not None:
                 return DiskLocation(
                     cid=cid, datastore=name, path=self.path(name, cid), size_mb=size or None
                 )
         return None
 
-    def _search(self, datastore: vim.Datastore, name: str, cid: str) -> int | None:
+    def _search(self, browser: vim.host.DatastoreBrowser, name: str, cid: str) -> int | None:
         """Size in MB (0 if unknown) when the disk is on ``datastore``, else None."""
         spec = vim.host.DatastoreBrowser.SearchSpec(
             matchPattern=[f"{cid}.vmdk"],
@@ -105,7 +107,7 @@ class DiskOperations:
         )
         folder = f"[{name}] {self.config.datacenter.disk_path}"
         try:
-            task = datastore.browser.SearchDatastore_Task(datastorePath=folder, searchSpec=spec)
+            task = browser.SearchDatastore_Task(datastorePath=folder, searchSpec=spec)
             result = wait_raw(task, f"Searching {folder}")
         except (vim.fault.FileNotFound, vim.fault.CannotAccessFile):
             return None
@@ -147,11 +149,12 @@ class DiskOperations:
             )
 
         if vm_cid:
-            vm = self.vms.find(vm_cid)
-            candidates = list(vm.runtime.host.datastore or [])
+            host = self.vms.view(vm_cid, ["runtime.host"]).props.get("runtime.host")
+            if host is None:
+                raise CloudError(f"VM '{vm_cid}' has no host; cannot place a disk near it")
+            states = [state for _, state in self.inventory.host_datastores(host).values()]
         else:
-            candidates = list(self.inventory.datacenter.datastore or [])
-        states = self.inventory.datastore_states(candidates)
+            states = self.inventory.datacenter_datastore_states()
         ds = pick_persistent_datastore(states, pattern, size_mb)
 
         cid = f"disk-{uuid.uuid4()}"
@@ -198,14 +201,18 @@ class DiskOperations:
         return self.find(cid) is not None
 
     def attach(self, vm_cid: str, cid: str) -> str:
+        """Add the disk and record it in the agent settings, in one reconfigure."""
         with self._vm_lock(vm_cid):
-            vm = self.vms.find(vm_cid)
-            devices = list(vm.config.hardware.device)
+            view = self.vms.view(
+                vm_cid, ["config.hardware.device", "config.extraConfig", "runtime.host"]
+            )
+            vm = view.ref
+            devices = list(view.props.get("config.hardware.device") or [])
             attached = persistent_disks_of(devices, self.config.datacenter.disk_path)
             if cid in attached:
                 return str(attached[cid].unitNumber)
             disk = self.require(cid)
-            disk = self._ensure_reachable(vm, disk)
+            disk = self._ensure_reachable(view.props.get("runtime.host"), disk)
             sys_disk = system_disk(devices)
             unit = next_unit_number(devices, sys_disk.controllerKey)
             device = vim.vm.device.VirtualDisk(
@@ -216,28 +223,32 @@ class DiskOperations:
                     disk.path, PERSISTENT_MODE, "thin", self.inventory.datastore(disk.datastore)
                 ),
             )
+            hint = str(unit)
             # An existing file: no fileOperation, capacity comes from the file.
             spec = vim.vm.ConfigSpec(
                 deviceChange=[
                     vim.vm.device.VirtualDeviceSpec(
                         operation=vim.vm.device.VirtualDeviceSpec.Operation.add, device=device
                     )
-                ]
+                ],
+                extraConfig=self._settings_with(view.props.get("config.extraConfig"), cid, hint),
             )
             run_task(f"Attaching {cid} to {vm_cid}", vm.ReconfigVM_Task, spec, not_found=VMNotFound)
-            hint = str(unit)
-            self._record(vm, vm_cid, cid, hint)
             return hint
 
-    def _ensure_reachable(self, vm: vim.VirtualMachine, disk: DiskLocation) -> DiskLocation:
+    def _ensure_reachable(self, host: vim.HostSystem | None, disk: DiskLocation) -> DiskLocation:
         """Move the disk when the VM's host cannot see its datastore (vSphere CPI does the same)."""
-        host = vm.runtime.host
-        visible = {ds.name: ds for ds in (host.datastore if host is not None else [])}
-        if disk.datastore in visible:
+        if host is None:
             return disk
-        states = self.inventory.datastore_states(list(visible.values()))
+        seen = self.client.properties(host, ["datastore"]).get("datastore") or []
+        current = self.inventory.datastore(disk.datastore)
+        if any(ds._moId == current._moId for ds in seen):
+            return disk
+        visible = self.inventory.host_datastores(host)
         target = pick_persistent_datastore(
-            states, self.config.datacenter.persistent_datastore_pattern, disk.size_mb or 0
+            [state for _, state in visible.values()],
+            self.config.datacenter.persistent_datastore_pattern,
+            disk.size_mb or 0,
         )
         dest = self.path(target.name, disk.cid)
         datacenter = self.inventory.datacenter
@@ -262,10 +273,12 @@ class DiskOperations:
         return DiskLocation(cid=disk.cid, datastore=target.name, path=dest, size_mb=disk.size_mb)
 
     def detach(self, vm_cid: str, cid: str) -> None:
+        """Remove the disk (the file stays) and drop it from the agent settings, in one reconfigure."""
         with self._vm_lock(vm_cid):
-            vm = self.vms.find(vm_cid)
+            view = self.vms.view(vm_cid, ["config.hardware.device", "config.extraConfig"])
             attached = persistent_disks_of(
-                list(vm.config.hardware.device), self.config.datacenter.disk_path
+                list(view.props.get("config.hardware.device") or []),
+                self.config.datacenter.disk_path,
             )
             device = attached.get(cid)
             if device is None:
@@ -277,17 +290,23 @@ class DiskOperations:
                     vim.vm.device.VirtualDeviceSpec(
                         operation=vim.vm.device.VirtualDeviceSpec.Operation.remove, device=device
                     )
-                ]
+                ],
+                extraConfig=self._settings_with(view.props.get("config.extraConfig"), cid, None),
             )
             run_task(
-                f"Detaching {cid} from {vm_cid}", vm.ReconfigVM_Task, spec, not_found=VMNotFound
+                f"Detaching {cid} from {vm_cid}",
+                view.ref.ReconfigVM_Task,
+                spec,
+                not_found=VMNotFound,
             )
-            self._record(vm, vm_cid, cid, None)
 
     def list_attached(self, vm_cid: str) -> list[str]:
-        vm = self.vms.find(vm_cid)
+        view = self.vms.view(vm_cid, ["config.hardware.device"])
         return sorted(
-            persistent_disks_of(list(vm.config.hardware.device), self.config.datacenter.disk_path)
+            persistent_disks_of(
+                list(view.props.get("config.hardware.device") or []),
+                self.config.datacenter.disk_path,
+            )
         )
 
     def resize(self, cid: str, new_size_mb: int) -> None:
@@ -310,18 +329,19 @@ class DiskOperations:
             not_found=DiskNotFound,
         )
 
-    def _record(self, vm: vim.VirtualMachine, vm_cid: str, cid: str, hint: str | None) -> None:
-        """Keep ``disks.persistent`` of the agent settings in step with the attached disks."""
-        settings = read_settings(vm)
+    @staticmethod
+    def _settings_with(extra_config: list[Any] | None, cid: str, hint: str | None) -> list[Any]:
+        """``extraConfig`` entries keeping ``disks.persistent`` of the agent settings in step.
+
+        Empty when the VM carries no readable settings (nothing to keep in step).
+        """
+        settings = read_settings(extra_config)
         if settings is None:
-            return
+            return []
         persistent = dict(settings.get("disks", {}).get("persistent") or {})
         if hint is None:
             persistent.pop(cid, None)
         else:
             persistent[cid] = hint
         settings.setdefault("disks", {})["persistent"] = persistent
-        try:
-            write_settings(vm, settings, f"Updating agent settings of {vm_cid}")
-        except CpiError as exc:
-            log.warning("could not record disk %s in the settings of %s: %s", cid, vm_cid, exc)
+        return settings_options(settings)

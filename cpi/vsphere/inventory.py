@@ -1,28 +1,113 @@
 """Finding things in the configured datacenter, and reading state for placement.
 
-Lookups are by name and cheap: a VM or stemcell is found with
-``SearchIndex.FindChild`` in its folder (never a scan of the inventory), a
-cluster with ``FindChild`` in the host folder, networks and datastores from
-the datacenter's own lists. Folders (vm_folder, template_folder) are created
-on first use; their references are cached. ``cluster_states`` reads what
-``placement`` needs for a set of clusters in a few PropertyCollector round
-trips.
+Every SOAP call is a round trip (and pyVmomi serialisation is most of the
+CPI's CPU), so this module reads what it needs in as few calls as it can
+and remembers what does not change while a cloud object lives:
+
+* **cached references** (``invalidate()`` forgets them all): the datacenter
+  and its folders, VM folders (created on first use), clusters by name,
+  datastores by name, networks with what a NIC backing needs of them
+  (portgroup key, switch uuid, opaque id), a stemcell's devices and
+  snapshot (a template never changes), and the VMs this object created or
+  found (``vm_cid -> moref``). A reference that has gone stale surfaces as
+  ``ManagedObjectNotFound`` from the next call that uses it; callers then
+  ``invalidate()`` and look again, so a cache can cost a retry but never a
+  wrong answer. A name that is not in a cache is always looked up again.
+* **never cached**: anything placement weighs (hosts' free memory,
+  datastores' free space, host groups) is read fresh by
+  ``cluster_snapshots`` in one ``RetrievePropertiesEx`` for all candidate
+  clusters (traversing cluster -> hosts, datastores, resource pools).
+
+Lookups by name are one call: a VM or stemcell with ``SearchIndex.FindChild``
+in its (cached) folder, never a scan of the inventory.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from cpi.base import CloudError, NetworkNotFound
-from cpi.vsphere.client import VSphereClient
+from cpi.vsphere.client import VSphereClient, object_spec, traverse
 from cpi.vsphere.config import DatacenterConfig
 from cpi.vsphere.placement import ClusterState, DatastoreState, HostState
 from cpi.vsphere.tasks import vsphere_call
 
 MB = 1024 * 1024
+#: VM references remembered at most (a director deletes what it creates; this bounds the rest).
+VM_CACHE_SIZE = 10_000
+
+HOST_PROPERTIES = (
+    "name",
+    "hardware.memorySize",
+    "summary.quickStats.overallMemoryUsage",
+    "runtime.connectionState",
+    "runtime.inMaintenanceMode",
+)
+
+
+@dataclass(frozen=True)
+class NetworkRef:
+    """A network and what a NIC needs to be plugged into it (read once per name)."""
+
+    ref: vim.Network
+    name: str
+    key: str  # what a NIC backing names: portgroup key, opaque network id, or network name
+    switch_uuid: str | None = None  # distributed portgroups
+    opaque_type: str | None = None  # opaque (NSX) networks
+
+    @property
+    def distributed(self) -> bool:
+        return self.switch_uuid is not None
+
+    @property
+    def opaque(self) -> bool:
+        return self.opaque_type is not None
+
+
+@dataclass(frozen=True)
+class StemcellRef:
+    """A stemcell template with its devices and the snapshot clones grow from."""
+
+    ref: vim.VirtualMachine
+    devices: tuple[Any, ...]
+    snapshot: Any = None  # vim.vm.Snapshot, the template's current snapshot
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    """``ClusterState`` for placement plus the references to act on what placement chose."""
+
+    state: ClusterState
+    ref: vim.ClusterComputeResource
+    root_pool: vim.ResourcePool
+    pools: Mapping[str, vim.ResourcePool] = field(default_factory=dict)
+    hosts: Mapping[str, vim.HostSystem] = field(default_factory=dict)
+    datastores: Mapping[str, vim.Datastore] = field(default_factory=dict)
+
+    def pool(self, name: str | None) -> vim.ResourcePool:
+        """The cluster's root pool, or the pool named ``name`` anywhere below it."""
+        if not name:
+            return self.root_pool
+        found = self.pools.get(name)
+        if found is None:
+            raise CloudError(f"Resource pool '{name}' was not found in cluster '{self.state.name}'")
+        return found
+
+
+@dataclass(frozen=True)
+class VmView:
+    """A VM with properties read in one call (and its cluster's, when asked for)."""
+
+    ref: vim.VirtualMachine
+    props: Mapping[str, Any]
+    cluster: vim.ClusterComputeResource | None = None
+    cluster_props: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Inventory:
@@ -31,7 +116,25 @@ class Inventory:
         self.config = dc
         self._lock = threading.Lock()
         self._datacenter: vim.Datacenter | None = None
+        self._dc_folders: dict[str, Any] = {}
         self._folders: dict[str, vim.Folder] = {}
+        self._clusters: dict[str, vim.ClusterComputeResource] = {}
+        self._datastores: dict[str, vim.Datastore] = {}
+        self._networks: dict[str, NetworkRef] = {}
+        self._stemcells: dict[str, StemcellRef] = {}
+        self._vms: OrderedDict[str, vim.VirtualMachine] = OrderedDict()
+
+    def invalidate(self) -> None:
+        """Forget every cached reference (after a ``ManagedObjectNotFound``)."""
+        with self._lock:
+            self._datacenter = None
+            self._dc_folders = {}
+            self._folders = {}
+            self._clusters = {}
+            self._datastores = {}
+            self._networks = {}
+            self._stemcells = {}
+            self._vms.clear()
 
     @property
     def datacenter(self) -> vim.Datacenter:
@@ -53,6 +156,14 @@ class Inventory:
                 return obj
         return None
 
+    def _dc_folder(self, prop: str) -> vim.Folder:
+        """``vmFolder``/``hostFolder`` of the datacenter (both read in one call, then cached)."""
+        folders = self._dc_folders
+        if prop not in folders:
+            folders = self.client.properties(self.datacenter, ["vmFolder", "hostFolder"])
+            self._dc_folders = folders
+        return folders[prop]
+
     # -- folders ---------------------------------------------------------------
 
     def folder(self, path: str) -> vim.Folder:
@@ -64,7 +175,7 @@ class Inventory:
             if path in self._folders:
                 return self._folders[path]
             index = self.client.content.searchIndex
-            current = self.datacenter.vmFolder
+            current = self._dc_folder("vmFolder")
             for part in path.split("/"):
                 child = index.FindChild(current, part)
                 if child is None:
@@ -87,6 +198,7 @@ class Inventory:
         return self.folder(self.config.template_folder)
 
     def find_vm(self, name: str, folder: vim.Folder | None = None) -> vim.VirtualMachine | None:
+        """The VM named ``name`` in ``folder`` (default: vm_folder), one ``FindChild``."""
         found = vsphere_call(
             f"Looking up VM '{name}'",
             self.client.content.searchIndex.FindChild,
@@ -95,8 +207,101 @@ class Inventory:
         )
         return found if isinstance(found, vim.VirtualMachine) else None
 
+    # -- VM references ------------------------------------------------------------
+
+    def cached_vm(self, cid: str) -> vim.VirtualMachine | None:
+        """The remembered reference of VM ``cid`` (may be stale: see ``vm_properties``)."""
+        return self._vms.get(cid)
+
+    def remember_vm(self, cid: str, vm: vim.VirtualMachine) -> None:
+        with self._lock:
+            self._vms[cid] = vm
+            self._vms.move_to_end(cid)
+            while len(self._vms) > VM_CACHE_SIZE:
+                self._vms.popitem(last=False)
+
+    def forget_vm(self, cid: str) -> None:
+        with self._lock:
+            self._vms.pop(cid, None)
+
+    def vm_properties(
+        self, cid: str, properties: Iterable[str], *, cluster_properties: Iterable[str] = ()
+    ) -> VmView | None:
+        """VM ``cid`` with its ``properties``, in one call; None when it is not in vm_folder.
+
+        With ``cluster_properties`` the same call also reads those properties
+        of the VM's cluster (VM -> resource pool -> owner). A remembered
+        reference costs no look-up; a stale one (the VM was deleted or
+        re-registered) is forgotten and the VM looked up by name.
+        """
+        paths, cluster_paths = list(properties), list(cluster_properties)
+        vm = self.cached_vm(cid)
+        if vm is not None:
+            try:
+                return self._read_vm(vm, paths, cluster_paths)
+            except vmodl.fault.ManagedObjectNotFound:
+                self.forget_vm(cid)
+        vm = self.find_vm(cid)
+        if vm is None:
+            return None
+        try:
+            view = self._read_vm(vm, paths, cluster_paths)
+        except vmodl.fault.ManagedObjectNotFound:
+            return None  # deleted between the two calls
+        self.remember_vm(cid, vm)
+        return view
+
+    def _read_vm(
+        self, vm: vim.VirtualMachine, paths: list[str], cluster_paths: list[str]
+    ) -> VmView:
+        if not cluster_paths:
+            return VmView(vm, self.client.properties(vm, paths))
+        to_cluster = traverse(
+            vim.VirtualMachine, "resourcePool", traverse(vim.ResourcePool, "owner")
+        )
+        found = self.client.collect(
+            [object_spec(vm, to_cluster)],
+            {vim.VirtualMachine: paths, vim.ClusterComputeResource: cluster_paths},
+        )
+        props = next((p for obj, p in found if obj._moId == vm._moId), None)
+        if props is None:
+            raise vmodl.fault.ManagedObjectNotFound(obj=vm, msg=f"{vm._moId} is gone")
+        cluster = next(
+            ((obj, p) for obj, p in found if isinstance(obj, vim.ClusterComputeResource)),
+            (None, {}),
+        )
+        return VmView(vm, props, cluster[0], cluster[1])
+
+    # -- stemcells -------------------------------------------------------------
+
     def find_stemcell(self, cid: str) -> vim.VirtualMachine | None:
         return self.find_vm(cid, self.template_folder)
+
+    def stemcell(self, cid: str) -> StemcellRef | None:
+        """The stemcell template ``cid`` with its devices and snapshot (cached: templates are immutable)."""
+        cached = self._stemcells.get(cid)
+        if cached is not None:
+            return cached
+        vm = self.find_stemcell(cid)
+        if vm is None:
+            return None
+        try:
+            props = self.client.properties(vm, ["config.hardware.device", "snapshot"])
+        except vmodl.fault.ManagedObjectNotFound:
+            return None
+        snapshot = props.get("snapshot")
+        found = StemcellRef(
+            ref=vm,
+            devices=tuple(props.get("config.hardware.device") or ()),
+            snapshot=snapshot.currentSnapshot if snapshot is not None else None,
+        )
+        with self._lock:
+            self._stemcells[cid] = found
+        return found
+
+    def forget_stemcell(self, cid: str) -> None:
+        with self._lock:
+            self._stemcells.pop(cid, None)
 
     def children_named(self, folder: vim.Folder, prefix: str) -> list[vim.VirtualMachine]:
         """VMs directly in ``folder`` whose name starts with ``prefix`` (one round trip)."""
@@ -111,14 +316,26 @@ class Inventory:
     # -- compute ---------------------------------------------------------------
 
     def cluster(self, name: str) -> vim.ClusterComputeResource | None:
-        host_folder = self.datacenter.hostFolder
+        cached = self._clusters.get(name)
+        if cached is not None:
+            return cached
+        host_folder = self._dc_folder("hostFolder")
         found = self.client.content.searchIndex.FindChild(host_folder, name)
-        if isinstance(found, vim.ClusterComputeResource):
-            return found
-        for obj, props in self.client.retrieve(host_folder, vim.ClusterComputeResource, ["name"]):
-            if props.get("name") == name:
-                return obj
-        return None
+        if not isinstance(found, vim.ClusterComputeResource):
+            found = next(
+                (
+                    obj
+                    for obj, props in self.client.retrieve(
+                        host_folder, vim.ClusterComputeResource, ["name"]
+                    )
+                    if props.get("name") == name
+                ),
+                None,
+            )
+        if found is not None:
+            with self._lock:
+                self._clusters[name] = found
+        return found
 
     def require_cluster(self, name: str) -> vim.ClusterComputeResource:
         found = self.cluster(name)
@@ -126,128 +343,214 @@ class Inventory:
             raise CloudError(f"Cluster '{name}' was not found in datacenter '{self.config.name}'")
         return found
 
-    def resource_pool(
-        self, cluster: vim.ClusterComputeResource, name: str | None
-    ) -> vim.ResourcePool:
-        """The cluster's root pool, or the pool named ``name`` anywhere below it."""
-        root = cluster.resourcePool
-        if not name:
-            return root
-        for obj, props in self.client.retrieve(root, vim.ResourcePool, ["name"]):
-            if props.get("name") == name:
-                return obj
-        raise CloudError(f"Resource pool '{name}' was not found in cluster '{cluster.name}'")
+    def cluster_snapshots(
+        self, names: Iterable[str], *, host_groups: bool = False
+    ) -> dict[str, ClusterSnapshot]:
+        """Placement state of the named clusters, all in one ``RetrievePropertiesEx``.
 
-    def cluster_state(self, cluster: vim.ClusterComputeResource) -> ClusterState:
-        """Hosts, datastores, pools and host groups of one cluster, for ``placement``."""
-        props = dict(
-            self.client.properties_of(
-                [cluster],
-                vim.ClusterComputeResource,
-                ["name", "host", "datastore", "configurationEx"],
-            )[0][1]
-        )
-        hosts = []
-        for _, hp in self.client.properties_of(
-            props.get("host") or [],
-            vim.HostSystem,
-            [
-                "name",
-                "hardware.memorySize",
-                "summary.quickStats.overallMemoryUsage",
-                "runtime.connectionState",
-                "runtime.inMaintenanceMode",
-            ],
-        ):
-            total = int(hp.get("hardware.memorySize") or 0) // MB
-            used = int(hp.get("summary.quickStats.overallMemoryUsage") or 0)
-            hosts.append(
-                HostState(
-                    name=hp["name"],
-                    free_memory_mb=max(total - used, 0),
-                    connected=hp.get("runtime.connectionState") == "connected",
-                    maintenance=bool(hp.get("runtime.inMaintenanceMode")),
-                )
-            )
-        datastores = self.datastore_states(props.get("datastore") or [])
-        pools = frozenset(
-            p.get("name", "") for _, p in self.client.retrieve(cluster, vim.ResourcePool, ["name"])
-        )
-        groups: dict[str, tuple[str, ...]] = {}
-        config_ex = props.get("configurationEx")
-        for group in getattr(config_ex, "group", None) or []:
-            if isinstance(group, vim.cluster.HostGroup):
-                groups[group.name] = tuple(h.name for h in group.host or [])
-        return ClusterState(
-            name=props["name"],
-            hosts=tuple(hosts),
-            datastores=tuple(datastores),
-            resource_pools=pools,
-            host_groups=groups,
-        )
+        Hosts (free memory, connection, maintenance), datastores (free space),
+        resource pools and, with ``host_groups``, the clusters' host groups:
+        read fresh on every call. A cluster reference gone stale is looked up
+        again once.
+        """
+        wanted = list(dict.fromkeys(names))
+        try:
+            return self._cluster_snapshots(wanted, host_groups)
+        except vmodl.fault.ManagedObjectNotFound:
+            self.invalidate()
+            return self._cluster_snapshots(wanted, host_groups)
 
-    def datastore_states(self, datastores: list[Any]) -> list[DatastoreState]:
-        out = []
-        for _, dp in self.client.properties_of(datastores, vim.Datastore, ["summary"]):
-            s = dp["summary"]
-            out.append(
-                DatastoreState(
-                    name=s.name,
-                    free_mb=int(s.freeSpace or 0) // MB,
-                    capacity_mb=int(s.capacity or 0) // MB,
-                    maintenance=(s.maintenanceMode or "normal") != "normal",
-                    accessible=bool(s.accessible),
-                )
+    def _cluster_snapshots(self, names: list[str], host_groups: bool) -> dict[str, ClusterSnapshot]:
+        refs = {name: self.require_cluster(name) for name in names}
+        child_pools = traverse(
+            vim.ResourcePool, "resourcePool", vim_selection("child_pools"), name="child_pools"
+        )
+        select = (
+            traverse(vim.ComputeResource, "host"),
+            traverse(vim.ComputeResource, "datastore"),
+            traverse(vim.ComputeResource, "resourcePool", child_pools),
+        )
+        cluster_props = ["name", "host", "datastore", "resourcePool"]
+        if host_groups:
+            cluster_props.append("configurationEx")
+        found = self.client.collect(
+            [object_spec(ref, *select) for ref in refs.values()],
+            {
+                vim.ClusterComputeResource: cluster_props,
+                vim.HostSystem: HOST_PROPERTIES,
+                vim.Datastore: ["summary"],
+                vim.ResourcePool: ["name", "owner"],
+            },
+        )
+        by_id = {obj._moId: (obj, props) for obj, props in found}
+        out = {}
+        for name, ref in refs.items():
+            if ref._moId not in by_id:
+                raise vmodl.fault.ManagedObjectNotFound(obj=ref, msg=f"cluster '{name}' is gone")
+            props = by_id[ref._moId][1]
+            hosts, host_refs = [], {}
+            for h in props.get("host") or []:
+                if h._moId in by_id:
+                    host_refs[by_id[h._moId][1]["name"]] = h
+                    hosts.append(_host_state(by_id[h._moId][1]))
+            datastores, ds_refs = [], {}
+            for d in props.get("datastore") or []:
+                if d._moId in by_id and "summary" in by_id[d._moId][1]:
+                    state = _datastore_state(by_id[d._moId][1]["summary"])
+                    ds_refs[state.name] = d
+                    datastores.append(state)
+            pools: dict[str, vim.ResourcePool] = {}
+            for obj, p in found:
+                owner = p.get("owner")
+                if (
+                    isinstance(obj, vim.ResourcePool)
+                    and owner is not None
+                    and owner._moId == ref._moId
+                ):
+                    pools.setdefault(p.get("name", ""), obj)
+            groups: dict[str, tuple[str, ...]] = {}
+            for group in getattr(props.get("configurationEx"), "group", None) or []:
+                if isinstance(group, vim.cluster.HostGroup):
+                    groups[group.name] = tuple(
+                        by_id[h._moId][1]["name"] if h._moId in by_id else h.name
+                        for h in group.host or []
+                    )
+            with self._lock:
+                self._datastores.update(ds_refs)
+            out[name] = ClusterSnapshot(
+                state=ClusterState(
+                    name=props["name"],
+                    hosts=tuple(hosts),
+                    datastores=tuple(datastores),
+                    resource_pools=frozenset(pools),
+                    host_groups=groups,
+                ),
+                ref=ref,
+                root_pool=props["resourcePool"],
+                pools=pools,
+                hosts=host_refs,
+                datastores=ds_refs,
             )
         return out
 
+    def datastore_states(self, datastores: list[Any]) -> list[DatastoreState]:
+        """Free space etc. of the given datastores, read now (one call)."""
+        return [
+            _datastore_state(dp["summary"])
+            for _, dp in self.client.properties_of(datastores, vim.Datastore, ["summary"])
+        ]
+
+    def host_datastores(
+        self, host: vim.HostSystem
+    ) -> dict[str, tuple[vim.Datastore, DatastoreState]]:
+        """The datastores a host sees, by name, with their state read now (one call)."""
+        found = self.client.collect(
+            [object_spec(host, traverse(vim.HostSystem, "datastore"), skip=True)],
+            {vim.Datastore: ["summary"]},
+        )
+        out = {}
+        for obj, props in found:
+            state = _datastore_state(props["summary"])
+            out[state.name] = (obj, state)
+        with self._lock:
+            self._datastores.update({name: ref for name, (ref, _) in out.items()})
+        return out
+
+    def datacenter_datastore_states(self) -> list[DatastoreState]:
+        """Free space etc. of every datastore of the datacenter, read now (one call)."""
+        found = self.client.collect(
+            [object_spec(self.datacenter, traverse(vim.Datacenter, "datastore"), skip=True)],
+            {vim.Datastore: ["summary"]},
+        )
+        return [_datastore_state(props["summary"]) for _, props in found]
+
     # -- storage ---------------------------------------------------------------
 
+    def datastore_browsers(self) -> dict[str, vim.host.DatastoreBrowser]:
+        """The datastore browser of each datastore of the datacenter, by name (one call)."""
+        found = self.client.collect(
+            [object_spec(self.datacenter, traverse(vim.Datacenter, "datastore"), skip=True)],
+            {vim.Datastore: ["name", "browser"]},
+        )
+        with self._lock:
+            self._datastores.update({props["name"]: obj for obj, props in found})
+        return {props["name"]: props["browser"] for _, props in found}
+
     def datastores(self) -> dict[str, vim.Datastore]:
-        """Datastores of the datacenter by name."""
-        return {
-            props["name"]: obj
-            for obj, props in self.client.properties_of(
-                self.datacenter.datastore or [], vim.Datastore, ["name"]
-            )
-        }
+        """Datastores of the datacenter by name (read now, and remembered for ``datastore``)."""
+        found = self.client.collect(
+            [object_spec(self.datacenter, traverse(vim.Datacenter, "datastore"), skip=True)],
+            {vim.Datastore: ["name"]},
+        )
+        by_name = {props["name"]: obj for obj, props in found}
+        with self._lock:
+            self._datastores = dict(by_name)
+        return by_name
 
     def datastore(self, name: str) -> vim.Datastore:
-        found = self.datastores().get(name)
+        """The datastore named ``name``: remembered, else looked up (one call)."""
+        found = self._datastores.get(name) or self.datastores().get(name)
         if found is None:
             raise CloudError(f"Datastore '{name}' was not found in datacenter '{self.config.name}'")
         return found
 
     # -- networks --------------------------------------------------------------
 
-    def network(self, name: str) -> vim.Network:
+    def network(self, name: str) -> NetworkRef:
         """The network (standard portgroup, DVPG or opaque network) named ``name``.
 
         ``name`` may be ``switch/portgroup`` to pick a DVPG of one switch when
-        several switches have a portgroup of that name.
+        several switches have a portgroup of that name. Resolved once per name
+        (a couple of calls), then remembered.
         """
+        cached = self._networks.get(name)
+        if cached is not None:
+            return cached
+        found = self._resolve_network(name)
+        with self._lock:
+            self._networks[name] = found
+        return found
+
+    def _resolve_network(self, name: str) -> NetworkRef:
         switch = None
         pg_name = name
         if "/" in name:
             switch, pg_name = name.rsplit("/", 1)
-        matches: dict[str, vim.Network] = {}
-        wanted = ["name"] + (["config.distributedVirtualSwitch"] if switch else [])
-        for obj, props in self.client.properties_of(
-            self.datacenter.network or [], vim.Network, ["name"]
-        ):
-            if props.get("name") == pg_name:
-                matches[obj._moId] = obj
-        if switch is not None:
-            keep = {}
+        everything = self.client.collect(
+            [object_spec(self.datacenter, traverse(vim.Datacenter, "network"), skip=True)],
+            {
+                vim.Network: ["name"],
+                vim.dvs.DistributedVirtualPortgroup: [
+                    "name",
+                    "key",
+                    "config.distributedVirtualSwitch",
+                ],
+                vim.OpaqueNetwork: ["name", "summary"],
+            },
+        )
+        matches = [(obj, props) for obj, props in everything if props.get("name") == pg_name]
+        switches: dict[str, dict[str, Any]] = {}
+        dvs_refs = [
+            props["config.distributedVirtualSwitch"]
+            for obj, props in matches
+            if props.get("config.distributedVirtualSwitch") is not None
+        ]
+        if dvs_refs:
             for obj, props in self.client.properties_of(
-                [o for o in matches.values() if isinstance(o, vim.dvs.DistributedVirtualPortgroup)],
-                vim.dvs.DistributedVirtualPortgroup,
-                wanted,
+                list({d._moId: d for d in dvs_refs}.values()),
+                vim.DistributedVirtualSwitch,
+                ["name", "uuid"],
             ):
-                dvs = props.get("config.distributedVirtualSwitch")
-                if dvs is not None and dvs.name == switch:
-                    keep[obj._moId] = obj
-            matches = keep
+                switches[obj._moId] = props
+        if switch is not None:
+            matches = [
+                (obj, props)
+                for obj, props in matches
+                if isinstance(obj, vim.dvs.DistributedVirtualPortgroup)
+                and props.get("config.distributedVirtualSwitch") is not None
+                and switches.get(props["config.distributedVirtualSwitch"]._moId, {}).get("name")
+                == switch
+            ]
         if not matches:
             raise NetworkNotFound(
                 f"Unable to find network '{name}' in datacenter '{self.config.name}'. "
@@ -258,4 +561,47 @@ class Inventory:
                 f"Network name '{name}' is ambiguous in datacenter '{self.config.name}' "
                 f"({len(matches)} networks); name it as '<switch>/{pg_name}'"
             )
-        return next(iter(matches.values()))
+        obj, props = matches[0]
+        if isinstance(obj, vim.dvs.DistributedVirtualPortgroup):
+            dvs = props["config.distributedVirtualSwitch"]
+            return NetworkRef(
+                ref=obj,
+                name=pg_name,
+                key=props["key"],
+                switch_uuid=switches.get(dvs._moId, {}).get("uuid", ""),
+            )
+        if isinstance(obj, vim.OpaqueNetwork):
+            summary = props["summary"]
+            return NetworkRef(
+                ref=obj,
+                name=pg_name,
+                key=summary.opaqueNetworkId,
+                opaque_type=summary.opaqueNetworkType,
+            )
+        return NetworkRef(ref=obj, name=pg_name, key=pg_name)
+
+
+def vim_selection(name: str) -> Any:
+    """A reference to a named ``TraversalSpec`` (for recursion, e.g. pools within pools)."""
+    return vmodl.query.PropertyCollector.SelectionSpec(name=name)
+
+
+def _host_state(hp: Mapping[str, Any]) -> HostState:
+    total = int(hp.get("hardware.memorySize") or 0) // MB
+    used = int(hp.get("summary.quickStats.overallMemoryUsage") or 0)
+    return HostState(
+        name=hp["name"],
+        free_memory_mb=max(total - used, 0),
+        connected=hp.get("runtime.connectionState") == "connected",
+        maintenance=bool(hp.get("runtime.inMaintenanceMode")),
+    )
+
+
+def _datastore_state(s: Any) -> DatastoreState:
+    return DatastoreState(
+        name=s.name,
+        free_mb=int(s.freeSpace or 0) // MB,
+        capacity_mb=int(s.capacity or 0) // MB,
+        maintenance=(s.maintenanceMode or "normal") != "normal",
+        accessible=bool(s.accessible),
+    )

@@ -112,14 +112,16 @@ def create_stemcell(
         disk_mb = sum(p.stat().st_size for p in ovf_dir.glob("*.vmdk")) // (1024 * 1024) + 1
 
         dc = config.datacenter
-        clusters = {c.name: inventory.require_cluster(c.name) for c in dc.clusters}
-        states = {name: inventory.cluster_state(obj) for name, obj in clusters.items()}
+        snapshots = inventory.cluster_snapshots(
+            (c.name for c in dc.clusters), host_groups=any(c.host_group for c in dc.clusters)
+        )
+        states = {name: snap.state for name, snap in snapshots.items()}
         placement = place_vm(
             dc.clusters, states, 0, [DiskRequest("system", disk_mb, dc.datastore_pattern)]
         )
-        cluster = clusters[placement.cluster.name]
-        pool = inventory.resource_pool(cluster, placement.resource_pool)
-        datastore = inventory.datastore(placement.datastores["system"])
+        snapshot = snapshots[placement.cluster.name]
+        pool = snapshot.pool(placement.resource_pool)
+        datastore = snapshot.datastores[placement.datastores["system"]]
 
         params = vim.OvfManager.CreateImportSpecParams(entityName=cid, locale="US")
         if config.vcenter.default_disk_type == "thin":
@@ -263,6 +265,7 @@ def _destroy_quietly(vm: vim.VirtualMachine) -> None:
 
 def delete_stemcell(inventory: Inventory, cid: str) -> None:
     """Destroy the stemcell VM and its replicas; a stemcell already gone is fine."""
+    inventory.forget_stemcell(cid)
     for vm in inventory.children_named(inventory.template_folder, cid):
         name = vm.name
         if name == cid or name.startswith(f"{cid} "):

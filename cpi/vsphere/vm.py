@@ -41,7 +41,7 @@ from pyVmomi import vim, vmodl
 
 from cpi.base import CloudError, CpiError, VMCreationFailed, VMNotFound
 from cpi.vsphere.config import ConfigError, CpiConfig, HostGroup
-from cpi.vsphere.inventory import Inventory
+from cpi.vsphere.inventory import ClusterSnapshot, Inventory, NetworkRef, VmView
 from cpi.vsphere.placement import (
     DiskRequest,
     Placement,
@@ -50,7 +50,7 @@ from cpi.vsphere.placement import (
     vm_group_name,
     vm_host_rule_name,
 )
-from cpi.vsphere.tasks import map_fault, run_task, vsphere_call
+from cpi.vsphere.tasks import map_fault, run_task, vsphere_call, wait_raw
 
 log = logging.getLogger(__name__)
 
@@ -179,23 +179,21 @@ def system_disk(devices: list[Any]) -> vim.vm.device.VirtualDisk:
     return min(disks, key=lambda d: (d.controllerKey, d.unitNumber or 0))
 
 
-def nic_backing(network: vim.Network) -> vim.vm.device.VirtualDevice.BackingInfo:
-    if isinstance(network, vim.dvs.DistributedVirtualPortgroup):
-        dvs = network.config.distributedVirtualSwitch
+def nic_backing(network: NetworkRef) -> vim.vm.device.VirtualDevice.BackingInfo:
+    if network.distributed:
         return vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo(
-            port=vim.dvs.PortConnection(switchUuid=dvs.uuid, portgroupKey=network.key)
+            port=vim.dvs.PortConnection(switchUuid=network.switch_uuid, portgroupKey=network.key)
         )
-    if isinstance(network, vim.OpaqueNetwork):
+    if network.opaque:
         return vim.vm.device.VirtualEthernetCard.OpaqueNetworkBackingInfo(
-            opaqueNetworkId=network.summary.opaqueNetworkId,
-            opaqueNetworkType=network.summary.opaqueNetworkType,
+            opaqueNetworkId=network.key, opaqueNetworkType=network.opaque_type
         )
     return vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(
-        deviceName=network.name, network=network
+        deviceName=network.name, network=network.ref
     )
 
 
-def nic_add(network: vim.Network, key: int) -> vim.vm.device.VirtualDeviceSpec:
+def nic_add(network: NetworkRef, key: int) -> vim.vm.device.VirtualDeviceSpec:
     nic = vim.vm.device.VirtualVmxnet3(
         key=key,
         backing=nic_backing(network),
@@ -217,14 +215,6 @@ def nic_network_key(nic: vim.vm.device.VirtualEthernetCard) -> str:
     if isinstance(b, vim.vm.device.VirtualEthernetCard.OpaqueNetworkBackingInfo):
         return b.opaqueNetworkId
     return getattr(b, "deviceName", "")
-
-
-def network_key(network: vim.Network) -> str:
-    if isinstance(network, vim.dvs.DistributedVirtualPortgroup):
-        return network.key
-    if isinstance(network, vim.OpaqueNetwork):
-        return network.summary.opaqueNetworkId
-    return network.name
 
 
 def disk_backing(path: str, mode: str, disk_type: str, datastore: vim.Datastore | None = None):
@@ -257,8 +247,9 @@ def persistent_disks_of(devices: list[Any], disk_path: str) -> dict[str, vim.vm.
     return out
 
 
-def read_settings(vm: vim.VirtualMachine) -> dict[str, Any] | None:
-    for opt in vm.config.extraConfig or []:
+def read_settings(extra_config: list[Any] | None) -> dict[str, Any] | None:
+    """The agent settings in a VM's ``config.extraConfig``, or None."""
+    for opt in extra_config or []:
         if opt.key == USERDATA_KEY and opt.value:
             try:
                 return decode_userdata(opt.value)
@@ -267,14 +258,30 @@ def read_settings(vm: vim.VirtualMachine) -> dict[str, Any] | None:
     return None
 
 
+def settings_options(settings: Mapping[str, Any]) -> list[vim.option.OptionValue]:
+    """The ``extraConfig`` entries that carry the agent settings."""
+    return [
+        vim.option.OptionValue(key=USERDATA_KEY, value=encode_userdata(settings)),
+        vim.option.OptionValue(key=USERDATA_ENCODING_KEY, value="base64"),
+    ]
+
+
 def write_settings(vm: vim.VirtualMachine, settings: Mapping[str, Any], action: str) -> None:
-    spec = vim.vm.ConfigSpec(
-        extraConfig=[
-            vim.option.OptionValue(key=USERDATA_KEY, value=encode_userdata(settings)),
-            vim.option.OptionValue(key=USERDATA_ENCODING_KEY, value="base64"),
-        ]
-    )
-    run_task(action, vm.ReconfigVM_Task, spec)
+    run_task(action, vm.ReconfigVM_Task, vim.vm.ConfigSpec(extraConfig=settings_options(settings)))
+
+
+def metadata_changes(
+    metadata: Mapping[str, Any], field_keys: Mapping[str, int], current: list[Any] | None
+) -> list[tuple[str, int, str]]:
+    """``(name, field key, text)`` for each metadata key whose custom value differs from ``current``."""
+    have = {v.key: getattr(v, "value", None) for v in current or []}
+    out = []
+    for name, value in metadata.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        key = field_keys[str(name)]
+        if have.get(key) != text:
+            out.append((str(name), key, text))
+    return out
 
 
 # -- operations ---------------------------------------------------------------------
@@ -293,12 +300,29 @@ class VmOperations:
         self._fields_lock = threading.Lock()
 
     def find(self, vm_cid: str) -> vim.VirtualMachine:
+        """VM ``vm_cid`` looked up by name in vm_folder (one ``FindChild``)."""
         vm = self.inventory.find_vm(vm_cid)
         if vm is None:
-            raise VMNotFound(
-                f"VM '{vm_cid}' not found in folder '{self.config.datacenter.vm_folder}'"
-            )
+            raise self.not_found(vm_cid)
         return vm
+
+    def view(
+        self, vm_cid: str, properties: list[str], *, cluster_properties: tuple[str, ...] = ()
+    ) -> VmView:
+        """VM ``vm_cid`` with ``properties`` read in one call (see ``Inventory.vm_properties``)."""
+        found = vsphere_call(
+            f"Reading VM '{vm_cid}'",
+            self.inventory.vm_properties,
+            vm_cid,
+            properties,
+            cluster_properties=cluster_properties,
+        )
+        if found is None:
+            raise self.not_found(vm_cid)
+        return found
+
+    def not_found(self, vm_cid: str) -> VMNotFound:
+        return VMNotFound(f"VM '{vm_cid}' not found in folder '{self.config.datacenter.vm_folder}'")
 
     # -- create -------------------------------------------------------------------
 
@@ -315,9 +339,39 @@ class VmOperations:
         cloud_properties = cloud_properties or {}
         resources = vm_resources(cloud_properties)
         pg_names = network_names(networks)
-        dc = self.config.datacenter
+        request = (
+            agent_id,
+            stemcell_cid,
+            cloud_properties,
+            networks,
+            pg_names,
+            resources,
+            disk_cids,
+            env,
+            disk_locations or {},
+        )
+        try:
+            return self._create(*request)
+        except _StaleInventory:
+            # A cached reference (stemcell, folder, network, pool...) is gone: look again, once.
+            self.inventory.invalidate()
+            return self._create(*request, retry=False)
 
-        stemcell = self.inventory.find_stemcell(stemcell_cid)
+    def _create(
+        self,
+        agent_id: str,
+        stemcell_cid: str,
+        cloud_properties: Mapping[str, Any],
+        networks: Mapping[str, Any],
+        pg_names: Mapping[str, str],
+        resources: VmResources,
+        disk_cids: list[str] | None,
+        env: Mapping[str, Any] | None,
+        disk_locations: Mapping[str, tuple[str, int]],
+        retry: bool = True,
+    ) -> list[Any]:
+        dc = self.config.datacenter
+        stemcell = self.inventory.stemcell(stemcell_cid)
         if stemcell is None:
             raise CloudError(
                 f"Could not find stemcell '{stemcell_cid}' in folder '{dc.template_folder}' "
@@ -325,22 +379,14 @@ class VmOperations:
             )
         vsphere_nets = {name: self.inventory.network(pg) for name, pg in pg_names.items()}
 
-        placement = self._place(cloud_properties, resources, disk_cids, disk_locations or {})
-        cluster = self.inventory.require_cluster(placement.cluster.name)
-        pool = self.inventory.resource_pool(cluster, placement.resource_pool)
-        datastore = self.inventory.datastore(placement.datastores["ephemeral"])
-        host = None
-        if placement.host:
-            host = next((h for h in cluster.host if h.name == placement.host), None)
+        placement, snapshot = self._place(cloud_properties, resources, disk_cids, disk_locations)
+        pool = snapshot.pool(placement.resource_pool)
+        ds_name = placement.datastores["ephemeral"]
+        datastore = snapshot.datastores[ds_name]
+        host = snapshot.hosts.get(placement.host) if placement.host else None
 
         name = f"vm-{uuid.uuid4()}"
-        stemcell_props = dict(
-            self.client.properties_of(
-                [stemcell], vim.VirtualMachine, ["config.hardware.device", "snapshot"]
-            )[0][1]
-        )
-        devices = list(stemcell_props.get("config.hardware.device") or [])
-        snapshot = stemcell_props.get("snapshot")
+        devices = list(stemcell.devices)
         sys_disk = system_disk(devices)
         changes = [
             vim.vm.device.VirtualDeviceSpec(
@@ -356,7 +402,7 @@ class VmOperations:
             controllerKey=sys_disk.controllerKey,
             unitNumber=eph_unit,
             capacityInKB=resources.disk_mb * 1024,
-            backing=disk_backing(f"[{datastore.name}]", "persistent", disk_type, datastore),
+            backing=disk_backing(f"[{ds_name}]", "persistent", disk_type, datastore),
         )
         changes.append(
             vim.vm.device.VirtualDeviceSpec(
@@ -369,8 +415,10 @@ class VmOperations:
             changes.append(nic_add(net, -100 - i))
 
         relocate = vim.vm.RelocateSpec(datastore=datastore, pool=pool, host=host)
-        if snapshot is not None and snapshot.currentSnapshot is not None:
+        if stemcell.snapshot is not None:
             relocate.diskMoveType = "createNewChildDiskBacking"
+        # CPU, RAM, NICs and the ephemeral disk ride in the clone itself. The agent
+        # settings cannot: they carry the MACs vCenter assigns while cloning.
         clone_spec = vim.vm.CloneSpec(
             location=relocate,
             config=vim.vm.ConfigSpec(
@@ -380,32 +428,37 @@ class VmOperations:
             ),
             powerOn=False,
             template=False,
-            snapshot=snapshot.currentSnapshot if snapshot is not None else None,
+            snapshot=stemcell.snapshot,
         )
         folder = self.inventory.vm_folder
+        action = f"Cloning stemcell {stemcell_cid} to {name}"
         try:
-            vm = run_task(
-                f"Cloning stemcell {stemcell_cid} to {name}",
-                stemcell.CloneVM_Task,
-                folder,
-                name,
-                clone_spec,
-            )
+            task = stemcell.ref.CloneVM_Task(folder, name, clone_spec)
+            vm = wait_raw(task, action)
+        except (vmodl.MethodFault, vmodl.RuntimeFault) as fault:
+            self._destroy_leftover(name)
+            if retry and isinstance(fault, vmodl.fault.ManagedObjectNotFound):
+                raise _StaleInventory from None
+            # Whatever failed may be a reference we hold: the director's retry looks afresh.
+            self.inventory.invalidate()
+            raise VMCreationFailed(str(map_fault(fault, action)), ok_to_retry=True) from None
         except CpiError as exc:
             self._destroy_leftover(name)
             raise VMCreationFailed(str(exc), ok_to_retry=True) from None
+        self.inventory.remember_vm(name, vm)
 
         try:
             self._configure_new_vm(
-                vm, name, agent_id, networks, vsphere_nets, env, placement, cluster, resources
+                vm, name, agent_id, networks, vsphere_nets, env, placement, snapshot, resources
             )
         except Exception as exc:
             self._destroy_quietly(vm, name)
+            self.inventory.forget_vm(name)
             if isinstance(exc, VMCreationFailed):
                 raise
             message = exc.message if isinstance(exc, CpiError) else f"{type(exc).__name__}: {exc}"
             raise VMCreationFailed(f"Creating {name} failed: {message}", ok_to_retry=True) from exc
-        log.info("created %s on %s/%s (%s)", name, placement.cluster.name, datastore.name, agent_id)
+        log.info("created %s on %s/%s (%s)", name, placement.cluster.name, ds_name, agent_id)
         return [name, dict(networks)]
 
     def _place(
@@ -414,15 +467,14 @@ class VmOperations:
         resources: VmResources,
         disk_cids: list[str] | None,
         disk_locations: Mapping[str, tuple[str, int]],
-    ) -> Placement:
+    ) -> tuple[Placement, ClusterSnapshot]:
+        """Placement over state read now (one call for every candidate cluster)."""
         dc = self.config.datacenter
         candidates = candidate_clusters(cloud_properties, dc)
-        states = {}
-        for spec in candidates:
-            if spec.name not in states:
-                states[spec.name] = self.inventory.cluster_state(
-                    self.inventory.require_cluster(spec.name)
-                )
+        snapshots = self.inventory.cluster_snapshots(
+            (spec.name for spec in candidates),
+            host_groups=any(spec.host_group for spec in candidates),
+        )
         disks = [
             DiskRequest(
                 "ephemeral",
@@ -440,7 +492,9 @@ class VmOperations:
                         cid, size_mb, dc.persistent_datastore_pattern, current_datastore=ds_name
                     )
                 )
-        return place_vm(candidates, states, resources.ram_mb, disks)
+        states = {name: snap.state for name, snap in snapshots.items()}
+        placement = place_vm(candidates, states, resources.ram_mb, disks)
+        return placement, snapshots[placement.cluster.name]
 
     def _configure_new_vm(
         self,
@@ -448,13 +502,15 @@ class VmOperations:
         name: str,
         agent_id: str,
         networks: Mapping[str, Any],
-        vsphere_nets: Mapping[str, vim.Network],
+        vsphere_nets: Mapping[str, NetworkRef],
         env: Mapping[str, Any] | None,
         placement: Placement,
-        cluster: vim.ClusterComputeResource,
+        cluster: ClusterSnapshot,
         resources: VmResources,
     ) -> None:
-        devices = list(vm.config.hardware.device)
+        devices = list(
+            self.client.properties(vm, ["config.hardware.device"])["config.hardware.device"]
+        )
         nics = sorted(
             (d for d in devices if isinstance(d, vim.vm.device.VirtualEthernetCard)),
             key=lambda d: d.key,
@@ -486,11 +542,15 @@ class VmOperations:
         )
         write_settings(vm, settings, f"Writing agent settings of {name}")
         if placement.host_group is not None:
-            self._add_to_host_group(cluster, placement.host_group, vm)
+            self._add_to_host_group(cluster.ref, cluster.state.name, placement.host_group, vm, name)
         run_task(f"Powering on {name}", vm.PowerOnVM_Task)
 
     def _destroy_leftover(self, name: str) -> None:
-        vm = self.inventory.find_vm(name)
+        try:
+            vm = self.inventory.find_vm(name)
+        except CpiError as exc:  # e.g. the cached folder is gone: nothing was made in it
+            log.warning("could not look for half-made VM %s: %s", name, exc)
+            return
         if vm is not None:
             self._destroy_quietly(vm, name)
 
@@ -508,14 +568,19 @@ class VmOperations:
             return self._drs_locks.setdefault(cluster_name, threading.Lock())
 
     def _add_to_host_group(
-        self, cluster: vim.ClusterComputeResource, host_group: HostGroup, vm: vim.VirtualMachine
+        self,
+        cluster: vim.ClusterComputeResource,
+        cluster_name: str,
+        host_group: HostGroup,
+        vm: vim.VirtualMachine,
+        vm_name: str,
     ) -> None:
         """VM into ``<hg><RULE>_vm_group``; VM/Host rule to the host group (hard for MUST)."""
         group_name = vm_group_name(host_group)
         rule_name = vm_host_rule_name(host_group)
         # Read-modify-write of the cluster's group list: serialised per cluster in this process.
-        with self._drs_lock(cluster.name):
-            config = cluster.configurationEx
+        with self._drs_lock(cluster_name):
+            config = cluster.configurationEx  # read under the lock: the write depends on it
             group = next(
                 (
                     g
@@ -548,16 +613,18 @@ class VmOperations:
                     )
                 ]
             run_task(
-                f"Adding {vm.name} to DRS group {group_name} of {cluster.name}",
+                f"Adding {vm_name} to DRS group {group_name} of {cluster_name}",
                 cluster.ReconfigureComputeResource_Task,
                 spec,
                 True,
             )
 
-    def _remove_from_drs_groups(self, cluster: vim.ClusterComputeResource, vm_moid: str) -> None:
+    def _remove_from_drs_groups(
+        self, cluster: vim.ClusterComputeResource, cluster_name: str, vm_moid: str
+    ) -> None:
         """Drop a deleted VM from our VM groups; remove groups (and their rules) left empty."""
-        with self._drs_lock(cluster.name):
-            config = cluster.configurationEx
+        with self._drs_lock(cluster_name):
+            config = cluster.configurationEx  # read again under the lock: the write depends on it
             group_specs, rule_specs = [], []
             for g in config.group or []:
                 if not isinstance(g, vim.cluster.VmGroup) or not g.name.endswith("_vm_group"):
@@ -579,7 +646,7 @@ class VmOperations:
             if group_specs:
                 spec = vim.cluster.ConfigSpecEx(groupSpec=group_specs, rulesSpec=rule_specs or None)
                 run_task(
-                    f"Cleaning DRS groups of {cluster.name}",
+                    f"Cleaning DRS groups of {cluster_name}",
                     cluster.ReconfigureComputeResource_Task,
                     spec,
                     True,
@@ -587,25 +654,34 @@ class VmOperations:
 
     # -- delete, reboot -----------------------------------------------------------------
 
-    def _power_off(self, vm: vim.VirtualMachine, name: str) -> None:
-        if vm.runtime.powerState != vim.VirtualMachine.PowerState.poweredOff:
+    def _power_off(self, vm: vim.VirtualMachine, name: str, power_state: str | None = None) -> None:
+        """Power off unless ``power_state`` (read earlier, else now) says it already is."""
+        off = vim.VirtualMachine.PowerState.poweredOff
+        if power_state is None:
+            power_state = vm.runtime.powerState
+        if power_state != off:
             try:
                 run_task(f"Powering off {name}", vm.PowerOffVM_Task)
             except CloudError:
-                if vm.runtime.powerState != vim.VirtualMachine.PowerState.poweredOff:
+                if vm.runtime.powerState != off:
                     raise
 
     def delete(self, vm_cid: str) -> None:
-        """Power off, detach persistent disks (so they survive), destroy, tidy DRS groups."""
-        vm = self.find(vm_cid)
-        props = dict(
-            self.client.properties_of(
-                [vm], vim.VirtualMachine, ["config.hardware.device", "resourcePool", "runtime.host"]
-            )[0][1]
+        """Power off, detach persistent disks (so they survive), destroy, tidy DRS groups.
+
+        One read gets the devices, the power state and the cluster's DRS
+        groups; the groups are read again (under the lock) only when the VM
+        was in one of ours.
+        """
+        view = self.view(
+            vm_cid,
+            ["config.hardware.device", "runtime.powerState"],
+            cluster_properties=("name", "configurationEx"),
         )
-        self._power_off(vm, vm_cid)
+        vm = view.ref
+        self._power_off(vm, vm_cid, view.props.get("runtime.powerState"))
         attached = persistent_disks_of(
-            list(props.get("config.hardware.device") or []), self.config.datacenter.disk_path
+            list(view.props.get("config.hardware.device") or []), self.config.datacenter.disk_path
         )
         if attached:
             spec = vim.vm.ConfigSpec(
@@ -622,12 +698,13 @@ class VmOperations:
                 spec,
                 not_found=VMNotFound,
             )
-        cluster = _cluster_of(props.get("runtime.host"))
         moid = vm._moId
         run_task(f"Deleting {vm_cid}", vm.Destroy_Task, not_found=VMNotFound)
-        if cluster is not None:
+        self.inventory.forget_vm(vm_cid)
+        cluster = view.cluster
+        if cluster is not None and in_vm_groups(view.cluster_props.get("configurationEx"), moid):
             try:
-                self._remove_from_drs_groups(cluster, moid)
+                self._remove_from_drs_groups(cluster, view.cluster_props.get("name", ""), moid)
             except CpiError as exc:
                 log.warning("could not tidy DRS groups after deleting %s: %s", vm_cid, exc)
 
@@ -652,18 +729,24 @@ class VmOperations:
     # -- metadata -----------------------------------------------------------------------
 
     def set_metadata(self, vm_cid: str, metadata: Mapping[str, Any]) -> None:
-        """Each key becomes a vCenter custom attribute of the VM (defined on first use)."""
+        """Each key becomes a vCenter custom attribute of the VM (defined on first use).
+
+        The VM's current custom values are read first (one call) and only the
+        keys whose value differs are written: vSphere has no call that sets
+        several custom values at once, so each write is a ``SetField``.
+        """
         if not isinstance(metadata, Mapping):
             raise ConfigError("metadata: must be a map")
-        vm = self.find(vm_cid)
+        view = self.view(vm_cid, ["customValue"])
         manager = self.client.content.customFieldsManager
-        for key, value in metadata.items():
-            field_key = self._field_key(str(key))
-            text = value if isinstance(value, str) else json.dumps(value)
+        keys = {str(name): self._field_key(str(name)) for name in metadata}
+        for name, field_key, text in metadata_changes(
+            metadata, keys, view.props.get("customValue")
+        ):
             vsphere_call(
-                f"Setting custom attribute '{key}' on {vm_cid}",
+                f"Setting custom attribute '{name}' on {vm_cid}",
                 manager.SetField,
-                vm,
+                view.ref,
                 field_key,
                 text,
                 not_found=VMNotFound,
@@ -690,23 +773,27 @@ class VmOperations:
             return key
 
 
-def _cluster_of(host: vim.HostSystem | None) -> vim.ClusterComputeResource | None:
-    if host is None:
-        return None
-    try:
-        parent = host.parent
-    except vmodl.MethodFault:
-        return None
-    return parent if isinstance(parent, vim.ClusterComputeResource) else None
+def in_vm_groups(config_ex: Any, vm_moid: str) -> bool:
+    """Whether the VM is a member of one of our DRS VM groups (``*_vm_group``) in ``config_ex``."""
+    return any(
+        isinstance(g, vim.cluster.VmGroup)
+        and g.name.endswith("_vm_group")
+        and any(v._moId == vm_moid for v in g.vm or [])
+        for g in getattr(config_ex, "group", None) or []
+    )
 
 
-def _match_macs(nics: list[Any], vsphere_nets: Mapping[str, vim.Network]) -> dict[str, str]:
+class _StaleInventory(Exception):
+    """A cached reference was gone when the clone used it (internal: create retries once)."""
+
+
+def _match_macs(nics: list[Any], vsphere_nets: Mapping[str, NetworkRef]) -> dict[str, str]:
     """MAC per BOSH network: NICs were added in network order, check each is on its network."""
     if len(nics) != len(vsphere_nets):
         raise CloudError(f"expected {len(vsphere_nets)} NIC(s) after cloning, found {len(nics)}")
     macs = {}
     for nic, (name, net) in zip(nics, vsphere_nets.items(), strict=True):
-        if nic_network_key(nic) != network_key(net):
+        if nic_network_key(nic) != net.key:
             raise CloudError(
                 f"NIC {nic.key} is not on network '{net.name}' as requested for '{name}'"
             )
