@@ -198,8 +198,13 @@ def test_director_tile_and_demo_tile_applied_on_vcsim(
 
     vms = vms_in(vsphere_si, dc, folder)
     assert len(vms) == 3
+    # The errand's instance stays known to the director, without a VM (as in BOSH).
+    errand_instances = Instance.objects.filter(deployment__name=staged.guid, group="smoke-tests")
+    assert [i.active_vm for i in errand_instances] == [None]
     instances = list(
-        Instance.objects.filter(deployment__name=staged.guid).order_by("group", "index")
+        Instance.objects.filter(deployment__name=staged.guid)
+        .exclude(group="smoke-tests")
+        .order_by("group", "index")
     )
     assert [(i.group, i.index) for i in instances] == [("web", 0), ("web", 1), ("worker", 0)]
     sizes = {
