@@ -92,7 +92,12 @@ def config(c: Config, content: bool = True, *, reveal: bool = False) -> dict:
     return data
 
 
-def deployment(d: Deployment, manifest: bool = False) -> dict:
+def deployment(d: Deployment, manifest: bool = False, *, reveal: bool = False) -> dict:
+    """A deployment; its manifest with secret values redacted unless ``reveal``.
+
+    A tile's manifest carries its credentials inline, so callers whose role
+    may not see credentials get them as ``((redacted))``.
+    """
     data = {
         "name": d.name,
         "releases": [
@@ -109,7 +114,7 @@ def deployment(d: Deployment, manifest: bool = False) -> dict:
         "updated_at": d.updated_at.isoformat(),
     }
     if manifest:
-        data["manifest"] = d.manifest_text
+        data["manifest"] = d.manifest_text if reveal else redact_yaml_text(d.manifest_text)
     return data
 
 

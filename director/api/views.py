@@ -268,7 +268,8 @@ def deployment(request, name):
     if request.method == "DELETE":
         force = _bool(request.query_params.get("force"))
         return _accepted(request, services.delete_deployment(name, _user(request), force))
-    return Response(s.deployment(services.get_deployment(name), manifest=True))
+    reveal = can_see_credentials(request.user)
+    return Response(s.deployment(services.get_deployment(name), manifest=True, reveal=reveal))
 
 
 @extend_schema(responses=JSON, request=DEPLOY_BODY)
