@@ -739,7 +739,7 @@ class VmOperations:
             raise ConfigError("metadata: must be a map")
         view = self.view(vm_cid, ["customValue"])
         manager = self.client.content.customFieldsManager
-        keys = {str(name): self._field_key(str(name)) for name in metadata}
+        keys = self._field_keys([str(name) for name in metadata])
         for name, field_key, text in metadata_changes(
             metadata, keys, view.props.get("customValue")
         ):
@@ -752,25 +752,34 @@ class VmOperations:
                 not_found=VMNotFound,
             )
 
-    def _field_key(self, name: str) -> int:
-        key = self._fields.get(name)
-        if key is not None:
-            return key
-        with self._fields_lock:
-            manager = self.client.content.customFieldsManager
-            for f in manager.field or []:
-                if f.name == name and f.managedObjectType in (None, vim.VirtualMachine):
-                    self._fields[name] = f.key
-                    return f.key
-            try:
-                field = manager.AddCustomFieldDef(name=name, moType=vim.VirtualMachine)
-                key = field.key
-            except vim.fault.DuplicateName:
-                key = next(f.key for f in manager.field or [] if f.name == name)
-            except vmodl.MethodFault as exc:
-                raise map_fault(exc, f"Defining custom attribute '{name}'") from None
-            self._fields[name] = key
-            return key
+    def _field_keys(self, names: list[str]) -> dict[str, int]:
+        """Custom attribute keys by name: remembered, else the definitions read once for all
+        missing names, and a definition added for each name vCenter does not have."""
+        missing = [n for n in names if n not in self._fields]
+        if missing:
+            with self._fields_lock:
+                manager = self.client.content.customFieldsManager
+                defined = {
+                    f.name: f.key
+                    for f in manager.field or []
+                    if f.managedObjectType in (None, vim.VirtualMachine)
+                }
+                for name in missing:
+                    if name in self._fields:
+                        continue
+                    if name not in defined:
+                        defined[name] = self._add_field(manager, name)
+                    self._fields[name] = defined[name]
+        return {n: self._fields[n] for n in names}
+
+    @staticmethod
+    def _add_field(manager: vim.CustomFieldsManager, name: str) -> int:
+        try:
+            return manager.AddCustomFieldDef(name=name, moType=vim.VirtualMachine).key
+        except vim.fault.DuplicateName:  # defined meanwhile by another client
+            return next(f.key for f in manager.field or [] if f.name == name)
+        except vmodl.MethodFault as exc:
+            raise map_fault(exc, f"Defining custom attribute '{name}'") from None
 
 
 def in_vm_groups(config_ex: Any, vm_moid: str) -> bool:
