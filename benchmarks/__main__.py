@@ -1,6 +1,7 @@
 """``python -m benchmarks``: VM lifecycle and deploy throughput against the raw pyvmomi floor.
 
-Two suites (``--suite cpi|deploy|all``, default all):
+Two suites (``--suite cpi|deploy|all``, default all), and ``--suite soap``
+(``benchmarks/soap_calls.py``: SOAP round trips per CPI method, not in all):
 
 * ``deploy`` (``benchmarks/deploy.py``): a real director deploy, re-deploy,
   recreate and delete of N instances at several ``max_in_flight``, per
@@ -142,7 +143,7 @@ def main(argv=None) -> None:
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
-        "--suite", choices=("cpi", "deploy", "all"), default="all", help="what to measure"
+        "--suite", choices=("cpi", "deploy", "soap", "all"), default="all", help="what to measure"
     )
     parser.add_argument(
         "--vms", type=counting(1), default=100, help="cpi: VMs per measurement (default 100)"
@@ -186,6 +187,12 @@ def main(argv=None) -> None:
         help="deploy: also cProfile one deploy and print the top 15 by cumulative time",
     )
     args = parser.parse_args(argv)
+    if args.suite == "soap":
+        from benchmarks import soap_calls
+
+        print("== soap suite: SOAP calls per CPI method ==", flush=True)
+        soap_calls.run(min(args.vms, 20))
+        return
     if args.suite in ("cpi", "all"):
         print("== cpi suite: CPI create_vm+delete_vm against raw pyvmomi ==", flush=True)
         run_cpi(args.vms, args.threads, args.delay_ms or 0)
