@@ -17,15 +17,12 @@ from typing import Any
 
 from django.db import transaction
 
-from . import runner
+from . import locks, runner
 from .errands import run_errand  # noqa: F401  (re-exported for callers)
 from .manifest import ManifestError, apply_ops, dump_yaml, load_yaml, load_yaml_document
 from .manifest import parse_manifest as _parse_manifest
 from .models import Deployment, Task
 from .services import Conflict, NotFound, ServiceError
-
-#: Task types that change a deployment; one at a time per deployment.
-CHANGING_TYPES = ("update_deployment", "delete_deployment")
 
 
 def _errors(exc: ManifestError, prefix: str = "") -> dict[str, list[str]]:
@@ -65,13 +62,7 @@ def _check(doc: dict) -> str:
 
 
 def _refuse_if_busy(name: str) -> None:
-    Task.objects.filter(deployment_name=name).mark_timed_out()
-    running = (
-        Task.objects.active()
-        .filter(deployment_name=name, type__in=CHANGING_TYPES)
-        .order_by("id")
-        .first()
-    )
+    running = locks.changing_task(name)
     if running is not None:
         raise Conflict(
             {"deployment": [f"Deployment '{name}' is being changed by task {running.id}"]}

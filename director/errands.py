@@ -69,8 +69,6 @@ from .runner import TaskContext, task_handler
 from .services import Conflict, NotFound, ServiceError
 
 TASK_TYPE = "run_errand"
-#: Task types that change a deployment: an errand run waits for none of them.
-BUSY_TYPES = ("update_deployment", "delete_deployment", TASK_TYPE)
 
 
 class ErrandError(Exception):
@@ -273,13 +271,7 @@ def run_errand(
         )
     filters = _instance_filters(instances, errand)
     with transaction.atomic():
-        Task.objects.filter(deployment_name=deployment_name).mark_timed_out()
-        busy = (
-            Task.objects.active()
-            .filter(deployment_name=deployment_name, type__in=BUSY_TYPES)
-            .order_by("id")
-            .first()
-        )
+        busy = locks.changing_task(deployment_name)
         if busy is not None:
             raise Conflict(
                 {

@@ -167,3 +167,23 @@ def _lock_event(action: str, lock: Lock, task: Task | None) -> None:
         if lock.name.startswith("lock:deployment:")
         else "",
     )
+
+
+#: Task types that change a deployment: one at a time per deployment.
+CHANGING_TYPES = ("update_deployment", "delete_deployment", "run_errand")
+
+
+def changing_task(deployment: str) -> Task | None:
+    """The queued or running task that is changing ``deployment``, if any.
+
+    Deploy, delete and errand runs ask this before queueing, so a second one
+    is refused at once naming the task, instead of waiting for the lock.
+    Stale tasks are marked timed out first, so a dead worker blocks nothing.
+    """
+    Task.objects.filter(deployment_name=deployment).mark_timed_out()
+    return (
+        Task.objects.active()
+        .filter(deployment_name=deployment, type__in=CHANGING_TYPES)
+        .order_by("id")
+        .first()
+    )

@@ -196,3 +196,16 @@ def test_enqueue_false_creates_a_task_no_worker_is_sent(
     with django_capture_on_commit_callbacks() as callbacks:
         errands.run_errand("zk", "smoke-tests", "admin", instances=["zookeeper"])
     assert len(callbacks) == 1
+
+
+def test_a_running_errand_refuses_a_deploy_at_once(deployment):
+    """A deploy during an errand run is refused naming the errand's task, not left to time out."""
+    from director import deployments
+
+    busy = runner.create_task("run_errand", "errand", "admin", deployment_name="zk")
+    with pytest.raises(ServiceError) as err:
+        deployments.delete_deployment("zk", "admin")
+    assert err.value.status == 409
+    assert err.value.errors == {
+        "deployment": [f"Deployment 'zk' is being changed by task {busy.id}"]
+    }
