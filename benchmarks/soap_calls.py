@@ -42,16 +42,22 @@ _original = SoapAdapter.SoapStubAdapter.InvokeMethod
 def _counting_invoke(self, mo, info, args, outerStub=None):
     me = threading.get_ident()
     for ident, counter in list(_active):
-        if ident == me:
-            counter[info.wsdlName] += 1
+        if ident in (me, None):
+            with _patch_lock:
+                counter[info.wsdlName] += 1
     return _original(self, mo, info, args, outerStub)
 
 
 @contextlib.contextmanager
-def count_soap_calls() -> Iterator[Counter]:
-    """A ``Counter`` of SOAP method names called by this thread inside the block."""
+def count_soap_calls(*, all_threads: bool = False) -> Iterator[Counter]:
+    """A ``Counter`` of SOAP method names called inside the block.
+
+    By this thread only (so a test is not disturbed by keep-alive threads or
+    other tests' work), or with ``all_threads`` by every thread (a director
+    deploy creates VMs in a pool of threads).
+    """
     counter: Counter = Counter()
-    entry = (threading.get_ident(), counter)
+    entry = (None if all_threads else threading.get_ident(), counter)
     with _patch_lock:
         if not _active:
             SoapAdapter.SoapStubAdapter.InvokeMethod = _counting_invoke

@@ -39,7 +39,7 @@ from cpi.vsphere.vm import (
     disk_backing,
     next_unit_number,
     persistent_disks_of,
-    read_settings,
+    settings_in,
     settings_options,
     system_disk,
 )
@@ -335,7 +335,7 @@ class DiskOperations:
 
         Empty when the VM carries no readable settings (nothing to keep in step).
         """
-        settings = read_settings(extra_config)
+        settings = settings_in(extra_config)
         if settings is None:
             return []
         persistent = dict(settings.get("disks", {}).get("persistent") or {})

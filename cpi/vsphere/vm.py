@@ -247,7 +247,16 @@ def persistent_disks_of(devices: list[Any], disk_path: str) -> dict[str, vim.vm.
     return out
 
 
-def read_settings(extra_config: list[Any] | None) -> dict[str, Any] | None:
+def read_settings(vm: vim.VirtualMachine) -> dict[str, Any] | None:
+    """The agent settings of ``vm``, or None (reads its whole ``config``: one call).
+
+    Callers that read other properties too should read ``config.extraConfig``
+    with them and use ``settings_in``.
+    """
+    return settings_in(vm.config.extraConfig)
+
+
+def settings_in(extra_config: list[Any] | None) -> dict[str, Any] | None:
     """The agent settings in a VM's ``config.extraConfig``, or None."""
     for opt in extra_config or []:
         if opt.key == USERDATA_KEY and opt.value:
