@@ -10,6 +10,7 @@ with the instance they belong to.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,12 +21,17 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from cpi.base import CpiError
 from director.events import record_event
 from director.models import Deployment, Event, VariableSet
 from director.runner import TaskCancelled, TaskContext
+from director.services import ServiceError
 
 #: How many VMs are created or deleted at once (BOSH ``director.max_threads``).
 DEFAULT_MAX_THREADS = 32
+
+
+log = logging.getLogger(__name__)
 
 
 def max_threads() -> int:
@@ -157,6 +163,9 @@ def parallel(
         try:
             results[i] = work(item)
         except BaseException as exc:
+            if not isinstance(exc, TaskCancelled | CpiError | ServiceError):
+                # A bug, not an operator error: keep its traceback in the worker log.
+                log.exception("unexpected error in %s", label(item))
             stop.set()
             with guard:
                 failures.append((label(item), exc))
