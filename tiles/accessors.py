@@ -630,7 +630,7 @@ def _property_path(ref: Ref, scope: Scope, prefix: str, segs: tuple) -> Any:
     while bp.get("type") == "selector" and i + 1 < len(segs):
         child = template.blueprint(f"{pref}.{segs[i][0]}.{segs[i + 1][0]}")
         if child is None:
-            if segs[i][0] in {o.get("name") for o in props.SelectorType.options(bp)}:
+            if segs[i][0] in [o.get("name") for o in props.SelectorType.options(bp)]:
                 raise AccessorError(
                     f"unknown property {pref}.{segs[i][0]}.{segs[i + 1][0]} in {ref.raw}"
                 )
@@ -746,16 +746,33 @@ def _credential_access(ref: Ref, scope: Scope, pref: str, bp: Mapping, value: An
         return None
     if t == "secret":
         return value.get("secret") if isinstance(value, Mapping) else value
-    if acc in value:
-        return value[acc]
-    if acc == "sha512_hashed_password":
-        from tiles.credentials import sha512_crypt
 
-        return sha512_crypt(value["password"], value["salt"])
+    def field(key: str) -> str:
+        # Staged values were validated when they were stored, but a tile
+        # upgrade or an old row can leave any shape behind: name the field.
+        v = value.get(key)
+        if not isinstance(v, str) or not v:
+            raise AccessorError(f"{pref}: {key} is missing or not a string, needed by {ref.raw}")
+        return v
+
+    if acc in value:
+        return field(acc)
+    if acc == "sha512_hashed_password":
+        from tiles.credentials import CredentialError, sha512_crypt
+
+        try:
+            return sha512_crypt(field("password"), field("salt"))
+        except CredentialError as e:
+            raise AccessorError(f"{pref}: {e}") from None
     if acc == "cert_and_private_key_pems":
-        cert = value["cert_pem"]
-        return cert + ("" if cert.endswith("\n") else "\n") + value["private_key_pem"]
-    return _public_key(value["private_key_pem"], acc)
+        cert = field("cert_pem")
+        return cert + ("" if cert.endswith("\n") else "\n") + field("private_key_pem")
+    try:
+        return _public_key(field("private_key_pem"), acc)
+    except (ValueError, TypeError):
+        raise AccessorError(
+            f"{pref}: private_key_pem is not an unencrypted PEM private key, needed by {ref.raw}"
+        ) from None
 
 
 @lru_cache(maxsize=256)

@@ -50,6 +50,7 @@ GENERATED_TYPES = (
 _ALPHABET = string.ascii_letters + string.digits
 ROOT_CA_DAYS = 4 * 365
 LEAF_DAYS = 2 * 365
+MAX_CRYPT_PASSWORD_BYTES = props.MAX_SALTED_PASSWORD_BYTES
 
 
 class CredentialError(ValueError):
@@ -290,8 +291,17 @@ def _b64_from_24bit(b2: int, b1: int, b0: int, n: int) -> str:
 
 
 def sha512_crypt(password: str, salt: str, rounds: int | None = None) -> str:
-    """``$6$<salt>$<hash>`` as crypt(3) computes it (salt cut to 16 chars)."""
+    """``$6$<salt>$<hash>`` as crypt(3) computes it (salt cut to 16 chars).
+
+    The algorithm hashes the password once per byte of it (quadratic), so
+    passwords longer than ``MAX_CRYPT_PASSWORD_BYTES`` are refused with a
+    CredentialError, as passlib does, instead of exhausting memory.
+    """
+    if not isinstance(password, str) or not isinstance(salt, str):
+        raise CredentialError("password and salt must be strings")
     pw = password.encode()
+    if len(pw) > MAX_CRYPT_PASSWORD_BYTES:
+        raise CredentialError(f"password is longer than {MAX_CRYPT_PASSWORD_BYTES} bytes")
     s = salt.encode()[:16]
     r = 5000 if rounds is None else max(1000, min(rounds, 999_999_999))
     b = hashlib.sha512(pw + s + pw).digest()

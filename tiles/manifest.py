@@ -386,7 +386,10 @@ class _Renderer:
         self.values = effective_values(template, values)
         unknown = [r for r in values if template.blueprint(r) is None]
         for ref in unknown:
-            self.errors.append((ref, "unknown property"))
+            # Staged values are keyed by reference; a key that is not one
+            # (empty, not text) is named by its repr so the path is never blank.
+            path = ref if isinstance(ref, str) and ref.strip() else f"values[{ref!r}]"
+            self.errors.append((path, "unknown property"))
         self.facts = job_facts(template, self.values, ctx, self.errors)
         self.scope = Scope(
             template=template,

@@ -66,6 +66,11 @@ __all__ = [
 ]
 
 
+# sha512-crypt hashes the password once per byte of it; passlib refuses
+# longer passwords for the same reason.
+MAX_SALTED_PASSWORD_BYTES = 4096
+
+
 class PropertyError(ValueError):
     """A value does not fit its blueprint; ``message`` is safe to show (no secret)."""
 
@@ -87,6 +92,12 @@ class ValidationContext:
 
 
 _NO_CONTEXT = ValidationContext()
+
+
+def _list(node: Any) -> list:
+    """``node`` if it is a list, else ``[]``: blueprints are read before (and
+    while) the template checker reports a wrongly typed list."""
+    return node if isinstance(node, list) else []
 
 
 def is_empty(value: Any) -> bool:
@@ -496,7 +507,7 @@ class StringListType(StringType):
 class _ChoiceMixin:
     @staticmethod
     def option_names(bp: Mapping) -> list[str]:
-        return [str(o.get("name")) for o in bp.get("options") or [] if isinstance(o, Mapping)]
+        return [str(o.get("name")) for o in _list(bp.get("options")) if isinstance(o, Mapping)]
 
 
 class DropdownSelectType(_ChoiceMixin, PropertyType):
@@ -511,7 +522,7 @@ class DropdownSelectType(_ChoiceMixin, PropertyType):
     def default(self, bp):
         if not is_empty(bp.get("default")):
             return super().default(bp)
-        for o in bp.get("options") or []:
+        for o in _list(bp.get("options")):
             if isinstance(o, Mapping) and o.get("default") is True:
                 return str(o.get("name"))
         return None
@@ -549,7 +560,7 @@ class SelectorType(PropertyType):
 
     @staticmethod
     def options(bp: Mapping) -> list[Mapping]:
-        return [o for o in bp.get("option_templates") or [] if isinstance(o, Mapping)]
+        return [o for o in _list(bp.get("option_templates")) if isinstance(o, Mapping)]
 
     @staticmethod
     def select_value(option: Mapping) -> str:
@@ -581,7 +592,12 @@ class CollectionType(PropertyType):
 
     @staticmethod
     def fields(bp: Mapping) -> list[Mapping]:
-        return [f for f in bp.get("property_blueprints") or [] if isinstance(f, Mapping)]
+        # Fields without a text name are reported by the template checker.
+        return [
+            f
+            for f in _list(bp.get("property_blueprints"))
+            if isinstance(f, Mapping) and isinstance(f.get("name"), str)
+        ]
 
     def coerce(self, bp, value, ctx):
         records, errors = validate_collection(bp, value, ctx, check_constraints=False)
@@ -647,7 +663,11 @@ class SaltedCredentialsType(PropertyType):
     secret = credential = generatable = True
 
     def coerce(self, bp, value, ctx):
-        return _cred_dict(value, ("identity", "password", "salt"), "identity, password and salt")
+        creds = _cred_dict(value, ("identity", "password", "salt"), "identity, password and salt")
+        if len(creds["password"].encode()) > MAX_SALTED_PASSWORD_BYTES:
+            # sha512-crypt is quadratic in the password length.
+            raise PropertyError(f"password is longer than {MAX_SALTED_PASSWORD_BYTES} bytes")
+        return creds
 
     def default(self, bp):
         return None
@@ -918,7 +938,11 @@ def validate_collection(
         for name, raw in record.items():
             if name not in fields:
                 if name == "guid":  # Ops Manager's record identity, kept as is
-                    out[name] = _unwrap(raw)
+                    guid = _unwrap(raw)
+                    if isinstance(guid, str):
+                        out[name] = guid
+                    else:
+                        errors.append((f"[{i}].guid", "must be a string"))
                     continue
                 errors.append((f"[{i}].{name}", "unknown field"))
                 continue
@@ -975,9 +999,9 @@ def validate_values(
     normalized: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for ref, value in values.items():
-        bp = template.blueprint(ref)
+        bp = template.blueprint(ref) if isinstance(ref, str) else None
         if bp is None:
-            errors[ref] = "unknown property"
+            errors[ref if isinstance(ref, str) else repr(ref)] = "unknown property"
             continue
         t = TYPES.get(bp.get("type"))
         if t is None:
@@ -1126,13 +1150,16 @@ def unredact(blueprint: Mapping, new: Any, old: Any) -> Any:
     if t == "collection" and isinstance(new, list):
         fields = {f.get("name"): f for f in CollectionType.fields(blueprint)}
         olds = old if isinstance(old, list) else []
-        by_guid = {r.get("guid"): r for r in olds if isinstance(r, Mapping) and r.get("guid")}
+        by_guid = {
+            r["guid"]: r for r in olds if isinstance(r, Mapping) and isinstance(r.get("guid"), str)
+        }
         out = []
         for i, rec in enumerate(new):
             if not isinstance(rec, Mapping):
                 out.append(rec)
                 continue
-            prev = by_guid.get(rec.get("guid")) if rec.get("guid") else None
+            guid = rec.get("guid")
+            prev = by_guid.get(guid) if isinstance(guid, str) and guid else None
             if prev is None and i < len(olds) and isinstance(olds[i], Mapping) and not by_guid:
                 prev = olds[i]
             prev = prev or {}

@@ -32,6 +32,7 @@ import os
 import posixpath
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from typing import IO, Any
 
 import yaml
 
+from director.manifest.yaml import YamlBoundsError, check_yaml_bounds
 from tiles import properties as props
 
 __all__ = [
@@ -71,7 +73,14 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_yaml(text: str | bytes) -> Any:
-    """Safe YAML (libyaml when available). Aliases are expanded by the loader."""
+    """Safe YAML (libyaml when available). Aliases are expanded by the loader.
+
+    Too deep or too alias-heavy text raises ``YamlBoundsError`` (a
+    ``yaml.YAMLError``) before libyaml is asked to build it: its recursive
+    composer crashes the process on deep nesting, and a "billion laughs"
+    document would be walked node by node when rendered.
+    """
+    check_yaml_bounds(text)
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
 
 
@@ -95,6 +104,15 @@ class PropertyReference:
         return self.blueprint.get("name")
 
 
+def _items(node: Any) -> list:
+    """``node`` if it is a list, else an empty list.
+
+    The checker builds a ``ProductTemplate`` before it has finished (so that
+    references can be resolved), so the lookups must survive any shape.
+    """
+    return node if isinstance(node, list) else []
+
+
 class ProductTemplate:
     """A validated product template: the raw dict plus lookups.
 
@@ -107,13 +125,13 @@ class ProductTemplate:
         self._refs: dict[str, PropertyReference] = {}
         self._job_types = {
             j["name"]: j
-            for j in data.get("job_types") or []
+            for j in _items(data.get("job_types"))
             if isinstance(j, Mapping) and isinstance(j.get("name"), str)
         }
-        for bp in data.get("property_blueprints") or []:
+        for bp in _items(data.get("property_blueprints")):
             self._index(".properties", bp, None, None, None)
         for job in self._job_types.values():
-            for bp in job.get("property_blueprints") or []:
+            for bp in _items(job.get("property_blueprints")):
                 self._index(f".{job['name']}", bp, job["name"], None, None)
 
     def _index(self, prefix: str, bp: Any, job, selector, option) -> None:
@@ -122,9 +140,9 @@ class ProductTemplate:
         ref = f"{prefix}.{bp['name']}"
         self._refs.setdefault(ref, PropertyReference(ref, bp, job, selector, option))
         if bp.get("type") == "selector":
-            for opt in bp.get("option_templates") or []:
+            for opt in _items(bp.get("option_templates")):
                 if isinstance(opt, Mapping) and isinstance(opt.get("name"), str):
-                    for child in opt.get("property_blueprints") or []:
+                    for child in _items(opt.get("property_blueprints")):
                         self._index(f"{ref}.{opt['name']}", child, job, ref, opt["name"])
 
     # identity -----------------------------------------------------------
@@ -155,13 +173,13 @@ class ProductTemplate:
         """Product-level blueprints by name."""
         return {
             bp["name"]: bp
-            for bp in self.data.get("property_blueprints") or []
+            for bp in _items(self.data.get("property_blueprints"))
             if isinstance(bp, Mapping) and "name" in bp
         }
 
     @property
     def form_types(self) -> list[Mapping]:
-        return list(self.data.get("form_types") or [])
+        return list(_items(self.data.get("form_types")))
 
     @property
     def job_types(self) -> dict[str, Mapping]:
@@ -173,11 +191,11 @@ class ProductTemplate:
 
     @property
     def post_deploy_errands(self) -> list[Mapping]:
-        return list(self.data.get("post_deploy_errands") or [])
+        return list(_items(self.data.get("post_deploy_errands")))
 
     @property
     def pre_delete_errands(self) -> list[Mapping]:
-        return list(self.data.get("pre_delete_errands") or [])
+        return list(_items(self.data.get("pre_delete_errands")))
 
     @property
     def errands(self) -> dict[str, list[Mapping]]:
@@ -189,19 +207,19 @@ class ProductTemplate:
 
     @property
     def releases(self) -> list[Mapping]:
-        return list(self.data.get("releases") or [])
+        return list(_items(self.data.get("releases")))
 
     @property
     def variables(self) -> list[Mapping]:
-        return list(self.data.get("variables") or [])
+        return list(_items(self.data.get("variables")))
 
     @property
     def runtime_configs(self) -> list[Mapping]:
-        return list(self.data.get("runtime_configs") or [])
+        return list(_items(self.data.get("runtime_configs")))
 
     @property
     def requires_product_versions(self) -> list[Mapping]:
-        return list(self.data.get("requires_product_versions") or [])
+        return list(_items(self.data.get("requires_product_versions")))
 
     @property
     def update(self) -> Mapping | None:
@@ -290,7 +308,7 @@ class _Checker:
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" (line {mark.line + 1})" if mark is not None else ""
-            problem = getattr(e, "problem", None) or "cannot be parsed"
+            problem = getattr(e, "problem", None) or str(e) or "cannot be parsed"
             self.err(f"{path}/{key}", f"invalid YAML{where}: {problem}")
 
     # top level ------------------------------------------------------------
@@ -599,7 +617,7 @@ class _Checker:
             self.err(f"{p}/reference", f"{ref} does not exist")
             return
         if bp.get("type") == "collection":
-            fields = {f.get("name") for f in props.CollectionType.fields(bp)}
+            fields = {f["name"] for f in props.CollectionType.fields(bp)}
             for j, sub in enumerate(
                 self.list_of(inp.get("property_inputs"), f"{p}/property_inputs")
             ):
@@ -615,7 +633,9 @@ class _Checker:
                 f"{p}/selector_property_inputs", f"{ref} is a {bp.get('type')}, not a selector"
             )
             return
-        options = {o.get("name") for o in props.SelectorType.options(bp)}
+        options = {
+            o["name"] for o in props.SelectorType.options(bp) if isinstance(o.get("name"), str)
+        }
         for j, sel in enumerate(sels):
             sp = f"{p}/selector_property_inputs/{j}"
             if not self.mapping(sel, sp) or not self.string(sel, "reference", sp):
@@ -655,7 +675,7 @@ class _Checker:
             if job is None:
                 self.err(ip, f"job type '{jname}' does not exist")
             elif name not in {
-                t.get("name") for t in job.get("templates") or [] if isinstance(t, Mapping)
+                t.get("name") for t in _items(job.get("templates")) if isinstance(t, Mapping)
             }:
                 self.err(ip, f"job type '{jname}' has no job '{name}' to run as an errand")
             if which not in ("first", "all") and not which.isdigit():
@@ -686,6 +706,8 @@ def load_product_template(
             raise TemplateError([(source, "metadata is not UTF-8 text")]) from None
     try:
         data = parse_yaml(text_or_bytes)
+    except YamlBoundsError as e:
+        raise TemplateError([(source, f"metadata is refused: {e}")]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -791,8 +813,15 @@ def load_pivotal(
         meta = metas[0]
         if meta.file_size > MAX_METADATA_BYTES:
             raise TemplateError([(meta.filename, f"larger than {MAX_METADATA_BYTES} bytes")])
-        with zf.open(meta) as fh:
-            raw = fh.read(MAX_METADATA_BYTES + 1)
+        try:
+            with zf.open(meta) as fh:
+                raw = fh.read(MAX_METADATA_BYTES + 1)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
+            # A damaged member (bad CRC, mismatched header, truncated data,
+            # unsupported compression or encryption) is a bad upload.
+            raise TemplateError(
+                [(meta.filename, f"cannot be read from the archive: {e}")]
+            ) from None
         if len(raw) > MAX_METADATA_BYTES:
             raise TemplateError([(meta.filename, f"larger than {MAX_METADATA_BYTES} bytes")])
         template = load_product_template(raw, source=meta.filename)

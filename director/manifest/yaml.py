@@ -61,6 +61,66 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+# Bounds for untrusted YAML. Real documents are far below them (cf-deployment
+# expands to ~40,000 nodes, ~15 levels deep); a "billion laughs" document
+# (anchors of aliases of anchors) or ``[[[[...]]]]`` is refused before it is
+# built: expanding aliases would exhaust memory, and libyaml's recursive
+# composer overflows the C stack (a segfault, not an exception) on deep nesting.
+MAX_YAML_DEPTH = 200
+MAX_YAML_NODES = 2_000_000
+
+_Events = getattr(_yaml, "CSafeLoader", _yaml.SafeLoader)
+
+
+class YamlBoundsError(_yaml.YAMLError):
+    """A YAML text nests too deeply or expands (through aliases) to too many nodes."""
+
+
+def check_yaml_bounds(
+    text: str | bytes, *, max_depth: int = MAX_YAML_DEPTH, max_nodes: int = MAX_YAML_NODES
+) -> None:
+    """Raise :class:`YamlBoundsError` if ``text`` is too deep or expands too far.
+
+    Walks the parser's event stream (iterative, nothing is built): each
+    anchored node remembers its expanded size, so an alias costs what it
+    would cost once copied. Syntax errors are left to the real load.
+    """
+    sizes: dict[str, int] = {}
+    stack: list[list] = [[0, None]]  # [expanded size so far, anchor]
+    total = 0
+    try:
+        for event in _yaml.parse(text, Loader=_Events):
+            if isinstance(event, _yaml.CollectionStartEvent):
+                if len(stack) > max_depth:
+                    raise YamlBoundsError(f"it nests more than {max_depth} levels deep")
+                stack.append([1, event.anchor])
+                total += 1
+                continue
+            if isinstance(event, _yaml.CollectionEndEvent):
+                size, anchor = stack.pop()
+                if anchor is not None:
+                    sizes[anchor] = size
+            elif isinstance(event, _yaml.ScalarEvent):
+                size = 1
+                total += 1
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, _yaml.AliasEvent):
+                size = sizes.get(event.anchor, 1)
+                total += size
+            else:
+                continue
+            stack[-1][0] += size
+            if total > max_nodes:
+                raise YamlBoundsError(
+                    f"it expands to more than {max_nodes} nodes (aliases of aliases?)"
+                )
+    except YamlBoundsError:
+        raise
+    except _yaml.YAMLError:
+        return  # the real load reports syntax errors with their position
+
+
 def _unshare(value: Any, stack: set[int] | None = None, path: str = "") -> Any:
     """Rebuild containers so that every path owns its own object (expands aliases)."""
     if not isinstance(value, dict | list):
@@ -92,7 +152,10 @@ def load_yaml_document(text: str | bytes, what: str = "manifest") -> Any:
         except UnicodeDecodeError as exc:
             raise ManifestError([("", f"{what} is not UTF-8 text: {exc}")], what) from None
     try:
+        check_yaml_bounds(text)
         doc = _yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except YamlBoundsError as exc:
+        raise ManifestError([("", f"{what} is refused: {exc}")], what) from None
     except _yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
