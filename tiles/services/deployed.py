@@ -74,17 +74,27 @@ def deployed_status(guid: str) -> list[dict]:
 
     Ops Manager's ``ProductStatus`` keys (``job-name``, ``index``,
     ``az_name``, ``ips``, ``cid``, ...) plus ``job_state`` (the director's
-    instance state); VM vitals are null (no agent reports them yet).
+    instance state); VM vitals are null (no agent reports them yet). Like
+    ``bosh vms``, errand instances show only while they have a VM; a service
+    instance whose VM is missing shows with ``cid`` null.
     """
     from director import services as director_services
 
-    _deployed(guid)
+    sp = _deployed(guid)
     try:
         instances = director_services.deployment_instances(guid)
     except NotFound:
         return []
+    manifest = yaml.safe_load(sp.deployed_manifest or "") or {}
+    errands = {
+        g.get("name")
+        for g in manifest.get("instance_groups") or []
+        if isinstance(g, dict) and g.get("lifecycle") == "errand"
+    }
     rows = []
     for inst in instances:
+        if inst.group in errands and inst.active_vm is None:
+            continue
         vm = next((v for v in inst.vms.all() if v.active), None)
         rows.append(
             {
