@@ -134,7 +134,11 @@ def _director_uuid() -> str:
 # --------------------------------------------------------------------------- stemcells
 
 
-@extend_schema(responses=JSON, request=_upload_body("stemcell"))
+STEMCELL_UPLOAD = _upload_body("stemcell")
+
+
+@extend_schema(responses=JSON, request=STEMCELL_UPLOAD)
+@extend_schema(methods=["GET"], operation_id="director_stemcells_list")
 @api_view(["GET", "POST"])
 @service_errors
 def stemcells(request):
@@ -149,7 +153,7 @@ def stemcells_upload_impl(request):
     )
 
 
-@extend_schema(responses=JSON, request=_upload_body("stemcell"))
+@extend_schema(responses=JSON, request=STEMCELL_UPLOAD)
 @api_view(["POST"])
 @service_errors
 def stemcells_upload(request):
@@ -241,6 +245,7 @@ def _deploy_arguments(request) -> dict:
 
 
 @extend_schema(responses=JSON, request=DEPLOY_BODY)
+@extend_schema(methods=["GET"], operation_id="director_deployments_list")
 @api_view(["GET", "POST"])
 @service_errors
 def deployments(request):
@@ -328,6 +333,7 @@ def resurrection(request):
 
 
 @extend_schema(responses=JSON, parameters=_params("state", "deployment", "type", "context_id"))
+@extend_schema(methods=["GET"], operation_id="director_tasks_list")
 @api_view(["GET"])
 @service_errors
 def tasks(request):
@@ -398,6 +404,7 @@ EVENT_FILTERS = (
 
 
 @extend_schema(responses=JSON, parameters=_params(*EVENT_FILTERS, "limit"))
+@extend_schema(methods=["GET"], operation_id="director_events_list")
 @api_view(["GET"])
 @service_errors
 def events(request):

@@ -130,3 +130,12 @@ def test_suite_runs_on_postgresql():
     from django.db import connection
 
     assert connection.vendor == "postgresql"
+
+
+def test_openapi_schema_is_valid_without_warnings(tmp_path):
+    """Every route has a unique operation id and well-formed components."""
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", validate=True, fail_on_warn=True, file=str(out))
+    assert "/api/v0/staged/pending_changes" in out.read_text()

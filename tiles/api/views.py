@@ -137,6 +137,7 @@ def _director_json() -> dict:
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["GET"], operation_id="staged_products_list")
 @api_view(["GET", "POST"])
 @service_errors
 def staged_products(request):
@@ -296,6 +297,7 @@ def director_test_connection(request):
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["PUT"], operation_id="staged_director_availability_zones_replace")
 @api_view(["GET", "POST", "PUT"])
 @service_errors
 def availability_zones(request):
@@ -427,6 +429,7 @@ def _installation(inst, with_steps: bool = True) -> dict:
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["GET"], operation_id="installations_list")
 @api_view(["GET", "POST"])
 @service_errors
 def installations(request):
@@ -497,6 +500,7 @@ def deployed_status(request, guid):
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["GET"], operation_id="deployed_products_credentials_list")
 @api_view(["GET"])
 @service_errors
 def credentials(request, guid):
