@@ -100,22 +100,21 @@ class VCenterAgent:
     # -- reading the VM ------------------------------------------------------
 
     def _vm_facts(self) -> dict[str, Any] | None:
-        """``{"power": ..., "settings": {...}}`` of the VM, or None if vCenter has no such VM."""
-        from pyVmomi import vim
+        """``{"power": ..., "settings": {...}}`` of the VM (one vCenter read), or None if it is gone."""
+        from cpi.base import VMNotFound
+        from cpi.vsphere.vm import settings_in
 
-        from cpi.vsphere.vm import read_settings
-
-        vsphere = _vcenter_of(self.cloud)
-        inventory = getattr(vsphere, "inventory", None)
-        if inventory is None:  # not a vSphere cloud: trust the CPI's has_vm
+        vms = getattr(_vcenter_of(self.cloud), "vms", None)
+        if vms is None:  # not a vSphere cloud: trust the CPI's has_vm
             return {"power": "poweredOn", "settings": {"agent_id": self.vm.agent_id}}
-        found = inventory.find_vm(self.vm.cid)
-        if found is None:
+        try:
+            view = vms.view(self.vm.cid, ["runtime.powerState", "config.extraConfig"])
+        except VMNotFound:
             return None
-        props = dict(
-            vsphere.client.properties_of([found], vim.VirtualMachine, ["runtime.powerState"])[0][1]
-        )
-        return {"power": str(props.get("runtime.powerState")), "settings": read_settings(found)}
+        return {
+            "power": str(view.props.get("runtime.powerState")),
+            "settings": settings_in(view.props.get("config.extraConfig")),
+        }
 
     def _ready(self, facts: dict[str, Any] | None) -> bool:
         return bool(
