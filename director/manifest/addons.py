@@ -46,6 +46,11 @@ RUNTIME = "runtime"
 DEPLOYMENT = "deployment"
 
 
+def _list(value: Any) -> list:
+    """``value`` if it is a list, else ``[]`` (the caller reports the wrong type)."""
+    return value if isinstance(value, list) else []
+
+
 def _str_list(value: Any, path: str, e: ErrorCollector) -> list[str]:
     if value is None:
         return []
@@ -84,7 +89,13 @@ def validate_filter(raw: Any, path: str, e: ErrorCollector, level: str) -> dict:
         e.add(join_path(path, "jobs"), "must be a list of {name, release}")
         jobs = []
     for i, job in enumerate(jobs):
-        if not isinstance(job, dict) or not job.get("name") or not job.get("release"):
+        if (
+            not isinstance(job, dict)
+            or not isinstance(job.get("name"), str)
+            or not isinstance(job.get("release"), str)
+            or not job["name"]
+            or not job["release"]
+        ):
             e.add(join_path(path, "jobs", i), "must have both name and release")
         else:
             out["jobs"].append({"name": job["name"], "release": job["release"]})
@@ -243,8 +254,13 @@ def consolidate_runtime_configs(configs: list[dict], names: list[str] | None = N
         if not isinstance(config, dict):
             e.add(f"runtime-config {label}", "must be a YAML mapping")
             continue
-        for r, rel in enumerate(config.get("releases") or []):
-            if not isinstance(rel, dict) or not rel.get("name"):
+        for section, kind in (("releases", list), ("addons", list), ("variables", list)):
+            if config.get(section) is not None and not isinstance(config[section], kind):
+                e.add(section, f"must be a list (runtime-config {label})")
+        if config.get("tags") is not None and not isinstance(config["tags"], dict):
+            e.add("tags", f"must be a map (runtime-config {label})")
+        for r, rel in enumerate(_list(config.get("releases"))):
+            if not isinstance(rel, dict) or not isinstance(rel.get("name"), str) or not rel["name"]:
                 e.add(
                     join_path("releases", r), f"must be a map with a name (runtime-config {label})"
                 )
@@ -258,13 +274,15 @@ def consolidate_runtime_configs(configs: list[dict], names: list[str] | None = N
                 )
                 continue
             releases.setdefault(rel["name"], unshare(rel))
-        addons.extend(unshare(config.get("addons") or []))
-        for var in config.get("variables") or []:
-            if (
-                isinstance(var, dict)
-                and var.get("name") in variables
-                and variables[var["name"]] != var
-            ):
+        addons.extend(unshare(_list(config.get("addons"))))
+        for v, var in enumerate(_list(config.get("variables"))):
+            if not isinstance(var, dict) or not isinstance(var.get("name"), str):
+                e.add(
+                    join_path("variables", v),
+                    f"must be a map with a name (runtime-config {label})",
+                )
+                continue
+            if var.get("name") in variables and variables[var["name"]] != var:
                 e.add(
                     join_path("variables", var["name"]),
                     f"defined differently in runtime-config {label}",

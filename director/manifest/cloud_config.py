@@ -330,6 +330,8 @@ def _parse_compilation(
     net = comp.get("network")
     if net is None:
         e.add("compilation/network", "is required")
+    elif not isinstance(net, str):
+        e.add("compilation/network", "must be the name of a network")
     elif not is_placeholder(net) and networks is not None:
         if net not in networks:
             e.add("compilation/network", f"references an unknown network '{net}'")
@@ -339,7 +341,9 @@ def _parse_compilation(
                 f"network '{net}' is a vip network; compilation needs manual or dynamic",
             )
     az = comp.get("az")
-    if az is not None and az_names is not None and not is_placeholder(az) and az not in az_names:
+    if az is not None and not isinstance(az, str):
+        e.add("compilation/az", "must be the name of an az")
+    elif az is not None and az_names is not None and not is_placeholder(az) and az not in az_names:
         e.add("compilation/az", f"references an unknown az '{az}'")
     given = [k for k in ("vm_type", "vm_resources", "cloud_properties") if comp.get(k) is not None]
     if len(given) > 1:
@@ -348,7 +352,9 @@ def _parse_compilation(
             f"specify only one of 'vm_type', 'vm_resources' or 'cloud_properties' (found {', '.join(given)})",
         )
     vt = comp.get("vm_type")
-    if vt is not None and vm_types is not None and not is_placeholder(vt) and vt not in vm_types:
+    if vt is not None and not isinstance(vt, str):
+        e.add("compilation/vm_type", "must be the name of a vm_type")
+    elif vt is not None and vm_types is not None and not is_placeholder(vt) and vt not in vm_types:
         e.add("compilation/vm_type", f"references an unknown vm_type '{vt}'")
     for flag in ("reuse_compilation_vms", "orphan_workers"):
         if flag in comp and not isinstance(comp[flag], bool) and not is_placeholder(comp[flag]):

@@ -434,7 +434,9 @@ def _parse_op(i: int, op: Any) -> tuple[str, Pointer]:
     if not isinstance(op, dict):
         raise OpError(f"Operation [{i}] must be a map with 'type' and 'path', got {go_type(op)}")
     kind = op.get("type")
-    label = {"replace": "Replace", "remove": "Remove", "test": "Test"}.get(kind)
+    label = None
+    if isinstance(kind, str):
+        label = {"replace": "Replace", "remove": "Remove", "test": "Test"}.get(kind)
     if label is None:
         raise OpError(f"Unknown operation [{i}] with type '{kind if kind is not None else ''}'")
     if "path" not in op or op["path"] is None:

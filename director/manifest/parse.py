@@ -470,6 +470,8 @@ def _parse_jobs(
         release = job.get("release", default_release)
         if release is None:
             e.add(join_path(p, "release"), "is required (the release that provides this job)")
+        elif not isinstance(release, str):
+            e.add(join_path(p, "release"), "must be the name of a release")
         elif not _unresolved(release) and release not in releases:
             e.add(join_path(p, "release"), f"references an unknown release '{release}'")
         norm["release"] = release
@@ -580,6 +582,8 @@ def _parse_instance_group(
     if stemcell is None:
         if "resource_pool" not in ig:
             e.add(join_path(path, "stemcell"), "is required (a stemcell alias)")
+    elif not isinstance(stemcell, str):
+        e.add(join_path(path, "stemcell"), "must be a stemcell alias")
     elif not _unresolved(stemcell) and stemcell not in stemcells:
         e.add(join_path(path, "stemcell"), f"references an unknown stemcell '{stemcell}'")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import join_path
+from .errors import ManifestError, join_path
 from .yaml import unshare
 
 _ABSENT = object()
@@ -62,6 +62,8 @@ def resolve_job_properties(
     (``instance_groups/zookeeper/jobs/zookeeper/properties``) and prefixes
     each warning's path.
     """
+    if not isinstance(job_spec, dict):
+        raise ManifestError([(path, "the job's spec (from its release) is not a mapping")])
     properties = properties or {}
     declared = _declared(job_spec)
     resolved: dict = {}

@@ -285,6 +285,8 @@ class DeploymentPlanner:
             raise PlanError(path, "use either vm_type or vm_resources, not both")
         if vm_type is None and vm_resources is None:
             raise PlanError(f"{path}/vm_type", "is required (or vm_resources)")
+        if vm_type is not None and not isinstance(vm_type, str):
+            raise PlanError(f"{path}/vm_type", "must be the name of a vm_type")
         if vm_type is not None and vm_type not in cloud.vm_types:
             raise PlanError(f"{path}/vm_type", f"unknown vm_type '{vm_type}' (not in cloud-config)")
         if vm_resources is not None:
@@ -294,7 +296,7 @@ class DeploymentPlanner:
                 if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                     raise PlanError(f"{path}/vm_resources/{key}", "must be a positive integer")
         extensions = raw.get("vm_extensions") or []
-        if not isinstance(extensions, list):
+        if not isinstance(extensions, list) or not all(isinstance(x, str) for x in extensions):
             raise PlanError(f"{path}/vm_extensions", "must be a list of vm_extension names")
         for ext in extensions:
             if ext not in cloud.vm_extensions:
@@ -311,6 +313,8 @@ class DeploymentPlanner:
                 raise PlanError(f"{path}/persistent_disk", "must be a size in MiB")
         elif raw.get("persistent_disk_type") is not None:
             disk_type = raw["persistent_disk_type"]
+            if not isinstance(disk_type, str):
+                raise PlanError(f"{path}/persistent_disk_type", "must be the name of a disk_type")
             if disk_type not in cloud.disk_types:
                 raise PlanError(
                     f"{path}/persistent_disk_type",

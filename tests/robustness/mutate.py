@@ -113,8 +113,22 @@ MUTATION = st.tuples(
 )
 
 
-def mutations(max_size: int = 3) -> st.SearchStrategy:
-    return st.lists(MUTATION, min_size=1, max_size=max_size)
+def mutations(max_size: int = 3, values: st.SearchStrategy | None = None) -> st.SearchStrategy:
+    """1..max_size mutations; ``values`` adds plausible replacement values
+    (names, IPs, counts of the document at hand) so that more mutated
+    documents get past the first validator and reach deeper code."""
+    mutation = MUTATION
+    if values is not None:
+        mutation = st.one_of(
+            MUTATION,
+            st.tuples(
+                st.sampled_from(["replace", "replace", "add"]),
+                st.integers(min_value=0, max_value=2**31),
+                KEYS,
+                values,
+            ),
+        )
+    return st.lists(mutation, min_size=1, max_size=max_size)
 
 
 def node_paths(doc: Any, path: tuple = ()) -> Iterator[tuple]:
