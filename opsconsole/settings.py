@@ -189,6 +189,8 @@ TASK_LOG_DIR = DATA_DIR / "tasks"
 BLOBSTORE_DIR = DATA_DIR / "blobstore"
 # Uploaded tarballs (stemcells, releases, tiles) wait here until a task imports them.
 UPLOAD_DIR = DATA_DIR / "uploads"
+# The console's Stemcell Library: stemcell files kept for Apply Changes to upload (tiles).
+STEMCELL_LIBRARY_DIR = DATA_DIR / "stemcell_library"
 # A task whose checkpoint is older than this is reported as timed out (BOSH: 6 x 30 s).
 TASK_CHECKPOINT_INTERVAL = int(os.environ.get("OPSCONSOLE_TASK_CHECKPOINT_INTERVAL", "30"))
 TASK_TIMEOUT_FACTOR = 6

@@ -250,3 +250,34 @@ class InstallationStep(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class LibraryStemcell(models.Model):
+    """A stemcell file in the console's Stemcell Library (Ops Manager's "Import Stemcell").
+
+    The tarball is kept under ``settings.STEMCELL_LIBRARY_DIR`` (one file per
+    ``name`` + ``version``, checked with ``director.uploads.read_stemcell``
+    before it is kept), so Apply Changes can upload it to the director
+    whenever a staged product needs it and the director lacks it.
+    """
+
+    name = models.CharField(max_length=255)
+    version = models.CharField(max_length=100)
+    operating_system = models.CharField(max_length=100)
+    #: Absolute path of the kept tarball.
+    path = models.CharField(max_length=1024)
+    #: sha1 of the tarball file (not the image's sha1 from ``stemcell.MF``).
+    sha1 = models.CharField(max_length=40)
+    uploaded_by = models.CharField(max_length=150, blank=True, default="")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "version"], name="library_stemcell_name_version"
+            )
+        ]
+        ordering = ["operating_system", "name", "-id"]
+
+    def __str__(self):
+        return f"{self.name}/{self.version}"
