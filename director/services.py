@@ -114,12 +114,14 @@ def _done_task(type: str, description: str, user: str, result: str) -> Task:
     return task
 
 
-def upload_stemcell(file: Any, user: str) -> Task:
+def upload_stemcell(file: Any, user: str, *, enqueue: bool = True) -> Task:
     """Check a stemcell tarball and queue its import (``update_stemcell``).
 
-    ``file``: an uploaded file, a file object or a path. A tarball that is
-    not a stemcell raises ``ServiceError`` (422) and leaves nothing behind;
-    a stemcell already uploaded gives a finished task saying so.
+    ``file``: an uploaded file, a file object or a path (copied: the caller
+    keeps its file). A tarball that is not a stemcell raises
+    ``ServiceError`` (422) and leaves nothing behind; a stemcell already
+    uploaded gives a finished task saying so. ``enqueue=False`` leaves the
+    task off the queue for the caller to run inline (an Apply Changes step).
     """
     path = None
     try:
@@ -139,6 +141,7 @@ def upload_stemcell(file: Any, user: str) -> Task:
         "create stemcell",
         user,
         args={"path": str(path), "name": mf.name, "version": mf.version},
+        enqueue=enqueue,
     )
 
 

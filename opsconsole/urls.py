@@ -4,7 +4,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from director.api import urls as director_api_urls
 from tiles.api import urls as tiles_api_urls
 
 from . import api, views
@@ -16,7 +15,7 @@ api_v0 = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     tiles_api_urls.director_diff,  # before the director API, which shares the prefix
     path("director/", include("director.api.urls")),
-    director_api_urls.stemcells_upload,
+    tiles_api_urls.stemcells_upload,  # the Stemcell Library, then the director upload
     path("", include("tiles.api.urls")),
 ]
 

@@ -13,20 +13,26 @@ worker races for them:
 1. ``configs``: store the cpi-config and cloud-config the Director tile
    renders (``director.services.update_config``; unchanged content stores
    nothing) and the resurrector switch;
-2. ``deploy`` per chosen product (``director.deployments.deploy``), or
+2. ``stemcells`` (when products are deployed): upload, from the Stemcell
+   Library, every stemcell a product needs that the director lacks
+   (``tiles.services.stemcells.stemcells_to_upload``), one director
+   ``update_stemcell`` task per stemcell; skipped, saying so, when the
+   director has them all;
+3. ``deploy`` per chosen product (``director.deployments.deploy``), or
    ``delete`` for a product marked for deletion
    (``director.deployments.delete_deployment``); a product whose manifest,
    version and stemcell did not change is recorded ``unchanged`` and not
    redeployed (deliberately quicker than Ops Manager, which redeploys every
    selected tile);
-3. ``errand`` per post-deploy errand that is on (or ``when-changed`` and the
+4. ``errand`` per post-deploy errand that is on (or ``when-changed`` and the
    product changed). The director cannot run errands yet: such steps are
    recorded as skipped, saying so in the log.
 
 The first failing step fails the installation; later steps are skipped.
-Stemcells are not uploaded by an apply: they are imported through the
-Stemcell Library (``POST /api/v0/stemcells``), and a missing one is a
-warning that blocks the apply unless ``ignore_warnings``.
+Stemcells come from the Stemcell Library (``POST /api/v0/stemcells`` and
+the Stemcells page keep every imported file): a product whose stemcell is
+neither in the director nor in the library cannot be applied ("missing
+stemcell").
 
 The installation log is the event logs of its steps' tasks, formatted the way
 the bosh CLI prints them, one section per step.
@@ -279,6 +285,14 @@ def apply_changes(
             label="Update director configs (cpi-config, cloud-config)",
             action="update",
         )
+        if any(action != "delete" for _, action, _ in plans):
+            seq += 1
+            InstallationStep.objects.create(
+                installation=inst,
+                seq=seq,
+                kind=StepKind.STEMCELLS,
+                label="Upload missing stemcells",
+            )
         for sp, action, _ in plans:
             seq += 1
             InstallationStep.objects.create(
@@ -427,6 +441,52 @@ def _run_configs(step: InstallationStep, inst: Installation) -> bool:
     return _task_outcome(step, _run_inline(task))
 
 
+def _run_stemcells(step: InstallationStep, inst: Installation) -> bool:
+    """Upload the library stemcells this installation's products need and the director lacks."""
+    from director import services as director_services
+
+    from .services import stemcells
+
+    guids = list(inst.steps.filter(kind=StepKind.DEPLOY).values_list("product_guid", flat=True))
+    products = StagedProduct.objects.select_related("product").filter(guid__in=guids)
+    plan = stemcells.stemcells_to_upload(products)
+    if plan.missing:
+        _finish_step(
+            step,
+            StepState.FAILED,
+            "; ".join(
+                f"{guid}: missing stemcell {stemcells.criteria_text(c)}: neither the director "
+                "nor the Stemcell Library has one"
+                for guid, c in plan.missing
+            ),
+        )
+        return False
+    if not plan.uploads:
+        _finish_step(
+            step, StepState.SKIPPED, "no stemcell to upload: the director has every one needed"
+        )
+        return True
+    done = []
+    for lib, users in plan.uploads:
+        label = f"{lib.name}/{lib.version}"
+        try:
+            task = director_services.upload_stemcell(lib.path, inst.user_name, enqueue=False)
+        except ServiceError as exc:  # the library file is gone or damaged
+            msg = "; ".join(m for ms in exc.errors.values() for m in ms)
+            _finish_step(step, StepState.FAILED, f"stemcell {label} ({lib.path}): {msg}")
+            return False
+        step.task = task
+        step.save(update_fields=["task"])
+        if not task.is_terminal:
+            task = _run_inline(task)
+        if task.state != TaskState.DONE:
+            _finish_step(step, StepState.FAILED, f"stemcell {label}: {task.result}", task)
+            return False
+        done.append(f"uploaded {label} for {', '.join(users)} (task {task.id})")
+    _finish_step(step, StepState.SUCCEEDED, "; ".join(done))
+    return True
+
+
 def _run_deploy(step: InstallationStep, inst: Installation) -> bool:
     from director import deployments
 
@@ -524,6 +584,7 @@ def _errand_instances(guid: str, errand: str) -> int | None:
 
 _RUNNERS = {
     StepKind.CONFIGS: _run_configs,
+    StepKind.STEMCELLS: _run_stemcells,
     StepKind.DEPLOY: _run_deploy,
     StepKind.DELETE: _run_delete,
     StepKind.ERRAND: _run_errand,

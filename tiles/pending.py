@@ -3,7 +3,8 @@
 Per staged product: the action (``install`` never deployed, ``update``
 manifest or version differs from the deployed snapshot, ``delete`` marked
 for deletion, ``unchanged``), Ops Manager's completeness checks with the
-warnings behind them, the unified diff of the manifest against the deployed
+warnings behind them (a stemcell only in the Stemcell Library counts as
+present: ``notes`` says Apply Changes will upload it), the unified diff of the manifest against the deployed
 one, and the director's plan for the new manifest
 (``director.deployments.plan``: instances to create, update, recreate or
 delete, and why). For the Director tile: the diff of the cpi-config and
@@ -175,6 +176,8 @@ def product_change(staged: StagedProduct, *, with_plan: bool = True) -> dict:
         "deployed": {"product_version": staged.deployed_version} if staged.is_deployed else None,
         "completeness_checks": checks,
         "warnings": warnings,
+        # Not warnings: things Apply Changes will do first (upload a library stemcell).
+        "notes": [] if staged.marked_for_deletion else s.stemcell_notes(staged),
         "render_errors": render_errors,
         "errands": s.get_errands(staged),
         "manifest_diff": unified_diff(_yaml(deployed), _yaml(manifest), "manifest.yml")

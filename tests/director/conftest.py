@@ -9,4 +9,5 @@ def director_dirs(settings, tmp_path):
     settings.TASK_LOG_DIR = tmp_path / "tasks"
     settings.BLOBSTORE_DIR = tmp_path / "blobstore"
     settings.UPLOAD_DIR = tmp_path / "uploads"
+    settings.STEMCELL_LIBRARY_DIR = tmp_path / "stemcell_library"
     return tmp_path

@@ -68,6 +68,7 @@ def tiles_dirs(settings, tmp_path):
     settings.TASK_LOG_DIR = tmp_path / "tasks"
     settings.BLOBSTORE_DIR = tmp_path / "blobstore"
     settings.UPLOAD_DIR = tmp_path / "uploads"
+    settings.STEMCELL_LIBRARY_DIR = tmp_path / "stemcell_library"
     settings.LOCAL_VCSIM_FILE = tmp_path / "no-vcsim.json"
     return tmp_path
 

@@ -436,6 +436,7 @@ def test_installations_api(small, stemcell, small_release, admin_api):
     assert one["status"] == "running" and one["user_name"] == "admin"
     assert [(p["kind"], p["action"]) for p in one["products"]] == [
         ("configs", "update"),
+        ("stemcells", ""),
         ("deploy", "install"),
         ("errand", ""),
     ]

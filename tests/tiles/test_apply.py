@@ -45,17 +45,21 @@ def test_director_only_apply_stores_configs_and_snapshot(director_configured):
 
 def test_a_failing_step_fails_the_installation_and_skips_the_rest(small, stemcell, small_release):
     inst = services.apply_changes("admin")
-    assert [s.kind for s in inst.steps.order_by("seq")] == ["configs", "deploy", "errand"]
-    Stemcell.objects.all().delete()  # gone before the worker renders the manifest
+    kinds = [s.kind for s in inst.steps.order_by("seq")]
+    assert kinds == ["configs", "stemcells", "deploy", "errand"]
+    Stemcell.objects.all().delete()  # gone before the worker uploads stemcells and deploys
     assert installations.run_installation(inst.id) == "failed"
     inst = Installation.objects.get(id=inst.id)
     steps = list(inst.steps.order_by("seq"))
-    assert [s.state for s in steps] == ["succeeded", "failed", "skipped"]
-    assert "missing stemcell" in steps[1].message
+    assert [s.state for s in steps] == ["succeeded", "failed", "skipped", "skipped"]
+    assert steps[1].message == (
+        f"{small.guid}: missing stemcell ubuntu-jammy 1.0: neither the director "
+        "nor the Stemcell Library has one"
+    )
     assert steps[2].message == "not run: an earlier step failed"
     assert inst.status == "failed" and "missing stemcell" in inst.message
     logs = services.installation_logs(inst.id)
-    assert "Installation failed: Deploy Small" in logs
+    assert "Installation failed: Upload missing stemcells" in logs
     assert not services.get_staged_product(small.guid).is_deployed
     # a failed installation does not block the next one
     services.apply_changes("admin", deploy_products="none")
@@ -65,7 +69,7 @@ def test_errand_overrides_for_one_apply(small, stemcell, small_release):
     inst = services.apply_changes(
         "admin", errands={small.guid: {"run_post_deploy": {"check": False}}}
     )
-    assert [s.kind for s in inst.steps.all()] == ["configs", "deploy"]
+    assert [s.kind for s in inst.steps.all()] == ["configs", "stemcells", "deploy"]
     assert inst.errands == {small.guid: {"run_post_deploy": {"check": False}}}
 
 

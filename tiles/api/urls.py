@@ -10,6 +10,9 @@ from . import views
 
 #: Mounted at /api/v0/director/diff by opsconsole/urls.py, ahead of the director API.
 director_diff = path("director/diff", views.director_diff, name="api-director-diff")
+#: Mounted at /api/v0/stemcells by opsconsole/urls.py: Ops Manager's import into the
+#: Stemcell Library (which also starts the director upload).
+stemcells_upload = path("stemcells", views.stemcells_upload, name="stemcells_upload")
 
 urlpatterns = [
     path("available_products", views.available_products, name="api-available-products"),
@@ -54,6 +57,7 @@ urlpatterns = [
     path("staged/cloud_config", views.cloud_config, name="api-cloud-config"),
     path("staged/pending_changes", views.pending_changes, name="api-pending-changes"),
     path("staged", views.staged, name="api-staged"),
+    path("stemcell_assignments", views.stemcell_assignments, name="api-stemcell-assignments"),
     path("vm_types", views.vm_types, name="api-vm-types"),
     path("disk_types", views.disk_types, name="api-disk-types"),
     path("products/<str:guid>/diff", views.product_diff, name="api-product-diff"),

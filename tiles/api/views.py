@@ -514,3 +514,67 @@ def credential(request, guid, ref):
     if not can_see_credentials(request.user):
         raise ApiError({"credential": ["Your role may not see credentials."]}, 403)
     return Response(services.get_credential(guid, ref, reveal=True))
+
+
+# --------------------------------------------------------------------------- stemcell library
+
+
+def _library_stemcell(result) -> dict:
+    lib = result.stemcell
+    return {
+        "name": lib.name,
+        "version": lib.version,
+        "operating_system": lib.operating_system,
+        "sha1": lib.sha1,
+        "uploaded_at": _time(lib.uploaded_at),
+        "added": result.created,
+        "message": result.message,
+    }
+
+
+def _stemcell_upload_schema():
+    from director.api.views import STEMCELL_UPLOAD
+
+    return STEMCELL_UPLOAD
+
+
+@extend_schema(request=_stemcell_upload_schema(), responses=JSON)
+@api_view(["POST"])
+@parser_classes([MultiPartParser, FormParser])
+@service_errors
+def stemcells_upload(request):
+    """``POST /api/v0/stemcells``: multipart ``stemcell[file]``.
+
+    Keeps the file in the Stemcell Library and starts its director upload:
+    202 with the director task (``Location``: the task), or 200 when the
+    director has the stemcell already. ``stemcell_library`` says whether the
+    library added the file or already held that name/version (then the kept
+    file is not replaced).
+    """
+    from director.api import serializers as director_shapes
+
+    upload = request.FILES.get("stemcell[file]") or request.FILES.get("file")
+    if upload is None:
+        raise ApiError({"stemcell[file]": ["a tarball is required (multipart form field)"]})
+    result = services.import_stemcell(upload, _user(request))
+    task = result.task
+    url = request.build_absolute_uri(reverse("director-task", args=[task.id]))
+    return Response(
+        {**director_shapes.task(task), "stemcell_library": _library_stemcell(result)},
+        status=status.HTTP_200_OK if task.is_terminal else status.HTTP_202_ACCEPTED,
+        headers={"Location": url},
+    )
+
+
+@extend_schema(responses=JSON)
+@api_view(["GET"])
+@service_errors
+def stemcell_assignments(request):
+    """``GET /api/v0/stemcell_assignments``: per staged product, the stemcell versions that match.
+
+    ``{"products": [{"guid", "identifier", "staged_stemcell_version",
+    "available_stemcell_versions", "required_stemcell_version",
+    "required_stemcell_os"}]}``; the available versions are those of the
+    director and of the Stemcell Library.
+    """
+    return Response(services.stemcell_assignments())

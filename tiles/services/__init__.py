@@ -18,6 +18,8 @@ Layout, one module per noun:
   writes, generated credentials);
 - ``panes``: Assign AZs and Networks, Resource Config, Errands;
 - ``rendering``: the render context, the manifest, the completeness checks;
+- ``stemcells``: the Stemcell Library (kept stemcell files, matching them
+  to products, what Apply Changes uploads, stemcell assignments);
 - ``deployed``: deployed products, their manifests, status and credentials.
 
 The Director tile is ``tiles.director_tile``, Review Pending Changes is
@@ -77,6 +79,16 @@ from .rendering import (
     render_manifest,
 )
 from .staging import get_staged_product, list_staged_products, stage_product, unstage_product
+from .stemcells import (
+    StemcellImport,
+    import_stemcell,
+    match_stemcell,
+    resolve_stemcell,
+    stemcell_assignments,
+    stemcell_library,
+    stemcell_notes,
+    stemcells_to_upload,
+)
 
 __all__ = [
     "ServiceError",
@@ -115,6 +127,15 @@ __all__ = [
     "product_checks",
     "find_stemcell",
     "root_ca",
+    # stemcell library
+    "StemcellImport",
+    "import_stemcell",
+    "match_stemcell",
+    "resolve_stemcell",
+    "stemcell_assignments",
+    "stemcell_library",
+    "stemcell_notes",
+    "stemcells_to_upload",
     # deployed
     "list_deployed_products",
     "deployed_manifest",

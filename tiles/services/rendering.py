@@ -34,39 +34,14 @@ from tiles.template import TemplateError
 
 from .common import _err, product_template, root_ca
 from .properties import _generated_values, _store, _validation_context
-
-
-def _version_key(v: str) -> tuple:
-    parts = []
-    for p in str(v).replace("-", ".").split("."):
-        parts.append((0, int(p), "") if p.isdigit() else (1, 0, p))
-    return tuple(parts)
+from .stemcells import criteria_text, find_director_stemcell, resolve_stemcell
 
 
 def find_stemcell(criteria: Mapping | None):
     """The director stemcell for ``stemcell_criteria``: the exact version, else the
-    newest of the same major line (Ops Manager's floating stemcells), else None."""
-    from director.models import Stemcell
-
-    if not criteria or not criteria.get("os"):
-        return None
-    os_name = str(criteria["os"])
-    version = str(criteria.get("version") or "")
-    candidates = [
-        s
-        for s in Stemcell.objects.all()
-        if s.operating_system == os_name or (not s.operating_system and os_name in s.name)
-    ]
-    if not candidates:
-        return None
-    exact = [s for s in candidates if s.version == version]
-    if exact:
-        return exact[0]
-    major = version.split(".")[0]
-    same_line = [s for s in candidates if s.version.split(".")[0] == major]
-    if same_line and criteria.get("enable_patch_security_updates", True) is not False:
-        return max(same_line, key=lambda s: _version_key(s.version))
-    return None
+    newest of the same major line (Ops Manager's floating stemcells), else None.
+    The library is not looked at: see ``tiles.services.stemcells.resolve_stemcell``."""
+    return find_director_stemcell(criteria)
 
 
 def _other_products(staged: StagedProduct) -> dict[str, OtherProduct]:
@@ -137,9 +112,11 @@ def render_context(staged: StagedProduct, *, require_stemcell: bool = True) -> R
     """Everything outside the tile its manifest needs, from the Director tile.
 
     Raises ``ServiceError`` on ``networks_and_azs`` when no AZ/network is
-    assigned, and on ``stemcells`` when no uploaded stemcell matches the
-    tile's ``stemcell_criteria`` (unless ``require_stemcell=False``, which
-    renders with the criteria's version, for previews).
+    assigned, and on ``stemcells`` when neither the director nor the
+    Stemcell Library has a stemcell matching the tile's ``stemcell_criteria``
+    (unless ``require_stemcell=False``, which renders with the criteria's
+    version, for previews). A library stemcell renders as the version Apply
+    Changes will upload.
     """
     template = product_template(staged)
     na = staged.network_and_azs or {}
@@ -147,7 +124,7 @@ def render_context(staged: StagedProduct, *, require_stemcell: bool = True) -> R
         raise ServiceError({"networks_and_azs": ["assign availability zones and a network first"]})
     d = get_director()
     criteria = template.stemcell_criteria or {}
-    stemcell = find_stemcell(criteria)
+    stemcell = resolve_stemcell(criteria)
     if stemcell is not None:
         ref = StemcellRef(criteria.get("os") or stemcell.operating_system, stemcell.version)
     elif require_stemcell and criteria.get("os"):
@@ -299,11 +276,10 @@ def product_checks(staged: StagedProduct) -> tuple[dict[str, bool], list[str]]:
             )
         )
     criteria = template.stemcell_criteria
-    stemcell_ok = not criteria or find_stemcell(criteria) is not None
+    # A stemcell only in the Stemcell Library counts: Apply Changes uploads it first.
+    stemcell_ok = not criteria or resolve_stemcell(criteria) is not None
     if not stemcell_ok:
-        warnings.append(
-            f"Missing stemcell: {criteria.get('os')} {criteria.get('version', '')}".strip()
-        )
+        warnings.append(f"Missing stemcell: {criteria_text(criteria)}")
     have = set(
         ReleaseVersion.objects.filter(update_completed=True).values_list("release__name", "version")
     )

@@ -213,7 +213,8 @@ def test_a_bad_stemcell_is_refused_422_and_nothing_is_written(admin_api, world, 
     assert response.status_code == 422
     assert response.json() == {"errors": {"stemcell": ["image: not in the tarball"]}}
     assert Task.objects.count() == before
-    assert list(settings.UPLOAD_DIR.iterdir()) == []  # the rejected upload is gone
+    for kept in (settings.UPLOAD_DIR, settings.STEMCELL_LIBRARY_DIR):  # the rejected file is gone
+        assert not kept.exists() or list(kept.iterdir()) == []
 
 
 def test_a_bad_release_is_refused_422_naming_the_missing_key(admin_api, world, settings):
