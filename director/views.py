@@ -37,6 +37,17 @@ def _service_error_text(exc: services.ServiceError) -> str:
 
 @require_http_methods(["GET", "POST"])
 def stemcells(request):
+    """The director's stemcells and the console's Stemcell Library.
+
+    This page is the console's (Ops Manager's "Stemcell Library"), so it is
+    the one director page that reads ``tiles``: an upload is kept in the
+    library and its director upload starts at once
+    (``tiles.services.import_stemcell``); the library lists, per stemcell,
+    whether the director has it or Apply Changes will upload it, and the
+    staged products deploying with it.
+    """
+    from tiles import services as console
+
     if request.method == "POST":
         if not can_write(request.user):
             messages.error(request, "Your role may not upload stemcells.")
@@ -46,10 +57,12 @@ def stemcells(request):
             messages.error(request, "Choose a stemcell tarball (.tgz) to upload.")
             return redirect("stemcells")
         try:
-            task = services.upload_stemcell(upload, request.user.get_username())
+            result = console.import_stemcell(upload, request.user.get_username())
         except services.ServiceError as exc:
             messages.error(request, f"{upload.name}: {_service_error_text(exc)}")
             return redirect("stemcells")
+        messages.info(request, result.message)
+        task = result.task
         if task.state == TaskState.DONE:
             messages.info(request, task.result)
             return redirect("stemcells")
@@ -57,7 +70,11 @@ def stemcells(request):
     return render(
         request,
         "director/stemcells.html",
-        {"stemcells": services.list_stemcells(), "can_write": can_write(request.user)},
+        {
+            "stemcells": services.list_stemcells(),
+            "library": console.stemcell_library(),
+            "can_write": can_write(request.user),
+        },
     )
 
 

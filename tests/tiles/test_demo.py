@@ -89,13 +89,24 @@ def test_manifest_renders_job_properties_from_the_forms():
 
 
 @pytest.mark.django_db
-def test_seed_demo_builds_the_tile_and_stemcell_and_uploads_the_stemcell_once(tmp_path):
+def test_seed_demo_builds_the_tile_and_stemcell_and_uploads_the_stemcell_once(
+    tmp_path, tiles_dirs, settings
+):
     from django.core.management import call_command
 
     from director.models import Task
-    from tiles.models import Product
+    from tiles.models import LibraryStemcell, Product
 
     call_command("seed_demo", out=str(tmp_path), import_product=True)
+    [kept] = LibraryStemcell.objects.all()
+    assert (kept.name, kept.version, kept.operating_system) == (
+        "bosh-vsphere-esxi-ubuntu-jammy-go_agent",
+        "1.0",
+        "ubuntu-jammy",
+    )
+    assert [p.name for p in settings.STEMCELL_LIBRARY_DIR.iterdir()] == [
+        "bosh-vsphere-esxi-ubuntu-jammy-go_agent-1.0.tgz"
+    ]
     assert (tmp_path / "opsconsole-demo-1.0.0.pivotal").exists()
     assert (tmp_path / "bosh-vsphere-esxi-ubuntu-jammy-go_agent-1.0.tgz").exists()
     [task] = Task.objects.filter(type="update_stemcell")
@@ -104,3 +115,4 @@ def test_seed_demo_builds_the_tile_and_stemcell_and_uploads_the_stemcell_once(tm
     call_command("seed_demo", out=str(tmp_path), import_product=True)  # again: nothing new
     assert Product.objects.count() == 1
     assert Task.objects.filter(type="update_stemcell").count() == 1
+    assert LibraryStemcell.objects.count() == 1

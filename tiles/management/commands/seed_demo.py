@@ -2,8 +2,9 @@
 
 Builds ``opsconsole-demo-<version>.pivotal`` (``tiles.demo``) and a small
 vSphere stemcell matching its ``stemcell_criteria`` (``cpi.stemcell_builder``)
-into ``<data dir>/demo/``, and uploads the stemcell to the director unless
-it is there already. With ``--import`` it also imports the demo tile into
+into ``<data dir>/demo/``, keeps the stemcell in the Stemcell Library (so
+Apply Changes uploads it should the director lack it) and uploads it to the
+director unless it is there already. With ``--import`` it also imports the demo tile into
 Available Products, so the dashboard offers it with a "+" to stage.
 Safe to run again: nothing is rebuilt or uploaded twice.
 """
@@ -50,6 +51,7 @@ class Command(BaseCommand):
         from cpi.stemcell_builder import BuildError, build_stemcell
         from director import services as director_services
         from director.models import Stemcell, Task, TaskState
+        from tiles import services
         from tiles.template import load_product_template
 
         criteria = load_product_template(demo.metadata_text()).stemcell_criteria or {}
@@ -63,6 +65,11 @@ class Command(BaseCommand):
             except (BuildError, OSError) as exc:
                 raise CommandError(f"building the demo stemcell failed: {exc}") from None
         self.stdout.write(f"demo stemcell: {path}")
+        try:
+            kept = services.import_stemcell(path, user, upload=False)
+        except services.ServiceError as exc:
+            raise CommandError(f"keeping the demo stemcell failed: {exc.errors}") from None
+        self.stdout.write(kept.message)
         if Stemcell.objects.filter(name=name, version=version).exists():
             self.stdout.write(f"stemcell {name}/{version} is already uploaded")
             return
@@ -76,7 +83,7 @@ class Command(BaseCommand):
             self.stdout.write(f"stemcell {name}/{version} is being uploaded: task {pending.id}")
             return
         try:
-            task = director_services.upload_stemcell(str(path), user)
+            task = director_services.upload_stemcell(kept.stemcell.path, user)
         except director_services.ServiceError as exc:
             raise CommandError(f"uploading the demo stemcell failed: {exc.errors}") from None
         self.stdout.write(f"uploading stemcell {name}/{version}: task {task.id} ({task.state})")
