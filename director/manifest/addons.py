@@ -201,7 +201,7 @@ def filter_applies(
             return False
     if flt["azs"]:
         hard = True
-        if not set(flt["azs"]) & set(ig.get("azs") or []):
+        if not set(flt["azs"]) & {a for a in _list(ig.get("azs")) if isinstance(a, str)}:
             return False
     if flt["teams"]:
         hard = True
@@ -213,14 +213,22 @@ def filter_applies(
             return False
     if flt["networks"]:
         hard = True
-        names = {n.get("name") for n in ig.get("networks") or []}
+        # A group's networks may still be a ((placeholder)) here: addons are
+        # applied before interpolation, so only a literal list can match.
+        names = {
+            n.get("name")
+            for n in _list(ig.get("networks"))
+            if isinstance(n, dict) and isinstance(n.get("name"), str)
+        }
         if not set(flt["networks"]) & names:
             return False
     checks = []
     if flt["deployments"]:
         checks.append(deployment_name in flt["deployments"])
     if flt["jobs"]:
-        have = {(j.get("name"), j.get("release")) for j in ig.get("jobs") or []}
+        have = {
+            (j.get("name"), j.get("release")) for j in _list(ig.get("jobs")) if isinstance(j, dict)
+        }
         checks.append(any((j["name"], j["release"]) in have for j in flt["jobs"]))
     if flt["instance_groups"]:
         checks.append(ig.get("name") in flt["instance_groups"])
@@ -315,7 +323,7 @@ def _attach(
         os_name = _stemcell_os(manifest, ig.get("stemcell"))
         if not addon_applies(addon, deployment_name, teams, ig, os_name):
             continue
-        existing = {j.get("name") for j in ig.get("jobs") or []}
+        existing = {j.get("name") for j in _list(ig.get("jobs")) if isinstance(j, dict)}
         for job in addon["jobs"]:
             if job["name"] in existing:
                 e.add(

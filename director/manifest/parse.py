@@ -780,7 +780,8 @@ def parse_manifest(
     validate_addons(doc.get("addons"), "addons", e, DEPLOYMENT)
     raw_addons = doc.get("addons") if isinstance(doc.get("addons"), list) else []
     for a, addon in enumerate(raw_addons):
-        for job in addon.get("jobs") or [] if isinstance(addon, dict) else []:
+        jobs = addon.get("jobs") if isinstance(addon, dict) else None
+        for job in jobs if isinstance(jobs, list) else []:  # validate_addons reports the rest
             rel = job.get("release") if isinstance(job, dict) else None
             if isinstance(rel, str) and not _unresolved(rel) and rel not in release_names:
                 e.add(

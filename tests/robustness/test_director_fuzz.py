@@ -160,12 +160,35 @@ def assert_plan_error(exc: PlanError) -> None:
             lambda: m.resolve_job_properties(None, {}, "ig/jobs/zk/properties"),
             "ig/jobs/zk/properties",
         ),
+        (
+            lambda: m.parse_manifest(_with(MANIFESTS[0], ["addons", 0, "jobs"], 1)),
+            "addons/loggregator_agent/jobs",
+        ),
     ],
 )
 def test_known_crashes_are_manifest_errors(call, path):
     with pytest.raises(ManifestError) as info:
         call()
     assert path in info.value.paths
+
+
+def test_addon_filters_skip_a_networks_placeholder():
+    """Addons are applied before interpolation: ``networks: ((nets))`` cannot match
+    a networks filter, and used to raise AttributeError."""
+    manifest = m.parse_manifest(_with(MANIFESTS[2], ["instance_groups", 0, "networks"], "((nets))"))
+    runtime = {
+        "releases": [{"name": "os-conf", "version": "1"}],
+        "addons": [
+            {
+                "name": "a",
+                "jobs": [{"name": "j", "release": "os-conf"}],
+                "include": {"networks": ["default"]},
+            }
+        ],
+    }
+    out = m.apply_addons(manifest, "zookeeper", [runtime])
+    jobs = {ig["name"]: [j["name"] for j in ig["jobs"]] for ig in out["instance_groups"]}
+    assert jobs == {"zookeeper": ["zookeeper"], "smoke-tests": ["smoke-tests", "j"]}
 
 
 def _with(path: str, where: list, value):
@@ -206,6 +229,37 @@ def test_interpolate_then_parse(path, muts):
         m.parse_manifest(m.interpolate(broken, _lookup, skip=m.deferred_to_render))
     except ManifestError as e:
         assert_named(e, isinstance(broken, dict))
+
+
+VARS = {
+    **mutate(doc("vars-files/concourse-bosh-deployment/versions.yml"), []),
+    "deployment_name": "concourse",
+    "azs": ["z1"],
+    "network_name": "concourse",
+    "web_vm_type": "concourse",
+    "worker_vm_type": "concourse",
+    "db_vm_type": "concourse",
+    "db_persistent_disk_type": "db",
+    "external_url": "https://10.244.15.2",
+    "external_host": "10.244.15.2",
+    "web_instances": 1,
+    "worker_instances": 2,
+    "token_signing_key": {"private_key": "k", "public_key": "p"},
+    "worker_key": {"private_key": "k", "public_key": "p", "public_key_fingerprint": "f"},
+}
+
+
+@fuzz(100)
+@given(muts=mutations())
+def test_interpolate_with_a_mutated_vars_store(muts):
+    """A vars store (CredHub, a vars file) holding values of the wrong shape."""
+    store = mutate(VARS, muts)
+    if not isinstance(store, dict):
+        return
+    try:
+        m.parse_manifest(m.interpolate(doc(MANIFESTS[1]), store))
+    except ManifestError as e:
+        assert_named(e)
 
 
 @pytest.mark.parametrize(("base", "ops"), OPS)
