@@ -16,6 +16,9 @@ The **Director tile** (``DirectorConfig``, product name ``p-bosh``) is one
 row, always present and never deletable: vCenter, director settings, AZs,
 networks, VM types. It renders the cpi-config and cloud-config.
 
+The **Stemcell Library** (``LibraryStemcell``) holds the stemcell files the
+console imported; Apply Changes uploads the ones the director lacks.
+
 An **Installation** is one Apply Changes: its ``InstallationStep`` rows are
 run in order by one Celery task, each step as a director ``Task``.
 """

@@ -26,6 +26,7 @@ director only ever sees an upload task, so ``tiles -> director`` holds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -121,31 +122,28 @@ def _file_name(name: str, version: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", f"{name}-{version}") + ".tgz"
 
 
+def _chunks(stream: Any) -> Iterable[bytes]:
+    if hasattr(stream, "chunks"):  # a Django UploadedFile
+        return stream.chunks()
+    return iter(lambda: stream.read(1 << 20), b"")
+
+
 def _copy_in(source: Any, directory: Path) -> tuple[Path, str]:
     """Write an upload (``UploadedFile``, file object or path) to a temp file; (path, sha1)."""
-    sha1 = hashlib.sha1()
     if isinstance(source, str | os.PathLike) and not Path(source).is_file():
         raise ServiceError({"stemcell": [f"{source}: no such file"]})
+    sha1 = hashlib.sha1()
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=".tgz")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(os.fdopen(fd, "wb"))
             if isinstance(source, str | os.PathLike):
-                with open(source, "rb") as fh:
-                    chunks = iter(lambda: fh.read(1 << 20), b"")
-                    for chunk in chunks:
-                        sha1.update(chunk)
-                        out.write(chunk)
-            else:
-                if hasattr(source, "seek"):
-                    source.seek(0)
-                chunks = (
-                    source.chunks()
-                    if hasattr(source, "chunks")
-                    else iter(lambda: source.read(1 << 20), b"")
-                )
-                for chunk in chunks:
-                    sha1.update(chunk)
-                    out.write(chunk)
+                source = stack.enter_context(open(source, "rb"))
+            elif hasattr(source, "seek"):
+                source.seek(0)
+            for chunk in _chunks(source):
+                sha1.update(chunk)
+                out.write(chunk)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
