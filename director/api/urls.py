@@ -38,6 +38,3 @@ urlpatterns = [
     path("events", views.events, name="director-events"),
     path("events/<int:event_id>", views.event, name="director-event"),
 ]
-
-#: Mounted at /api/v0/stemcells by opsconsole/urls.py (Ops Manager's upload path).
-stemcells_upload = path("stemcells", views.stemcells_upload, name="stemcells_upload")

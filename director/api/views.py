@@ -134,6 +134,7 @@ def _director_uuid() -> str:
 # --------------------------------------------------------------------------- stemcells
 
 
+#: The multipart stemcell upload body, shared with the console's POST /api/v0/stemcells.
 STEMCELL_UPLOAD = _upload_body("stemcell")
 
 
@@ -143,22 +144,10 @@ STEMCELL_UPLOAD = _upload_body("stemcell")
 @service_errors
 def stemcells(request):
     if request.method == "POST":
-        return stemcells_upload_impl(request)
+        return _accepted(
+            request, services.upload_stemcell(_uploaded_file(request, "stemcell"), _user(request))
+        )
     return _paginated(request, services.list_stemcells(), s.stemcell, stemcells)
-
-
-def stemcells_upload_impl(request):
-    return _accepted(
-        request, services.upload_stemcell(_uploaded_file(request, "stemcell"), _user(request))
-    )
-
-
-@extend_schema(responses=JSON, request=STEMCELL_UPLOAD)
-@api_view(["POST"])
-@service_errors
-def stemcells_upload(request):
-    """``POST /api/v0/stemcells`` (Ops Manager's path): multipart ``stemcell[file]`` -> 202 task."""
-    return stemcells_upload_impl(request)
 
 
 @extend_schema(responses=JSON, parameters=_params("force"))
