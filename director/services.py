@@ -459,6 +459,130 @@ def deployment_instances(name: str) -> list[Instance]:
     )
 
 
+@dataclass(frozen=True)
+class VmRow:
+    """One instance as the VMs page shows it: ``bosh vms`` columns plus vCenter's power state.
+
+    ``power_state`` is what vCenter said just now ("poweredOn", "poweredOff",
+    "suspended"), ``"missing"`` when vCenter has no VM of that cid, None
+    when there is no VM or vCenter was not asked or did not answer.
+    ``process_state`` follows BOSH's words: ``running``/``stopped`` from what
+    the agent recorded, ``unresponsive agent`` when the VM is not powered on
+    (or not there), ``-`` without a VM.
+    """
+
+    instance: Instance
+    vm: Vm | None
+    ips: list[str]
+    vm_type: str
+    disks: list[PersistentDisk]
+    power_state: str | None
+    process_state: str
+
+
+@dataclass(frozen=True)
+class DeploymentVms:
+    """One deployment's rows of the VMs page."""
+
+    name: str
+    rows: list[VmRow]
+
+
+@dataclass(frozen=True)
+class VmsReport:
+    """The VMs page: deployments with their rows; ``vcenter_error`` when vCenter failed us."""
+
+    deployments: list[DeploymentVms]
+    vcenter_error: str = ""
+
+
+def _process_state(instance: Instance, vm: Vm | None, power: str | None) -> str:
+    if vm is None:
+        return "-"
+    if power is not None and power != "poweredOn":
+        return "unresponsive agent"
+    spec = instance.spec_json or {}
+    if spec.get("job_state") == "running" and spec.get("agent_id") == vm.agent_id:
+        return "running"
+    return "stopped"
+
+
+def live_vm_states(cids: list[str]) -> dict[str, str]:
+    """``{cid: power state}`` from the director's vCenter in one read; ``"missing"`` if not there.
+
+    Raises whatever reaching vCenter raised (``CloudNotConfigured``, a CPI
+    ``CloudError``...): the caller decides how to show it.
+    """
+    from .cloud import cloud_for_director
+
+    if not cids:
+        return {}
+    cloud = cloud_for_director()
+    try:
+        found = cloud.vm_states(cids)
+    finally:
+        cloud.close()
+    return {cid: found.get(cid, "missing") for cid in cids}
+
+
+def deployment_vms(deployment: str | None = None, *, live: bool = True) -> VmsReport:
+    """``bosh vms`` (every deployment, or ``deployment``), with power states read from vCenter.
+
+    The rows come from the database in constant queries; the power states
+    from one vCenter read for all the VMs shown. If vCenter cannot be asked
+    (no cpi config, unreachable, refused login) the rows are still returned,
+    without power states, and ``vcenter_error`` says why: a dashboard shows
+    what the director knows even when vCenter is down.
+    """
+    deployments = Deployment.objects.order_by("name")
+    if deployment:
+        deployments = deployments.filter(name=deployment)
+    names = dict(deployments.values_list("id", "name"))
+    if deployment and not names:
+        raise NotFound({"deployment": [f"Deployment '{deployment}' does not exist"]})
+    instances = list(
+        Instance.objects.filter(deployment_id__in=names)
+        .order_by("group", "index")
+        .prefetch_related(
+            Prefetch("vms", Vm.objects.order_by("id")),
+            Prefetch("ip_addresses", IpAddress.objects.order_by("id")),
+            Prefetch("persistent_disks", PersistentDisk.objects.order_by("id")),
+        )
+    )
+    active = {i.id: i.active_vm for i in instances}
+    cids = [vm.cid for vm in active.values() if vm is not None]
+    states: dict[str, str] = {}
+    error = ""
+    if live and cids:
+        try:
+            states = live_vm_states(cids)
+        except Exception as exc:  # any failure to reach vCenter is shown, never raised
+            from opsconsole.redaction import redact_text
+
+            error = redact_text(str(exc)) or type(exc).__name__
+    by_deployment: dict[int, list[VmRow]] = {pk: [] for pk in names}
+    for i in instances:
+        vm = active[i.id]
+        power = states.get(vm.cid) if vm is not None else None
+        applied = (i.spec_json or {}).get("applied") or {}
+        by_deployment[i.deployment_id].append(
+            VmRow(
+                instance=i,
+                vm=vm,
+                ips=[
+                    ip.address
+                    for ip in i.ip_addresses.all()
+                    if vm is None or ip.vm_id in (None, vm.id)
+                ],
+                vm_type=str(applied.get("vm_type") or ""),
+                disks=[d for d in i.persistent_disks.all() if d.active],
+                power_state=power,
+                process_state=_process_state(i, vm, power),
+            )
+        )
+    return VmsReport([DeploymentVms(names[pk], rows) for pk, rows in by_deployment.items()], error)
+
+
 def _deployments():
     """The deploy services (``director.deployments``, written with the execution)."""
     try:

@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from opsconsole.auth import can_see_credentials, can_write
@@ -255,17 +256,32 @@ def events(request):
 # --------------------------------------------------------------------------- VMs
 
 
+#: How often the VMs table refreshes itself (htmx ``every``).
+VMS_REFRESH = "5s"
+
+
 def vms(request):
-    deployments = list(services.list_deployments().values_list("name", flat=True))
-    chosen = request.GET.get("deployment") or (deployments[0] if deployments else "")
-    instances = []
-    if chosen:
-        try:
-            instances = services.deployment_instances(chosen)
-        except services.NotFound:
-            messages.error(request, f"Deployment '{chosen}' does not exist")
-            chosen = ""
-    context = {"deployments": deployments, "chosen": chosen, "instances": instances}
+    """``bosh vms`` with vCenter's live power state, per deployment; ``?deployment=`` filters.
+
+    The table (``partials/vm_table.html``) refreshes itself every 5 s; an
+    htmx request gets only that fragment. If vCenter does not answer the
+    rows still come from the database, under a banner naming the error.
+    """
+    names = list(services.list_deployments().values_list("name", flat=True))
+    chosen = request.GET.get("deployment") or ""
+    try:
+        report = services.deployment_vms(chosen or None)
+    except services.NotFound as exc:
+        messages.error(request, _service_error_text(exc))
+        chosen = ""
+        report = services.deployment_vms(None)
+    context = {
+        "deployments": names,
+        "chosen": chosen,
+        "report": report,
+        "refresh_url": reverse("vms") + (f"?{urlencode({'deployment': chosen})}" if chosen else ""),
+        "refresh": VMS_REFRESH,
+    }
     if request.htmx:
-        return render(request, "director/vms_table.html", context)
+        return render(request, "partials/vm_table.html", context)
     return render(request, "director/vms.html", context)
