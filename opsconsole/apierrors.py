@@ -31,8 +31,13 @@ def exception_handler(exc, context):
     """Wrap every DRF error as ``{"errors": ...}``."""
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    from director.services import ServiceError
+
     if isinstance(exc, ApiError):
         return Response({"errors": exc.errors}, status=exc.status_code)
+    if isinstance(exc, ServiceError):
+        # Services (shared by pages, API and commands) say what is wrong and which status fits.
+        return Response({"errors": exc.errors}, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"base": exc.messages}
         return Response({"errors": errors}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from director import errands
 from opsconsole.apierrors import ApiError
 
-from .views import JSON, _accepted, _user, service_errors
+from .views import JSON, _accepted, _user
 
 RUN_BODY = inline_serializer(
     name="ErrandRunRequest",
@@ -44,14 +44,12 @@ def _option(data: dict, name: str):
 
 @extend_schema(responses=JSON)
 @api_view(["GET"])
-@service_errors
 def deployment_errands(request, name):
     return Response(errands.list_errands(name))
 
 
 @extend_schema(responses=JSON, request=RUN_BODY)
 @api_view(["POST"])
-@service_errors
 def errand_runs(request, name, errand):
     data = request.data if request.data is not None else {}
     if not isinstance(data, dict):

@@ -63,19 +63,6 @@ DEPLOY_BODY = inline_serializer(
 )
 
 
-def service_errors(view):
-    """Turn a ``ServiceError`` into the API's error shape and status."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except services.ServiceError as exc:
-            raise ApiError(exc.errors, exc.status) from None
-
-    return wrapper
-
-
 def _user(request) -> str:
     return request.user.get_username()
 
@@ -141,7 +128,6 @@ STEMCELL_UPLOAD = _upload_body("stemcell")
 @extend_schema(responses=JSON, request=STEMCELL_UPLOAD)
 @extend_schema(methods=["GET"], operation_id="director_stemcells_list")
 @api_view(["GET", "POST"])
-@service_errors
 def stemcells(request):
     if request.method == "POST":
         return _accepted(
@@ -152,7 +138,6 @@ def stemcells(request):
 
 @extend_schema(responses=JSON, parameters=_params("force"))
 @api_view(["DELETE"])
-@service_errors
 def stemcell(request, name, version):
     force = _bool(request.query_params.get("force"))
     return _accepted(request, services.delete_stemcell(name, version, _user(request), force))
@@ -163,7 +148,6 @@ def stemcell(request, name, version):
 
 @extend_schema(responses=JSON, request=_upload_body("release"))
 @api_view(["GET", "POST"])
-@service_errors
 def releases(request):
     if request.method == "POST":
         upload = _uploaded_file(request, "release")
@@ -181,7 +165,6 @@ def _config_shape(request):
 
 @extend_schema(responses=JSON, request=CONFIG_BODY, parameters=_params("type", "name", "latest"))
 @api_view(["GET", "POST", "DELETE"])
-@service_errors
 def configs(request):
     if request.method == "POST":
         data = request.data
@@ -209,7 +192,6 @@ def configs(request):
 
 @extend_schema(responses=JSON, operation_id="director_config_retrieve")
 @api_view(["GET"])
-@service_errors
 def config(request, config_id):
     return Response(_config_shape(request)(services.get_config(config_id)))
 
@@ -236,7 +218,6 @@ def _deploy_arguments(request) -> dict:
 @extend_schema(responses=JSON, request=DEPLOY_BODY)
 @extend_schema(methods=["GET"], operation_id="director_deployments_list")
 @api_view(["GET", "POST"])
-@service_errors
 def deployments(request):
     if request.method == "POST":
         args = _deploy_arguments(request)
@@ -257,7 +238,6 @@ def deployments(request):
 
 @extend_schema(responses=JSON, parameters=_params("force"))
 @api_view(["GET", "DELETE"])
-@service_errors
 def deployment(request, name):
     if request.method == "DELETE":
         force = _bool(request.query_params.get("force"))
@@ -268,7 +248,6 @@ def deployment(request, name):
 
 @extend_schema(responses=JSON, request=DEPLOY_BODY)
 @api_view(["POST"])
-@service_errors
 def deployment_plan(request, name):
     args = _deploy_arguments(request)
     plan = services.plan(name, args["manifest_text"], args.get("ops"), args.get("vars"))
@@ -277,14 +256,12 @@ def deployment_plan(request, name):
 
 @extend_schema(responses=JSON)
 @api_view(["GET"])
-@service_errors
 def deployment_instances(request, name):
     return Response([s.instance(i) for i in services.deployment_instances(name)])
 
 
 @extend_schema(responses=JSON)
 @api_view(["GET"])
-@service_errors
 def deployment_vms(request, name):
     shaped = (s.vm_of(i) for i in services.deployment_instances(name))
     return Response([v for v in shaped if v is not None])
@@ -300,7 +277,6 @@ def deployment_vms(request, name):
     ),
 )
 @api_view(["GET", "PUT"])
-@service_errors
 def resurrection(request):
     if request.method == "PUT":
         data = request.data if isinstance(request.data, dict) else {}
@@ -324,7 +300,6 @@ def resurrection(request):
 @extend_schema(responses=JSON, parameters=_params("state", "deployment", "type", "context_id"))
 @extend_schema(methods=["GET"], operation_id="director_tasks_list")
 @api_view(["GET"])
-@service_errors
 def tasks(request):
     params = request.query_params
     states = [x for x in (params.get("state") or "").split(",") if x]
@@ -339,14 +314,12 @@ def tasks(request):
 
 @extend_schema(responses=JSON)
 @api_view(["GET"])
-@service_errors
 def task(request, task_id):
     return Response(s.task(services.get_task(task_id)))
 
 
 @extend_schema(responses=JSON, parameters=_params("type", "after"))
 @api_view(["GET"])
-@service_errors
 def task_output(request, task_id):
     kind = request.query_params.get("type", "event")
     if kind in ("debug", "cpi") and not can_see_credentials(request.user):
@@ -369,7 +342,6 @@ def task_output(request, task_id):
 
 @extend_schema(responses=JSON, request=None)
 @api_view(["POST"])
-@service_errors
 def task_cancel(request, task_id):
     t = services.cancel_task(task_id, _user(request))
     return Response(s.task(t), status=status.HTTP_202_ACCEPTED)
@@ -395,7 +367,6 @@ EVENT_FILTERS = (
 @extend_schema(responses=JSON, parameters=_params(*EVENT_FILTERS, "limit"))
 @extend_schema(methods=["GET"], operation_id="director_events_list")
 @api_view(["GET"])
-@service_errors
 def events(request):
     """Newest first, at most 200 (or ``limit``); ``next`` pages on with ``before_id``."""
     params = request.query_params
@@ -415,6 +386,5 @@ def events(request):
 
 @extend_schema(responses=JSON)
 @api_view(["GET"])
-@service_errors
 def event(request, event_id):
     return Response(s.event(services.get_event(event_id)))

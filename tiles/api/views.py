@@ -10,7 +10,6 @@ on a credential's value. Errors are ``{"errors": {field or reference:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,19 +28,6 @@ from tiles.models import DIRECTOR_PRODUCT_NAME
 
 #: Bodies follow Ops Manager's shapes (see the docstrings and docs/API.md), documented as objects.
 JSON = OpenApiTypes.OBJECT
-
-
-def service_errors(view):
-    """Turn a ``ServiceError`` into the API's error shape and status."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except services.ServiceError as exc:
-            raise ApiError(exc.errors, exc.status) from None
-
-    return wrapper
 
 
 def _user(request) -> str:
@@ -84,7 +70,6 @@ def _available(p) -> dict:
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "POST", "DELETE"])
 @parser_classes([MultiPartParser, FormParser, JSONParser])
-@service_errors
 def available_products(request):
     """``GET`` list; ``POST`` multipart ``product[file]``; ``DELETE ?product_name=&version=`` (no
     parameters: every unused product)."""
@@ -139,7 +124,6 @@ def _director_json() -> dict:
 @extend_schema(request=JSON, responses=JSON)
 @extend_schema(methods=["GET"], operation_id="staged_products_list")
 @api_view(["GET", "POST"])
-@service_errors
 def staged_products(request):
     """``GET`` the Director tile then staged products; ``POST {"name", "product_version"}`` stages."""
     if request.method == "POST":
@@ -159,7 +143,6 @@ def staged_products(request):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT", "DELETE"])
-@service_errors
 def staged_product(request, guid):
     """``GET`` one; ``PUT {"to_version"}`` upgrades; ``DELETE`` unstages."""
     if guid == services.get_director().guid:
@@ -180,7 +163,6 @@ def staged_product(request, guid):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
-@service_errors
 def properties(request, guid):
     """``{"properties": {ref: {"type", "configurable", "credential", "value"}}}``; PUT a partial map."""
     sp = _staged(guid)
@@ -193,7 +175,6 @@ def properties(request, guid):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
-@service_errors
 def networks_and_azs(request, guid):
     sp = _staged(guid)
     if request.method == "PUT":
@@ -204,7 +185,6 @@ def networks_and_azs(request, guid):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def jobs(request, guid):
     return Response(
         {
@@ -217,7 +197,6 @@ def jobs(request, guid):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
-@service_errors
 def resource_config(request, guid, job_guid):
     """``{"instances", "instance_type": {"id"}, "persistent_disk": {"size_mb"}, ...}``."""
     sp = _staged(guid)
@@ -237,7 +216,6 @@ def resource_config(request, guid, job_guid):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
-@service_errors
 def errands(request, guid):
     """``{"errands": [{"name", "post_deploy", "pre_delete"}]}``."""
     sp = _staged(guid)
@@ -248,7 +226,6 @@ def errands(request, guid):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def staged_manifest(request, guid):
     """``{"manifest": {...}}``; credentials ``((redacted))`` for roles that may not see them."""
     from tiles.pending import redact, secret_strings
@@ -266,7 +243,6 @@ def staged_manifest(request, guid):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
-@service_errors
 def director_properties(request):
     """``{"iaas_configuration", "director_configuration"}``; the vCenter password reads ``***``."""
     if request.method == "PUT":
@@ -288,7 +264,6 @@ def director_properties(request):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["POST"])
-@service_errors
 def director_test_connection(request):
     """``POST {"iaas_configuration": {...}}`` (optional): the vCenter's inventory, or the error."""
     data = request.data if isinstance(request.data, Mapping) else {}
@@ -299,7 +274,6 @@ def director_test_connection(request):
 @extend_schema(request=JSON, responses=JSON)
 @extend_schema(methods=["PUT"], operation_id="staged_director_availability_zones_replace")
 @api_view(["GET", "POST", "PUT"])
-@service_errors
 def availability_zones(request):
     """``GET`` all; ``POST {"availability_zone"}`` adds one; ``PUT {"availability_zones"}`` replaces all."""
     if request.method == "POST":
@@ -312,7 +286,6 @@ def availability_zones(request):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["PUT"])
-@service_errors
 def availability_zone(request, az_guid):
     az = services.update_availability_zone(az_guid, _body(request, "availability_zone"))
     return Response({"availability_zone": az})
@@ -320,7 +293,6 @@ def availability_zone(request, az_guid):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
-@service_errors
 def director_networks(request):
     """``{"icmp_checks_enabled", "networks": [{"name", "subnets": [...]}]}``."""
     if request.method == "PUT":
@@ -330,7 +302,6 @@ def director_networks(request):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
-@service_errors
 def director_network_and_az(request):
     if request.method == "PUT":
         return Response(services.set_network_and_az(_body(request)))
@@ -339,14 +310,12 @@ def director_network_and_az(request):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def cloud_config(request):
     return Response({"cloud_config": services.render_cloud_config()})
 
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET", "PUT"])
-@service_errors
 def vm_types(request):
     """``{"vm_types": [{"name", "cpu", "ram", "ephemeral_disk", "builtin"}]}``; PUT replaces."""
     if request.method == "PUT":
@@ -365,28 +334,24 @@ def disk_types(request):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def pending_changes(request):
     return Response(services.pending_changes())
 
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def product_diff(request, guid):
     return Response(services.product_diff(guid))
 
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def director_diff(request):
     return Response(services.director_diff())
 
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["DELETE"])
-@service_errors
 def staged(request):
     """Revert: discard every staged change."""
     services.revert_staged()
@@ -431,7 +396,6 @@ def _installation(inst, with_steps: bool = True) -> dict:
 @extend_schema(request=JSON, responses=JSON)
 @extend_schema(methods=["GET"], operation_id="installations_list")
 @api_view(["GET", "POST"])
-@service_errors
 def installations(request):
     """``POST`` Apply Changes -> 202 ``{"install": {"id"}}``; ``GET`` the change log."""
     if request.method == "POST":
@@ -457,14 +421,12 @@ def installations(request):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def installation(request, installation_id):
     return Response(_installation(services.get_installation(installation_id)))
 
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def installation_logs(request, installation_id):
     return Response({"logs": services.installation_logs(installation_id)})
 
@@ -474,14 +436,12 @@ def installation_logs(request, installation_id):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def deployed_products(request):
     return Response(services.list_deployed_products())
 
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def deployed_manifest(request, guid):
     return Response(
         {
@@ -494,7 +454,6 @@ def deployed_manifest(request, guid):
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def deployed_status(request, guid):
     return Response({"status": services.deployed_status(guid)})
 
@@ -502,14 +461,12 @@ def deployed_status(request, guid):
 @extend_schema(request=JSON, responses=JSON)
 @extend_schema(methods=["GET"], operation_id="deployed_products_credentials_list")
 @api_view(["GET"])
-@service_errors
 def credentials(request, guid):
     return Response({"credentials": services.list_credentials(guid)})
 
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
-@service_errors
 def credential(request, guid, ref):
     if not can_see_credentials(request.user):
         raise ApiError({"credential": ["Your role may not see credentials."]}, 403)
@@ -541,7 +498,6 @@ def _stemcell_upload_schema():
 @extend_schema(request=_stemcell_upload_schema(), responses=JSON)
 @api_view(["POST"])
 @parser_classes([MultiPartParser, FormParser])
-@service_errors
 def stemcells_upload(request):
     """``POST /api/v0/stemcells``: multipart ``stemcell[file]``.
 
@@ -568,7 +524,6 @@ def stemcells_upload(request):
 
 @extend_schema(responses=JSON)
 @api_view(["GET"])
-@service_errors
 def stemcell_assignments(request):
     """``GET /api/v0/stemcell_assignments``: per staged product, the stemcell versions that match.
 
