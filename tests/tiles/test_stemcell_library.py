@@ -297,6 +297,8 @@ def test_stemcells_page_lists_the_library_and_the_dashboard_follows(
     assert "1.7" in library and "will be uploaded at the next Apply Changes" in library
     assert f'href="/products/{small.guid}/"' in library and "Small" in library
     assert "Missing stemcell" not in admin_client.get("/").content.decode()
+    pending = admin_client.get("/pending_changes/").content.decode()
+    assert "will be uploaded to the director by Apply Changes" in pending
 
     Stemcell.objects.create(name=JAMMY, version="1.7", operating_system="ubuntu-jammy", cid="sc-7")
     page = admin_client.get("/director/stemcells/").content.decode()
