@@ -96,34 +96,12 @@ def setup_django(data_dir: Path, database_url: str) -> None:
 
 
 def cpi_config(vc) -> str:
-    inv = vc.inventory
+    """A BOSH cpi-config naming the vcsim: the CPI suite's vCenter entry under ``cpis``."""
+    from benchmarks.__main__ import cpi_properties
+
+    vcenter = cpi_properties(vc)["vcenters"][0]
     return yaml.safe_dump(
-        {
-            "cpis": [
-                {
-                    "name": "bench-vcsim",
-                    "type": "vsphere",
-                    "properties": {
-                        "host": vc.host,
-                        "user": vc.username,
-                        "password": vc.password,
-                        "connection_options": {"ca_cert": vc.ca_pem},
-                        "default_disk_type": "thin",
-                        "datacenters": [
-                            {
-                                "name": inv["datacenters"][0],
-                                "vm_folder": "BOSH_VMs",
-                                "template_folder": "BOSH_Templates",
-                                "disk_path": "BOSH_Disks",
-                                "datastore_pattern": "^LocalDS_",
-                                "persistent_datastore_pattern": "^LocalDS_",
-                                "clusters": list(inv["clusters"]),
-                            }
-                        ],
-                    },
-                }
-            ]
-        }
+        {"cpis": [{"name": "bench-vcsim", "type": "vsphere", "properties": vcenter}]}
     )
 
 
