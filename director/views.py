@@ -11,12 +11,14 @@ so htmx stops polling.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
@@ -27,6 +29,8 @@ from .models import TaskState
 
 #: htmx stops polling when a response has this status.
 HTMX_STOP_POLLING = 286
+#: Event lines one page load or poll sends at most.
+EVENT_PAGE = 1000
 
 
 def _service_error_text(exc: services.ServiceError) -> str:
@@ -107,6 +111,20 @@ class StepView:
     progress: int = 0
     status: str = ""
     error: str = ""
+    started: float | None = None
+    ended: float | None = None
+
+    @property
+    def elapsed(self) -> str:
+        """``HH:MM:SS`` from start to end, as the BOSH CLI shows a finished step."""
+        if self.started is None or self.ended is None:
+            return ""
+        return _hms(self.ended - self.started)
+
+
+def _hms(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 @dataclass
@@ -163,14 +181,45 @@ def stages_of(events: list[dict]) -> tuple[list[StageView], list[str], list[str]
         )
         step.state = e.get("state", step.state)
         step.progress = int(e.get("progress") or 0)
+        when = e.get("time")
+        if isinstance(when, int | float):
+            if step.started is None or step.state == "started":
+                step.started = when
+            if step.state in ("finished", "failed"):
+                step.ended = when
         data = e.get("data") or {}
         step.status = data.get("status", step.status)
         step.error = data.get("error", step.error)
     return list(stages.values()), warnings, errors
 
 
+def _with_clock(events: list[dict]) -> list[dict]:
+    """Each event line gets ``clock``: its time as ``HH:MM:SS`` in the console's time zone."""
+    for e in events:
+        when = e.get("time")
+        if isinstance(when, int | float) and not isinstance(when, bool):
+            stamp = datetime.fromtimestamp(when, tz=UTC)
+            e["clock"] = timezone.localtime(stamp).strftime("%H:%M:%S")
+    return events
+
+
+def _more_to_read(task, kind: str, out: runner.Output) -> bool:
+    """Did this read stop short of the end of the log (a page of events, a MiB of text)?"""
+    if kind == "event":
+        return len(out.events or []) >= EVENT_PAGE
+    if kind in ("debug", "cpi"):
+        path = runner.task_dir(task.id) / kind
+        return path.exists() and path.stat().st_size > out.next
+    return False
+
+
 def task(request, task_id: int):
-    """A task and one of its logs; ``?type=event|debug|cpi|result``, ``?after=`` for polling."""
+    """A task and one of its logs; ``?type=event|debug|cpi|result``, ``?after=`` for polling.
+
+    Polling stops (286, and a poller without ``hx-get``) only once the task
+    is terminal *and* everything up to the end of the log has been sent: a
+    task that ends with more lines than one read returns is read to the end.
+    """
     try:
         task = services.get_task(task_id)
     except services.NotFound:
@@ -184,8 +233,13 @@ def task(request, task_id: int):
         after = int(request.GET.get("after", 0)) if polling else 0
     except ValueError:
         after = 0
-    out = runner.read_output(task, kind, after) if allowed else runner.Output(kind, 0, 0, text="")
+    # The task is read before its log: if it was terminal then, the log is complete now.
     terminal = task.is_terminal
+    if allowed:
+        out = runner.read_output(task, kind, after, limit=EVENT_PAGE)
+    else:
+        out = runner.Output(kind, 0, 0, text="")
+    keep_polling = allowed and (not terminal or _more_to_read(task, kind, out))
     context = {
         "task": task,
         "state": task.effective_state,
@@ -193,6 +247,8 @@ def task(request, task_id: int):
         "allowed": allowed,
         "output": out,
         "terminal": terminal,
+        "keep_polling": keep_polling,
+        "took": _hms(task.duration.total_seconds()) if task.duration else "",
         "poll_url": f"{reverse('task', args=[task.id])}?type={kind}&after={out.next}",
         "tabs": [
             ("event", "Event log"),
@@ -202,14 +258,19 @@ def task(request, task_id: int):
         ],
     }
     if kind == "event":
+        _with_clock(out.events or [])
         # Stages are folded from all events: cheap next to rendering, and always right.
-        all_events = (
-            out.events if not polling else runner.read_output(task, "event", 0, limit=100000).events
-        )
+        # A poll that brought nothing new re-renders no stages, so folds nothing.
+        if not polling and not _more_to_read(task, kind, out):
+            all_events = out.events or []
+        elif not polling or out.events or terminal:
+            all_events = runner.read_output(task, "event", 0, limit=100000).events or []
+        else:
+            all_events = []
         context["stages"], context["warnings"], context["errors"] = stages_of(all_events)
     if polling:
         response = render(request, "partials/task_poll.html", context)
-        if terminal:
+        if not keep_polling:
             response.status_code = HTMX_STOP_POLLING
         return response
     return render(request, "director/task.html", context)
