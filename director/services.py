@@ -13,6 +13,9 @@ input, 501 not yet built) that the API passes through and pages show.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -507,21 +510,59 @@ def _process_state(instance: Instance, vm: Vm | None, power: str | None) -> str:
     return "stopped"
 
 
+class _PageCloud:
+    """The vCenter session the VMs page reads through, kept between its refreshes.
+
+    The page refreshes every 5 s; logging in and out each time would fill
+    vCenter's event log with sessions. One cloud per process is kept for as
+    long as the cpi config it was built from is current; a new config, or
+    any error, closes it and the next read logs in again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: str | None = None
+        self._cloud: Any = None
+
+    def vm_states(self, cids: list[str]) -> dict[str, str]:
+        from .cloud import cloud_for_director, cloud_properties
+
+        text = json.dumps(cloud_properties(), sort_keys=True, default=str)
+        key = hashlib.sha256(text.encode()).hexdigest()  # no second copy of the password
+        with self._lock:
+            if self._key != key:
+                self._drop()
+                self._cloud, self._key = cloud_for_director(), key
+            cloud = self._cloud
+        try:
+            return cloud.vm_states(cids)
+        except Exception:
+            with self._lock:
+                if self._cloud is cloud:
+                    self._drop()
+            raise
+
+    def _drop(self) -> None:
+        if self._cloud is not None:
+            try:
+                self._cloud.close()
+            except Exception:  # a dead session needs no logout
+                pass
+        self._cloud, self._key = None, None
+
+
+_page_cloud = _PageCloud()
+
+
 def live_vm_states(cids: list[str]) -> dict[str, str]:
     """``{cid: power state}`` from the director's vCenter in one read; ``"missing"`` if not there.
 
     Raises whatever reaching vCenter raised (``CloudNotConfigured``, a CPI
     ``CloudError``...): the caller decides how to show it.
     """
-    from .cloud import cloud_for_director
-
     if not cids:
         return {}
-    cloud = cloud_for_director()
-    try:
-        found = cloud.vm_states(cids)
-    finally:
-        cloud.close()
+    found = _page_cloud.vm_states(cids)
     return {cid: found.get(cid, "missing") for cid in cids}
 
 

@@ -255,3 +255,24 @@ def test_anonymous_is_sent_to_login_and_every_role_may_look(client, user_with_ro
         client.force_login(user_with_role(role))
         response = client.get("/director/vms/")
         assert response.status_code == 200 and 'data-deployment="zk"' in response.content.decode()
+
+
+def test_refreshes_reuse_one_vcenter_session_until_the_cpi_config_changes(
+    admin_client, vc_folder, vcsim
+):
+    from benchmarks.soap_calls import count_soap_calls
+
+    zk = Deployment.objects.create(name="zk")
+    add_instance(zk, 0, vc_folder.create(f"vm-{uuid.uuid4()}"), "10.10.1.10")
+    with count_soap_calls() as calls:
+        for _ in range(3):
+            assert "poweredOn" in admin_client.get("/director/vms/", **HTMX).content.decode()
+    assert calls["Login"] <= 1, calls  # one session for the three refreshes
+    assert calls["RetrievePropertiesEx"] == 3, calls
+
+    # A new cpi config (another folder): a new session, reading the new folder.
+    Config.objects.create(type="cpi", name="default", content=cpi_config(vcsim, "elsewhere", "d"))
+    with count_soap_calls() as calls:
+        page = admin_client.get("/director/vms/", **HTMX).content.decode()
+    assert calls["Login"] == 1 and calls["Logout"] == 1, calls
+    assert "not in vCenter" in page
