@@ -263,8 +263,25 @@ def deployment_instances(request, name):
 @extend_schema(responses=JSON)
 @api_view(["GET"])
 def deployment_vms(request, name):
-    shaped = (s.vm_of(i) for i in services.deployment_instances(name))
-    return Response([v for v in shaped if v is not None])
+    """``bosh vms``: each VM with vCenter's power state and BOSH's process state.
+
+    If vCenter cannot be asked, ``power_state`` is null and the
+    ``Warning`` header says why; the rows still come from the director.
+    """
+    services.get_deployment(name)
+    report = services.deployment_vms(name)
+    rows = report.deployments[0].rows if report.deployments else []
+    shaped = []
+    for row in rows:
+        vm = s.vm_of(row.instance)
+        if vm is not None:
+            shaped.append(
+                {**vm, "power_state": row.power_state, "process_state": row.process_state}
+            )
+    headers = (
+        {"Warning": f'199 - "vCenter: {report.vcenter_error}"'} if report.vcenter_error else None
+    )
+    return Response(shaped, headers=headers)
 
 
 # --------------------------------------------------------------------------- resurrection

@@ -276,3 +276,29 @@ def test_refreshes_reuse_one_vcenter_session_until_the_cpi_config_changes(
         page = admin_client.get("/director/vms/", **HTMX).content.decode()
     assert calls["Login"] == 1 and calls["Logout"] == 1, calls
     assert "not in vCenter" in page
+
+
+def test_the_api_lists_vms_with_vcenters_power_state(admin_api, vc_folder, no_local_vcsim):
+    """``GET /api/v0/director/deployments/<name>/vms`` answers what the page shows."""
+    zk = Deployment.objects.create(name="zk")
+    on = add_instance(zk, 0, vc_folder.create(f"vm-{uuid.uuid4()}"), "10.10.1.10")
+    off = add_instance(zk, 1, vc_folder.create(f"vm-{uuid.uuid4()}"), "10.10.2.10")
+    add_instance(zk, 2, None, "10.10.3.11")  # no VM: not listed, as bosh vms does
+    vc_folder.power_off(off.active_vm.cid)
+
+    response = admin_api.get("/api/v0/director/deployments/zk/vms")
+    assert response.status_code == 200 and "Warning" not in response
+    got = {v["vm_cid"]: (v["power_state"], v["process_state"]) for v in response.json()}
+    assert got == {
+        on.active_vm.cid: ("poweredOn", "running"),
+        off.active_vm.cid: ("poweredOff", "unresponsive agent"),
+    }
+
+
+def test_the_api_says_when_vcenter_cannot_be_asked(admin_api, no_local_vcsim):
+    zk = Deployment.objects.create(name="zk")
+    vm = add_instance(zk, 0, "vm-x", "10.10.1.10").active_vm
+    response = admin_api.get("/api/v0/director/deployments/zk/vms")
+    assert response.status_code == 200
+    assert "vCenter" in response["Warning"]
+    assert [(v["vm_cid"], v["power_state"]) for v in response.json()] == [(vm.cid, None)]
