@@ -299,6 +299,8 @@ def sha512_crypt(password: str, salt: str, rounds: int | None = None) -> str:
     """
     if not isinstance(password, str) or not isinstance(salt, str):
         raise CredentialError("password and salt must be strings")
+    if not props.valid_crypt_salt(salt):
+        raise CredentialError("salt must be printable ASCII without '$' or ':'")
     pw = password.encode()
     if len(pw) > MAX_CRYPT_PASSWORD_BYTES:
         raise CredentialError(f"password is longer than {MAX_CRYPT_PASSWORD_BYTES} bytes")

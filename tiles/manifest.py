@@ -53,7 +53,7 @@ from tiles.accessors import (
     evaluate_tree,
     parse_snippet,
 )
-from tiles.template import ProductTemplate
+from tiles.template import MAX_INSTANCES, ProductTemplate
 
 __all__ = [
     "RenderError",
@@ -280,6 +280,12 @@ def job_facts(
         else:
             instances = 1
         if _zero_if(job, values, template):
+            instances = 0
+        if isinstance(instances, bool) or not isinstance(instances, int) or instances < 0:
+            errors.append((f"{path}/instances", f"{instances!r} is not a number of instances"))
+            instances = 0
+        elif instances > MAX_INSTANCES:
+            errors.append((f"{path}/instances", f"{instances} is more than {MAX_INSTANCES}"))
             instances = 0
         rds = _resource_defs(job)
 

@@ -71,6 +71,14 @@ __all__ = [
 MAX_SALTED_PASSWORD_BYTES = 4096
 
 
+_CRYPT_SALT = re.compile(r"[!-#%-9;-~]+")  # printable ASCII but '$' and ':', crypt's separators
+
+
+def valid_crypt_salt(salt: Any) -> bool:
+    """A salt sha512-crypt can embed in ``$6$<salt>$<hash>``."""
+    return isinstance(salt, str) and bool(_CRYPT_SALT.fullmatch(salt))
+
+
 class PropertyError(ValueError):
     """A value does not fit its blueprint; ``message`` is safe to show (no secret)."""
 
@@ -664,6 +672,8 @@ class SaltedCredentialsType(PropertyType):
 
     def coerce(self, bp, value, ctx):
         creds = _cred_dict(value, ("identity", "password", "salt"), "identity, password and salt")
+        if not valid_crypt_salt(creds["salt"]):
+            raise PropertyError("salt must be printable ASCII without '$' or ':'")
         if len(creds["password"].encode()) > MAX_SALTED_PASSWORD_BYTES:
             # sha512-crypt is quadratic in the password length.
             raise PropertyError(f"password is longer than {MAX_SALTED_PASSWORD_BYTES} bytes")
@@ -839,10 +849,10 @@ TYPES: dict[str, PropertyType] = {
 
 
 def get_type(name: str) -> PropertyType:
-    try:
-        return TYPES[name]
-    except KeyError:
-        raise PropertyError(f"unknown type '{name}'") from None
+    t = TYPES.get(name) if isinstance(name, str) else None
+    if t is None:
+        raise PropertyError(f"unknown type '{name}'")
+    return t
 
 
 # --------------------------------------------------------------------------
@@ -1003,7 +1013,7 @@ def validate_values(
         if bp is None:
             errors[ref if isinstance(ref, str) else repr(ref)] = "unknown property"
             continue
-        t = TYPES.get(bp.get("type"))
+        t = TYPES.get(bp.get("type")) if isinstance(bp.get("type"), str) else None
         if t is None:
             errors[ref] = f"unknown type '{bp.get('type')}'"
             continue

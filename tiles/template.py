@@ -56,6 +56,9 @@ __all__ = [
 
 MAX_METADATA_BYTES = 16 * 1024 * 1024
 MAX_PIVOTAL_UNCOMPRESSED_BYTES = 64 * 1024**3
+# Instances of one job type: Ops Manager tiles use single digits; the bound
+# keeps a typo (default: 10000000000) from building per-instance lists for ever.
+MAX_INSTANCES = 10_000
 RESOURCE_NAMES = ("ram", "ephemeral_disk", "persistent_disk", "cpu")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _PROP_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
@@ -283,7 +286,15 @@ class _Checker:
         if key in node and node[key] is not None and not isinstance(node[key], bool):
             self.err(f"{path}/{key}", "must be true or false")
 
-    def integer(self, node: Mapping, key: str, path: str, *, minimum: int | None = 0) -> bool:
+    def integer(
+        self,
+        node: Mapping,
+        key: str,
+        path: str,
+        *,
+        minimum: int | None = 0,
+        maximum: int | None = None,
+    ) -> bool:
         v = node.get(key)
         if v is None:
             return False
@@ -292,6 +303,9 @@ class _Checker:
             return False
         if minimum is not None and v < minimum:
             self.err(f"{path}/{key}", f"must be at least {minimum}")
+            return False
+        if maximum is not None and v > maximum:
+            self.err(f"{path}/{key}", f"must be at most {maximum}")
             return False
         return True
 
@@ -577,11 +591,11 @@ class _Checker:
         ip = f"{p}/instance_definition"
         if idef is not None and self.mapping(idef, ip):
             self.boolean(idef, "configurable", ip)
-            has_default = self.integer(idef, "default", ip)
+            has_default = self.integer(idef, "default", ip, maximum=MAX_INSTANCES)
             c = idef.get("constraints")
             lo = hi = None
             if c is not None and self.mapping(c, f"{ip}/constraints"):
-                if self.integer(c, "min", f"{ip}/constraints"):
+                if self.integer(c, "min", f"{ip}/constraints", maximum=MAX_INSTANCES):
                     lo = c["min"]
                 if self.integer(c, "max", f"{ip}/constraints"):
                     hi = c["max"]
@@ -674,9 +688,9 @@ class _Checker:
             job = self.template.job_type(jname)
             if job is None:
                 self.err(ip, f"job type '{jname}' does not exist")
-            elif name not in {
+            elif name not in [
                 t.get("name") for t in _items(job.get("templates")) if isinstance(t, Mapping)
-            }:
+            ]:
                 self.err(ip, f"job type '{jname}' has no job '{name}' to run as an errand")
             if which not in ("first", "all") and not which.isdigit():
                 self.err(ip, f"'{which}' must be first, all or an index")

@@ -172,12 +172,28 @@ def staged():
             "- {name: s, type: selector, option_templates: [{name: a, property_blueprints: 1}]}",
             "property_blueprints/0/option_templates/0/property_blueprints",
         ),
+        (
+            "name: x\nproduct_version: '1'\nproperty_blueprints:\n"
+            "- {name: c, type: collection, default: [{f: 1}],"
+            " property_blueprints: [{name: f, type: [x]}]}",
+            "property_blueprints/0/property_blueprints/0/type",
+        ),
     ],
 )
 def test_wrongly_typed_lists_name_their_path(text, path):
     with pytest.raises(TemplateError) as info:
         load_product_template(text)
     assert path in [p for p, _ in info.value.errors]
+
+
+def test_a_huge_instance_count_is_refused_not_expanded():
+    text = (
+        "name: x\nproduct_version: '1'\njob_types:\n"
+        "- {name: web, instance_definition: {default: 1000000000000}, templates: []}\n"
+    )
+    with pytest.raises(TemplateError) as info:
+        load_product_template(text)
+    assert "job_types/web/instance_definition/default" in [p for p, _ in info.value.errors]
 
 
 def _credential_values(staged, ref, value):
@@ -194,6 +210,10 @@ def _credential_values(staged, ref, value):
         (".web_server.generated_rsa_pkey_credentials", {"private_key_pem": ["x"]}),
         (".web_server.generated_salted_credentials", {"identity": "a", "password": 5}),
         (".web_server.generated_salted_credentials", {"identity": "a", "password": "p"}),
+        (
+            ".web_server.generated_salted_credentials",
+            {"identity": "a", "password": "p", "salt": "000\x80\x80\x80\x80\x80\U00010000"},
+        ),
     ],
 )
 def test_broken_stored_credentials_are_render_errors(staged, ref, value):
