@@ -66,6 +66,9 @@ UPDATE_KEYS = (
 )
 REQUIRED_UPDATE_KEYS = UPDATE_KEYS[:4]
 MAX_STATIC_IPS = 65536
+# Per instance group. Far above real deployments (the largest run a few
+# thousand Diego cells); it stops a typo from planning 10^30 instances.
+MAX_INSTANCES = 10_000
 
 # Top-level keys the director refuses (messages as BOSH words them).
 V1_KEYS = {
@@ -534,6 +537,8 @@ def _parse_instance_group(
         e.add(join_path(path, "instances"), "is required")
     elif not _unresolved(instances) and (not _is_int(instances) or instances < 0):
         e.add(join_path(path, "instances"), "must be a non-negative integer")
+    elif _is_int(instances) and instances > MAX_INSTANCES:
+        e.add(join_path(path, "instances"), f"must be at most {MAX_INSTANCES}")
 
     azs = ig.get("azs")
     if azs is None:

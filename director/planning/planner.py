@@ -44,6 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from director.manifest.parse import MAX_INSTANCES
 from director.planning.azs import Placement, StaticIpPool, place_instances, tie_breaker
 from director.planning.changes import classify, detect_changes
 from director.planning.errors import (
@@ -260,6 +261,8 @@ class DeploymentPlanner:
         instances = raw.get("instances")
         if isinstance(instances, bool) or not isinstance(instances, int) or instances < 0:
             raise PlanError(f"{path}/instances", "must be a whole number, 0 or more")
+        if instances > MAX_INSTANCES:
+            raise PlanError(f"{path}/instances", f"must be at most {MAX_INSTANCES}")
 
         azs = raw.get("azs") or []
         if not isinstance(azs, list) or not all(isinstance(a, str) for a in azs):

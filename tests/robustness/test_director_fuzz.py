@@ -172,6 +172,19 @@ def test_known_crashes_are_manifest_errors(call, path):
     assert path in info.value.paths
 
 
+@pytest.mark.parametrize("parsed", [True, False])
+def test_a_huge_instance_count_is_refused_not_planned(parsed):
+    manifest = _with(MANIFESTS[2], ["instance_groups", 0, "instances"], 10**30)
+    if parsed:
+        with pytest.raises(ManifestError) as info:
+            m.parse_manifest(manifest)
+        assert "instance_groups/zookeeper/instances" in info.value.paths
+    else:
+        with pytest.raises(PlanError) as plan_info:
+            plan_deployment(manifest, CLOUD, (), STEMCELLS)
+        assert plan_info.value.path == "instance_groups/zookeeper/instances"
+
+
 def test_addon_filters_skip_a_networks_placeholder():
     """Addons are applied before interpolation: ``networks: ((nets))`` cannot match
     a networks filter, and used to raise AttributeError."""
