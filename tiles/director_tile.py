@@ -559,6 +559,8 @@ def update_availability_zone(guid: str, az: Mapping) -> dict:
         from director.services import NotFound
 
         raise NotFound({"guid": [f"no availability zone with guid '{guid}'"]})
+    if not isinstance(az, Mapping):
+        raise ServiceError({"availability_zone": ["must be an object with name and clusters"]})
     errors: dict[str, list[str]] = {}
     n = _normalize_az({**az, "guid": guid}, "availability_zone", errors, {})
     if n is not None and n["name"] != current["name"]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers as drf
-from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from director import errands
 from opsconsole.apierrors import ApiError
 
+from .guard import api_view
 from .views import JSON, _accepted, _user
 
 RUN_BODY = inline_serializer(

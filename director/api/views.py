@@ -9,6 +9,7 @@ may see credentials. Long actions answer 202 with the task and its URL in
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.urls import reverse
@@ -16,7 +17,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers as drf
 from rest_framework import status
-from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
@@ -26,6 +26,7 @@ from opsconsole.apierrors import ApiError, Pagination
 from opsconsole.auth import can_see_credentials
 
 from . import serializers as s
+from .guard import api_view
 
 JSON = OpenApiTypes.OBJECT
 
@@ -168,9 +169,18 @@ def _config_shape(request):
 def configs(request):
     if request.method == "POST":
         data = request.data
+        if not isinstance(data, Mapping):
+            raise ApiError({"body": ["must be a JSON object with type, name and content"]})
         missing = {k: ["is required"] for k in ("type", "content") if not data.get(k)}
         if missing:
             raise ApiError(missing)
+        wrong = {
+            k: ["must be a string (content: YAML text)"]
+            for k in ("type", "name", "content")
+            if data.get(k) is not None and not isinstance(data[k], str)
+        }
+        if wrong:
+            raise ApiError(wrong)
         result = services.update_config(
             data["type"], data.get("name") or "default", data["content"], _user(request)
         )

@@ -17,10 +17,11 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.decorators import api_view, parser_classes
+from rest_framework.decorators import parser_classes
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from director.api.guard import api_view
 from opsconsole.apierrors import ApiError
 from opsconsole.auth import can_see_credentials
 from tiles import services
@@ -268,6 +269,8 @@ def director_test_connection(request):
     """``POST {"iaas_configuration": {...}}`` (optional): the vCenter's inventory, or the error."""
     data = request.data if isinstance(request.data, Mapping) else {}
     iaas = data.get("iaas_configuration", data) if data else None
+    if iaas is not None and not isinstance(iaas, Mapping):
+        raise ApiError({"iaas_configuration": ["must be an object of vCenter settings"]}, 422)
     return Response(services.test_vcenter_connection(iaas or None))
 
 
