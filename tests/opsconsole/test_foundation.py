@@ -1,5 +1,6 @@
 """The foundation as a user meets it: login, the API base, a task through the real worker."""
 
+import os
 import subprocess
 import sys
 
@@ -95,7 +96,8 @@ def test_task_round_trip_through_redis_and_real_worker(celery_worker):
 
     result = ping.delay("hello").get(timeout=30)
     assert result["pong"] == "hello"
-    assert result["worker_pid"] != celery_worker.pid or result["worker_pid"] > 0
+    # It ran in the worker's process tree, not in this test process (no eager mode).
+    assert result["worker_pid"] != os.getpid()
 
 
 def test_migrations_run_on_sqlite(tmp_path):
