@@ -264,6 +264,13 @@ def update_config(type: str, name: str, content: str, user: str) -> ConfigUpdate
     name = (name or "default").strip()
     if not type:
         raise ServiceError({"type": ["is required"]})
+    too_long = {
+        field: [f"must be at most {limit} characters"]
+        for field, value in (("type", type), ("name", name))
+        if len(value) > (limit := Config._meta.get_field(field).max_length)
+    }
+    if too_long:
+        raise ServiceError(too_long)
     validate_config(type, name, content)
     register_yaml_secrets(content)  # a password that arrives here never reaches a log
     with transaction.atomic():

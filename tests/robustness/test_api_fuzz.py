@@ -41,7 +41,7 @@ import pytest
 import yaml
 from django.apps import apps
 from django.db import transaction
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from tests.robustness.mutate import HUGE, JUNK, SPECIAL_STRINGS, mutate, mutations
@@ -798,7 +798,10 @@ def _fuzz_op(op: Op, world: dict, client, schema: dict) -> None:
     schema_op = schema["paths"].get(op.path, {}).get(op.method, {})
     strategy = request_strategy(op, schema["components"]["schemas"], schema_op)
 
-    @fuzz(EXAMPLES[op.method])
+    # A crash reported elsewhere (OUTSIDE) is not shrunk: that would take minutes.
+    phases = [Phase.generate] if op_id(op) in OUTSIDE else list(Phase)
+
+    @settings(fuzz(EXAMPLES[op.method]), phases=phases)
     @given(strategy)
     def run(args):
         path_values, query, body = args
@@ -881,6 +884,7 @@ KNOWN = [
         "properties/.properties.greeting/value",
     ),
     ("post", f"{D}/configs", "json", None, {}, 400, "body"),
+    ("post", f"{D}/configs", "json", {"type": "A" * 101, "content": "a: 1"}, {}, 422, "type"),
     ("post", f"{D}/configs", "json", {"type": "cloud", "content": True}, {}, 400, "content"),
     ("post", f"{D}/configs", "json", {"type": True, "content": "a: 1"}, {}, 400, "type"),
     (
