@@ -40,6 +40,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .events import record_event
+from .manifest.yaml import check_yaml_bounds
 from .models import (
     Release,
     ReleaseJob,
@@ -155,6 +156,7 @@ def _read_mf(tar: tarfile.TarFile, members: dict, name: str, where: str) -> dict
         raise UploadError(f"{label}: not in the tarball")
     raw = tar.extractfile(members[name]).read()
     try:
+        check_yaml_bounds(raw)  # a YAML bomb or runaway nesting is refused before it is built
         data = yaml.load(raw, Loader=_MfLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise UploadError(f"{label}: not valid YAML ({exc})") from None

@@ -244,9 +244,15 @@ def prepare(
                 label = f"{rv.release.name}/{rv.version}" if rv else job.get("release")
                 errors.append((job_path, f"job '{job['name']}' is not in release '{label}'"))
                 continue
-            props, prop_warnings = resolve_job_properties(
-                {**spec.spec, "name": job["name"]}, job.get("properties"), f"{job_path}/properties"
-            )
+            try:
+                props, prop_warnings = resolve_job_properties(
+                    {**spec.spec, "name": job["name"]},
+                    job.get("properties"),
+                    f"{job_path}/properties",
+                )
+            except ManifestError as exc:
+                errors.extend(_manifest_errors(exc))
+                continue
             warnings.extend(f"{path}: {message}" for path, message in prop_warnings)
             job["properties"] = props
             rendered_jobs.append({"name": job["name"], "release": job["release"], "props": props})

@@ -241,3 +241,15 @@ def test_extract_stemcell_image(tmp_path):
     path = build_stemcell_tgz(tmp_path / "s.tgz", image=b"IMAGE BYTES")
     image = uploads.extract_stemcell_image(path, tmp_path)
     assert image.read_bytes() == b"IMAGE BYTES"
+
+
+def test_a_yaml_bomb_in_release_mf_is_refused_before_it_is_built(tmp_path):
+    """Aliases that expand to billions of nodes are named, not expanded until memory runs out."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    path = build_release(tmp_path / "r.tgz", rewrite=lambda text: bomb)
+    with pytest.raises(UploadError) as err:
+        read_release(path)
+    assert "release.MF" in str(err.value)
