@@ -770,6 +770,10 @@ def set_network_and_az(data: Mapping) -> dict:
     errors: dict[str, list[str]] = {}
     net = _name_of(data.get("network"))
     az = _name_of(data.get("singleton_availability_zone"))
+    for field, value in (("network", net), ("singleton_availability_zone", az)):
+        if value is not None and not isinstance(value, str):
+            _err(errors, f"network_and_az/{field}/name", "must be a name (text)")
+    _raise(errors)
     nets = {n["name"] for n in (d.networks or {}).get("networks", [])}
     azs = {a["name"] for a in d.availability_zones}
     if not net:

@@ -906,6 +906,48 @@ KNOWN = [
         "availability_zone",
     ),
     (
+        "put",
+        f"{API}/staged/director/network_and_az",
+        "json",
+        {"network_and_az": {"network": [None], "singleton_availability_zone": {"name": "az1"}}},
+        {},
+        422,
+        "network_and_az/network/name",
+    ),
+    (
+        "put",
+        f"{API}/staged/director/network_and_az",
+        "json",
+        {"network_and_az": {"network": {"name": "infra"}, "singleton_availability_zone": [None]}},
+        {},
+        422,
+        "network_and_az/singleton_availability_zone/name",
+    ),
+    (
+        "put",
+        f"{T}/networks_and_azs",
+        "json",
+        {"networks_and_azs": {"singleton_availability_zone": [{"k": 1}], "network": "infra"}},
+        {},
+        422,
+        "singleton_availability_zone",
+    ),
+    (
+        "put",
+        f"{T}/networks_and_azs",
+        "json",
+        {
+            "networks_and_azs": {
+                "singleton_availability_zone": "az1",
+                "other_availability_zones": [[{"k": 1}]],
+                "network": [{"k": 1}],
+            }
+        },
+        {},
+        422,
+        "other_availability_zones/0",
+    ),
+    (
         "post",
         f"{API}/staged/director/test_connection",
         "multipart",

@@ -40,8 +40,14 @@ def get_networks_and_azs(staged: StagedProduct) -> dict:
     return {"networks_and_azs": out}
 
 
-def _name(value: Any) -> Any:
-    return value.get("name") if isinstance(value, Mapping) else value
+def _name(value: Any, field: str, errors: dict[str, list[str]]) -> str | None:
+    """A name given as ``{"name": x}`` or ``x``; None when absent; anything else an error."""
+    if isinstance(value, Mapping):
+        value = value.get("name")
+    if value is None or isinstance(value, str):
+        return value
+    _err(errors, field, 'must be a name or {"name": ...}')
+    return None
 
 
 def set_networks_and_azs(staged: StagedProduct, data: Mapping) -> StagedProduct:
@@ -59,18 +65,24 @@ def set_networks_and_azs(staged: StagedProduct, data: Mapping) -> StagedProduct:
     az_names = {a["name"] for a in d.availability_zones}
     nets = {n["name"]: n for n in (d.networks or {}).get("networks", [])}
     errors: dict[str, list[str]] = {}
-    singleton = _name(data.get("singleton_availability_zone"))
+    singleton = _name(
+        data.get("singleton_availability_zone"), "singleton_availability_zone", errors
+    )
     others_raw = data.get("other_availability_zones")
     if others_raw is None:
         others_raw = []
     if not isinstance(others_raw, list):
         _err(errors, "other_availability_zones", "must be a list of AZs")
         others_raw = []
-    others = [_name(o) for o in others_raw]
-    network = _name(data.get("network"))
-    service_network = _name(data.get("service_network")) or None
+    others = [
+        name
+        for i, o in enumerate(others_raw)
+        if (name := _name(o, f"other_availability_zones/{i}", errors)) is not None
+    ]
+    network = _name(data.get("network"), "network", errors)
+    service_network = _name(data.get("service_network"), "service_network", errors) or None
     if not singleton:
-        _err(errors, "singleton_availability_zone", "is required")
+        errors.setdefault("singleton_availability_zone", ["is required"])
     elif singleton not in az_names:
         _err(errors, "singleton_availability_zone", f"'{singleton}' is not an availability zone")
     for o in others:
@@ -82,7 +94,7 @@ def set_networks_and_azs(staged: StagedProduct, data: Mapping) -> StagedProduct:
         others = [singleton]
     for key, net in (("network", network), ("service_network", service_network)):
         if key == "network" and not net:
-            _err(errors, "network", "is required")
+            errors.setdefault("network", ["is required"])
             continue
         if net and net not in nets:
             _err(errors, key, f"'{net}' is not a network of the director")
