@@ -69,6 +69,21 @@ def _refuse_if_busy(name: str) -> None:
         )
 
 
+def _check_vars(values: dict) -> None:
+    """Each var a name of 1..400 characters and a value (null is no value: the store refuses it)."""
+    errors: dict[str, list[str]] = {}
+    for name, value in values.items():
+        where = f"vars/{name}"
+        if not isinstance(name, str) or not name.strip("/") or len(name) > 400:
+            errors.setdefault(where, []).append(
+                "a variable name of 1 to 400 characters is required"
+            )
+        if value is None:
+            errors.setdefault(where, []).append("must have a value (not null)")
+    if errors:
+        raise ServiceError(errors)
+
+
 def deploy(
     manifest_text: str,
     user: str,
@@ -93,6 +108,7 @@ def deploy(
     name = _check(doc)
     if vars is not None and not isinstance(vars, dict):
         raise ServiceError({"vars": ["must be a map of variable names to values"]})
+    _check_vars(vars or {})
     with transaction.atomic():
         _refuse_if_busy(name)
         if vars:

@@ -142,7 +142,9 @@ def _selected(deploy_products: Any, staged: list[StagedProduct]) -> list[StagedP
         return []
     if isinstance(deploy_products, str):
         deploy_products = [deploy_products]
-    if not isinstance(deploy_products, list):
+    if not isinstance(deploy_products, list) or not all(
+        isinstance(g, str) for g in deploy_products
+    ):
         raise ServiceError({"deploy_products": ['must be "all", "none" or a list of guids']})
     by_guid = {sp.guid: sp for sp in staged}
     director_guid = director_tile.get_director().guid

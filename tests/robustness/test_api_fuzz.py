@@ -947,6 +947,17 @@ KNOWN = [
         422,
         "other_availability_zones/0",
     ),
+    ("post", f"{D}/deployments", "json", {**DEPLOY, "vars": {"x": None}}, {}, 422, "vars/x"),
+    ("post", f"{D}/deployments", "json", {**DEPLOY, "vars": {"": "v"}}, {}, 422, "vars/"),
+    (
+        "post",
+        f"{API}/installations",
+        "json",
+        {"deploy_products": [{"k": "bottom"}]},
+        {},
+        422,
+        "deploy_products",
+    ),
     (
         "post",
         f"{API}/staged/director/test_connection",
