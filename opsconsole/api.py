@@ -59,15 +59,16 @@ def issue_token(request):
     """``POST /api/v0/auth/token`` with username + password -> a bearer token."""
     from .models import ApiToken
 
-    username = request.data.get("username")
-    password = request.data.get("password")
-    missing = {
-        f: ["This field is required."]
-        for f, v in (("username", username), ("password", password))
-        if not v
+    if not isinstance(request.data, dict):
+        raise ApiError({"base": ["the body must be an object with username and password"]})
+    username, password = request.data.get("username"), request.data.get("password")
+    errors = {
+        field: ["This field is required."] if value in (None, "") else ["must be text"]
+        for field, value in (("username", username), ("password", password))
+        if not isinstance(value, str) or not value or "\x00" in value
     }
-    if missing:
-        raise ApiError(missing)
+    if errors:
+        raise ApiError(errors)
     user = authenticate(request, username=username, password=password)
     if user is None:
         raise ApiError({"base": ["Invalid username or password."]}, status.HTTP_401_UNAUTHORIZED)

@@ -27,3 +27,4 @@ urlpatterns = [
     path("director/", include("director.urls")),
     path("", include("tiles.urls")),
 ]
+handler404 = "opsconsole.views.not_found"

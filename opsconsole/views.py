@@ -18,3 +18,12 @@ def health(request):
     if request.user.is_authenticated:
         body["checks"] = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]
     return JsonResponse(body, status=200 if ok else 503)
+
+
+def not_found(request, exception=None):
+    """404: the API's ``{"errors": ...}`` shape under /api/, Django's page elsewhere."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"errors": {"base": [f"No route {request.path_info}"]}}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

@@ -141,3 +141,13 @@ def test_openapi_schema_is_valid_without_warnings(tmp_path):
     out = tmp_path / "schema.yml"
     call_command("spectacular", validate=True, fail_on_warn=True, file=str(out))
     assert "/api/v0/staged/pending_changes" in out.read_text()
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_route_answers_json(admin_api, client, admin_user):
+    response = admin_api.get("/api/v0/nope")
+    assert response.status_code == 404
+    assert response.json() == {"errors": {"base": ["No route /api/v0/nope"]}}
+    client.force_login(admin_user)
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and "errors" not in page.content.decode()

@@ -823,10 +823,7 @@ def schema():
 
 
 #: Crashes rooted in files this suite's owner may not change, reported to the lead.
-OUTSIDE = {
-    "POST /auth/token": "opsconsole/api.py reads request.data.get on a non-object body and "
-    "passes a non-string password to authenticate()",
-}
+OUTSIDE: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(

@@ -288,7 +288,8 @@ def set_properties(staged: StagedProduct, values: Mapping[str, Any]) -> StagedPr
     for ref, raw in values.items():
         bp = template.blueprint(ref)
         if bp is None:
-            _err(errors, ref, "unknown property")
+            # An empty or odd key still gets a field name the operator can find.
+            _err(errors, ref or "properties/''", "unknown property")
             continue
         value = raw.get("value") if isinstance(raw, Mapping) and "value" in raw else raw
         if (
