@@ -85,40 +85,56 @@ def check_yaml_bounds(
     anchored node remembers its expanded size, so an alias costs what it
     would cost once copied. Syntax errors are left to the real load.
     """
-    sizes: dict[str, int] = {}
-    stack: list[list] = [[0, None]]  # [expanded size so far, anchor]
-    total = 0
     try:
-        for event in _yaml.parse(text, Loader=_Events):
-            if isinstance(event, _yaml.CollectionStartEvent):
-                if len(stack) > max_depth:
-                    raise YamlBoundsError(f"it nests more than {max_depth} levels deep")
-                stack.append([1, event.anchor])
-                total += 1
-                continue
-            if isinstance(event, _yaml.CollectionEndEvent):
-                size, anchor = stack.pop()
-                if anchor is not None:
-                    sizes[anchor] = size
-            elif isinstance(event, _yaml.ScalarEvent):
-                size = 1
-                total += 1
-                if event.anchor is not None:
-                    sizes[event.anchor] = 1
-            elif isinstance(event, _yaml.AliasEvent):
-                size = sizes.get(event.anchor, 1)
-                total += size
-            else:
-                continue
-            stack[-1][0] += size
-            if total > max_nodes:
-                raise YamlBoundsError(
-                    f"it expands to more than {max_nodes} nodes (aliases of aliases?)"
-                )
+        _walk_bounds(text, _Events, max_depth, max_nodes)
     except YamlBoundsError:
         raise
     except _yaml.YAMLError:
-        return  # the real load reports syntax errors with their position
+        if _Events is _yaml.SafeLoader:
+            return  # the real load reports syntax errors with their position
+        # libyaml refuses some documents with limits of its own (PyYAML 6.0.4's
+        # scanner stops at 1000 nested flow levels, before any event): walk again
+        # with the pure-Python parser, which has none, so our bounds and our
+        # words decide, whichever libyaml is installed.
+        try:
+            _walk_bounds(text, _yaml.SafeLoader, max_depth, max_nodes)
+        except YamlBoundsError:
+            raise
+        except _yaml.YAMLError:
+            return
+
+
+def _walk_bounds(text: str | bytes, loader, max_depth: int, max_nodes: int) -> None:
+    """One pass over the event stream of ``loader``'s parser (see check_yaml_bounds)."""
+    sizes: dict[str, int] = {}
+    stack: list[list] = [[0, None]]  # [expanded size so far, anchor]
+    total = 0
+    for event in _yaml.parse(text, Loader=loader):
+        if isinstance(event, _yaml.CollectionStartEvent):
+            if len(stack) > max_depth:
+                raise YamlBoundsError(f"it nests more than {max_depth} levels deep")
+            stack.append([1, event.anchor])
+            total += 1
+            continue
+        if isinstance(event, _yaml.CollectionEndEvent):
+            size, anchor = stack.pop()
+            if anchor is not None:
+                sizes[anchor] = size
+        elif isinstance(event, _yaml.ScalarEvent):
+            size = 1
+            total += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, _yaml.AliasEvent):
+            size = sizes.get(event.anchor, 1)
+            total += size
+        else:
+            continue
+        stack[-1][0] += size
+        if total > max_nodes:
+            raise YamlBoundsError(
+                f"it expands to more than {max_nodes} nodes (aliases of aliases?)"
+            )
 
 
 def _unshare(value: Any, stack: set[int] | None = None, path: str = "") -> Any:
@@ -166,7 +182,9 @@ def load_yaml_document(text: str | bytes, what: str = "manifest") -> Any:
     except _yaml.YAMLError as exc:
         raise ManifestError([("", f"{what} is not valid YAML: {exc}")], what) from None
     except RecursionError:
-        raise ManifestError([("", f"{what} is nested too deeply")], what) from None
+        raise ManifestError(
+            [("", f"{what} is refused: it nests more than {MAX_YAML_DEPTH} levels deep")], what
+        ) from None
     return _unshare(doc)
 
 
