@@ -5,11 +5,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := redis-server golang-go golang-github-vmware-govmomi-dev qemu-utils libpq-dev postgresql chromium
+APT_PACKAGES := python3-venv redis-server golang-go golang-github-vmware-govmomi-dev qemu-utils libpq-dev postgresql chromium
 HTMX_VERSION ?= 2.0.11
+# pip-tools writes the lock files (make lock); it is not needed to install them.
+PIP_TOOLS_VERSION := 7.6.2
+LOCK_ARGS ?=
 export OPSCONSOLE_DATA_DIR ?= $(CURDIR)/.data
 
-.PHONY: run stop test install apt venv vcsim htmx lint benchmark clean
+.PHONY: run stop test install install-test apt venv lock vcsim htmx lint benchmark clean distclean
 
 run: install vcsim
 	$(PY) manage.py migrate --noinput
@@ -19,10 +22,11 @@ run: install vcsim
 stop:
 	@if [ -f "$(OPSCONSOLE_DATA_DIR)/runstack.pid" ]; then kill -TERM $$(cat "$(OPSCONSOLE_DATA_DIR)/runstack.pid") && echo "stopping opsconsole"; else echo "opsconsole is not running"; fi
 
-test: install vcsim
+test: install-test vcsim
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 install: apt venv
+install-test: apt $(VENV)/.installed-test
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,13 +36,27 @@ apt:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed-app
 
-$(VENV)/.installed: pyproject.toml
+# Exactly what the lock file names, each file checked against its hash; then the
+# project itself (editable, no dependencies: the lock has them all).
+$(VENV)/.installed-%: requirements/%.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r $<
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
+
+# Refresh the lock files from pyproject.toml's ranges (keeps current pins where they
+# still fit; `make lock LOCK_ARGS=--upgrade` moves every pin to the newest allowed).
+lock:
+	test -x .build/pip-tools/bin/pip-compile || { $(PYTHON) -m venv .build/pip-tools && \
+	  .build/pip-tools/bin/pip install -q pip-tools==$(PIP_TOOLS_VERSION); }
+	for lock in app test; do \
+	  extra=""; [ $$lock = test ] && extra="--extra test"; \
+	  .build/pip-tools/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	    --no-emit-find-links --no-emit-index-url --no-emit-trusted-host $$extra $(LOCK_ARGS) \
+	    -o requirements/$$lock.txt pyproject.toml requirements/build.in || exit 1; \
+	done
 
 vcsim:
 	bash tools/vcsim/build.sh
@@ -55,5 +73,10 @@ lint:
 benchmark: install vcsim
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
+# clean: the data dir (database, keys, logs); the built vcsim and the venv stay.
 clean:
-	rm -rf .build .data
+	rm -rf .data
+
+# distclean: everything built or installed here, vcsim and the venv included.
+distclean: clean
+	rm -rf .build .venv
