@@ -12,5 +12,15 @@ NAVIGATION = [
 ]
 
 
+#: Only for admins (the Users page refuses other roles).
+ADMIN_NAVIGATION = [("users", "Users")]
+
+
 def console(request):
-    return {"console_version": __version__, "navigation": NAVIGATION}
+    from .auth import ROLE_ADMIN, role_of
+
+    admin = role_of(getattr(request, "user", None)) == ROLE_ADMIN
+    return {
+        "console_version": __version__,
+        "navigation": NAVIGATION + ADMIN_NAVIGATION if admin else NAVIGATION,
+    }

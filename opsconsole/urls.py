@@ -7,12 +7,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from tiles.api import urls as tiles_api_urls
 
 from . import api, views
+from .users import api as users_api
 
 api_v0 = [
     path("info", api.info, name="api-info"),
     path("auth/token", api.issue_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("users", users_api.users, name="api-users"),
+    path("users/<int:user_id>", users_api.user, name="api-user"),
     tiles_api_urls.director_diff,  # before the director API, which shares the prefix
     path("director/", include("director.api.urls")),
     tiles_api_urls.stemcells_upload,  # the Stemcell Library, then the director upload
@@ -25,6 +28,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("api/v0/", include(api_v0)),
     path("director/", include("director.urls")),
+    path("settings/users/", include("opsconsole.users.urls")),
     path("", include("tiles.urls")),
 ]
 handler404 = "opsconsole.views.not_found"

@@ -1,0 +1,516 @@
+"""Users and roles (Settings > Users, ``/api/v0/users``) as an admin, a non-admin
+and an attacker meet them: who may manage users, what a created, demoted, reset
+or disabled user can then do, which passwords are refused, what the audit
+trail says, and that the last active admin cannot be removed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from director.models import Event
+from opsconsole.auth import ROLES
+
+pytestmark = pytest.mark.django_db
+
+NON_ADMIN_ROLES = [r for r in ROLES if r != "admin"]
+GOOD = "Correct-Horse-Battery-7"
+OTHER = "Tangerine-Ladder-Quiet-42"
+
+
+def _token(username: str, password: str) -> tuple[int, str | None]:
+    client = APIClient()
+    response = client.post(
+        "/api/v0/auth/token", {"username": username, "password": password}, format="json"
+    )
+    return response.status_code, response.json().get("access_token")
+
+
+def _bearer(raw: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def _create(admin_api, username="alice", role="full_view", password=GOOD):
+    response = admin_api.post(
+        "/api/v0/users",
+        {"username": username, "role": role, "password": password},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def _all_event_text() -> str:
+    return json.dumps(
+        list(Event.objects.values("user", "action", "object_type", "object_name", "context"))
+    )
+
+
+# --------------------------------------------------------------------------- who may
+
+
+@pytest.mark.parametrize(
+    "method, url", [("get", "/api/v0/users"), ("post", "/api/v0/users"), ("get", "/api/v0/users/1")]
+)
+def test_api_anonymous_gets_401(api_client, method, url):
+    response = getattr(api_client, method)(url, {}, format="json")
+    assert response.status_code == 401
+    assert "errors" in response.json()
+
+
+def test_api_patch_anonymous_gets_401(api_client, admin_user):
+    response = api_client.patch(f"/api/v0/users/{admin_user.pk}", {"active": False}, format="json")
+    assert response.status_code == 401
+    admin_user.refresh_from_db()
+    assert admin_user.is_active
+
+
+@pytest.mark.parametrize("role", NON_ADMIN_ROLES)
+def test_api_refuses_every_non_admin_role(role_api, admin_user, role):
+    client = role_api(role)
+    assert client.get("/api/v0/users").status_code == 403
+    assert client.get(f"/api/v0/users/{admin_user.pk}").status_code == 403
+    response = client.post(
+        "/api/v0/users", {"username": "mallory", "role": "admin", "password": GOOD}, format="json"
+    )
+    assert response.status_code == 403
+    assert response.json() == {"errors": {"base": ["Only admins may manage users."]}}
+    response = client.patch(f"/api/v0/users/{admin_user.pk}", {"password": OTHER}, format="json")
+    assert response.status_code == 403
+    assert not get_user_model().objects.filter(username="mallory").exists()
+    assert _token("admin", "admin-password-1")[0] == 200  # the admin's password is unchanged
+
+
+@pytest.mark.parametrize("role", NON_ADMIN_ROLES)
+def test_pages_refuse_every_non_admin_role(client, user_with_role, admin_user, role):
+    client.force_login(user_with_role(role))
+    for url in (reverse("users"), reverse("user", args=[admin_user.pk])):
+        response = client.get(url)
+        assert response.status_code == 403
+        assert "Only admins may manage users" in response.content.decode()
+    response = client.post(
+        reverse("users"),
+        {"username": "mallory", "role": "admin", "password": GOOD, "password_again": GOOD},
+    )
+    assert response.status_code == 403
+    response = client.post(reverse("user", args=[admin_user.pk]), {"action": "disable"})
+    assert response.status_code == 403
+    assert not get_user_model().objects.filter(username="mallory").exists()
+    admin_user.refresh_from_db()
+    assert admin_user.is_active
+    # and the navigation does not offer the page
+    assert 'href="/settings/users/"' not in client.get(reverse("dashboard")).content.decode()
+
+
+def test_pages_redirect_anonymous_to_login(client, admin_user):
+    for url in (reverse("users"), reverse("user", args=[admin_user.pk])):
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            assert response.status_code == 302
+            assert response["Location"].startswith(reverse("login"))
+
+
+def test_admin_role_without_superuser_may_manage(role_api, user_with_role, client):
+    assert role_api("admin").get("/api/v0/users").status_code == 200
+    client.force_login(user_with_role("admin", "second-admin"))
+    page = client.get(reverse("dashboard")).content.decode()
+    assert 'href="/settings/users/"' in page
+    assert client.get(reverse("users")).status_code == 200
+
+
+# --------------------------------------------------------------------------- API
+
+
+def test_api_create_lists_and_the_new_user_logs_in(admin_api, client):
+    body = _create(admin_api, "alice", "restricted_control")
+    assert body["username"] == "alice" and body["role"] == "restricted_control"
+    assert body["active"] is True and "password" not in body
+    listed = admin_api.get("/api/v0/users").json()
+    assert listed["count"] == 2
+    assert [u["username"] for u in listed["results"]] == ["admin", "alice"]
+    assert admin_api.get(f"/api/v0/users/{body['id']}").json()["role"] == "restricted_control"
+    assert GOOD not in json.dumps(listed)
+    # the new user can log in (page and token) and has the role given
+    assert client.login(username="alice", password=GOOD)
+    status, raw = _token("alice", GOOD)
+    assert status == 200
+    me = _bearer(raw)
+    assert me.get("/api/v0/director/info").status_code == 200
+    assert me.get("/api/v0/users").status_code == 403  # not an admin
+
+
+def test_api_list_is_paginated_and_searchable(admin_api, django_user_model):
+    for i in range(7):
+        django_user_model.objects.create_user(f"user{i}", "", GOOD)
+    page = admin_api.get("/api/v0/users?limit=3&offset=3").json()
+    assert page["count"] == 8 and len(page["results"]) == 3 and page["next"]
+    found = admin_api.get("/api/v0/users?search=USER3").json()
+    assert [u["username"] for u in found["results"]] == ["user3"]
+
+
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        ({"username": "bob", "role": "root", "password": GOOD}, 422, "role"),
+        ({"username": "bob", "role": "full_view", "password": "short1"}, 422, "password"),
+        ({"username": "bob", "role": "full_view", "password": "password1234"}, 422, "password"),
+        ({"username": "bob", "role": "full_view", "password": "839201748392017"}, 422, "password"),
+        (
+            {"username": "bobbyjohnson", "role": "full_view", "password": "bobbyjohnson1"},
+            422,
+            "password",
+        ),
+        ({"username": "bob", "role": "full_view"}, 422, "password"),
+        ({"role": "full_view", "password": GOOD}, 422, "username"),
+        ({"username": "bad name!", "role": "full_view", "password": GOOD}, 422, "username"),
+        ({"username": ["bob"], "role": "full_view", "password": GOOD}, 422, "username"),
+        ({"username": "bob", "role": ["admin"], "password": GOOD}, 422, "role"),
+        ({"username": "bob", "role": "full_view", "password": 123456789012345}, 422, "password"),
+        ({"username": "ADMIN", "role": "full_view", "password": GOOD}, 409, "username"),
+        ({"username": "admin", "role": "full_view", "password": GOOD}, 409, "username"),
+    ],
+)
+def test_api_create_refuses_bad_input_naming_the_field(admin_api, body, status, field):
+    response = admin_api.post("/api/v0/users", body, format="json")
+    assert response.status_code == status, response.content
+    assert field in response.json()["errors"]
+    assert get_user_model().objects.count() == 1
+    assert not Event.objects.filter(object_type="user").exists()
+
+
+def test_api_weak_password_says_why(admin_api):
+    response = admin_api.post(
+        "/api/v0/users", {"username": "bob", "role": "full_view", "password": "abc"}, format="json"
+    )
+    assert response.status_code == 422
+    messages = " ".join(response.json()["errors"]["password"])
+    assert "at least 12 characters" in messages
+
+
+@pytest.mark.parametrize("body", [[], ["a"], "text", 7])
+def test_api_refuses_non_object_bodies(admin_api, admin_user, body):
+    for method, url in (("post", "/api/v0/users"), ("patch", f"/api/v0/users/{admin_user.pk}")):
+        response = getattr(admin_api, method)(url, body, format="json")
+        assert response.status_code == 400, (method, body, response.content)
+        assert "body" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"role": "superadmin"}, "role"),
+        ({"active": "no"}, "active"),
+        ({"password": "weak"}, "password"),
+        ({"username": "renamed"}, "username"),
+        ({}, "body"),
+    ],
+)
+def test_api_patch_refuses_bad_input_and_changes_nothing(admin_api, body, field):
+    alice = _create(admin_api, "alice", "full_view")
+    before = Event.objects.count()
+    response = admin_api.patch(f"/api/v0/users/{alice['id']}", body, format="json")
+    assert response.status_code == 422, response.content
+    assert field in response.json()["errors"]
+    assert admin_api.get(f"/api/v0/users/{alice['id']}").json() == alice
+    assert Event.objects.count() == before
+    assert _token("alice", GOOD)[0] == 200
+
+
+def test_api_patch_is_all_or_nothing(admin_api):
+    alice = _create(admin_api, "alice", "full_view")
+    response = admin_api.patch(
+        f"/api/v0/users/{alice['id']}", {"role": "full_control", "password": "weak"}, format="json"
+    )
+    assert response.status_code == 422
+    assert admin_api.get(f"/api/v0/users/{alice['id']}").json()["role"] == "full_view"
+
+
+def test_api_unknown_user_is_404(admin_api):
+    assert admin_api.get("/api/v0/users/999").status_code == 404
+    response = admin_api.patch("/api/v0/users/999", {"active": False}, format="json")
+    assert response.status_code == 404
+    assert "errors" in response.json()
+
+
+def test_api_role_change_takes_effect(admin_api):
+    alice = _create(admin_api, "alice", "full_view")
+    _, raw = _token("alice", GOOD)
+    me = _bearer(raw)
+    change = {"type": "runtime", "name": "x", "content": "releases: []\n"}
+    assert me.post("/api/v0/director/configs", change, format="json").status_code == 403
+    response = admin_api.patch(
+        f"/api/v0/users/{alice['id']}", {"role": "full_control"}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["role"] == "full_control"
+    assert me.post("/api/v0/director/configs", change, format="json").status_code in (200, 201)
+
+
+def test_api_reset_password(admin_api):
+    alice = _create(admin_api, "alice")
+    response = admin_api.patch(f"/api/v0/users/{alice['id']}", {"password": OTHER}, format="json")
+    assert response.status_code == 200
+    assert _token("alice", GOOD)[0] == 401
+    assert _token("alice", OTHER)[0] == 200
+
+
+def test_api_disable_ends_login_sessions_and_tokens_and_enable_restores(admin_api, client):
+    alice = _create(admin_api, "alice", "full_control")
+    _, raw = _token("alice", GOOD)
+    token_client = _bearer(raw)
+    assert client.login(username="alice", password=GOOD)
+    assert client.get(reverse("dashboard")).status_code == 200
+
+    response = admin_api.patch(f"/api/v0/users/{alice['id']}", {"active": False}, format="json")
+    assert response.status_code == 200 and response.json()["active"] is False
+
+    assert token_client.get("/api/v0/director/info").status_code == 401
+    assert _token("alice", GOOD)[0] == 401
+    page = client.get(reverse("dashboard"))  # the open session ends too
+    assert page.status_code == 302 and page["Location"].startswith(reverse("login"))
+    login = client.post(reverse("login"), {"username": "alice", "password": GOOD})
+    assert login.status_code == 200 and "did not match" in login.content.decode()
+    assert client.get(reverse("dashboard")).status_code == 302
+    # still listed (disabled, not deleted)
+    users = admin_api.get("/api/v0/users").json()["results"]
+    assert {"username": "alice", "active": False}.items() <= users[1].items()
+
+    admin_api.patch(f"/api/v0/users/{alice['id']}", {"active": True}, format="json")
+    assert token_client.get("/api/v0/director/info").status_code == 200
+    assert _token("alice", GOOD)[0] == 200
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def test_every_change_is_an_audit_event_without_the_password(admin_api):
+    alice = _create(admin_api, "alice", "full_view")
+    url = f"/api/v0/users/{alice['id']}"
+    admin_api.patch(url, {"role": "full_control"}, format="json")
+    admin_api.patch(url, {"password": OTHER}, format="json")
+    admin_api.patch(url, {"active": False}, format="json")
+    admin_api.patch(url, {"active": True}, format="json")
+    events = list(
+        Event.objects.filter(object_type="user", object_name="alice")
+        .order_by("id")
+        .values_list("user", "action", "context")
+    )
+    assert events == [
+        ("admin", "create", {"role": "full_view"}),
+        ("admin", "update", {"role": ["full_view", "full_control"]}),
+        ("admin", "reset-password", {}),
+        ("admin", "disable", {}),
+        ("admin", "enable", {}),
+    ]
+    text = _all_event_text()
+    assert GOOD not in text and OTHER not in text
+    # the director's events API shows them too
+    shown = admin_api.get("/api/v0/director/events?object_type=user").json()["results"]
+    assert {e["action"] for e in shown} >= {"create", "disable", "reset-password"}
+
+
+def test_no_event_for_a_change_that_changes_nothing(admin_api):
+    alice = _create(admin_api, "alice", "full_view")
+    before = Event.objects.count()
+    admin_api.patch(
+        f"/api/v0/users/{alice['id']}", {"role": "full_view", "active": True}, format="json"
+    )
+    assert Event.objects.count() == before
+
+
+# --------------------------------------------------------------------------- last admin
+
+
+def test_the_last_admin_cannot_disable_or_demote_themselves(admin_api, admin_user):
+    url = f"/api/v0/users/{admin_user.pk}"
+    for body, field in (({"active": False}, "active"), ({"role": "full_control"}, "role")):
+        response = admin_api.patch(url, body, format="json")
+        assert response.status_code == 409
+        assert "at least one active admin must remain" in response.json()["errors"][field][0]
+    admin_user.refresh_from_db()
+    assert admin_user.is_active and admin_user.is_superuser
+    assert admin_api.get("/api/v0/users").status_code == 200
+
+
+def test_a_disabled_admin_does_not_count(admin_api, admin_user):
+    other = _create(admin_api, "second", "admin")
+    admin_api.patch(f"/api/v0/users/{other['id']}", {"active": False}, format="json")
+    response = admin_api.patch(f"/api/v0/users/{admin_user.pk}", {"active": False}, format="json")
+    assert response.status_code == 409
+
+
+def test_with_another_admin_a_superuser_can_step_down(admin_api, admin_user):
+    other = _create(admin_api, "second", "admin")
+    response = admin_api.patch(
+        f"/api/v0/users/{admin_user.pk}", {"role": "full_view"}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["role"] == "full_view"
+    admin_user.refresh_from_db()
+    assert not admin_user.is_superuser
+    assert admin_api.get("/api/v0/users").status_code == 403  # no longer an admin
+    # and the remaining admin is now the last one
+    _, raw = _token("second", GOOD)
+    second = _bearer(raw)
+    response = second.patch(f"/api/v0/users/{other['id']}", {"role": "full_view"}, format="json")
+    assert response.status_code == 409
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@pytest.fixture
+def admin_page(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_nav_links_the_users_page_for_admins(admin_page):
+    page = admin_page.get(reverse("dashboard")).content.decode()
+    assert 'href="/settings/users/"' in page
+
+
+def test_page_lists_and_searches_with_htmx(admin_page, django_user_model):
+    django_user_model.objects.create_user("carol", "", GOOD)
+    django_user_model.objects.create_user("dave", "", GOOD)
+    page = admin_page.get(reverse("users")).content.decode()
+    assert "carol" in page and "dave" in page and 'id="create-user"' in page
+    fragment = admin_page.get(reverse("users") + "?q=car", HTTP_HX_REQUEST="true")
+    body = fragment.content.decode()
+    assert body.startswith('<div id="user-table">')
+    assert "carol" in body and "dave" not in body and "<html" not in body
+
+
+def test_page_create_then_the_user_logs_in(admin_page):
+    response = admin_page.post(
+        reverse("users"),
+        {"username": "erin", "role": "full_control", "password": GOOD, "password_again": GOOD},
+        follow=True,
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Created user erin (full_control)." in body
+    assert GOOD not in body
+    erin = Client()
+    assert erin.login(username="erin", password=GOOD)
+    assert Event.objects.filter(action="create", object_name="erin", user="admin").exists()
+
+
+@pytest.mark.parametrize(
+    "data, field, message",
+    [
+        (
+            {
+                "username": "erin",
+                "role": "full_view",
+                "password": "short",
+                "password_again": "short",
+            },
+            "password",
+            "at least 12 characters",
+        ),
+        (
+            {"username": "erin", "role": "full_view", "password": GOOD, "password_again": OTHER},
+            "password_again",
+            "The two passwords differ.",
+        ),
+        (
+            {"username": "admin", "role": "full_view", "password": GOOD, "password_again": GOOD},
+            "username",
+            "already exists",
+        ),
+        (
+            {"username": "erin", "role": "root", "password": GOOD, "password_again": GOOD},
+            "role",
+            "Select a valid choice",
+        ),
+    ],
+)
+def test_page_create_refuses_bad_input_next_to_the_field(admin_page, data, field, message):
+    response = admin_page.post(reverse("users"), data)
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert message in body
+    assert 'class="field has-error" id="field-' + field in body
+    assert get_user_model().objects.filter(username="erin").count() == 0
+    assert GOOD not in body
+
+
+def test_page_role_password_disable_enable(admin_page, django_user_model):
+    frank = django_user_model.objects.create_user("frank", "", GOOD)
+    url = reverse("user", args=[frank.pk])
+    page = admin_page.get(url).content.decode()
+    assert 'id="user-role">full_view<' in page
+
+    response = admin_page.post(url, {"action": "role", "role": "restricted_view"}, follow=True)
+    assert "frank now has the role restricted_view." in response.content.decode()
+
+    response = admin_page.post(
+        url, {"action": "password", "password": "weak", "password_again": "weak"}
+    )
+    assert response.status_code == 422
+    assert "at least 12 characters" in response.content.decode()
+    response = admin_page.post(
+        url, {"action": "password", "password": OTHER, "password_again": OTHER}, follow=True
+    )
+    assert "The password of frank was reset." in response.content.decode()
+    assert _token("frank", OTHER)[0] == 200
+    _, raw = _token("frank", OTHER)
+
+    response = admin_page.post(url, {"action": "disable"}, follow=True)
+    body = response.content.decode()
+    assert "frank is disabled" in body and 'id="user-state">disabled<' in body
+    assert _bearer(raw).get("/api/v0/director/info").status_code == 401
+    assert _token("frank", OTHER)[0] == 401
+
+    response = admin_page.post(url, {"action": "enable"}, follow=True)
+    assert "frank is enabled again." in response.content.decode()
+    assert _token("frank", OTHER)[0] == 200
+    actions = list(
+        Event.objects.filter(object_name="frank").order_by("id").values_list("action", flat=True)
+    )
+    assert actions == ["update", "reset-password", "disable", "enable"]
+    page = admin_page.get(url).content.decode()
+    assert 'id="user-events"' in page and "reset-password" in page
+    assert OTHER not in _all_event_text()
+
+
+def test_page_last_admin_guard(admin_page, admin_user):
+    url = reverse("user", args=[admin_user.pk])
+    response = admin_page.post(url, {"action": "disable"}, follow=True)
+    assert "at least one active admin must remain" in response.content.decode()
+    response = admin_page.post(url, {"action": "role", "role": "full_view"})
+    assert response.status_code == 422
+    assert "at least one active admin must remain" in response.content.decode()
+    admin_user.refresh_from_db()
+    assert admin_user.is_active and admin_user.is_superuser
+
+
+def test_page_own_password_reset_keeps_the_session(admin_page, admin_user):
+    url = reverse("user", args=[admin_user.pk])
+    response = admin_page.post(
+        url, {"action": "password", "password": OTHER, "password_again": OTHER}
+    )
+    assert response.status_code == 302
+    assert admin_page.get(reverse("users")).status_code == 200
+    assert _token("admin", OTHER)[0] == 200
+
+
+def test_page_unknown_user_and_action(admin_page, admin_user):
+    assert admin_page.get(reverse("user", args=[999])).status_code == 404
+    response = admin_page.post(
+        reverse("user", args=[admin_user.pk]), {"action": "delete"}, follow=True
+    )
+    assert "action: must be one of" in response.content.decode()
+
+
+def test_pages_have_no_inline_script(admin_page, admin_user):
+    for url in (reverse("users"), reverse("user", args=[admin_user.pk])):
+        body = admin_page.get(url).content.decode()
+        assert "<script>" not in body and " on" + "click=" not in body and "hx-on" not in body
