@@ -8,23 +8,34 @@ transaction commits. That task runs the steps in order, in its own worker;
 each step is a director ``Task`` run inline with ``director.runner.run_task``
 (a worker never waits for another worker to pick a task up). Those tasks are
 created with ``enqueue=False``: they never reach the queue, so no other
-worker races for them:
+worker races for them.
 
-1. ``configs``: store the cpi-config and cloud-config the Director tile
-   renders (``director.services.update_config``; unchanged content stores
-   nothing) and the resurrector switch;
-2. ``stemcells`` (when products are deployed): upload, from the Stemcell
+What was reviewed is what deploys: at the click, ``apply_changes`` renders
+the cpi-config, cloud-config and every chosen product's manifest and keeps
+them, with the staged configuration they came from, in the encrypted
+``Installation.snapshot``; the worker deploys that snapshot, so an edit
+saved after the click waits for the next Apply Changes. The steps:
+
+1. ``vcenter``: log in to the reviewed cpi-config's vCenter (the check
+   "Test connection" runs); a wrong password or an unreachable host fails
+   the installation here, naming the cause, before anything changes;
+2. ``configs``: store the reviewed cpi-config and cloud-config
+   (``director.services.update_config``; unchanged content stores
+   nothing, and the versions written are remembered so Review Pending
+   Changes can tell a config someone else uploaded) and the resurrector
+   switch;
+3. ``stemcells`` (when products are deployed): upload, from the Stemcell
    Library, every stemcell a product needs that the director lacks
    (``tiles.services.stemcells.stemcells_to_upload``), one director
    ``update_stemcell`` task per stemcell; skipped, saying so, when the
    director has them all;
-3. ``deploy`` per chosen product (``director.deployments.deploy``), or
+4. ``deploy`` per chosen product (``director.deployments.deploy``), or
    ``delete`` for a product marked for deletion
    (``director.deployments.delete_deployment``); a product whose manifest,
    version and stemcell did not change is recorded ``unchanged`` and not
    redeployed (deliberately quicker than Ops Manager, which redeploys every
    selected tile);
-4. ``errand`` per post-deploy errand that is on (or ``when-changed`` and the
+5. ``errand`` per post-deploy errand that is on (or ``when-changed`` and the
    product changed). The director cannot run errands yet: such steps are
    recorded as skipped, saying so in the log.
 
@@ -60,6 +71,7 @@ from .models import (
     Installation,
     InstallationStatus,
     InstallationStep,
+    Product,
     StagedProduct,
     StepKind,
     StepState,
@@ -78,6 +90,8 @@ __all__ = [
 ]
 
 CONFIG_TASK_TYPE = "update_director_configs"
+#: DirectorAttribute: ids of the config versions the Director tile wrote last.
+TILE_CONFIGS_ATTRIBUTE = "tile_configs"
 #: How long a step waits for a director task another worker already runs.
 FOREIGN_TASK_TIMEOUT = 6 * 3600
 
@@ -251,13 +265,14 @@ def apply_changes(
     selected = _selected(deploy_products, staged)
     overrides = _errand_overrides(errands, staged)
     plans: list[tuple[StagedProduct, str, list[str]]] = []
+    rendered: dict[str, str] = {}
     for sp in selected:
         if sp.marked_for_deletion:
             plans.append((sp, "delete", []))
             continue
         checks, warnings = s.product_checks(sp)
         try:
-            s.render_manifest(sp)
+            rendered[sp.guid] = s.manifest_yaml(s.render_manifest(sp))
         except ServiceError as exc:
             for key, msgs in exc.errors.items():
                 errors.setdefault(sp.guid, []).extend(f"{key}: {m}" for m in msgs)
@@ -268,6 +283,7 @@ def apply_changes(
         plans.append((sp, action, _errands_to_run(sp, action, overrides)))
     if errors:
         raise ServiceError(errors)
+    snapshot = _snapshot(plans, rendered)
     with transaction.atomic():
         if running_installation() is not None:  # lost a race with another click
             raise Conflict(_running_message(running_installation()))
@@ -276,8 +292,17 @@ def apply_changes(
             deploy_products=deploy_products if deploy_products is not None else "all",
             errands=overrides,
             ignore_warnings=bool(ignore_warnings),
+            snapshot=snapshot,
         )
-        seq = 1
+        InstallationStep.objects.create(
+            installation=inst,
+            seq=1,
+            kind=StepKind.VCENTER,
+            product_guid=director_tile.get_director().guid,
+            product_name="p-bosh",
+            label="Check the vCenter connection",
+        )
+        seq = 2
         InstallationStep.objects.create(
             installation=inst,
             seq=seq,
@@ -322,6 +347,62 @@ def apply_changes(
                 )
         transaction.on_commit(lambda: _enqueue(inst.id))
     return inst
+
+
+def _snapshot(plans: list[tuple[StagedProduct, str, list[str]]], rendered: Mapping) -> dict:
+    """What the click deploys (``Installation.snapshot``), rendered now.
+
+    ``{"director": {"guid", "cpi_config", "cloud_config", "settings",
+    "state"}, "products": {guid: {"product_id", "name", "version", "action",
+    "manifest", "state"}}}``: configs and manifests as the YAML text the
+    director gets, ``settings`` the resurrector and meltdown switches,
+    ``state`` the staged configuration the deployed snapshot will record.
+    An edit saved after the click changes none of it.
+    """
+    import yaml
+
+    d = director_tile.get_director()
+    cfg = {**director_tile.DIRECTOR_DEFAULTS, **d.director_configuration}
+    products: dict[str, dict] = {}
+    for sp, action, _ in plans:
+        entry: dict[str, Any] = {
+            "product_id": sp.product_id,
+            "name": sp.product.name,
+            "version": sp.product.version,
+            "action": action,
+        }
+        if action != "delete":
+            entry["manifest"] = rendered[sp.guid]
+            entry["state"] = {
+                "values": sp.values,
+                "secrets": sp.secrets,
+                "network_and_azs": sp.network_and_azs,
+                "resource_config": sp.resource_config,
+                "errands": sp.errands,
+            }
+        products[sp.guid] = entry
+    return {
+        "director": {
+            "guid": d.guid,
+            "cpi_config": yaml.safe_dump(
+                director_tile.render_cpi_config(d), default_flow_style=False, sort_keys=False
+            ),
+            "cloud_config": yaml.safe_dump(
+                director_tile.render_cloud_config(d), default_flow_style=False, sort_keys=False
+            ),
+            "settings": {
+                k: cfg[k]
+                for k in (
+                    "resurrector_enabled",
+                    "minimum_down_jobs",
+                    "percent_threshold",
+                    "time_threshold",
+                )
+            },
+            "state": director_tile.director_state(d),
+        },
+        "products": products,
+    }
 
 
 def _running_message(running: Installation) -> dict:
@@ -373,30 +454,65 @@ def _run_inline(task: Task) -> Task:
     return task
 
 
+class SnapshotMissing(ServiceError):
+    """An installation without the snapshot of what was reviewed (queued by an older console)."""
+
+
+def _snapshot_of(installation: Installation | int | None) -> dict:
+    if not isinstance(installation, Installation):
+        installation = Installation.objects.filter(id=installation).first()
+    if installation is None or not installation.snapshot:
+        raise SnapshotMissing(
+            {
+                "install": [
+                    "this installation holds no snapshot of the reviewed configuration "
+                    "(it was queued by an older console): review the pending changes and "
+                    "apply again"
+                ]
+            }
+        )
+    return installation.snapshot
+
+
+def _record_tile_config(type: str, config_id: int) -> None:
+    """Remember which version of ``(type, "default")`` the Director tile wrote.
+
+    Review Pending Changes compares the director's current version with it:
+    a different one was uploaded by someone else, and the next Apply
+    Changes replaces it (``tiles.pending.config_replacements``).
+    """
+    ids = json.loads(DirectorAttribute.get(TILE_CONFIGS_ATTRIBUTE) or "{}")
+    ids[f"{type}/default"] = config_id
+    DirectorAttribute.set(TILE_CONFIGS_ATTRIBUTE, json.dumps(ids, sort_keys=True))
+
+
 @runner.task_handler(CONFIG_TASK_TYPE)
 def _update_configs(ctx) -> str:
-    """Store the Director tile's cpi-config and cloud-config, and the resurrector switch."""
-    import yaml
+    """Store the reviewed cpi-config and cloud-config, and the resurrector switch.
 
+    They come from the installation's snapshot (``args.installation_id``),
+    rendered at the click: a Director tile edit saved since is not applied.
+    """
     from director import services as director_services
 
     user = ctx.task.username
+    snap = _snapshot_of(ctx.args.get("installation_id"))["director"]
     d = director_tile.get_director()
     stage = ctx.stage("Updating director configs", total=3)
     changed = []
     with stage.track("cpi-config"):
-        doc = director_tile.render_cpi_config(d)
-        text = yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
-        if director_services.update_config("cpi", "default", text, user).changed:
+        update = director_services.update_config("cpi", "default", snap["cpi_config"], user)
+        _record_tile_config("cpi", update.config.id)
+        if update.changed:
             changed.append("cpi-config")
     ctx.checkpoint()
     with stage.track("cloud-config"):
-        doc = director_tile.render_cloud_config(d)
-        text = yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
-        if director_services.update_config("cloud", "default", text, user).changed:
+        update = director_services.update_config("cloud", "default", snap["cloud_config"], user)
+        _record_tile_config("cloud", update.config.id)
+        if update.changed:
             changed.append("cloud-config")
     with stage.track("resurrector"):
-        cfg = {**director_tile.DIRECTOR_DEFAULTS, **d.director_configuration}
+        cfg = snap["settings"]
         if director_services.resurrection_enabled() != bool(cfg["resurrector_enabled"]):
             director_services.set_resurrection(bool(cfg["resurrector_enabled"]), user)
             changed.append("resurrection")
@@ -410,7 +526,7 @@ def _update_configs(ctx) -> str:
                 }
             ),
         )
-    d.deployed_state = director_tile.director_state(d)
+    d.deployed_state = snap["state"]
     d.deployed_at = timezone.now()
     d.save(update_fields=["deployed_state", "deployed_at", "updated_at"])
     return ("updated " + ", ".join(changed)) if changed else "configs unchanged"
@@ -436,8 +552,56 @@ def _task_outcome(step: InstallationStep, task: Task) -> bool:
     return ok
 
 
+def _run_vcenter(step: InstallationStep, inst: Installation) -> bool:
+    """Log in to the reviewed cpi-config's vCenter before anything is changed.
+
+    A wrong password, an unreachable host, an untrusted certificate or an
+    unknown datacenter fail the installation here, naming the cause and
+    the field of the Director tile's vCenter Config to fix; nothing is
+    stored or deployed.
+    """
+    import yaml
+
+    cpi = yaml.safe_load(_snapshot_of(inst)["director"]["cpi_config"]) or {}
+    props = ((cpi.get("cpis") or [{}])[0]).get("properties") or {}
+    options = props.get("connection_options") or {}
+    datacenter = ((props.get("datacenters") or [{}])[0]).get("name") or ""
+    iaas = {
+        "vcenter_host": props.get("host") or "",
+        "vcenter_username": props.get("user") or "",
+        "vcenter_password": props.get("password") or "",
+        "ssl_verification_enabled": not options.get("insecure", False),
+        "vcenter_ca_certificate": options.get("ca_cert") or "",
+        "datacenter": datacenter,
+    }
+    try:
+        director_tile.test_vcenter_connection(iaas)
+    except ServiceError as exc:
+        causes = "; ".join(f"{k}: {m}" for k, ms in exc.errors.items() for m in ms)
+        _finish_step(
+            step,
+            StepState.FAILED,
+            f"cannot log in to vCenter {iaas['vcenter_host']} as {iaas['vcenter_username']}: "
+            f"{causes}. Fix the BOSH Director tile's vCenter Config and apply again; "
+            "nothing was changed or deployed",
+        )
+        return False
+    _finish_step(
+        step,
+        StepState.SUCCEEDED,
+        f"logged in to vCenter {iaas['vcenter_host']} as {iaas['vcenter_username']}; "
+        f"datacenter {datacenter} found",
+    )
+    return True
+
+
 def _run_configs(step: InstallationStep, inst: Installation) -> bool:
-    task = _inline_task(CONFIG_TASK_TYPE, "update director configs", inst.user_name)
+    task = _inline_task(
+        CONFIG_TASK_TYPE,
+        "update director configs",
+        inst.user_name,
+        args={"installation_id": inst.id},
+    )
     step.task = task
     step.save(update_fields=["task"])
     return _task_outcome(step, _run_inline(task))
@@ -449,8 +613,12 @@ def _run_stemcells(step: InstallationStep, inst: Installation) -> bool:
 
     from .services import stemcells
 
+    snap = _snapshot_of(inst)["products"]
     guids = list(inst.steps.filter(kind=StepKind.DEPLOY).values_list("product_guid", flat=True))
-    products = StagedProduct.objects.select_related("product").filter(guid__in=guids)
+    products = list(StagedProduct.objects.select_related("product").filter(guid__in=guids))
+    for sp in products:  # the version reviewed, should it have been upgraded since
+        if sp.guid in snap and sp.product_id != snap[sp.guid]["product_id"]:
+            sp.product = Product.objects.get(pk=snap[sp.guid]["product_id"])
     plan = stemcells.stemcells_to_upload(products)
     if plan.missing:
         _finish_step(
@@ -501,9 +669,13 @@ def _run_deploy(step: InstallationStep, inst: Installation) -> bool:
     if step.action == "unchanged":
         _finish_step(step, StepState.SKIPPED, "no changes: the deployment is up to date")
         return True
+    # The manifest rendered at the click, not the staged configuration as it is now.
+    reviewed = _snapshot_of(inst)["products"].get(sp.guid)
+    if reviewed is None or "manifest" not in reviewed:
+        _finish_step(step, StepState.FAILED, f"{sp.guid} is not in the installation's snapshot")
+        return False
+    text = reviewed["manifest"]
     try:
-        manifest = s.render_manifest(sp)
-        text = s.manifest_yaml(manifest)
         task = deployments.deploy(text, inst.user_name, enqueue=False)
     except ServiceError as exc:
         msg = "; ".join(f"{k}: {m}" for k, ms in exc.errors.items() for m in ms)
@@ -514,7 +686,8 @@ def _run_deploy(step: InstallationStep, inst: Installation) -> bool:
     task = _run_inline(task)
     ok = _task_outcome(step, task)
     if ok:
-        s._mark_deployed(sp, text)
+        product = Product.objects.filter(pk=reviewed["product_id"]).first() or sp.product
+        s._mark_deployed(sp, text, product=product, state=reviewed["state"])
     return ok
 
 
@@ -585,6 +758,7 @@ def _errand_instances(guid: str, errand: str) -> int | None:
 
 
 _RUNNERS = {
+    StepKind.VCENTER: _run_vcenter,
     StepKind.CONFIGS: _run_configs,
     StepKind.STEMCELLS: _run_stemcells,
     StepKind.DEPLOY: _run_deploy,
@@ -624,6 +798,11 @@ def run_installation(installation_id: int) -> str:
             step.save(update_fields=["state", "started_at"])
             try:
                 ok = _RUNNERS[step.kind](step, inst)
+            except ServiceError as exc:  # the snapshot is missing: say why, not a traceback
+                _finish_step(
+                    step, StepState.FAILED, "; ".join(m for ms in exc.errors.values() for m in ms)
+                )
+                ok = False
             except Exception as exc:  # noqa: BLE001 - recorded on the step, never left running
                 log.exception("installation %s step %s failed", installation_id, step.seq)
                 _finish_step(step, StepState.FAILED, f"unexpected error: {exc}")

@@ -108,6 +108,14 @@ class StagedProduct(models.Model):
     marked_for_deletion = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    #: Bumped by every operator write (a pane saved, an API PUT): the version a
+    #: form's hidden field or an API ``ETag`` carries, so a write based on a
+    #: stale read is refused (409) instead of silently undoing another's change.
+    revision = models.PositiveIntegerField(default=0)
+    #: The last change of each part: ``{key: {"revision", "by", "at"}}``, key a
+    #: property reference, ``networks_and_azs``, ``resource_config/<job>`` or
+    #: ``errands`` (see ``tiles.services.versions``).
+    edits = models.JSONField(default=dict, blank=True)
 
     # The deployed snapshot (empty until the first successful deploy).
     deployed_product = models.ForeignKey(
@@ -189,6 +197,11 @@ class Installation(models.Model):
     worker_started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     message = models.TextField(blank=True, default="")
+    #: What was reviewed, rendered at the click: the Director tile's cpi-config,
+    #: cloud-config and settings, each product's manifest and configuration
+    #: (``tiles.installations._snapshot``). The worker deploys this, never the
+    #: staged configuration as it is when it runs. Encrypted: it holds secrets.
+    snapshot = EncryptedJSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -198,6 +211,7 @@ class Installation(models.Model):
 
 
 class StepKind(models.TextChoices):
+    VCENTER = "vcenter", "vCenter"
     CONFIGS = "configs"
     STEMCELLS = "stemcells"
     DEPLOY = "deploy"

@@ -435,6 +435,7 @@ def test_installations_api(small, stemcell, small_release, admin_api):
     one = admin_api.get(f"{API}/installations/{inst_id}").json()
     assert one["status"] == "running" and one["user_name"] == "admin"
     assert [(p["kind"], p["action"]) for p in one["products"]] == [
+        ("vcenter", ""),
         ("configs", "update"),
         ("stemcells", ""),
         ("deploy", "install"),

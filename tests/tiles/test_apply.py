@@ -8,19 +8,37 @@ import pytest
 import yaml
 
 from director.models import Config, DirectorAttribute, Stemcell
-from tiles import installations, services
+from tiles import director_tile, installations, services
 from tiles.models import Installation
 
 pytestmark = pytest.mark.django_db
 
 
-def test_director_only_apply_stores_configs_and_snapshot(director_configured):
+@pytest.fixture(autouse=True)
+def vcenter_logins(monkeypatch):
+    """vcenter.example.com is no vCenter: the first step's login is recorded, not made.
+
+    The real login (and a wrong password) is tested on vcsim in test_apply_vcenter.py.
+    """
+    logins: list[dict] = []
+    monkeypatch.setattr(
+        director_tile, "test_vcenter_connection", lambda iaas=None: logins.append(iaas) or {}
+    )
+    return logins
+
+
+def test_director_only_apply_stores_configs_and_snapshot(director_configured, vcenter_logins):
     services.set_director_configuration({"resurrector_enabled": False, "minimum_down_jobs": 2})
     inst = services.apply_changes("admin", deploy_products="none")
     assert installations.run_installation(inst.id) == "succeeded"
     inst.refresh_from_db()
     assert inst.status == "succeeded" and inst.finished_at is not None
-    [step] = inst.steps.all()
+    vcenter, step = inst.steps.all()
+    assert vcenter.state == "succeeded" and vcenter.task is None
+    assert vcenter.message == (
+        "logged in to vCenter vcenter.example.com as admin@vsphere.local; datacenter DC0 found"
+    )
+    assert vcenter_logins[0]["vcenter_password"] == "s3cret-vc-password"
     assert step.state == "succeeded" and step.task.type == "update_director_configs"
     assert step.task.result == "updated cpi-config, cloud-config, resurrection"
     cloud = yaml.safe_load(Config.latest("cloud").content)
@@ -46,17 +64,17 @@ def test_director_only_apply_stores_configs_and_snapshot(director_configured):
 def test_a_failing_step_fails_the_installation_and_skips_the_rest(small, stemcell, small_release):
     inst = services.apply_changes("admin")
     kinds = [s.kind for s in inst.steps.order_by("seq")]
-    assert kinds == ["configs", "stemcells", "deploy", "errand"]
+    assert kinds == ["vcenter", "configs", "stemcells", "deploy", "errand"]
     Stemcell.objects.all().delete()  # gone before the worker uploads stemcells and deploys
     assert installations.run_installation(inst.id) == "failed"
     inst = Installation.objects.get(id=inst.id)
     steps = list(inst.steps.order_by("seq"))
-    assert [s.state for s in steps] == ["succeeded", "failed", "skipped", "skipped"]
-    assert steps[1].message == (
+    assert [s.state for s in steps] == ["succeeded", "succeeded", "failed", "skipped", "skipped"]
+    assert steps[2].message == (
         f"{small.guid}: missing stemcell ubuntu-jammy 1.0: neither the director "
         "nor the Stemcell Library has one"
     )
-    assert steps[2].message == "not run: an earlier step failed"
+    assert steps[3].message == "not run: an earlier step failed"
     assert inst.status == "failed" and "missing stemcell" in inst.message
     logs = services.installation_logs(inst.id)
     assert "Installation failed: Upload missing stemcells" in logs
@@ -69,7 +87,7 @@ def test_errand_overrides_for_one_apply(small, stemcell, small_release):
     inst = services.apply_changes(
         "admin", errands={small.guid: {"run_post_deploy": {"check": False}}}
     )
-    assert [s.kind for s in inst.steps.all()] == ["configs", "stemcells", "deploy"]
+    assert [s.kind for s in inst.steps.all()] == ["vcenter", "configs", "stemcells", "deploy"]
     assert inst.errands == {small.guid: {"run_post_deploy": {"check": False}}}
 
 
@@ -89,7 +107,11 @@ def test_unstaged_deployed_product_is_deleted_by_the_apply(small, stemcell, smal
     services.unstage_product(small.guid)
     inst = services.apply_changes("admin")
     steps = list(inst.steps.order_by("seq"))
-    assert [(s.kind, s.action) for s in steps] == [("configs", "update"), ("delete", "delete")]
+    assert [(s.kind, s.action) for s in steps] == [
+        ("vcenter", ""),
+        ("configs", "update"),
+        ("delete", "delete"),
+    ]
     assert installations.run_installation(inst.id) == "succeeded"
     # no deployment existed in the director: the staged product is simply removed
     assert not StagedProduct.objects.filter(guid=small.guid).exists()
@@ -117,7 +139,7 @@ def test_an_installation_whose_worker_is_gone_does_not_block_the_next(director_c
         checkpoint_time=timezone.now() - timedelta(hours=1),
     )
     Installation.objects.filter(id=dead.id).update(worker_started_at=timezone.now())
-    dead.steps.update(state="running", task=task)
+    dead.steps.filter(kind="configs").update(state="running", task=task)
     Task.objects.filter(id=task.id).update(checkpoint_time=timezone.now())
     with pytest.raises(services.Conflict):  # its task checkpoints: still running
         services.apply_changes("admin", deploy_products="none")

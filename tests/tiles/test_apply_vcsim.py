@@ -185,6 +185,7 @@ def test_director_tile_and_demo_tile_applied_on_vcsim(
     logs = services.installation_logs(inst.id)
     assert inst.status == "succeeded", logs
     assert [(s.kind, s.state) for s in steps] == [
+        ("vcenter", "succeeded"),
         ("configs", "succeeded"),
         ("stemcells", "skipped"),  # uploaded to the director before: nothing missing
         ("deploy", "succeeded"),

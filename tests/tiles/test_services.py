@@ -541,7 +541,7 @@ def test_apply_changes_refuses_incomplete_products_and_running_installations(sma
 
     inst = services.apply_changes("admin", deploy_products="none")
     assert inst.status == "running"
-    assert [s.kind for s in inst.steps.all()] == ["configs"]
+    assert [s.kind for s in inst.steps.all()] == ["vcenter", "configs"]
     with pytest.raises(services.Conflict) as exc:
         services.apply_changes("admin", deploy_products="none")
     assert f"Installation {inst.id} started by admin" in errors_of(exc)["install"][0]

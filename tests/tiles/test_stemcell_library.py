@@ -175,7 +175,8 @@ def test_apply_changes_plans_the_stemcells_step_and_uploads_what_is_missing(
     kept = library_only(tiles_dirs, "1.7")
     inst = services.apply_changes("admin")
     steps = list(inst.steps.order_by("seq"))
-    assert [(s.kind, s.label) for s in steps[:3]] == [
+    assert [(s.kind, s.label) for s in steps[:4]] == [
+        ("vcenter", "Check the vCenter connection"),
         ("configs", "Update director configs (cpi-config, cloud-config)"),
         ("stemcells", "Upload missing stemcells"),
         ("deploy", f"Deploy Small ({small.guid})"),
@@ -186,7 +187,7 @@ def test_apply_changes_plans_the_stemcells_step_and_uploads_what_is_missing(
 
     # the step runs the director's update_stemcell task inline (here without a vCenter: it fails
     # with the director's own message, and the installation says which step failed)
-    step = steps[1]
+    step = steps[2]
     assert installations._run_stemcells(step, inst) is False
     step.refresh_from_db()
     assert step.state == "failed" and step.task.type == "update_stemcell"
@@ -207,7 +208,7 @@ def test_the_stemcells_step_is_skipped_when_the_director_has_them(small, small_r
 @pytest.mark.django_db
 def test_no_stemcells_step_without_products_to_deploy(director_configured):
     inst = services.apply_changes("admin", deploy_products="none")
-    assert [s.kind for s in inst.steps.all()] == ["configs"]
+    assert [s.kind for s in inst.steps.all()] == ["vcenter", "configs"]
 
 
 @pytest.mark.django_db
@@ -401,14 +402,15 @@ def test_apply_changes_uploads_a_library_stemcell_then_deploys_on_vcsim(
     logs = services.installation_logs(inst.id)
     assert inst.status == "succeeded", logs
     steps = list(inst.steps.order_by("seq"))
-    assert [(s.kind, s.state) for s in steps][:3] == [
+    assert [(s.kind, s.state) for s in steps][:4] == [
+        ("vcenter", "succeeded"),
         ("configs", "succeeded"),
         ("stemcells", "succeeded"),
         ("deploy", "succeeded"),
     ]
-    upload = steps[1].task
+    upload = steps[2].task
     assert upload.type == "update_stemcell" and upload.state == TaskState.DONE
-    assert steps[1].message == f"uploaded {JAMMY}/1.0 for {staged.guid} (task {upload.id})"
+    assert steps[2].message == f"uploaded {JAMMY}/1.0 for {staged.guid} (task {upload.id})"
     assert f"===== Upload missing stemcells: succeeded (task {upload.id})" in logs
     director_stemcell = Stemcell.objects.get(name=JAMMY, version="1.0")
     assert director_stemcell.cid.startswith("sc-")

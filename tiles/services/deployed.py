@@ -13,7 +13,7 @@ from django.utils import timezone
 from director.services import NotFound
 from tiles import properties as props
 from tiles.director_tile import get_director
-from tiles.models import DIRECTOR_PRODUCT_NAME, StagedProduct
+from tiles.models import DIRECTOR_PRODUCT_NAME, Product, StagedProduct
 from tiles.template import ProductTemplate
 
 from .properties import _mask
@@ -152,12 +152,25 @@ def get_credential(guid: str, ref: str, reveal: bool) -> dict:
     }
 
 
-def _mark_deployed(staged: StagedProduct, manifest_text: str) -> None:
-    """Snapshot the staged configuration as deployed (after a successful deploy)."""
-    staged.deployed_product = staged.product
-    staged.deployed_version = staged.product.version
+def _mark_deployed(
+    staged: StagedProduct,
+    manifest_text: str,
+    *,
+    product: Product | None = None,
+    state: dict | None = None,
+) -> None:
+    """Record what was deployed (after a successful deploy).
+
+    ``product`` and ``state`` are what the installation's snapshot reviewed
+    and deployed (default: the staged product as it is). Only the
+    ``deployed_*`` columns are written, so a staged edit saved during the
+    deploy stays staged (and shows as a pending change).
+    """
+    product = product or staged.product
+    staged.deployed_product = product
+    staged.deployed_version = product.version
     staged.deployed_manifest = manifest_text
-    staged.deployed_state = {
+    staged.deployed_state = state or {
         "values": staged.values,
         "secrets": staged.secrets,
         "network_and_azs": staged.network_and_azs,
@@ -165,4 +178,12 @@ def _mark_deployed(staged: StagedProduct, manifest_text: str) -> None:
         "errands": staged.errands,
     }
     staged.deployed_at = timezone.now()
-    staged.save()
+    staged.save(
+        update_fields=[
+            "deployed_product",
+            "deployed_version",
+            "deployed_manifest",
+            "deployed_state",
+            "deployed_at",
+        ]
+    )
