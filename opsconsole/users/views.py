@@ -60,8 +60,16 @@ def users(request):
     return render(request, "users/users.html", {**context, "form": form}, status=status)
 
 
-#: The detail page's actions: POST ``action=<one of these>``.
-ACTIONS = ("role", "password", "disable", "enable")
+#: The detail page's actions (POST ``action=``): the change each makes and what it then says.
+ACTIONS = {
+    "role": (lambda data: {"role": data["role"]}, "{name} now has the role {role}."),
+    "password": (lambda data: {"password": data["password"]}, "The password of {name} was reset."),
+    "disable": (
+        lambda data: {"active": False},
+        "{name} is disabled: they cannot log in and their API tokens stop working.",
+    ),
+    "enable": (lambda data: {"active": True}, "{name} is enabled again."),
+}
 
 
 @require_http_methods(["GET", "POST"])
@@ -72,44 +80,33 @@ def user(request, user_id: int):
         target = services.get_user(user_id)
     except NotFound:
         return render(request, "users/not_found.html", {"user_id": user_id}, status=404)
-    role_form = RoleForm(initial={"role": role_of(target)})
-    password_form = PasswordResetForm()
+    forms = {"role": RoleForm(initial={"role": role_of(target)}), "password": PasswordResetForm()}
     status = 200
     if request.method == "POST":
         action = request.POST.get("action")
-        form = None
-        if action == "role":
-            form = role_form = RoleForm(request.POST)
-        elif action == "password":
-            form = password_form = PasswordResetForm(request.POST)
-        elif action not in ACTIONS:
+        if action not in ACTIONS:
             messages.error(request, f"action: must be one of {', '.join(ACTIONS)}")
             return redirect("user", user_id=target.pk)
+        # Disable and enable are bare buttons: their refusal is a message, not a form error.
+        form = None
+        if action in forms:
+            form = forms[action] = type(forms[action])(request.POST)
         if form is None or form.is_valid():
-            changes = {
-                "role": lambda: {"role": form.cleaned_data["role"]},
-                "password": lambda: {"password": form.cleaned_data["password"]},
-                "disable": lambda: {"active": False},
-                "enable": lambda: {"active": True},
-            }[action]()
+            change, done = ACTIONS[action]
+            data = form.cleaned_data if form else {}
             try:
-                target = services.update_user(request.user.get_username(), target.pk, changes)
+                target = services.update_user(request.user.get_username(), target.pk, change(data))
             except ServiceError as exc:
-                if form is None:
+                if form is not None:
+                    add_service_errors(form, exc.errors)
+                else:
                     text = "; ".join(m for msgs in exc.errors.values() for m in msgs)
                     messages.error(request, f"{target.username}: {text}")
                     return redirect("user", user_id=target.pk)
-                add_service_errors(form, exc.errors)
             else:
                 if action == "password" and target.pk == request.user.pk:
                     update_session_auth_hash(request, target)  # stay logged in
-                done = {
-                    "role": f"{target.username} now has the role {role_of(target)}.",
-                    "password": f"The password of {target.username} was reset.",
-                    "disable": f"{target.username} is disabled: they cannot log in or use tokens.",
-                    "enable": f"{target.username} is enabled again.",
-                }[action]
-                messages.success(request, done)
+                messages.success(request, done.format(name=target.username, role=role_of(target)))
                 return redirect("user", user_id=target.pk)
         status = 422
     return render(
@@ -118,8 +115,8 @@ def user(request, user_id: int):
         {
             "target": target,
             "role": role_of(target),
-            "role_form": role_form,
-            "password_form": password_form,
+            "role_form": forms["role"],
+            "password_form": forms["password"],
             "events": services.user_events(target),
             "is_me": target.pk == request.user.pk,
         },

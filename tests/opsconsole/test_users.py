@@ -465,7 +465,7 @@ def test_page_role_password_disable_enable(admin_page, django_user_model):
 
     response = admin_page.post(url, {"action": "disable"}, follow=True)
     body = response.content.decode()
-    assert "frank is disabled" in body and 'id="user-state">disabled<' in body
+    assert "frank is disabled: they cannot log in" in body and 'id="user-state">disabled<' in body
     assert _bearer(raw).get("/api/v0/director/info").status_code == 401
     assert _token("frank", OTHER)[0] == 401
 
