@@ -19,6 +19,13 @@ else they occur. Their status compares the real values, so a changed
 password shows as ``different`` (with a note in place of a diff line)
 rather than ``same`` - deliberately more than ``om`` tells.
 
+A config uploaded through the director API under a name the Director tile
+writes (``cloud``/``cpi`` ``default``) is replaced by the next Apply
+Changes: ``config_replacements`` finds such a version (it is not the one
+the last Apply Changes wrote) and the Director tile's entry warns, naming
+the config, who uploaded it and when, with the diff from it to what the
+tile will write.
+
 ``revert_staged`` puts every staged product back to its deployed snapshot
 (products never deployed are unstaged) and the Director tile back to what
 the last successful apply used.
@@ -27,11 +34,13 @@ the last successful apply used.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
 from django.db import transaction
+from django.utils import timezone
 
 from director.services import Conflict, ServiceError
 from opsconsole.redaction import redact as redact_secret_keys
@@ -54,6 +63,7 @@ __all__ = [
     "pending_changes",
     "product_diff",
     "director_diff",
+    "config_replacements",
     "revert_staged",
 ]
 
@@ -280,11 +290,82 @@ def director_diff() -> dict:
     }
 
 
+def config_replacements() -> list[dict]:
+    """Configs the next Apply Changes replaces that the Director tile did not write.
+
+    ``[{"type", "name", "config_id", "uploaded_by", "uploaded_at",
+    "message", "diff"}]``: the director's current ``cloud``/``cpi``
+    ``default`` when it is not the version the last Apply Changes wrote
+    (``tiles.installations`` remembers those) and differs from what the tile
+    renders now. ``uploaded_by``/``uploaded_at`` come from the director's
+    event for that version. The diff goes from the uploaded config to the
+    tile's, secrets ``((redacted))``.
+    """
+    from director.models import Config, DirectorAttribute, Event
+    from director.services import _config_object_type
+
+    from .installations import TILE_CONFIGS_ATTRIBUTE
+
+    written = json.loads(DirectorAttribute.get(TILE_CONFIGS_ATTRIBUTE) or "{}")
+    d = director_tile.get_director()
+    cpi, cloud, _ = _director_configs()
+    out = []
+    for type, rendered in (("cloud", cloud), ("cpi", cpi)):
+        current = Config.latest(type, "default")
+        if current is None or current.id == written.get(f"{type}/default"):
+            continue
+        if f"{type}/default" not in written and d.deployed_at is not None:
+            continue  # applied before the console remembered what it wrote
+        try:
+            uploaded = yaml.safe_load(current.content) or {}
+        except yaml.YAMLError:
+            uploaded = {}
+        if uploaded == rendered:
+            continue  # the same config: replacing it changes nothing
+        event = (
+            Event.objects.filter(
+                object_type=_config_object_type(type),
+                object_name="default",
+                context__id=current.id,
+            )
+            .order_by("-id")
+            .first()
+        )
+        who = (event.user if event else "") or "an unknown user"
+        when = event.timestamp if event else current.created_at
+        hidden = _cpi_secrets(uploaded, rendered)
+        diff = unified_diff(
+            _yaml(_redact_config(uploaded, hidden), True),
+            _yaml(_redact_config(rendered, hidden), True),
+            f"{type}-config.yml",
+        ).replace("--- deployed/", "--- uploaded/", 1)
+        if not diff:
+            diff = "# a secret value differs; values stay ((redacted))\n"
+        out.append(
+            {
+                "type": type,
+                "name": "default",
+                "config_id": current.id,
+                "uploaded_by": who,
+                "uploaded_at": when.isoformat(),
+                "message": (
+                    f"{type}-config 'default' (director config {current.id}) was uploaded by "
+                    f"{who} at {timezone.localtime(when):%Y-%m-%d %H:%M:%S %Z} through the "
+                    "director API, not by "
+                    f"this tile: the next Apply Changes replaces it with the tile's {type}-config"
+                ),
+                "diff": diff,
+            }
+        )
+    return out
+
+
 def director_change() -> dict:
     """The Director tile's entry in ``product_changes``."""
     d = director_tile.get_director()
     missing = director_tile.director_completeness(d)
     diff = director_diff()
+    replacements = config_replacements()
     changed = (
         diff["cloud_config"]["status"] != "same"
         or diff["cpi_configs"][0]["status"] != "same"
@@ -302,7 +383,11 @@ def director_change() -> dict:
             "releases_present": True,
             "configurable_properties_valid": not diff["errors"],
         },
-        "warnings": [f"{k}: {m}" for k, ms in {**missing, **diff["errors"]}.items() for m in ms],
+        "warnings": [
+            *(f"{k}: {m}" for k, ms in {**missing, **diff["errors"]}.items() for m in ms),
+            *(r["message"] for r in replacements),
+        ],
+        "config_replacements": replacements,
         "errands": [],
         "cloud_config_diff": diff["cloud_config"]["diff"],
         "cpi_config_diff": diff["cpi_configs"][0]["diff"],

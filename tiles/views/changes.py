@@ -53,12 +53,21 @@ def pending_changes(request):
         return redirect("installation", installation_id=installation.id)
     changes = services.pending_changes()["product_changes"]
     for change in changes:
+        # A config someone uploaded that this apply replaces: its diff says so in its title.
+        replaced = {r["type"]: r for r in change.get("config_replacements") or []}
         change["diffs"] = [
-            (title, _diff_lines(change.get(key) or ""))
-            for key, title in (
-                ("manifest_diff", "Manifest"),
-                ("cloud_config_diff", "Cloud config"),
-                ("cpi_config_diff", "CPI config"),
+            (
+                f"{title} (replaces the {kind}-config {replaced[kind]['uploaded_by']} uploaded)"
+                if kind in replaced
+                else title,
+                _diff_lines(
+                    replaced[kind]["diff"] if kind in replaced else (change.get(key) or "")
+                ),
+            )
+            for key, title, kind in (
+                ("manifest_diff", "Manifest", ""),
+                ("cloud_config_diff", "Cloud config", "cloud"),
+                ("cpi_config_diff", "CPI config", "cpi"),
             )
             if key in change
         ]
