@@ -178,9 +178,11 @@ def changing_task(deployment: str) -> Task | None:
 
     Deploy, delete and errand runs ask this before queueing, so a second one
     is refused at once naming the task, instead of waiting for the lock.
-    Stale tasks are marked timed out first, so a dead worker blocks nothing.
+    Timed-out tasks are recorded first, so a dead worker blocks nothing.
     """
-    Task.objects.filter(deployment_name=deployment).mark_timed_out()
+    from .runner import expire_timed_out_tasks  # the runner imports this module
+
+    expire_timed_out_tasks(Task.objects.filter(deployment_name=deployment))
     return (
         Task.objects.active()
         .filter(deployment_name=deployment, type__in=CHANGING_TYPES)

@@ -9,13 +9,19 @@ never see a task whose row does not exist yet). The thin Celery task calls
    in any other state is refused: a redelivered message never runs a task
    twice; a task cancelled while queued just ends ``cancelled``);
 2. starts a checkpoint thread writing ``checkpoint_time`` every
-   ``TASK_CHECKPOINT_INTERVAL`` seconds and renewing the task's locks, so a
+   ``TASK_CHECKPOINT_INTERVAL`` seconds (on its task, and on the queued
+   tasks waiting for a free worker) and renewing the task's locks, so a
    dead worker shows up as ``timeout`` and its locks expire;
 3. calls the handler registered for ``task.type`` with a ``TaskContext``;
 4. ends the row ``done`` (result = the handler's return value), ``cancelled``
    (the handler raised ``TaskCancelled`` at a checkpoint) or ``error`` (the
    message, and an error line in the event log). No exception leaves the
-   row ``processing``.
+   row ``processing``. A row that was recorded ``timeout`` meanwhile stays so.
+
+A worker that dies leaves its row unfinished: ``expire_timed_out_tasks``
+(Celery beat every ``TASK_TIMEOUT_SCAN_INTERVAL`` seconds, and every read of
+a task) ends it ``timeout``, says why in its event and debug logs, and
+releases its locks.
 
 Handlers::
 
@@ -49,14 +55,17 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from opsconsole.redaction import redact, redact_text
 
 from .models import (
+    ACTIVE_STATES,
     CANCELLABLE_STATES,
+    RUNNING_STATES,
     TERMINAL_STATES,
+    Lock,
     Task,
     TaskEvent,
     TaskState,
@@ -336,6 +345,12 @@ class CpiLog:
     __call__ = write
 
 
+def _debug_line(message: str) -> str:
+    stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    thread = threading.current_thread().name
+    return f"{stamp} [{thread}] {redact_text(str(message))}"
+
+
 # --------------------------------------------------------------------------- context
 
 
@@ -383,9 +398,7 @@ class TaskContext:
         self.event_log.warning(message)
 
     def debug(self, message: str) -> None:
-        stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        thread = threading.current_thread().name
-        self._debug.append(f"{stamp} [{thread}] {redact_text(str(message))}")
+        self._debug.append(_debug_line(message))
 
     def add_cleanup(self, fn: Callable[[], Any]) -> None:
         """Call ``fn`` when the task ends, however it ends (last added, first called)."""
@@ -440,7 +453,12 @@ class _Checkpointer(threading.Thread):
         from . import locks
 
         try:
-            Task.objects.filter(id=self.ctx.task_id).update(checkpoint_time=timezone.now())
+            now = timezone.now()
+            Task.objects.filter(id=self.ctx.task_id, state__in=RUNNING_STATES).update(
+                checkpoint_time=now
+            )
+            # A busy worker vouches for the queue: tasks waiting for a free worker are not lost.
+            Task.objects.waiting_for_a_worker(now).update(checkpoint_time=now)
             with self.ctx._locks_guard:
                 held = list(self.ctx.locks)
             for h in held:
@@ -462,14 +480,19 @@ def _error_message(exc: BaseException) -> str:
     return redact_text(message)
 
 
-def _finish(task_id: int, state: str, result: str) -> None:
-    """Write the end state; retried once on a fresh connection if the first write fails."""
+def _finish(task_id: int, state: str, result: str) -> bool:
+    """Write the end state; retried once on a fresh connection if the first write fails.
+
+    False if the row had ended already: recorded ``timeout`` while this worker
+    was silent (a finished task never changes again).
+    """
     for attempt in (1, 2):
         try:
-            Task.objects.filter(id=task_id).update(
-                state=state, result=result, finished_at=timezone.now()
+            return bool(
+                Task.objects.filter(id=task_id, state__in=ACTIVE_STATES).update(
+                    state=state, result=result, finished_at=timezone.now()
+                )
             )
-            return
         except Exception:
             if attempt == 2:
                 raise
@@ -525,7 +548,10 @@ def run_task(task_id: int) -> str:
         beat.stopped.set()
         beat.join(timeout=5)
         _release_all(ctx)
-    _finish(task_id, state, result)
+    if not _finish(task_id, state, result):
+        state = Task.objects.filter(id=task_id).values_list("state", flat=True).first() or state
+        ctx.debug(f"Task {task_id} had already ended {state}; its run ended after that")
+        return state
     ctx.debug(f"Task {task_id} ended: {state}")
     return state
 
@@ -544,6 +570,64 @@ def _release_all(ctx: TaskContext) -> None:
             locks.release(held.lock, ctx)
         except Exception as exc:
             log.warning("task %s: releasing %s failed: %s", ctx.task_id, held.lock.name, exc)
+
+
+# --------------------------------------------------------------------------- timeouts
+
+
+def expire_timed_out_tasks(tasks=None, now=None) -> list[int]:
+    """End ``timeout`` every task of ``tasks`` (default: all) that ``Task.timeout_reason`` times out.
+
+    Celery beat runs this every ``TASK_TIMEOUT_SCAN_INTERVAL`` seconds
+    (``director.tasks.expire_timed_out_tasks``), so a task whose worker died
+    is final within its timeout plus one interval, read or not; reading a
+    task (``services.list_tasks``/``get_task``) runs it too. Each timed-out
+    task gets the reason as its result, as an error in its event log and a
+    line in its debug log, and its locks are released (the next deploy of
+    its deployment need not wait for them to expire). The UPDATE is
+    conditional on the row being unchanged since it was read, so a
+    checkpoint that lands meanwhile wins, and of two concurrent scans only
+    one records the timeout. Returns the ids of the tasks it ended.
+    """
+    now = now or timezone.now()
+    candidates = (tasks if tasks is not None else Task.objects.all()).filter(
+        state__in=ACTIVE_STATES
+    )
+    ended = []
+    for task in candidates.only(
+        "id", "state", "checkpoint_time", "started_at", "created_at", "username"
+    ):
+        reason = task.timeout_reason(now)
+        if reason is None:
+            continue
+        if not Task.objects.filter(
+            id=task.id, state=task.state, checkpoint_time=task.checkpoint_time
+        ).update(state=TaskState.TIMEOUT, finished_at=now, result=reason):
+            continue  # it moved on meanwhile (started, checkpointed, ended)
+        ended.append(task.id)
+        log.warning("task %s: %s", task.id, reason)
+        _record_timeout(task, reason)
+    return ended
+
+
+def _record_timeout(task: Task, reason: str) -> None:
+    """Say why in the task's logs and release its locks (best effort: the row is final)."""
+    from . import locks
+
+    for attempt in (1, 2, 3):  # a worker still writing may take the next seq first
+        try:
+            with transaction.atomic():
+                EventLog(task).error(reason)
+            break
+        except IntegrityError:
+            if attempt == 3:
+                log.warning("task %s: could not write the timeout event", task.id)
+    try:
+        _LineFile(_log_path(task.id, "debug")).append(_debug_line(f"Task {task.id} {reason}"))
+    except OSError as exc:
+        log.warning("task %s: could not write the debug log: %s", task.id, exc)
+    for lock in Lock.objects.filter(task_id=task.id).select_related("task"):
+        locks.release(lock)
 
 
 # --------------------------------------------------------------------------- cancel

@@ -1,8 +1,13 @@
-"""Periodic director work for Celery beat: orphaned-VM and orphaned-disk cleanup.
+"""Periodic director work for Celery beat: orphan cleanup and task timeouts.
 
 BOSH's schedules: orphaned VMs every 5 minutes (``director.vms.cleanup_schedule``),
-orphaned disks every 30 minutes. Each beat only queues a director task
-(``director.cleanup``); the task does the work and shows in the task list.
+orphaned disks every 30 minutes. Each of those beats only queues a director
+task (``director.cleanup``); the task does the work and shows in the task list.
+Task timeouts are scanned every ``TASK_TIMEOUT_SCAN_INTERVAL`` seconds
+(``OPSCONSOLE_TASK_TIMEOUT_SCAN_INTERVAL``): a quick database pass, run as a
+plain Celery job rather than a task row, and dropped when it waited longer
+than two intervals (a newer scan is queued behind it: no backlog piles up
+while no worker runs).
 Importing this module (``director.apps`` does, when Django is ready) merges
 the entries into ``settings.CELERY_BEAT_SCHEDULE``.
 """
@@ -17,6 +22,11 @@ BEAT_SCHEDULE: dict = {
     "director-orphaned-disk-cleanup": {
         "task": "director.cleanup.orphaned_disks",
         "schedule": 1800.0,
+    },
+    "director-task-timeouts": {
+        "task": "director.expire_timed_out_tasks",
+        "schedule": settings.TASK_TIMEOUT_SCAN_INTERVAL,
+        "options": {"expires": 2 * settings.TASK_TIMEOUT_SCAN_INTERVAL},
     },
 }
 

@@ -331,8 +331,8 @@ def list_tasks(
     type: str | None = None,
     context_id: str | None = None,
 ) -> QuerySet[Task]:
-    """Tasks, newest first; stale running tasks are recorded as ``timeout`` first."""
-    Task.objects.all().mark_timed_out()
+    """Tasks, newest first; tasks that timed out are recorded as ``timeout`` first."""
+    runner.expire_timed_out_tasks()
     qs = Task.objects.defer("args", "result_output").order_by("-id")
     if states:
         unknown = [s for s in states if s not in TaskState.values]
@@ -351,7 +351,7 @@ def list_tasks(
 
 
 def get_task(task_id: int) -> Task:
-    Task.objects.filter(id=task_id).mark_timed_out()
+    runner.expire_timed_out_tasks(Task.objects.filter(id=task_id))
     task = Task.objects.filter(id=task_id).first()
     if task is None:
         raise NotFound(f"Task {task_id} does not exist")

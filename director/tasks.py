@@ -5,6 +5,8 @@ The ``Task`` row is the source of truth; Celery only carries the id. With
 killed mid-task has its message redelivered; ``run_task`` then finds the
 row ``processing`` and refuses it (the dead run is reported as ``timeout``
 once its checkpoint goes stale, and a new deploy converges).
+``expire_timed_out_tasks`` is the beat job that records those timeouts
+(``director.schedule``).
 """
 
 from celery import shared_task
@@ -22,3 +24,8 @@ def run_task(task_id: int) -> None:
         runner.run_task(task_id)
     except runner.TaskNotRunnable:
         pass  # logged by the runner; a redelivered message must not retry
+
+
+@shared_task(name="director.expire_timed_out_tasks", ignore_result=True)
+def expire_timed_out_tasks() -> None:
+    runner.expire_timed_out_tasks()

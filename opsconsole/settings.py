@@ -201,6 +201,23 @@ STEMCELL_LIBRARY_DIR = DATA_DIR / "stemcell_library"
 # A task whose checkpoint is older than this is reported as timed out (BOSH: 6 x 30 s).
 TASK_CHECKPOINT_INTERVAL = int(os.environ.get("OPSCONSOLE_TASK_CHECKPOINT_INTERVAL", "30"))
 TASK_TIMEOUT_FACTOR = 6
+
+
+def _positive_seconds(name: str, default: str) -> float:
+    raw = os.environ.get(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"{name}: must be a positive number of seconds, not {raw!r}")
+    return value
+
+
+# Celery beat records the timeout of tasks whose worker died this often (director.schedule).
+TASK_TIMEOUT_SCAN_INTERVAL = _positive_seconds("OPSCONSOLE_TASK_TIMEOUT_SCAN_INTERVAL", "30")
 # The local vcsim that `make run` starts, used when no vCenter is configured yet.
 LOCAL_VCSIM_FILE = DATA_DIR / "vcsim.json"
 

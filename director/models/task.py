@@ -3,10 +3,22 @@
 States follow BOSH: ``queued`` -> ``processing`` -> ``done`` | ``error`` |
 ``cancelled``; a cancel moves ``queued`` straight to ``cancelled`` and
 ``processing`` to ``cancelling`` (the handler stops at its next checkpoint).
-``timeout`` is never set by the runner: a ``processing``/``cancelling`` task
-whose ``checkpoint_time`` is older than ``TASK_CHECKPOINT_INTERVAL *
-TASK_TIMEOUT_FACTOR`` has lost its worker, and reading it (list or get)
-reports and records it as timed out, as BOSH does.
+``timeout`` is never set by the runner: ``Task.timeout_reason`` is the one
+rule deciding that an unfinished task has lost its worker (its
+``checkpoint_time`` is older than ``TASK_CHECKPOINT_INTERVAL *
+TASK_TIMEOUT_FACTOR``, as BOSH times tasks out on checkpoints), and
+``director.runner.expire_timed_out_tasks`` records it: on Celery beat
+(``director.schedule``), and whenever a task is read (list or get).
+
+``checkpoint_time`` is the last sign that a task is not lost. A running task's
+worker writes it every ``TASK_CHECKPOINT_INTERVAL``. A queued task gets it when
+it is queued, and every busy worker's checkpoint renews it on all queued tasks:
+a task waiting for a free worker is waiting legitimately while some worker
+works, and is lost once no worker has shown life for the whole limit (its
+message was lost, or every worker died). Waiting for a lock does not happen
+while queued: a deploy of a deployment another task is changing is refused
+when queued, and a lock is waited for by a ``processing`` task, which
+checkpoints.
 
 The three logs: the event log is ``TaskEvent`` rows (JSON objects in BOSH's
 event format, numbered by ``seq`` so readers poll ``?after=<seq>``); the
@@ -36,7 +48,7 @@ class TaskState(models.TextChoices):
 ACTIVE_STATES = (TaskState.QUEUED, TaskState.PROCESSING, TaskState.CANCELLING)
 #: States of a finished task; it never changes again.
 TERMINAL_STATES = (TaskState.DONE, TaskState.ERROR, TaskState.CANCELLED, TaskState.TIMEOUT)
-#: States a running worker keeps a fresh checkpoint in (the timeout check applies to these).
+#: States a running worker keeps a fresh checkpoint in.
 RUNNING_STATES = (TaskState.PROCESSING, TaskState.CANCELLING)
 #: States a cancel request is accepted in (BOSH: ``cancellable?``).
 CANCELLABLE_STATES = (TaskState.QUEUED, TaskState.PROCESSING)
@@ -47,22 +59,21 @@ def timeout_limit() -> timedelta:
     return timedelta(seconds=settings.TASK_CHECKPOINT_INTERVAL * settings.TASK_TIMEOUT_FACTOR)
 
 
+def _seconds(delta: timedelta) -> str:
+    secs = delta.total_seconds()
+    return str(int(secs)) if secs == int(secs) else f"{secs:g}"
+
+
 class TaskQuerySet(models.QuerySet):
     def active(self):
         return self.filter(state__in=ACTIVE_STATES)
 
-    def stale(self, now=None):
-        """Running tasks whose worker stopped checkpointing."""
-        now = now or timezone.now()
-        return self.filter(state__in=RUNNING_STATES, checkpoint_time__lt=now - timeout_limit())
-
-    def mark_timed_out(self, now=None) -> int:
-        """Record ``timeout`` on every stale task in this queryset (one UPDATE)."""
-        now = now or timezone.now()
-        return self.stale(now).update(
-            state=TaskState.TIMEOUT,
-            finished_at=now,
-            result="task timed out: its worker stopped checkpointing",
+    def waiting_for_a_worker(self, now=None):
+        """Queued tasks ``timeout_reason`` does not time out yet (busy workers renew these)."""
+        cutoff = (now or timezone.now()) - timeout_limit()
+        return self.filter(state=TaskState.QUEUED).filter(
+            models.Q(checkpoint_time__gte=cutoff)
+            | models.Q(checkpoint_time__isnull=True, created_at__gte=cutoff)
         )
 
 
@@ -105,14 +116,35 @@ class Task(models.Model):
 
     @property
     def effective_state(self) -> str:
-        """The state, with ``timeout`` derived for a running task whose checkpoint is stale."""
-        if (
-            self.state in RUNNING_STATES
-            and self.checkpoint_time is not None
-            and timezone.now() - self.checkpoint_time > timeout_limit()
-        ):
+        """The state, ``timeout`` when ``timeout_reason`` says so though not recorded yet."""
+        if self.timeout_reason() is not None:
             return TaskState.TIMEOUT
         return self.state
+
+    def timeout_reason(self, now=None) -> str | None:
+        """Why this task has timed out, or None: the one rule, for readers and the beat scan.
+
+        An unfinished task (queued, processing, cancelling) has timed out when
+        its last sign of life, ``checkpoint_time`` (else when it started, else
+        when it was queued), is older than ``timeout_limit()``. For a running
+        task that is its worker's checkpoint; for a queued task it is when it
+        was queued or, later, when a busy worker last checkpointed (see the
+        module docstring). A finished task never times out.
+        """
+        if self.state not in ACTIVE_STATES:
+            return None
+        now = now or timezone.now()
+        limit = timeout_limit()
+        last_sign = self.checkpoint_time or self.started_at or self.created_at
+        if last_sign is None or now - last_sign <= limit:
+            return None
+        secs = _seconds(limit)
+        if self.state == TaskState.QUEUED:
+            return (
+                f"task timed out: no worker started it, and none was busy, for more than "
+                f"{secs} s (is a Celery worker running?)"
+            )
+        return f"task timed out: its worker stopped checkpointing (no checkpoint for {secs} s)"
 
     @property
     def duration(self) -> timedelta | None:
