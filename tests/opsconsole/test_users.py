@@ -514,3 +514,53 @@ def test_pages_have_no_inline_script(admin_page, admin_user):
     for url in (reverse("users"), reverse("user", args=[admin_user.pk])):
         body = admin_page.get(url).content.decode()
         assert "<script>" not in body and " on" + "click=" not in body and "hx-on" not in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_removing_each_other_at_once_leave_one(monkeypatch, django_user_model):
+    """The guard locks the admins: the second change waits, then sees it would leave none."""
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serializes writing transactions (IMMEDIATE); its test DB is in memory")
+
+    from director.services import ServiceError
+    from opsconsole.users import services
+
+    first = django_user_model.objects.create_superuser("first", "", GOOD)
+    second = services.create_user("first", "second", OTHER, "admin")
+    checked = threading.Barrier(2, timeout=3)
+    guard = services._other_active_admins
+
+    def guard_then_meet(user):
+        found = guard(user)
+        try:  # without the lock both threads get here with found=True
+            checked.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return found
+
+    monkeypatch.setattr(services, "_other_active_admins", guard_then_meet)
+    outcomes: dict[str, object] = {}
+
+    def disable(actor, target):
+        try:
+            services.update_user(actor, target.pk, {"active": False})
+            outcomes[actor] = "disabled"
+        except ServiceError as exc:
+            outcomes[actor] = exc.status
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=disable, args=("first", second)),
+        threading.Thread(target=disable, args=("second", first)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes.values(), key=str) == [409, "disabled"]
+    assert django_user_model.objects.filter(is_active=True).count() == 1
