@@ -20,7 +20,11 @@ Both are checked **completely before anything is written** (``read_stemcell``,
 ``read_release``): a bad tarball is refused with an ``UploadError`` naming
 what is wrong (``release.MF: missing key 'version'``, ``jobs/zookeeper.tgz:
 not in the tarball``, ``not a gzip tarball``), so the API answers 422 and no
-row, blob or task is left behind.
+row, blob or task is left behind. Every tarball is read through
+``director.archives``: the outer tarball, the stemcell's image, each job and
+package tarball of a release are held to the expanded-size, file-count and
+compression-ratio limits while they are decompressed (``ArchiveLimitError``,
+an ``UploadError`` naming the archive and the limit).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ import shutil
 import tarfile
 import tempfile
 import uuid
+import zlib
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +46,7 @@ import yaml
 from django.conf import settings
 from django.db import transaction
 
+from .archives import ArchiveLimitError, UploadError, open_tar  # noqa: F401 - re-exported
 from .events import record_event
 from .manifest.yaml import check_yaml_bounds
 from .models import (
@@ -52,10 +60,6 @@ from .runner import TaskContext, task_handler
 
 #: Stemcell formats the vSphere CPI imports (its ``info``).
 SUPPORTED_STEMCELL_FORMATS = ("vsphere-ovf", "vsphere-ova")
-
-
-class UploadError(Exception):
-    """A tarball is not acceptable; the message names the file and the key."""
 
 
 # --------------------------------------------------------------------------- storage
@@ -125,21 +129,52 @@ class _MfLoader(yaml.SafeLoader):
 _MfLoader.add_constructor("tag:yaml.org,2002:float", lambda loader, node: node.value)
 
 
-def _open_tgz(path: Path, what: str = "") -> tarfile.TarFile:
-    try:
-        return tarfile.open(path, "r:gz")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        prefix = f"{what}: " if what else ""
-        raise UploadError(f"{prefix}not a gzip tarball ({exc})") from None
+_UNREADABLE = (tarfile.TarError, OSError, EOFError, zlib.error)
 
 
-def _members(tar: tarfile.TarFile, what: str = "") -> dict[str, tarfile.TarInfo]:
+@contextmanager
+def _open_tgz(
+    path: Path, label: str
+) -> Iterator[tuple[tarfile.TarFile, dict[str, tarfile.TarInfo]]]:
+    """Open an uploaded gzip tarball within the archive limits: (tar, files by name).
+
+    ``label`` names it in a limit error (the name it was uploaded under).
+    """
+    with ExitStack() as stack:
+        raw = stack.enter_context(open(path, "rb"))
+        try:
+            tar, infos = stack.enter_context(open_tar(raw, label, os.fstat(raw.fileno()).st_size))
+        except _UNREADABLE as exc:
+            raise UploadError(f"not a gzip tarball ({exc})") from None
+        yield tar, _members(infos)
+
+
+@contextmanager
+def _open_inner_tgz(
+    tar: tarfile.TarFile, info: tarfile.TarInfo, member: str, compression: str = "gz"
+) -> Iterator[tuple[tarfile.TarFile, dict[str, tarfile.TarInfo]]]:
+    """Open a tarball inside a tarball (a job, a package, the stemcell image) within the
+    archive limits, measured against its own size."""
+    what = "not a gzip tarball" if compression == "gz" else "not a tarball"
+    with ExitStack() as stack:
+        inner = stack.enter_context(tar.extractfile(info))
+        try:
+            job_tar, infos = stack.enter_context(
+                open_tar(inner, member, info.size, compression=compression)
+            )
+        except _UNREADABLE as exc:
+            raise UploadError(f"{member}: {what} ({exc})") from None
+        yield job_tar, _members(infos)
+
+
+def _check_inner_tgz(tar: tarfile.TarFile, info: tarfile.TarInfo, member: str) -> None:
+    """Walk a tarball inside a tarball to its end, within the archive limits."""
+    with _open_inner_tgz(tar, info, member):
+        pass
+
+
+def _members(infos: list[tarfile.TarInfo]) -> dict[str, tarfile.TarInfo]:
     """Regular files by normalised name (``./jobs/x.tgz`` -> ``jobs/x.tgz``)."""
-    try:
-        infos = tar.getmembers()
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        prefix = f"{what}: " if what else ""
-        raise UploadError(f"{prefix}not a gzip tarball ({exc})") from None
     files = {}
     for info in infos:
         name = info.name
@@ -150,11 +185,18 @@ def _members(tar: tarfile.TarFile, what: str = "") -> dict[str, tarfile.TarInfo]
     return files
 
 
+#: A release.MF, stemcell.MF or job.MF larger than this is refused unread.
+MAX_MF_BYTES = 16 * 1024 * 1024
+
+
 def _read_mf(tar: tarfile.TarFile, members: dict, name: str, where: str) -> dict:
     label = f"{where}{name}"
     if name not in members:
         raise UploadError(f"{label}: not in the tarball")
-    raw = tar.extractfile(members[name]).read()
+    with tar.extractfile(members[name]) as fh:
+        raw = fh.read(MAX_MF_BYTES + 1)
+    if len(raw) > MAX_MF_BYTES:
+        raise UploadError(f"{label}: larger than {MAX_MF_BYTES} bytes")
     try:
         check_yaml_bounds(raw)  # a YAML bomb or runaway nesting is refused before it is built
         data = yaml.load(raw, Loader=_MfLoader)  # noqa: S506 - a SafeLoader subclass
@@ -221,10 +263,19 @@ class StemcellManifest:
     sha1: str = ""
 
 
-def read_stemcell(path: str | Path) -> StemcellManifest:
-    """Check a stemcell tarball and return its manifest; ``UploadError`` if it is not one."""
-    with _open_tgz(Path(path)) as tar:
-        members = _members(tar)
+def _is_archive(head: bytes) -> bool:
+    """Gzip, bzip2, xz or a ustar/GNU tar header: an image the CPI will unpack."""
+    return head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")) or head[257:262] == b"ustar"
+
+
+def read_stemcell(path: str | Path, source: str = "") -> StemcellManifest:
+    """Check a stemcell tarball and return its manifest; ``UploadError`` if it is not one.
+
+    The tarball, and the image in it when it is an archive (the CPI unpacks
+    it), are walked to their ends within the archive limits; ``source``
+    names the upload in a limit error.
+    """
+    with _open_tgz(Path(path), source or "stemcell tarball") as (tar, members):
         mf = _read_mf(tar, members, "stemcell.MF", "")
         label = "stemcell.MF"
         name = _require(mf, "name", label)
@@ -240,6 +291,11 @@ def read_stemcell(path: str | Path) -> StemcellManifest:
                 raise UploadError(f"{label}: 'api_version' must be a number") from None
         if "image" not in members:
             raise UploadError("image: not in the tarball")
+        with tar.extractfile(members["image"]) as fh:
+            head = fh.read(512)
+        if _is_archive(head):
+            with _open_inner_tgz(tar, members["image"], "image", compression="*"):
+                pass
     if formats and not set(formats) & set(SUPPORTED_STEMCELL_FORMATS):
         raise UploadError(
             f"stemcell.MF: stemcell_formats {', '.join(formats)} cannot be imported by the "
@@ -258,8 +314,7 @@ def read_stemcell(path: str | Path) -> StemcellManifest:
 
 def extract_stemcell_image(path: str | Path, into: str | Path) -> Path:
     """Write the tarball's ``image`` to ``into/image`` and return its path."""
-    with _open_tgz(Path(path)) as tar:
-        members = _members(tar)
+    with _open_tgz(Path(path), "stemcell tarball") as (tar, members):
         if "image" not in members:
             raise UploadError("image: not in the tarball")
         target = Path(into) / "image"
@@ -390,14 +445,8 @@ class ReleaseArchive:
 
 
 def _read_job_spec(tar, info, member: str, package_names: set[str]) -> dict:
-    """Open ``jobs/<name>.tgz`` and check its ``job.MF`` against the release."""
-    inner = tar.extractfile(info)
-    try:
-        job_tar = tarfile.open(fileobj=inner, mode="r:gz")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise UploadError(f"{member}: not a gzip tarball ({exc})") from None
-    with job_tar:
-        files = _members(job_tar, member)
+    """Open ``jobs/<name>.tgz`` (within the archive limits) and check its ``job.MF``."""
+    with _open_inner_tgz(tar, info, member) as (job_tar, files):
         where = f"{member}: "
         spec_name = "job.MF" if "job.MF" in files else "spec" if "spec" in files else "job.MF"
         with_loader = _read_mf(job_tar, files, spec_name, where)
@@ -430,10 +479,14 @@ def _read_job_spec(tar, info, member: str, package_names: set[str]) -> dict:
         }
 
 
-def read_release(path: str | Path) -> ReleaseArchive:
-    """Check a release tarball completely (manifest, every job and package, digests)."""
-    with _open_tgz(Path(path)) as tar:
-        members = _members(tar)
+def read_release(path: str | Path, source: str = "") -> ReleaseArchive:
+    """Check a release tarball completely (manifest, every job and package, digests).
+
+    The tarball and every job and package tarball in it are walked to their
+    ends within the archive limits (the agents unpack packages); ``source``
+    names the upload in a limit error.
+    """
+    with _open_tgz(Path(path), source or "release tarball") as (tar, members):
         mf = _read_mf(tar, members, "release.MF", "")
         label = "release.MF"
         name = _require(mf, "name", label)
@@ -456,6 +509,7 @@ def read_release(path: str | Path) -> ReleaseArchive:
             if member not in members:
                 raise UploadError(f"{member}: not in the tarball")
             _check_digest(sha1, _digests(tar.extractfile(members[member])), member)
+            _check_inner_tgz(tar, members[member], member)
             packages.append(
                 PackageArchive(
                     name=pname,
@@ -532,8 +586,7 @@ def update_release(ctx: TaskContext) -> str:
         if release_exists(archive.name, archive.version):
             return f"Release '{archive.label}' already exists"
         blobs: dict[str, tuple[str, str]] = {}
-        with _open_tgz(path) as tar:
-            members = _members(tar)
+        with _open_tgz(path, "release tarball") as (tar, members):
             packages = ctx.stage("Creating new packages", total=len(archive.packages) or None)
             for p in archive.packages:
                 with packages.track(f"{p.name}/{p.version}"):

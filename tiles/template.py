@@ -18,7 +18,8 @@ else by index.
 ``load_pivotal()`` opens a ``.pivotal`` zip: exactly one ``metadata/*.yml``,
 every release named in ``releases:`` present under ``releases/``. Nothing
 is extracted to disk; member names are checked (no absolute paths, no
-``..``) and sizes are bounded.
+``..``) and the archive is held to the upload limits
+(``director.archives``: members, expanded bytes, compression ratio).
 
 Property references follow Ops Manager: ``.properties.x`` (product level),
 ``.<job>.x`` (job level), ``.properties.sel.<option name>.y`` (inside a
@@ -40,6 +41,7 @@ from typing import IO, Any
 
 import yaml
 
+from director.archives import UploadError, ZipMemberReader, check_zip
 from director.manifest.yaml import YamlBoundsError, check_yaml_bounds
 from tiles import properties as props
 
@@ -754,28 +756,6 @@ class ReleaseFile:
         return self.opener()
 
 
-class _MemberReader(io.RawIOBase):
-    """A zip member stream that also closes the zip it came from."""
-
-    def __init__(self, zf: zipfile.ZipFile, member: str):
-        self._zf = zf
-        self._fh = zf.open(member)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        data = self._fh.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._fh.close()
-            self._zf.close()
-        super().close()
-
-
 def _safe_member(name: str) -> bool:
     if name.startswith(("/", "\\")) or "\\" in name or re.match(r"^[A-Za-z]:", name):
         return False
@@ -790,8 +770,12 @@ def load_pivotal(
     """Open a .pivotal (zip): its product template and release tarballs.
 
     Raises TemplateError for: not a zip, unsafe member names, no or several
-    ``metadata/*.yml``, oversized content, an invalid template, or a release
-    named in ``releases:`` whose file is not in the zip.
+    ``metadata/*.yml``, oversized content (``max_uncompressed`` and the upload
+    limits of ``director.archives``: too many members, too many bytes, too
+    high a compression ratio, a compression other than deflate), an invalid
+    template, or a release named in ``releases:`` whose file is not in the
+    zip. The release streams ``ReleaseFile.open()`` gives stop at their
+    declared size and word a damaged member as an ``UploadError``.
     """
     source = (
         str(fileobj_or_path)
@@ -804,7 +788,10 @@ def load_pivotal(
     except (zipfile.BadZipFile, OSError, ValueError):
         raise TemplateError([(source, "not a .pivotal file: it is not a zip archive")]) from None
     with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
+        try:
+            infos = check_zip(zf, source, _zip_size(fileobj_or_path))
+        except UploadError as exc:
+            raise TemplateError([(source, getattr(exc, "reason", str(exc)))]) from None
         bad = [i.filename for i in infos if not _safe_member(i.filename)]
         if bad:
             raise TemplateError([(source, f"unsafe path in archive: {bad[0]}")])
@@ -869,10 +856,29 @@ def load_pivotal(
     return template, releases
 
 
+def _zip_size(src: Any) -> int | None:
+    """The size of the zip as uploaded (for the compression-ratio limit)."""
+    if isinstance(src, str | os.PathLike):
+        return os.path.getsize(src)
+    try:
+        position = src.tell()
+        size = src.seek(0, io.SEEK_END)
+        src.seek(position)
+        return size
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def _member_opener(src: Any, member: str) -> Callable[[], IO[bytes]]:
     def opener() -> IO[bytes]:
         if hasattr(src, "seek"):
             src.seek(0)
-        return io.BufferedReader(_MemberReader(zipfile.ZipFile(src), member))
+        zf = zipfile.ZipFile(src)
+        try:
+            reader = ZipMemberReader(zf, zf.getinfo(member), owns_zip=True)
+        except BaseException:
+            zf.close()
+            raise
+        return io.BufferedReader(reader)
 
     return opener

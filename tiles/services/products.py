@@ -13,6 +13,7 @@ from typing import IO
 from django.db import IntegrityError, transaction
 
 from director.services import Conflict, NotFound, ServiceError
+from director.uploads import discard_upload
 from tiles.models import DIRECTOR_PRODUCT_NAME, Product, StagedProduct
 from tiles.template import TemplateError, load_pivotal, load_product_template
 
@@ -76,41 +77,50 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
             }
         )
     task_ids = []
-    with transaction.atomic():
-        try:
-            product = Product.objects.create(
-                name=template.name,
-                version=template.product_version,
-                label=template.label,
-                metadata=data_text,
-                releases=[
-                    {"name": r["name"], "version": str(r["version"]), "file": r.get("file", "")}
-                    for r in template.releases
-                ],
-                filename=filename,
-                uploaded_by=user or "",
-            )
-        except IntegrityError:
-            raise Conflict(
-                {
-                    "product[file]": [
-                        f"{template.name} {template.product_version} is already imported"
-                    ]
-                }
-            ) from None
-        for rf in release_files:
-            with rf.open() as fh:
-                try:
-                    task = director_services.upload_release(fh, user)
-                except ServiceError as exc:
-                    msgs = [m for ms in exc.errors.values() for m in ms]
-                    raise ServiceError(
-                        {"product[file]": [f"{rf.filename}: {m}" for m in msgs]}
-                    ) from None
-            task_ids.append(task.id)
-        if task_ids:
-            product.release_task_ids = task_ids
-            product.save(update_fields=["release_task_ids"])
+    tasks = []  # director upload tasks, whose copied release files a failure must remove
+    try:
+        with transaction.atomic():
+            try:
+                product = Product.objects.create(
+                    name=template.name,
+                    version=template.product_version,
+                    label=template.label,
+                    metadata=data_text,
+                    releases=[
+                        {"name": r["name"], "version": str(r["version"]), "file": r.get("file", "")}
+                        for r in template.releases
+                    ],
+                    filename=filename,
+                    uploaded_by=user or "",
+                )
+            except IntegrityError:
+                raise Conflict(
+                    {
+                        "product[file]": [
+                            f"{template.name} {template.product_version} is already imported"
+                        ]
+                    }
+                ) from None
+            for rf in release_files:
+                with rf.open() as fh:
+                    try:
+                        task = director_services.upload_release(fh, user)
+                    except ServiceError as exc:
+                        msgs = [m for ms in exc.errors.values() for m in ms]
+                        raise ServiceError(
+                            {"product[file]": [f"{rf.filename}: {m}" for m in msgs]}
+                        ) from None
+                tasks.append(task)
+                task_ids.append(task.id)
+            if task_ids:
+                product.release_task_ids = task_ids
+                product.save(update_fields=["release_task_ids"])
+    except BaseException:
+        # the rows roll back; the release files already copied into the upload dir go too
+        for task in tasks:
+            discard_upload(task.args.get("path"))
+        raise
+
     return product
 
 
