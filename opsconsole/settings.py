@@ -40,6 +40,11 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or _secret_file(
 ENCRYPTION_KEY = os.environ.get("OPSCONSOLE_ENCRYPTION_KEY") or _secret_file(
     "encryption_key", _fernet_key
 )
+# The data-dir file the key lives in (None when given by environment): `manage.py
+# rotate_encryption_key` replaces it, and every process re-reads it (opsconsole.crypto).
+ENCRYPTION_KEY_FILE = (
+    None if os.environ.get("OPSCONSOLE_ENCRYPTION_KEY") else DATA_DIR / "encryption_key"
+)
 
 DEBUG = os.environ.get("OPSCONSOLE_DEBUG", "0").lower() in ("1", "true", "yes")
 ALLOWED_HOSTS = [

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from tiles.api import urls as tiles_api_urls
 
 from . import api, views
+from .backup import api as backup_api
 from .users import api as users_api
 
 api_v0 = [
@@ -19,6 +20,16 @@ api_v0 = [
     tiles_api_urls.director_diff,  # before the director API, which shares the prefix
     path("director/", include("director.api.urls")),
     tiles_api_urls.stemcells_upload,  # the Stemcell Library, then the director upload
+    path(
+        "installation_asset_collection",
+        backup_api.installation_asset_collection,
+        name="api-installation-asset-collection",
+    ),
+    path(
+        "encryption_key/rotate",
+        backup_api.rotate_encryption_key,
+        name="api-encryption-key-rotate",
+    ),
     path("", include("tiles.api.urls")),
 ]
 
