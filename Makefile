@@ -7,12 +7,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv redis-server golang-go golang-github-vmware-govmomi-dev qemu-utils libpq-dev postgresql chromium
 HTMX_VERSION ?= 2.0.11
+SWAGGER_UI_VERSION ?= 5.35.0
 # pip-tools writes the lock files (make lock); it is not needed to install them.
 PIP_TOOLS_VERSION := 7.6.2
 LOCK_ARGS ?=
 export OPSCONSOLE_DATA_DIR ?= $(CURDIR)/.data
 
-.PHONY: run stop test install install-test apt venv lock vcsim htmx lint benchmark clean distclean
+.PHONY: run stop test install install-test apt venv lock vcsim htmx swagger-ui lint benchmark clean distclean
 
 run: install vcsim
 	$(PY) manage.py migrate --noinput
@@ -66,6 +67,13 @@ htmx:
 	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q htmx.org@$(HTMX_VERSION) && tar xzf htmx.org-$(HTMX_VERSION).tgz && \
 	cp package/dist/htmx.min.js package/LICENSE $(CURDIR)/static/vendor/htmx/ && \
 	echo "htmx.org $(HTMX_VERSION) (npm pack htmx.org@$(HTMX_VERSION); refresh with: make htmx HTMX_VERSION=x.y.z)" > $(CURDIR)/static/vendor/htmx/VERSION && rm -rf $$tmp
+
+# Refresh the vendored Swagger UI of /api/v0/docs/ from the npm package (keeps its LICENSE and NOTICE).
+swagger-ui:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q swagger-ui-dist@$(SWAGGER_UI_VERSION) && tar xzf swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz && \
+	mkdir -p $(CURDIR)/static/vendor/swagger-ui && \
+	cp package/swagger-ui-bundle.js package/swagger-ui-bundle.js.LICENSE.txt package/swagger-ui.css package/LICENSE package/NOTICE $(CURDIR)/static/vendor/swagger-ui/ && \
+	echo "swagger-ui-dist $(SWAGGER_UI_VERSION) (npm pack swagger-ui-dist@$(SWAGGER_UI_VERSION); refresh with: make swagger-ui SWAGGER_UI_VERSION=x.y.z)" > $(CURDIR)/static/vendor/swagger-ui/VERSION && rm -rf $$tmp
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -3,7 +3,9 @@
 Pages need a Django session login (anonymous users are redirected to the
 login page). The API under ``/api/`` authenticates itself: a session, or
 ``Authorization: Bearer <token>`` with a token from ``POST /api/v0/auth/token``;
-an anonymous API call gets 401, a role without the right gets 403.
+an anonymous API call gets 401, a role without the right gets 403. A token
+expires (``API_TOKEN_LIFETIME``) and may be revoked; either is a 401 saying
+which. Failed logins are throttled (``opsconsole.throttle``).
 
 Roles follow Ops Manager's: admin and full_control may change anything;
 restricted_control may change but not read credentials; full_view and
@@ -71,7 +73,18 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
         token = ApiToken.find(header[1].decode(errors="replace"))
         if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid or expired token.")
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if token.state == ApiToken.REVOKED:
+            raise exceptions.AuthenticationFailed(
+                f"This token was revoked at {token.revoked_at.isoformat(timespec='seconds')}; "
+                "get a new one from POST /api/v0/auth/token."
+            )
+        if token.state == ApiToken.EXPIRED:
+            raise exceptions.AuthenticationFailed(
+                f"This token expired at {token.expires_at.isoformat(timespec='seconds')}; "
+                "get a new one from POST /api/v0/auth/token."
+            )
+        token.touch()
         return token.user, token
 
     def authenticate_header(self, request):

@@ -195,6 +195,16 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- Login throttle and API tokens (opsconsole.throttle, opsconsole.models.ApiToken) ---
+# UAA's lockout policy: 5 failures for one user name within 1200 s lock it for 300 s.
+# One client address may fail more often (several people behind one NAT) before it is locked.
+LOGIN_FAILURES_PER_USER = int(os.environ.get("OPSCONSOLE_LOGIN_FAILURES_PER_USER", "5"))
+LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("OPSCONSOLE_LOGIN_FAILURES_PER_ADDRESS", "20"))
+LOGIN_FAILURE_WINDOW = int(os.environ.get("OPSCONSOLE_LOGIN_FAILURE_WINDOW", "1200"))
+LOGIN_LOCKOUT_PERIOD = int(os.environ.get("OPSCONSOLE_LOGIN_LOCKOUT_PERIOD", "300"))
+# Seconds an API token from POST /api/v0/auth/token lives (UAA's access token: 12 h).
+API_TOKEN_LIFETIME = int(os.environ.get("OPSCONSOLE_API_TOKEN_LIFETIME", "43200"))
+
 # --- Director ---
 DIRECTOR_NAME = os.environ.get("OPSCONSOLE_DIRECTOR_NAME", "opsconsole")
 TASK_LOG_DIR = DATA_DIR / "tasks"

@@ -2,7 +2,8 @@
 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import IsAuthenticated
 
 from tiles.api import urls as tiles_api_urls
 
@@ -13,8 +14,15 @@ from .users import api as users_api
 api_v0 = [
     path("info", api.info, name="api-info"),
     path("auth/token", api.issue_token, name="api-token"),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("auth/tokens", api.tokens, name="api-tokens"),
+    path("auth/tokens/<int:token_id>", api.token_detail, name="api-token-detail"),
+    # For logged-in users only: the schema answers 401, the docs page sends to the login page.
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]),
+        name="api-schema",
+    ),
+    path("docs/", views.api_docs, name="api-docs"),
     path("users", users_api.users, name="api-users"),
     path("users/<int:user_id>", users_api.user, name="api-user"),
     tiles_api_urls.director_diff,  # before the director API, which shares the prefix
@@ -34,7 +42,7 @@ api_v0 = [
 ]
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health", views.health, name="health"),
     path("api/v0/", include(api_v0)),

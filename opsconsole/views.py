@@ -1,9 +1,56 @@
-"""Console-wide views: the health endpoint."""
+"""Console-wide views: the health endpoint, the login page and the API docs page."""
 
-from django.contrib.auth.decorators import login_not_required
+from django import forms
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required, login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
 
+from . import throttle
 from .doctor import run_checks
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's login form, logging in through the login throttle (``opsconsole.throttle``)."""
+
+    locked_out: throttle.LockedOut | None = None
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = throttle.authenticate(self.request, username, password)
+            except throttle.LockedOut as locked:
+                self.locked_out = locked
+                raise forms.ValidationError(locked.message, code="locked_out") from None
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class LoginView(auth_views.LoginView):
+    """The login page; a locked user name or address gets the lockout message and a 429."""
+
+    template_name = "login.html"
+    form_class = ThrottledAuthenticationForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.locked_out is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.locked_out.retry_after)
+        return response
+
+
+# Under /api/, which LoginRequiredMiddleware leaves to the API's own 401: say it here.
+@login_required
+def api_docs(request):
+    """Swagger UI on ``/api/v0/schema/``, served from /static/ (no CDN, no inline script)."""
+    return render(request, "api_docs.html", {"schema_url": reverse("api-schema")})
 
 
 @login_not_required

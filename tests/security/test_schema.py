@@ -29,4 +29,7 @@ def test_schema_declares_bearer_auth_on_token_routes(api_client, admin_user):
         "access_token",
         "token_type",
         "username",
+        "id",
+        "expires_in",
+        "expires_at",
     }
