@@ -108,8 +108,6 @@ def test_a_task_whose_worker_is_killed_ends_timeout_without_being_read(tmp_path)
         running = runner.create_task(
             HOLDS_LOCK, "hold a lock", "admin", deployment_name=deployment, enqueue=False
         )
-        # Its message was lost: no worker will ever start it.
-        lost = runner.create_task("update_stemcell", "create stemcell", "admin", enqueue=False)
         tasks.run_task.apply_async((running.id,), queue=queue)
         _wait(
             lambda: TaskEvent.objects.filter(task_id=running.id).exists(),
@@ -118,8 +116,10 @@ def test_a_task_whose_worker_is_killed_ends_timeout_without_being_read(tmp_path)
             *procs,
         )
         assert Lock.objects.get(name=deployment_lock_name(deployment)).task_id == running.id
+        # Queued while a worker is busy, and its message is lost: no worker will start it.
+        lost = runner.create_task("update_stemcell", "create stemcell", "admin", enqueue=False)
         _wait(
-            lambda: b"director.expire_timed_out_tasks" in scanner.log_path.read_bytes(),
+            lambda: b"director.expire_timed_out_tasks[" in scanner.log_path.read_bytes(),
             90,
             "beat's timeout scan never reached the scanner",
             *procs,
