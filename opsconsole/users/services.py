@@ -159,11 +159,10 @@ def update_user(actor: str, user_id, changes: Mapping[str, Any]) -> Any:
     """
     if not isinstance(changes, Mapping):
         raise ServiceError({"body": ["must be an object with role, active or password"]}, 400)
-    unknown = [k for k in changes if k not in CHANGEABLE]
+    unknown = [str(k) for k in changes if k not in CHANGEABLE]
     if unknown:
-        raise ServiceError(
-            {str(k): [f"cannot be changed (only {', '.join(CHANGEABLE)})"] for k in unknown}
-        )
+        only = f"cannot be changed (only {', '.join(CHANGEABLE)})"
+        raise ServiceError({k or "body": [f"{k!r} {only}" if not k else only] for k in unknown})
     if not changes:
         raise ServiceError({"body": [f"give at least one of {', '.join(CHANGEABLE)}"]})
     user = get_user(user_id)

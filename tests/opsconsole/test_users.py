@@ -210,6 +210,7 @@ def test_api_refuses_non_object_bodies(admin_api, admin_user, body):
         ({"active": "no"}, "active"),
         ({"password": "weak"}, "password"),
         ({"username": "renamed"}, "username"),
+        ({"role": "full_control", "": None}, "body"),
         ({}, "body"),
     ],
 )

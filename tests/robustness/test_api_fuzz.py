@@ -189,6 +189,9 @@ def world(settings, tmp_path, loopback_only):
         )
     task = runner.create_task("cck_scan", "scan deployment", "admin", deployment_name="zk")
     event = record_event("create", "deployment", "zk", user="admin", task=task, deployment="zk")
+    from opsconsole.users.services import create_user
+
+    fuzzed_user = create_user("admin", "fuzzed", PASSWORD, "full_view")
     return {
         "guid": sp.guid,
         "job_guid": services.list_jobs(sp)[0]["guid"],
@@ -200,6 +203,7 @@ def world(settings, tmp_path, loopback_only):
         "config_id": cloud.id,
         "task_id": task.id,
         "event_id": event.id,
+        "user_id": fuzzed_user.pk,
         "version": "1.5",
         "stemcell_name": stemcell.name,
         "tmp": tmp_path,
@@ -255,7 +259,7 @@ QUERY_VALUES = st.one_of(
     st.sampled_from(["true", "false", "event", "debug", "cpi", "result", "processing,done", "1e9"]),
 )
 
-INT_PARAMS = {"config_id", "task_id", "event_id", "installation_id"}
+INT_PARAMS = {"config_id", "task_id", "event_id", "installation_id", "user_id"}
 
 
 @dataclass
@@ -301,11 +305,20 @@ DEPLOY_OPS = {
     "dry_run": True,
 }
 T = f"{API}/staged/products/{{guid}}"
+PASSWORD = "Quiet-Lantern-Orbit-5"
 D = f"{API}/director"
 
 OPS = [
     Op("get", f"{API}/info"),
     Op("post", f"{API}/auth/token", [{"username": "admin", "password": "admin-password-1"}]),
+    Op("get", f"{API}/users", query={"search": "fuzz", "limit": "1", "offset": "0"}),
+    Op("post", f"{API}/users", [{"username": "new", "role": "full_view", "password": PASSWORD}]),
+    Op("get", f"{API}/users/{{user_id}}"),
+    Op(
+        "patch",
+        f"{API}/users/{{user_id}}",
+        [{"role": "full_control"}, {"active": False}, {"password": PASSWORD, "active": True}],
+    ),
     Op("get", f"{API}/available_products"),
     Op("post", f"{API}/available_products", upload="product[file]"),
     Op("delete", f"{API}/available_products", query={"product_name": "small", "version": "1.0.0"}),
@@ -789,7 +802,7 @@ def test_every_operation_is_fuzzed():
     assert fuzzed - declared == set(), "fuzz entries for operations the schema does not declare"
 
 
-EXAMPLES = {"get": 10, "delete": 12, "post": 30, "put": 30}
+EXAMPLES = {"get": 10, "delete": 12, "post": 30, "put": 30, "patch": 30}
 WRITES = [op for op in OPS if op.method != "get"]
 READS = [op for op in OPS if op.method == "get"]
 
