@@ -80,12 +80,16 @@ def save_upload(source: Any, kind: str) -> Path:
             raise UploadError(f"{source}: no such file")
         shutil.copyfile(source, target)
         return target
-    with open(target, "wb") as out:
-        if hasattr(source, "chunks"):
-            for chunk in source.chunks():
-                out.write(chunk)
-        else:
-            shutil.copyfileobj(source, out, 1 << 20)
+    try:
+        with open(target, "wb") as out:
+            if hasattr(source, "chunks"):
+                for chunk in source.chunks():
+                    out.write(chunk)
+            else:
+                shutil.copyfileobj(source, out, 1 << 20)
+    except BaseException:  # a stream that fails midway (a damaged zip member) leaves no file
+        target.unlink(missing_ok=True)
+        raise
     return target
 
 

@@ -3,7 +3,9 @@
 ``create_stemcell(image_path, ...)`` follows the vSphere CPI:
 
 1. unpack the stemcell's ``image`` (a tarball, gzipped or not) and find the
-   ``.ovf``;
+   ``.ovf``; an image that would unpack to more than ``max_bytes`` or hold
+   more than ``max_files`` members is refused before anything is written
+   (the director checks uploads the same way; the CPI also runs alone);
 2. place it: a cluster of the CPI config and a datastore matching the global
    ``datastore_pattern`` with room for the disk;
 3. ``OvfManager.CreateImportSpec`` (thin disks when ``default_disk_type`` is
@@ -21,6 +23,7 @@ per-datastore replica (``sc-<uuid> / <datastore>``).
 from __future__ import annotations
 
 import logging
+import os
 import tarfile
 import tempfile
 import time
@@ -41,13 +44,41 @@ log = logging.getLogger(__name__)
 LEASE_READY_TIMEOUT = 300.0
 PROGRESS_INTERVAL = 2.0
 CHUNK = 1024 * 1024
+#: What one stemcell image may unpack to (the settings the director reads, same defaults).
+MAX_IMAGE_BYTES = int(os.environ.get("OPSCONSOLE_MAX_UPLOAD_EXPANDED_BYTES", str(32 << 30)))
+MAX_IMAGE_FILES = int(os.environ.get("OPSCONSOLE_MAX_ARCHIVE_FILES", "100000"))
 
 
-def _extract(image_path: str, into: str) -> Path:
-    """Unpack the image tarball safely; return the .ovf path."""
+def _extract(
+    image_path: str,
+    into: str,
+    max_bytes: int | None = None,
+    max_files: int | None = None,
+) -> Path:
+    """Unpack the image tarball safely and within bounds; return the .ovf path.
+
+    The members are read header by header first (their sizes are what
+    extraction writes, sparse files at full size), so a refused image
+    writes nothing.
+    """
+    max_bytes = MAX_IMAGE_BYTES if max_bytes is None else max_bytes
+    max_files = MAX_IMAGE_FILES if max_files is None else max_files
     try:
         with tarfile.open(image_path, "r:*") as tar:
-            tar.extractall(into, filter="data")
+            members, total = [], 0
+            for info in tar:
+                members.append(info)
+                if len(members) > max_files:
+                    raise CloudError(
+                        f"Stemcell image '{image_path}' holds more than {max_files} files"
+                    )
+                if info.isfile():
+                    total += info.size
+                    if total > max_bytes:
+                        raise CloudError(
+                            f"Stemcell image '{image_path}' unpacks to more than {max_bytes} bytes"
+                        )
+            tar.extractall(into, members=members, filter="data")
     except (tarfile.TarError, OSError) as exc:
         raise CloudError(
             f"Stemcell image '{image_path}' is not a readable tarball: {exc}"
