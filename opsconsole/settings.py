@@ -211,6 +211,26 @@ TASK_LOG_DIR = DATA_DIR / "tasks"
 BLOBSTORE_DIR = DATA_DIR / "blobstore"
 # Uploaded tarballs (stemcells, releases, tiles) wait here until a task imports them.
 UPLOAD_DIR = DATA_DIR / "uploads"
+
+def _positive_int(name: str, default: str) -> int:
+    raw = os.environ.get(name, default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"{name}: must be a positive whole number, not {raw!r}")
+    return value
+
+
+# Bounds on every archive an upload brings (director.archives): stemcell and release
+# tarballs, the stemcell image, job and package tarballs, .pivotal zips. Bytes one archive
+# may expand to, members it may hold, and times its own size it may expand to (past 64 MiB).
+MAX_UPLOAD_EXPANDED_BYTES = _positive_int("OPSCONSOLE_MAX_UPLOAD_EXPANDED_BYTES", str(32 << 30))
+MAX_ARCHIVE_FILES = _positive_int("OPSCONSOLE_MAX_ARCHIVE_FILES", "100000")
+MAX_ARCHIVE_RATIO = _positive_int("OPSCONSOLE_MAX_ARCHIVE_RATIO", "100")
 # The console's Stemcell Library: stemcell files kept for Apply Changes to upload (tiles).
 STEMCELL_LIBRARY_DIR = DATA_DIR / "stemcell_library"
 # A task whose checkpoint is older than this is reported as timed out (BOSH: 6 x 30 s).
