@@ -20,8 +20,9 @@ run: install vcsim
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py runstack
 
+# Stops the stack and anything it left behind, even if runstack itself was killed.
 stop:
-	@if [ -f "$(OPSCONSOLE_DATA_DIR)/runstack.pid" ]; then kill -TERM $$(cat "$(OPSCONSOLE_DATA_DIR)/runstack.pid") && echo "stopping opsconsole"; else echo "opsconsole is not running"; fi
+	@if [ -x $(PY) ]; then $(PY) manage.py stopstack; else echo "opsconsole is not installed here"; fi
 
 test: install-test vcsim
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -53,6 +53,33 @@ ALLOWED_HOSTS = [
     if h
 ]
 
+# --- HTTPS and response headers (opsconsole.security; the web server is gunicorn) ---
+# HTTPS when a certificate is given (OPSCONSOLE_TLS_CERT + OPSCONSOLE_TLS_KEY) or
+# OPSCONSOLE_TLS=self-signed (runstack generates one once into <data dir>/tls/).
+TLS_CERT_FILE = os.environ.get("OPSCONSOLE_TLS_CERT", "")
+TLS_KEY_FILE = os.environ.get("OPSCONSOLE_TLS_KEY", "")
+TLS_SELF_SIGNED = os.environ.get("OPSCONSOLE_TLS", "").lower() == "self-signed"
+TLS_ENABLED = bool(TLS_CERT_FILE and TLS_KEY_FILE) or TLS_SELF_SIGNED
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = TLS_ENABLED
+SECURE_HSTS_SECONDS = (
+    int(os.environ.get("OPSCONSOLE_HSTS_SECONDS", "31536000")) if TLS_ENABLED else 0
+)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -70,6 +97,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "opsconsole.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -158,7 +187,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# whitenoise serves /static/ from the app's static folders as found at start (no
+# collectstatic step, the same files in tests and under gunicorn); STATIC_ROOT is
+# where a `collectstatic` would put them for a front proxy.
 STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Celery: JSON only, late acks so a killed worker's task is redelivered ---
 CELERY_BROKER_URL = os.environ.get(

@@ -1,5 +1,6 @@
 """A child process we started and must stop: wait for its port, stop it cleanly."""
 
+import ctypes
 import os
 import signal
 import socket
@@ -13,6 +14,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    """Whether a server could not listen on 127.0.0.1:port now (as Redis or gunicorn would)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be sent SIGTERM when the process that started us dies.
+
+    Children run in sessions of their own (a Ctrl-C reaches only us), so without
+    this a SIGKILLed supervisor would leave them running. Linux only; elsewhere a
+    no-op.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def wait_for_port(
@@ -51,6 +76,7 @@ class ManagedProcess:
             env={**os.environ, **(env or {})},
             cwd=cwd,
             start_new_session=True,  # Ctrl-C in a terminal reaches only us; we stop children ourselves
+            preexec_fn=_die_with_parent,
         )
 
     @property

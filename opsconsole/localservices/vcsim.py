@@ -88,12 +88,21 @@ class VcsimProcess:
         self.log_path = log_path
         self._remove_workdir = remove_workdir
 
+    name = "vcsim"
+
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        """Signal vcsim (one process; it has no children)."""
+        try:
+            self.proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts this vcsim's certificate (and checks it)."""
@@ -114,7 +123,8 @@ class VcsimProcess:
         if self._remove_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def log_tail(self, lines: int = 30) -> str:
+    def tail(self, lines: int = 30) -> str:
+        """The last lines of vcsim's log (as ``ManagedProcess.tail``)."""
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:

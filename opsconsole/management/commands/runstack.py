@@ -1,120 +1,243 @@
-"""``manage.py runstack``: start Redis, vcsim, a Celery worker and beat, and the web server.
+"""``manage.py runstack``: run the whole console locally, and keep it running.
 
-This is what ``make run`` ends in. Everything listens on 127.0.0.1; logs go to
-``<data dir>/logs/``. Ctrl-C (or ``make stop``, which sends SIGTERM to the pid
-in ``<data dir>/runstack.pid``) stops every process it started.
+This is what ``make run`` ends in: Redis, vcsim, a Celery worker and beat, and
+the web server (gunicorn, static files through whitenoise; HTTPS when
+configured), all on 127.0.0.1, under a :class:`Supervisor` that restarts a
+part that dies (with backoff, logged to the terminal and to
+``<data dir>/logs/runstack.log``). Ports in use are reported before anything
+starts, naming the variable to change. Ctrl-C, SIGTERM or ``make stop``
+(``manage.py stopstack``) stops every part; children die with us even if we
+are killed outright.
 """
+
+from __future__ import annotations
 
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from opsconsole.localservices.celery import start_beat, start_worker
-from opsconsole.localservices.process import ManagedProcess, wait_for_port
+from opsconsole.localservices.process import ManagedProcess, port_in_use, wait_for_port
 from opsconsole.localservices.redis import start_redis
+from opsconsole.localservices.supervisor import Part, Supervisor, process_alive, read_state
+from opsconsole.localservices.tls import self_signed_certificate
+
+
+class StopRequested(Exception):
+    """SIGTERM or SIGINT arrived while parts were still starting."""
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise CommandError(f"{name}={raw!r} is not a number") from None
 
 
 class Command(BaseCommand):
     help = "Run the whole console locally: Redis, vcsim, Celery worker + beat, web server."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--port", type=int, default=None, help="web server port (PORT)")
+        parser.add_argument("--redis-port", type=int, default=None, help="REDIS_PORT")
+        parser.add_argument("--vcsim-port", type=int, default=None, help="VCSIM_PORT")
         parser.add_argument(
-            "--redis-port", type=int, default=int(os.environ.get("REDIS_PORT", "6379"))
-        )
-        parser.add_argument(
-            "--vcsim-port", type=int, default=int(os.environ.get("VCSIM_PORT", "8989"))
+            "--no-seed", action="store_true", help="do not import the demo tile and stemcell"
         )
 
-    def handle(self, *args, port, redis_port, vcsim_port, **options):
-        from opsconsole.localservices.vcsim import start_vcsim
-
+    def handle(self, *args, port, redis_port, vcsim_port, no_seed, **options):
+        ports = {
+            "PORT": port or _env_int("PORT", 8000),
+            "REDIS_PORT": redis_port or _env_int("REDIS_PORT", 6379),
+            "VCSIM_PORT": vcsim_port or _env_int("VCSIM_PORT", 8989),
+        }
+        workers = _env_int("OPSCONSOLE_WEB_WORKERS", 2)
+        if workers < 1:
+            raise CommandError("OPSCONSOLE_WEB_WORKERS must be 1 or more")
         data = settings.DATA_DIR
         logs = data / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         pidfile = data / "runstack.pid"
-        pidfile.write_text(str(os.getpid()))
-        started: list = []
-        stopping = False
+        state_file = data / "runstack.json"
 
-        def stop(*_):
-            nonlocal stopping
-            if stopping:
+        running = read_state(state_file).get("pid")
+        if running and running != os.getpid() and process_alive(running):
+            raise CommandError(
+                f"opsconsole is already running from this data dir (pid {running}); "
+                "`make stop` stops it"
+            )
+        self._check_ports(ports)
+        tls = self._tls_files(data)
+        scheme = "https" if tls else "http"
+
+        log_file = open(logs / "runstack.log", "a", buffering=1)  # noqa: SIM115 - closed below
+
+        def say(message: str) -> None:
+            self.stdout.write(message)
+            stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            log_file.write(f"{stamp} {message}\n")
+
+        env = {"DJANGO_SETTINGS_MODULE": "opsconsole.settings"}
+        web_url = f"{scheme}://127.0.0.1:{ports['PORT']}/"
+        parts = [
+            Part("redis", lambda: self._start_redis(data, ports["REDIS_PORT"], env, say)),
+            Part("vcsim", lambda: self._start_vcsim(data, ports["VCSIM_PORT"], say)),
+            Part("worker", lambda: start_worker(env, logs / "worker.log", concurrency=2)),
+            Part("beat", lambda: start_beat(env, logs / "beat.log", data / "celerybeat-schedule")),
+            Part("web", lambda: self._start_web(ports["PORT"], workers, tls, env, logs)),
+        ]
+        supervisor = Supervisor(parts, say, state_file)
+        starting = True
+
+        def on_signal(signum, _frame):
+            supervisor.stopping.set()
+            if starting:
+                raise StopRequested(signal.Signals(signum).name)
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        pidfile.write_text(str(os.getpid()))
+        try:
+            try:
+                supervisor.start_all()
+                say(f"celery   worker and beat  (logs {logs}/worker.log, beat.log)")
+                say(f"web      {web_url}  (gunicorn, {workers} workers; log {logs}/web.log)")
+                if not no_seed:
+                    self._seed(env, say)
+            except StopRequested:
                 return
-            stopping = True
-            self.stdout.write("Stopping ...")
-            for proc in reversed(started):
-                proc.stop()
+            except Exception as exc:
+                raise CommandError(str(exc)) from exc
+            finally:
+                starting = False
+            if supervisor.stopping.is_set():
+                return
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nopsconsole is up: {web_url}   (Ctrl-C or `make stop` stops everything)"
+                )
+            )
+            supervisor.watch()
+        finally:
+            say("stopping ...")
+            supervisor.stop_all()
             settings.LOCAL_VCSIM_FILE.unlink(missing_ok=True)
             pidfile.unlink(missing_ok=True)
-            sys.exit(0)
+            state_file.unlink(missing_ok=True)
+            say("stopped")
+            log_file.close()
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+    # -- before anything starts ---------------------------------------------
+
+    def _check_ports(self, ports: dict[str, int]) -> None:
+        problems = []
+        seen: dict[int, str] = {}
+        for var, number in ports.items():
+            if number in seen:
+                problems.append(f"{var} and {seen[number]} are both {number}")
+            seen[number] = var
+            if not 0 < number < 65536:
+                problems.append(f"{var}={number} is not a TCP port")
+            elif port_in_use(number):
+                problems.append(
+                    f"port {number} on 127.0.0.1 is in use by another program: "
+                    f"set {var} to a free port (e.g. {var}={number + 1} make run)"
+                )
+        if problems:
+            raise CommandError("nothing was started:\n  " + "\n  ".join(problems))
+
+    def _tls_files(self, data) -> tuple[str, str] | None:
+        if settings.TLS_CERT_FILE or settings.TLS_KEY_FILE:
+            cert, key = settings.TLS_CERT_FILE, settings.TLS_KEY_FILE
+            for var, path in (("OPSCONSOLE_TLS_CERT", cert), ("OPSCONSOLE_TLS_KEY", key)):
+                if not path:
+                    raise CommandError(f"{var} is not set: give both the certificate and its key")
+                if not os.access(path, os.R_OK):
+                    raise CommandError(f"{var}={path}: no readable file there")
+            return cert, key
+        if settings.TLS_SELF_SIGNED:
+            cert, key = self_signed_certificate(data / "tls", settings.ALLOWED_HOSTS)
+            return str(cert), str(key)
+        if os.environ.get("OPSCONSOLE_TLS"):
+            raise CommandError(
+                f"OPSCONSOLE_TLS={os.environ['OPSCONSOLE_TLS']!r}: the only value is 'self-signed' "
+                "(or give OPSCONSOLE_TLS_CERT and OPSCONSOLE_TLS_KEY)"
+            )
+        return None
+
+    # -- the parts ------------------------------------------------------------
+
+    def _start_redis(self, data, port, env, say):
+        proc, broker = start_redis(data / "redis", port)
+        env["CELERY_BROKER_URL"] = broker
+        say(f"redis    {broker}  (log {proc.log_path})")
+        return proc
+
+    def _start_vcsim(self, data, port, say):
+        from opsconsole.localservices.vcsim import start_vcsim
+
+        vcsim = start_vcsim(
+            clusters=2,
+            hosts=3,
+            datastores=2,
+            portgroups=2,
+            listen=f"127.0.0.1:{port}",
+            workdir=data / "vcsim",
+        )
+        facts = {
+            "host": vcsim.host,
+            "url": vcsim.url,
+            "username": vcsim.username,
+            "password": vcsim.password,
+            "cert_file": str(vcsim.cert_file),
+            "inventory": vcsim.inventory,
+        }
+        path = settings.LOCAL_VCSIM_FILE
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(facts, indent=2))
+        os.replace(path.with_suffix(".tmp"), path)
+        say(f"vcsim    {vcsim.url}  (the default vCenter until the Director tile names another)")
+        return vcsim
+
+    def _start_web(self, port, workers, tls, env, logs):
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "opsconsole.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "120",
+            "--graceful-timeout",
+            "10",
+            "--access-logfile",
+            "-",
+            "--error-logfile",
+            "-",
+        ]
+        if tls:
+            argv += ["--certfile", tls[0], "--keyfile", tls[1]]
+        web = ManagedProcess("web", argv, logs / "web.log", env=env, cwd=settings.BASE_DIR)
         try:
-            redis_proc, broker = start_redis(data / "redis", redis_port)
-            started.append(redis_proc)
-            self.stdout.write(f"redis    {broker}  (log {redis_proc.log_path})")
+            wait_for_port(port, 30, web.proc, "the web server (gunicorn)")
+        except Exception:
+            web.stop()
+            raise
+        return web
 
-            vcsim = start_vcsim(
-                clusters=2,
-                hosts=3,
-                datastores=2,
-                portgroups=2,
-                listen=f"127.0.0.1:{vcsim_port}",
-                workdir=data / "vcsim",
-            )
-            started.append(vcsim)
-            facts = {
-                "host": vcsim.host,
-                "url": vcsim.url,
-                "username": vcsim.username,
-                "password": vcsim.password,
-                "cert_file": str(vcsim.cert_file),
-                "inventory": vcsim.inventory,
-            }
-            settings.LOCAL_VCSIM_FILE.write_text(json.dumps(facts, indent=2))
-            os.chmod(settings.LOCAL_VCSIM_FILE, 0o600)
-            self.stdout.write(
-                f"vcsim    {vcsim.url}  (the default vCenter until the Director tile names another)"
-            )
-
-            env = {"CELERY_BROKER_URL": broker, "DJANGO_SETTINGS_MODULE": "opsconsole.settings"}
-            worker = start_worker(env, logs / "worker.log", concurrency=2)
-            started.append(worker)
-            beat = start_beat(env, logs / "beat.log", data / "celerybeat-schedule")
-            started.append(beat)
-            self.stdout.write(f"celery   worker and beat  (logs {logs}/worker.log, beat.log)")
-
-            web = ManagedProcess(
-                "web",
-                [
-                    sys.executable,
-                    "manage.py",
-                    "runserver",
-                    f"127.0.0.1:{port}",
-                    "--noreload",
-                    "--insecure",
-                ],
-                logs / "web.log",
-                env=env,
-                cwd=settings.BASE_DIR,
-            )
-            started.append(web)
-            wait_for_port(port, 30, web.proc, "web server")
-        except Exception as exc:
-            for proc in reversed(started):
-                proc.stop()
-            pidfile.unlink(missing_ok=True)
-            raise CommandError(str(exc)) from exc
-
-        # The demo tile and stemcell, so a newcomer can import, configure and apply at once.
+    def _seed(self, env, say) -> None:
+        """The demo tile and stemcell, so a newcomer can import, configure and apply at once."""
         seed = subprocess.run(
             [sys.executable, "manage.py", "seed_demo", "--import"],
             env={**os.environ, **env},
@@ -123,22 +246,8 @@ class Command(BaseCommand):
             text=True,
         )
         if seed.returncode == 0:
-            self.stdout.write(seed.stdout.strip())
+            say(seed.stdout.strip())
         else:
-            self.stderr.write(
+            say(
                 f"seeding the demo tile failed (the console runs without it):\n{seed.stderr.strip()}"
             )
-
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"\nopsconsole is up: http://127.0.0.1:{port}/   (Ctrl-C or `make stop` stops everything)"
-            )
-        )
-        while True:
-            for proc in started:
-                if not proc.alive():
-                    self.stderr.write(
-                        f"{proc.name} exited; last lines of {proc.log_path}:\n{proc.tail()}"
-                    )
-                    stop()
-            time.sleep(1)
