@@ -80,9 +80,9 @@ class ArchiveLimits:
     def current(cls) -> ArchiveLimits:
         """The limits settings give now (``override_settings`` applies)."""
         return cls(
-            max_bytes=getattr(settings, "MAX_UPLOAD_EXPANDED_BYTES", 32 << 30),
-            max_files=getattr(settings, "MAX_ARCHIVE_FILES", 100_000),
-            max_ratio=getattr(settings, "MAX_ARCHIVE_RATIO", 100),
+            max_bytes=settings.MAX_UPLOAD_EXPANDED_BYTES,
+            max_files=settings.MAX_ARCHIVE_FILES,
+            max_ratio=settings.MAX_ARCHIVE_RATIO,
         )
 
     def check_bytes(self, label: str, expanded: int, compressed: int | None) -> None:
