@@ -52,16 +52,16 @@ class Assets(HTMLParser):
             self.inline_scripts[-1] += data
 
 
-def test_anonymous_gets_neither_schema_nor_docs(client, api_client):
+def test_schema_and_docs_are_for_logged_in_users(
+    client, api_client, admin_user, user_with_role, role_api
+):
     response = api_client.get(SCHEMA)
     assert response.status_code == 401
     assert b"openapi" not in response.content
     response = client.get(DOCS)
     assert response.status_code == 302
     assert response["Location"] == f"/login/?next={DOCS}"
-
-
-def test_logged_in_users_get_the_schema(client, admin_user, user_with_role, role_api):
+    # Any role, by session or by token.
     client.force_login(user_with_role("restricted_view"))
     response = client.get(SCHEMA)
     assert response.status_code == 200 and b"openapi:" in response.content

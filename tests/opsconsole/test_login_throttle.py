@@ -161,10 +161,11 @@ def test_failures_outside_the_window_do_not_add_up(api_client, admin_user, clock
     clock.advance(601)
     for _ in range(2):
         assert token(api_client, "admin", "wrong").status_code == 401
-    # A success clears the user name's count.
+    # A success clears the user name's count: two more failures, and the third locks.
     assert token(api_client, "admin", "admin-password-1").status_code == 200
     for _ in range(2):
         assert token(api_client, "admin", "wrong", address=ELSEWHERE).status_code == 401
+    assert token(api_client, "admin", "wrong", address=ELSEWHERE).status_code == 429
 
 
 def test_every_lockout_is_an_audit_event(api_client, admin_user):
