@@ -103,3 +103,12 @@ def role_api(user_with_role):
         return client
 
     return make
+
+
+def pytest_configure(config):
+    """CI has the corpus beside its clone: there, a missing corpus fails the run at once
+    instead of skipping every test that reads it (``.ci/run`` sets the variable)."""
+    from tests.corpus import PRESENT, REASON
+
+    if os.environ.get("OPSCONSOLE_REQUIRE_CORPUS") == "1" and not PRESENT:
+        raise pytest.UsageError(f"OPSCONSOLE_REQUIRE_CORPUS=1 but the corpus is missing: {REASON}")

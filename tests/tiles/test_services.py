@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from director.manifest import parse_cloud_config, parse_manifest, validate_against_cloud_config
+from tests.corpus import needs_corpus
 from tiles import services
 from tiles.models import Product, StagedProduct
 
@@ -28,6 +29,7 @@ def errors_of(excinfo) -> dict:
 @pytest.mark.parametrize(
     "path", [EXAMPLE, TILE_GENERATOR], ids=["example-product", "tile-generator"]
 )
+@needs_corpus
 def test_import_corpus_metadata_and_refuse_duplicate(tiles_dirs, path):
     product = services.import_product(path.read_bytes(), path.name, "admin")
     data = yaml.safe_load(path.read_text())
@@ -198,6 +200,7 @@ def test_stage_unknown_version(director_configured):
     assert "product_version" in errors_of(exc)
 
 
+@needs_corpus
 def test_tile_generator_and_example_product_stage_and_list_properties(director_configured):
     for path in (EXAMPLE, TILE_GENERATOR):
         product = services.import_product(path.read_bytes(), path.name, "admin")
@@ -513,6 +516,7 @@ def test_director_diff_redacts_password(director_configured):
     assert services.director_diff()["cloud_config"] == {"status": "same", "diff": ""}
 
 
+@needs_corpus
 def test_revert_restores_deployed_state_and_drops_new_products(small, stemcell):
     deployed = _deploy_snapshot(small)
     services.set_properties(deployed, {".properties.greeting": {"value": "changed"}})
