@@ -33,7 +33,6 @@ import socket
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -44,14 +43,15 @@ from django.db import transaction
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
+from tests.corpus import CORPUS, needs_corpus, read_text
 from tests.robustness.mutate import HUGE, JUNK, SPECIAL_STRINGS, mutate, mutations
 from tests.tiles.conftest import AZS, IAAS, NETWORKS, SMALL_TILE
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v0"
-CORPUS = Path("/work/shared/corpus")
-ZOOKEEPER = (CORPUS / "deployments/zookeeper-release/zookeeper.yml").read_text()
+
+ZOOKEEPER = read_text(CORPUS / "deployments/zookeeper-release/zookeeper.yml")
 
 CLOUD_CONFIG = """
 azs:
@@ -985,6 +985,7 @@ KNOWN = [
     KNOWN,
     ids=[f"{k[0].upper()} {k[1].removeprefix(API)} {str(k[3])[:40]} {k[4]}" for k in KNOWN],
 )
+@needs_corpus
 def test_known_crashes_are_4xx_naming_the_field(
     world, admin_api, method, path, kind, payload, path_values, status, key
 ):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -22,9 +21,8 @@ from hypothesis import strategies as st
 from director import manifest as m
 from director.manifest import ManifestError
 from director.planning import PlanError, StemcellRef, plan_deployment
+from tests.corpus import CORPUS, PRESENT, needs_corpus
 from tests.robustness.mutate import mutate, mutations
-
-CORPUS = Path("/work/shared/corpus")
 
 MANIFESTS = [
     "deployments/cf-deployment/cf-deployment.yml",
@@ -166,6 +164,7 @@ def assert_plan_error(exc: PlanError) -> None:
         ),
     ],
 )
+@needs_corpus
 def test_known_crashes_are_manifest_errors(call, path):
     with pytest.raises(ManifestError) as info:
         call()
@@ -173,6 +172,7 @@ def test_known_crashes_are_manifest_errors(call, path):
 
 
 @pytest.mark.parametrize("parsed", [True, False])
+@needs_corpus
 def test_a_huge_instance_count_is_refused_not_planned(parsed):
     manifest = _with(MANIFESTS[2], ["instance_groups", 0, "instances"], 10**30)
     if parsed:
@@ -185,6 +185,7 @@ def test_a_huge_instance_count_is_refused_not_planned(parsed):
         assert plan_info.value.path == "instance_groups/zookeeper/instances"
 
 
+@needs_corpus
 def test_addon_filters_skip_a_networks_placeholder():
     """Addons are applied before interpolation: ``networks: ((nets))`` cannot match
     a networks filter, and used to raise AttributeError."""
@@ -220,6 +221,7 @@ def _with(path: str, where: list, value):
 @pytest.mark.parametrize("path", MANIFESTS)
 @fuzz(60)
 @given(muts=mutations())
+@needs_corpus
 def test_parse_manifest(path, muts):
     broken = mutate(doc(path), muts)
     try:
@@ -236,6 +238,7 @@ def _lookup(name: str):
 @pytest.mark.parametrize("path", MANIFESTS[:4])
 @fuzz(60)
 @given(muts=mutations())
+@needs_corpus
 def test_interpolate_then_parse(path, muts):
     broken = mutate(doc(path), muts)
     try:
@@ -245,7 +248,7 @@ def test_interpolate_then_parse(path, muts):
 
 
 VARS = {
-    **mutate(doc("vars-files/concourse-bosh-deployment/versions.yml"), []),
+    **(mutate(doc("vars-files/concourse-bosh-deployment/versions.yml"), []) if PRESENT else {}),
     "deployment_name": "concourse",
     "azs": ["z1"],
     "network_name": "concourse",
@@ -264,6 +267,7 @@ VARS = {
 
 @fuzz(100)
 @given(muts=mutations())
+@needs_corpus
 def test_interpolate_with_a_mutated_vars_store(muts):
     """A vars store (CredHub, a vars file) holding values of the wrong shape."""
     store = mutate(VARS, muts)
@@ -278,6 +282,7 @@ def test_interpolate_with_a_mutated_vars_store(muts):
 @pytest.mark.parametrize(("base", "ops"), OPS)
 @fuzz(40)
 @given(muts=mutations())
+@needs_corpus
 def test_apply_mutated_ops(base, ops, muts):
     broken = mutate(doc(ops), muts)
     try:
@@ -290,6 +295,7 @@ def test_apply_mutated_ops(base, ops, muts):
 @pytest.mark.parametrize(("base", "ops"), OPS[:2])
 @fuzz(40)
 @given(muts=mutations())
+@needs_corpus
 def test_apply_ops_to_a_mutated_manifest(base, ops, muts):
     broken = mutate(doc(base), muts)
     try:
@@ -301,6 +307,7 @@ def test_apply_ops_to_a_mutated_manifest(base, ops, muts):
 @pytest.mark.parametrize("path", RUNTIME_CONFIGS)
 @fuzz(40)
 @given(muts=mutations())
+@needs_corpus
 def test_apply_mutated_runtime_configs(path, muts):
     manifest = _parsed(MANIFESTS[7])
     broken = mutate(doc(path), muts)
@@ -312,6 +319,7 @@ def test_apply_mutated_runtime_configs(path, muts):
 
 @fuzz(60)
 @given(muts=mutations())
+@needs_corpus
 def test_apply_addons_to_a_mutated_manifest(muts):
     broken = mutate(doc(MANIFESTS[0]), muts)
     try:
@@ -326,6 +334,7 @@ PROPERTIES = {"zookeeper": {"tick_time": 3000, "init_limit": 10}, "extra": {"a":
 
 @fuzz(80)
 @given(muts=mutations())
+@needs_corpus
 def test_resolve_job_properties_with_a_mutated_spec(muts):
     spec = mutate(doc(JOB_SPEC), muts)
     try:
@@ -339,6 +348,7 @@ def test_resolve_job_properties_with_a_mutated_spec(muts):
 
 @fuzz(80)
 @given(muts=mutations())
+@needs_corpus
 def test_resolve_mutated_job_properties(muts):
     props = mutate(PROPERTIES, muts)
     resolved, warnings = m.resolve_job_properties(doc(JOB_SPEC), props, "ig/jobs/zk/properties")
@@ -349,6 +359,7 @@ def test_resolve_mutated_job_properties(muts):
 @pytest.mark.parametrize("path", CLOUD_CONFIGS)
 @fuzz(60)
 @given(muts=mutations())
+@needs_corpus
 def test_parse_mutated_cloud_configs(path, muts):
     broken = mutate(doc(path), muts)
     try:
@@ -397,8 +408,8 @@ PLAN_VALUES = st.one_of(
     st.lists(st.sampled_from(["z1", "z2", "z3", "z9", "10.0.0.101", "dns", "gateway"]), max_size=4),
     st.fixed_dictionaries({"name": st.sampled_from(["default", "other", "z1"])}),
 )
-CLOUD = _vsphere_cloud()
-ZOOKEEPER = _zookeeper()
+CLOUD = _vsphere_cloud() if PRESENT else {}
+ZOOKEEPER = _zookeeper() if PRESENT else {}
 STEMCELLS = {"default": StemcellRef("default", "bosh-vsphere-esxi-ubuntu-xenial-go_agent", "1.0")}
 
 
@@ -418,6 +429,7 @@ def _plan(manifest, cloud) -> None:
         assert_plan_error(e)
 
 
+@needs_corpus
 def test_the_unbroken_pair_plans():
     plan = plan_deployment(m.parse_manifest(ZOOKEEPER), m.parse_cloud_config(CLOUD), (), STEMCELLS)
     assert plan.summary() == {"create": 5, "recreate": 0, "update": 0, "delete": 0, "none": 1}

@@ -14,12 +14,13 @@ import io
 import os
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
+from tests.corpus import TILES as CORPUS
+from tests.corpus import needs_corpus
 from tests.robustness.mutate import mutate, mutations
 from tiles.credentials import generate_missing_credentials, make_root_ca
 from tiles.formspec import build_form_specs
@@ -36,7 +37,6 @@ from tiles.manifest import (
 from tiles.properties import validate_values
 from tiles.template import TemplateError, load_pivotal, load_product_template
 
-CORPUS = Path("/work/shared/corpus/tiles")
 TILES = [
     "om-fixtures/example-product-metadata.yml",
     "tile-generator/test_metadata_expected_output.yml",
@@ -216,6 +216,7 @@ def _credential_values(staged, ref, value):
         ),
     ],
 )
+@needs_corpus
 def test_broken_stored_credentials_are_render_errors(staged, ref, value):
     template, values = _credential_values(staged, ref, value)
     try:
@@ -226,6 +227,7 @@ def test_broken_stored_credentials_are_render_errors(staged, ref, value):
     # else: the tile never reads that accessor, which is fine too
 
 
+@needs_corpus
 def test_a_huge_salted_password_is_refused_not_hashed_for_ever(staged):
     template, _ = staged[TILES[0]]
     ref = ".web_server.generated_salted_credentials"
@@ -250,6 +252,7 @@ def test_a_huge_salted_password_is_refused_not_hashed_for_ever(staged):
 @pytest.mark.parametrize("path", TILES)
 @fuzz(100)
 @given(muts=mutations())
+@needs_corpus
 def test_mutated_metadata_loads_or_names_the_path(path, muts):
     doc = _load_corpus(path)
     text = _dump(mutate(doc, muts))
@@ -272,6 +275,7 @@ def test_mutated_metadata_loads_or_names_the_path(path, muts):
 @pytest.mark.parametrize("path", TILES[:2])
 @fuzz(100)
 @given(muts=mutations())
+@needs_corpus
 def test_mutated_values_validate_and_render_or_name_the_property(staged, path, muts):
     template, base = staged[path]
     given_values = mutate(base, muts)
@@ -291,6 +295,7 @@ def test_mutated_values_validate_and_render_or_name_the_property(staged, path, m
 @pytest.mark.parametrize("path", TILES[:2])
 @fuzz(100)
 @given(muts=mutations())
+@needs_corpus
 def test_stale_stored_values_render_or_name_the_path(staged, path, muts):
     """Values read back from the database unvalidated (a row from an older tile)."""
     template, base = staged[path]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-CORPUS = Path("/work/shared/corpus/tiles")
+from tests.corpus import TILES as CORPUS
+
 EXAMPLE = CORPUS / "om-fixtures/example-product-metadata.yml"
 TILE_GENERATOR = CORPUS / "tile-generator/test_metadata_expected_output.yml"
 

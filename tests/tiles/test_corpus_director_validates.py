@@ -9,6 +9,7 @@ VM types, disk types and network the render context named.
 import pytest
 
 from director.manifest import parse_cloud_config, parse_manifest, validate_against_cloud_config
+from tests.corpus import needs_corpus
 from tests.tiles.test_corpus_tiles import CORPUS, FULL, VM_TYPES, context, staged
 from tiles.credentials import make_root_ca
 from tiles.manifest import render_manifest
@@ -57,6 +58,7 @@ def root_ca():
 
 
 @pytest.mark.parametrize(("path", "values", "instance_groups", "where", "expected"), FULL)
+@needs_corpus
 def test_rendered_manifest_passes_the_directors_validation(
     root_ca, path, values, instance_groups, where, expected
 ):

@@ -10,11 +10,12 @@ The docs-tiledev examples (one per property type) render too.
 """
 
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.corpus import TILES as CORPUS
+from tests.corpus import needs_corpus
 from tiles import properties as props
 from tiles.credentials import generate_missing_credentials, make_root_ca
 from tiles.formspec import build_form_specs
@@ -30,7 +31,6 @@ from tiles.manifest import (
 )
 from tiles.template import TemplateError, load_product_template
 
-CORPUS = Path("/work/shared/corpus/tiles")
 DOCS = CORPUS / "docs-tiledev/property-blueprints"
 # Commercial tile metadata (PAS, p-redis, mysql_v2, nsx-t, apigee,
 # healthwatch) that some corpus copies leave out; tested when present.
@@ -184,6 +184,7 @@ FULL = [
 
 
 @pytest.mark.parametrize(("path", "values", "instance_groups", "where", "expected"), FULL)
+@needs_corpus
 def test_full_template_renders(root_ca, path, values, instance_groups, where, expected):
     template = load_product_template((CORPUS / path).read_bytes(), source=path)
     forms = build_form_specs(template)
@@ -198,6 +199,7 @@ def test_full_template_renders(root_ca, path, values, instance_groups, where, ex
     assert yaml.safe_load(yaml.safe_dump(manifest)) == manifest
 
 
+@needs_corpus
 def test_example_product_details(root_ca):
     template = load_product_template(
         (CORPUS / "om-fixtures/example-product-metadata.yml").read_bytes()
@@ -255,6 +257,7 @@ def test_example_product_details(root_ca):
     assert list(groups(m)) == ["example-errand"]
 
 
+@needs_corpus
 def test_tile_generator_cross_product_references(root_ca):
     template = load_product_template(
         (CORPUS / "tile-generator/test_metadata_expected_output.yml").read_bytes()
@@ -385,6 +388,7 @@ DOCS_RENDER = [
 
 
 @pytest.mark.parametrize(("name", "values", "text"), DOCS_RENDER)
+@needs_corpus
 def test_docs_example_renders_its_banner(root_ca, name, values, text):
     template = load_docs(name)
     ctx = context(template)
@@ -393,6 +397,7 @@ def test_docs_example_renders_its_banner(root_ca, name, values, text):
     assert text in banner(m)["login_banner"]["text"]
 
 
+@needs_corpus
 def test_docs_examples_with_structured_values(root_ca):
     def render(name, values=None):
         t = load_docs(name)
@@ -445,6 +450,7 @@ def test_docs_examples_with_structured_values(root_ca):
     }
 
 
+@needs_corpus
 def test_docs_secret_fragment_alone_is_refused():
     # secret-1.yml is a form fragment for the secret defined on the same docs
     # page; on its own it references a property that does not exist.

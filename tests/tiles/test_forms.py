@@ -2,17 +2,17 @@
 by reference, validated, with secrets kept when left blank."""
 
 import re
-from pathlib import Path
 
 import pytest
 from django.http import QueryDict
 from django.template.loader import render_to_string
 
+from tests.corpus import TILES as CORPUS
+from tests.corpus import needs_corpus
 from tiles.forms import Catalogs, TilePaneForm, field_name
 from tiles.formspec import build_form_spec, build_form_specs
 from tiles.template import load_product_template
 
-CORPUS = Path("/work/shared/corpus/tiles")
 DOCS = CORPUS / "docs-tiledev/property-blueprints"
 CATALOGS = Catalogs(
     vm_types=["small", "large"], disk_types=["10240", "51200"], availability_zones=["az1", "az2"]
@@ -103,12 +103,14 @@ DOCS_GENERATED = [
 ]
 
 
+@needs_corpus
 def test_every_docs_example_is_covered():
     covered = {n for n, *_ in DOCS_FIELDS} | {n for n, _ in DOCS_GENERATED} | {"secret-1.yml"}
     assert covered == {p.name for p in DOCS.glob("*.yml")}
 
 
 @pytest.mark.parametrize(("name", "ref", "fragments"), DOCS_FIELDS)
+@needs_corpus
 def test_docs_example_renders_its_field(name, ref, fragments):
     template = load_docs(name)
     own = [
@@ -129,12 +131,14 @@ def test_docs_example_renders_its_field(name, ref, fragments):
 
 
 @pytest.mark.parametrize(("name", "ref"), DOCS_GENERATED)
+@needs_corpus
 def test_generated_properties_have_no_field(name, ref):
     template = template_with_form(load_docs(name), ref)
     html = render(TilePaneForm(build_form_spec(template, f"only-{ref}"), template))
     assert field_name(ref) not in html
 
 
+@needs_corpus
 def test_docs_secret_display_type_form_renders_the_secret():
     text = (DOCS / "secret-0.yml").read_text()
     template = load_product_template(f"name: d\nproduct_version: '1'\n{text}")
@@ -150,6 +154,7 @@ def example():
     return load_product_template((CORPUS / "om-fixtures/example-product-metadata.yml").read_bytes())
 
 
+@needs_corpus
 def test_every_pane_of_the_full_templates_renders():
     for path in [
         CORPUS / "om-fixtures/example-product-metadata.yml",
@@ -203,6 +208,7 @@ def initial_data(form):
     return {k: (v if not isinstance(v, list) or len(v) > 1 else v[0]) for k, v in data.items()}
 
 
+@needs_corpus
 def test_a_valid_post_returns_values_by_reference(example):
     spec = build_form_spec(example, "example-form")
     form = TilePaneForm(spec, example, catalogs=CATALOGS)
@@ -217,6 +223,7 @@ def test_a_valid_post_returns_values_by_reference(example):
     assert bound.values[".web_server.example_port"] == 1111
 
 
+@needs_corpus
 def test_invalid_value_errors_sit_on_the_field_and_nothing_comes_back(example):
     form = TilePaneForm(build_form_spec(example, "example-form"), example)
     data = initial_data(form)
@@ -401,6 +408,7 @@ def test_service_errors_by_reference_map_onto_fields(small):
     assert form.non_field_errors() == [".properties.nope: unknown property"]
 
 
+@needs_corpus
 def test_catalog_values_are_checked(small):
     template = template_with_form(
         load_docs("vm-type-dropdown.yml"), ".properties.example_vm_type_dropdown"

@@ -1,13 +1,11 @@
 """Form descriptions built from form_types and property_inputs."""
 
-from pathlib import Path
-
 import pytest
 
+from tests.corpus import TILES as CORPUS
+from tests.corpus import needs_corpus
 from tiles.formspec import build_form_spec, build_form_specs
 from tiles.template import load_product_template
-
-CORPUS = Path("/work/shared/corpus/tiles")
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +25,7 @@ def field(form, reference):
     return f
 
 
+@needs_corpus
 def test_one_form_spec_per_form_type(example):
     specs = build_form_specs(example)
     assert [s.name for s in specs] == [f["name"] for f in example.form_types]
@@ -68,6 +67,7 @@ PLAIN_FIELDS = [
 @pytest.mark.parametrize(
     ("ref", "type_", "label", "required", "default", "placeholder"), PLAIN_FIELDS
 )
+@needs_corpus
 def test_plain_fields(example, ref, type_, label, required, default, placeholder):
     f = field(build_form_spec(example, "example-form"), ref)
     assert (f.type, f.label, f.required, f.default, f.placeholder) == (
@@ -80,6 +80,7 @@ def test_plain_fields(example, ref, type_, label, required, default, placeholder
     assert f.secret is False and f.nested is None
 
 
+@needs_corpus
 def test_constraints_and_choices(example):
     form = build_form_spec(example, "example-form")
     s = field(form, ".web_server.example_string")
@@ -96,6 +97,7 @@ def test_constraints_and_choices(example):
     assert field(form, ".web_server.example_network_address_list").freeze_on_deploy is True
 
 
+@needs_corpus
 def test_selector_options_take_labels_and_fields_from_selector_property_inputs(example):
     sel = field(build_form_spec(example, "example_selector_form"), ".properties.example_selector")
     assert sel.type == "selector" and sel.label == "Food Choices" and sel.default == "Pizza"
@@ -127,6 +129,7 @@ def test_selector_options_take_labels_and_fields_from_selector_property_inputs(e
     assert rarity.choices == (("rare", "Rare"), ("medium", "Medium"), ("well-done", "Well done"))
 
 
+@needs_corpus
 def test_selector_option_labels_override_select_values(example):
     sel = field(
         build_form_spec(example, "example_selector_form"),
@@ -136,6 +139,7 @@ def test_selector_option_labels_override_select_values(example):
     assert sel.nested == {"disable_option": (), "enable_option": ()}
 
 
+@needs_corpus
 def test_collection_fields_describe_one_record(example):
     coll = field(
         build_form_spec(example, "example_collections_form"), ".properties.example_collection"
@@ -159,6 +163,7 @@ def test_collection_fields_describe_one_record(example):
     )
 
 
+@needs_corpus
 def test_secret_forms(example):
     form = build_form_spec(example, "example_secrets_form")
     assert [(f.reference, f.type, f.secret) for f in form.fields] == [
@@ -169,6 +174,7 @@ def test_secret_forms(example):
     ]
 
 
+@needs_corpus
 def test_tile_generator_selector_without_subproperties(generated):
     sel = field(
         build_form_spec(generated, "selector_without_subproperties"),
@@ -183,6 +189,7 @@ def test_tile_generator_selector_without_subproperties(generated):
     assert sel.nested["feature_disabled"] == ()
 
 
+@needs_corpus
 def test_tile_generator_dropdown_default_from_option_flag(generated):
     country = field(build_form_spec(generated, "contact_form"), ".properties.country")
     assert country.default == "country_us"
@@ -212,6 +219,7 @@ form_types:
     assert [f.reference for f in users.nested] == ["name", "key"]  # uuid is generated
 
 
+@needs_corpus
 def test_unknown_form_name(example):
     with pytest.raises(KeyError):
         build_form_spec(example, "nope")

@@ -1,11 +1,11 @@
 """Property blueprint types, value sets, completeness, and generated credentials."""
 
-from pathlib import Path
-
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from tests.corpus import TILES as CORPUS
+from tests.corpus import needs_corpus
 from tiles import properties as props
 from tiles.credentials import (
     CredentialError,
@@ -16,7 +16,6 @@ from tiles.credentials import (
 )
 from tiles.template import load_product_template
 
-CORPUS = Path("/work/shared/corpus/tiles")
 DOCS = CORPUS / "docs-tiledev/property-blueprints"
 
 
@@ -381,12 +380,14 @@ DOCS_DEFAULTS = [
 ]
 
 
+@needs_corpus
 def test_every_docs_example_is_in_the_table():
     covered = {name for name, _, _ in DOCS_DEFAULTS} | {"secret-1.yml"}
     assert covered == {p.name for p in DOCS.glob("*.yml")}
 
 
 @pytest.mark.parametrize(("name", "ref", "expected"), DOCS_DEFAULTS)
+@needs_corpus
 def test_docs_example_loads_with_its_default(name, ref, expected):
     template = load_docs(name)
     blueprint = template.blueprint(ref)
@@ -397,6 +398,7 @@ def test_docs_example_loads_with_its_default(name, ref, expected):
         assert props.validate(blueprint, expected) == expected
 
 
+@needs_corpus
 def test_docs_string_example_lost_its_regex_anchors():
     # The docs page renders '\A...\z' without backslashes (and '&' as
     # '&amp;'), so its own default no longer matches: we report the tile's
@@ -410,6 +412,7 @@ def test_docs_string_example_lost_its_regex_anchors():
         props.validate(blueprint, "Alice z")
 
 
+@needs_corpus
 def test_docs_integer_example_allows_what_its_comments_say():
     t = load_docs("integer.yml")
     one = t.blueprint(".properties.example_integer1")
@@ -428,6 +431,7 @@ def _ok(blueprint, value):
     return True
 
 
+@needs_corpus
 def test_docs_secret_display_type_fragment_joins_the_secret_example():
     # secret-1.yml is only a form fragment for the secret in secret-0.yml.
     text = (DOCS / "secret-0.yml").read_text() + (DOCS / "secret-1.yml").read_text().replace(
@@ -446,6 +450,7 @@ def example():
     return load_product_template((CORPUS / "om-fixtures/example-product-metadata.yml").read_bytes())
 
 
+@needs_corpus
 def test_validate_values_of_the_example_product(example):
     normalized, errors = props.validate_values(
         example,
@@ -478,6 +483,7 @@ def test_validate_values_of_the_example_product(example):
     }
 
 
+@needs_corpus
 def test_can_only_increase_uses_the_deployed_value():
     t = load_docs("integer.yml")
     ctx = props.ValidationContext(previous_values={".properties.example_integer1": 15})
@@ -487,6 +493,7 @@ def test_can_only_increase_uses_the_deployed_value():
     assert errors == {} and normalized[".properties.example_integer1"] == 21
 
 
+@needs_corpus
 def test_freeze_on_deploy_keeps_the_deployed_value(example):
     ctx = props.ValidationContext(
         previous_values={".web_server.example_network_address_list": "1.1.1.1"}
@@ -500,6 +507,7 @@ def test_freeze_on_deploy_keeps_the_deployed_value(example):
     assert errors == {}
 
 
+@needs_corpus
 def test_completeness_of_the_example_product(example):
     missing = props.completeness(example, {})
     assert missing == [
@@ -679,6 +687,7 @@ def test_generated_uuid_and_unknown_type():
         generate_credential({"type": "string"})
 
 
+@needs_corpus
 def test_generate_missing_credentials_fills_only_missing_generated_values(example, root_ca):
     existing = {"secret": "keep-me"}
     generated = generate_missing_credentials(
@@ -701,6 +710,7 @@ def test_generate_missing_credentials_fills_only_missing_generated_values(exampl
     assert errors == {}
 
 
+@needs_corpus
 def test_generate_missing_credentials_fills_collection_record_uuids():
     t = load_product_template(
         (CORPUS / "tile-generator/test_metadata_expected_output.yml").read_bytes()

@@ -4,16 +4,17 @@ import io
 import tarfile
 import textwrap
 import zipfile
-from pathlib import Path
 
 import pytest
 
+from tests.corpus import TILES as CORPUS
+from tests.corpus import needs_corpus
 from tiles.template import TemplateError, load_pivotal, load_product_template
 
-CORPUS = Path("/work/shared/corpus/tiles")
 EXAMPLE = CORPUS / "om-fixtures/example-product-metadata.yml"
 
 
+@needs_corpus
 def test_example_product_helpers():
     t = load_product_template(EXAMPLE.read_bytes())
     assert (t.name, t.product_version, t.label) == (
@@ -241,6 +242,7 @@ def test_unparseable_metadata(text, message):
     assert message in exc.value.errors[0][1]
 
 
+@needs_corpus
 def test_kiln_all_fields_placeholder_template_is_refused_field_by_field():
     with pytest.raises(TemplateError) as exc:
         load_product_template((CORPUS / "kiln/proofing-metadata-all-fields.yml").read_bytes())
@@ -252,12 +254,14 @@ def test_kiln_all_fields_placeholder_template_is_refused_field_by_field():
     )
 
 
+@needs_corpus
 def test_tile_generator_input_is_not_a_product_template():
     with pytest.raises(TemplateError) as exc:
         load_product_template((CORPUS / "tile-generator/sample-tile.yml").read_bytes())
     assert ("product_version", "is required") in exc.value.errors
 
 
+@needs_corpus
 def test_colocated_errand_on_a_missing_job_is_refused():
     path = CORPUS / "kiln/upgrade-breaking-changes/removed_errand/initial.yml"
     with pytest.raises(TemplateError) as exc:

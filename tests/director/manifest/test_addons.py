@@ -1,8 +1,6 @@
 """Addon placement rules (include/exclude) and runtime-config merging."""
 
 import copy
-import os
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +13,7 @@ from director.manifest.addons import (
 from director.manifest.errors import ErrorCollector, ManifestError
 from director.manifest.parse import parse_manifest
 from director.manifest.yaml import load_yaml
-
-CORPUS = Path(os.environ.get("OPSCONSOLE_CORPUS", "/work/shared/corpus"))
+from tests.corpus import CORPUS, needs_corpus
 
 
 def _load(rel):
@@ -153,6 +150,7 @@ def test_deployment_level_addons_ignore_teams_and_refuse_deployments():
     ]
 
 
+@needs_corpus
 def test_cf_deployment_addons_skip_the_smoke_tests_errand():
     out = apply_addons(parse_manifest(_load("deployments/cf-deployment/cf-deployment.yml")), "cf")
     for ig in out["instance_groups"]:
@@ -167,6 +165,7 @@ def test_cf_deployment_addons_skip_the_smoke_tests_errand():
     assert "loggregator" in agent["properties"]
 
 
+@needs_corpus
 def test_redis_deployment_addon_and_runtime_configs():
     manifest = parse_manifest(_load("deployments/redis-boshrelease/redis.yml"))
     dns = _load("runtime-configs/bosh-deployment/dns.yml")
@@ -180,6 +179,7 @@ def test_redis_deployment_addon_and_runtime_configs():
     assert manifest["instance_groups"][0]["jobs"] == [redis["jobs"][0]]  # input untouched
 
 
+@needs_corpus
 def test_runtime_release_unused_by_any_applied_addon_is_not_added():
     manifest = parse_manifest(_load("deployments/zookeeper-release/zookeeper.yml"))  # ubuntu-xenial
     rc = {
@@ -196,6 +196,7 @@ def test_runtime_release_unused_by_any_applied_addon_is_not_added():
     assert [r["name"] for r in out["releases"]] == [r["name"] for r in manifest["releases"]]
 
 
+@needs_corpus
 def test_conflicting_release_versions_are_an_error():
     manifest = parse_manifest(_load("deployments/redis-boshrelease/redis.yml"))
     bpm = _load("runtime-configs/bosh-deployment/bpm.yml")
@@ -212,6 +213,7 @@ def test_conflicting_release_versions_are_an_error():
     ]
 
 
+@needs_corpus
 def test_colocating_a_job_twice_is_an_error():
     manifest = parse_manifest(_load("deployments/redis-boshrelease/redis.yml"))
     manifest = apply_addons(manifest, "redis")
@@ -221,6 +223,7 @@ def test_colocating_a_job_twice_is_an_error():
         apply_addons(manifest, "redis")
 
 
+@needs_corpus
 def test_docs_runtime_config_fragments():
     manifest = parse_manifest(_load("deployments/zookeeper-release/zookeeper.yml"))
     with pytest.raises(ManifestError) as exc:
@@ -279,6 +282,7 @@ def test_consolidate_runtime_configs():
         consolidate_runtime_configs([a, c], names=["a", "c"])
 
 
+@needs_corpus
 def test_latest_is_not_allowed_in_runtime_configs():
     manifest = parse_manifest(_load("deployments/zookeeper-release/zookeeper.yml"))
     rc = {

@@ -2,8 +2,6 @@
 
 import copy
 import ipaddress
-import os
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +10,8 @@ from director.manifest.errors import ManifestError
 from director.manifest.interpolate import interpolate
 from director.manifest.iprange import IpRanges, expand_ip_ranges
 from director.manifest.yaml import load_yaml
+from tests.corpus import CORPUS, needs_corpus
 
-CORPUS = Path(os.environ.get("OPSCONSOLE_CORPUS", "/work/shared/corpus"))
 CLOUD_CONFIGS = sorted(
     str(p.relative_to(CORPUS)) for p in (CORPUS / "cloud-configs").rglob("*.yml")
 )
@@ -40,6 +38,7 @@ def test_every_corpus_cloud_config_parses(rel):
             assert isinstance(subnet["azs"], list) and "az" not in subnet
 
 
+@needs_corpus
 def test_cf_vsphere_cloud_config_interpolated():
     doc = load_yaml(
         (CORPUS / "cloud-configs/cf-deployment/iaas-support/vsphere/cloud-config.yml").read_text()

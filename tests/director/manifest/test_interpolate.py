@@ -1,8 +1,5 @@
 """((variable)) interpolation."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 from director.manifest.errors import ManifestError
@@ -14,8 +11,7 @@ from director.manifest.interpolate import (
     variable_name_error,
 )
 from director.manifest.yaml import load_yaml
-
-CORPUS = Path(os.environ.get("OPSCONSOLE_CORPUS", "/work/shared/corpus"))
+from tests.corpus import CORPUS, needs_corpus
 
 VARS = {
     "n": 3,
@@ -159,6 +155,7 @@ def test_director_defers_properties_and_env_to_rendering():
     assert find_variables(doc) == {"n", "ip", "a"}
 
 
+@needs_corpus
 def test_concourse_interpolates_with_its_versions_file():
     doc = load_yaml(
         (CORPUS / "deployments/concourse-bosh-deployment/cluster/concourse.yml").read_text()
@@ -195,6 +192,7 @@ def test_concourse_interpolates_with_its_versions_file():
     assert find_variables(out) == set()
 
 
+@needs_corpus
 def test_cf_deployment_declares_everything_but_the_system_domain():
     doc = load_yaml((CORPUS / "deployments/cf-deployment/cf-deployment.yml").read_text())
     declared = {v["name"] for v in doc["variables"]}

@@ -1,8 +1,6 @@
 """Deployment manifest validation and normalization."""
 
 import copy
-import os
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +14,8 @@ from director.manifest.parse import (
     watch_time_range,
 )
 from director.manifest.yaml import load_yaml, load_yaml_document
+from tests.corpus import CORPUS, needs_corpus
 
-CORPUS = Path(os.environ.get("OPSCONSOLE_CORPUS", "/work/shared/corpus"))
 D = "deployments/"
 
 
@@ -105,12 +103,14 @@ FRAGMENTS = {
 TOP_LEVEL_PARTS = {"name", "releases", "stemcells", "update", "instance_groups", "cloud_provider"}
 
 
+@needs_corpus
 def test_the_corpus_table_is_complete():
     on_disk = {str(p.relative_to(CORPUS / D)) for p in (CORPUS / D).rglob("*.yml")}
     assert on_disk == set(DEPLOYABLE) | set(NOT_DEPLOYABLE) | set(FRAGMENTS)
 
 
 @pytest.mark.parametrize("rel", DEPLOYABLE)
+@needs_corpus
 def test_corpus_manifests_parse(rel):
     raw = _load(D + rel)
     out = parse_manifest(raw)
@@ -125,12 +125,14 @@ def test_corpus_manifests_parse(rel):
 
 
 @pytest.mark.parametrize("rel", DEPLOYABLE)
+@needs_corpus
 def test_parsing_is_idempotent(rel):
     once = parse_manifest(_load(D + rel))
     assert parse_manifest(once) == once
 
 
 @pytest.mark.parametrize("rel, paths", NOT_DEPLOYABLE.items())
+@needs_corpus
 def test_create_env_and_v1_manifests_are_refused(rel, paths):
     with pytest.raises(ManifestError) as exc:
         parse_manifest(_load(D + rel))
@@ -138,6 +140,7 @@ def test_create_env_and_v1_manifests_are_refused(rel, paths):
 
 
 @pytest.mark.parametrize("rel, missing", FRAGMENTS.items())
+@needs_corpus
 def test_fragments_fail_naming_the_missing_parts(rel, missing):
     raw = _load(D + rel)
     with pytest.raises(ManifestError) as exc:
@@ -149,6 +152,7 @@ def test_fragments_fail_naming_the_missing_parts(rel, missing):
         assert paths <= TOP_LEVEL_PARTS, exc.value.errors
 
 
+@needs_corpus
 def test_section_fragments_are_valid_once_completed():
     base = _load(D + "zookeeper-release/zookeeper.yml")
     for rel in (
@@ -170,6 +174,7 @@ def test_section_fragments_are_valid_once_completed():
     assert pct["update"]["max_in_flight"] == "50%"
 
 
+@needs_corpus
 def test_zookeeper_is_normalized():
     out = parse_manifest(
         _load(D + "zookeeper-release/zookeeper.yml"), default_vm_strategy="create-swap-delete"
@@ -187,6 +192,7 @@ def test_zookeeper_is_normalized():
     assert out["variables"] == [] and out["addons"] == [] and out["tags"] == {}
 
 
+@needs_corpus
 def test_manifest_vm_strategy_wins_over_the_director_default():
     doc = _load(D + "zookeeper-release/zookeeper.yml")
     doc["update"]["vm_strategy"] = "delete-create"
@@ -196,6 +202,7 @@ def test_manifest_vm_strategy_wins_over_the_director_default():
     )
 
 
+@needs_corpus
 def test_cf_deployment_per_group_update_overrides_key_by_key():
     out = parse_manifest(_load(D + "cf-deployment/cf-deployment.yml"))
     ig = {g["name"]: g for g in out["instance_groups"]}
@@ -205,6 +212,7 @@ def test_cf_deployment_per_group_update_overrides_key_by_key():
     assert ig["smoke-tests"]["lifecycle"] == "errand"
 
 
+@needs_corpus
 def test_manifest_text_is_accepted_and_yaml_errors_are_reported():
     text = (CORPUS / D / "zookeeper-release/zookeeper.yml").read_text()
     assert parse_manifest(text)["name"] == "zookeeper"
@@ -623,6 +631,7 @@ def test_unknown_disk_types_and_missing_compilation():
         ),
     ],
 )
+@needs_corpus
 def test_corpus_manifests_fit_their_cloud_configs(manifest, ops, cloud):
     doc = _load(D + manifest)
     if ops:
@@ -631,6 +640,7 @@ def test_corpus_manifests_fit_their_cloud_configs(manifest, ops, cloud):
     assert validate_against_cloud_config(parse_manifest(doc), cc) == []
 
 
+@needs_corpus
 def test_cf_deployment_without_bosh_lite_ops_misses_bosh_lite_extensions():
     cc = parse_cloud_config(
         _load("cloud-configs/cf-deployment/iaas-support/bosh-lite/cloud-config.yml")

@@ -3,14 +3,11 @@ ops files on the raw template, validation, generation of missing variables,
 interpolation, runtime-config addons, cloud-config cross-checks, and job
 property resolution."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 from director import manifest as m
+from tests.corpus import CORPUS, needs_corpus
 
-CORPUS = Path(os.environ.get("OPSCONSOLE_CORPUS", "/work/shared/corpus"))
 OPS = CORPUS / "ops-files/concourse-bosh-deployment/cluster/operations"
 
 
@@ -18,6 +15,7 @@ def _doc(path):
     return m.load_yaml_document((CORPUS / path).read_text(), path)
 
 
+@needs_corpus
 def test_concourse_on_the_vbox_cloud_config():
     doc = m.load_yaml(
         (CORPUS / "deployments/concourse-bosh-deployment/cluster/concourse.yml").read_text()
@@ -65,6 +63,7 @@ def test_concourse_on_the_vbox_cloud_config():
     assert props["tls"]["cert"]["certificate"] == store["atc_tls"]["certificate"]
 
 
+@needs_corpus
 def test_the_pipeline_reports_a_bad_manifest_before_generating_anything():
     doc = m.load_yaml(
         (CORPUS / "deployments/concourse-bosh-deployment/cluster/concourse.yml").read_text()

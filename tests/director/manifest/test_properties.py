@@ -1,21 +1,19 @@
 """Job property defaults from release job specs."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 from director.manifest.parse import parse_manifest
 from director.manifest.properties import resolve_job_properties
 from director.manifest.yaml import load_yaml
+from tests.corpus import CORPUS, PRESENT, needs_corpus, read_text
 
-CORPUS = Path(os.environ.get("OPSCONSOLE_CORPUS", "/work/shared/corpus"))
 SPECS = CORPUS / "release-job-specs/zookeeper-release/jobs"
-ZK = load_yaml((SPECS / "zookeeper/spec.yml").read_text())
-SMOKE = load_yaml((SPECS / "smoke-tests/spec.yml").read_text())
+ZK = load_yaml(read_text(SPECS / "zookeeper/spec.yml")) if PRESENT else {}
+SMOKE = load_yaml(read_text(SPECS / "smoke-tests/spec.yml")) if PRESENT else {}
 PATH = "instance_groups/zookeeper/jobs/zookeeper/properties"
 
 
+@needs_corpus
 def test_zookeeper_manifest_gets_every_spec_default():
     manifest = parse_manifest((CORPUS / "deployments/zookeeper-release/zookeeper.yml").read_text())
     job = manifest["instance_groups"][0]["jobs"][0]
@@ -27,6 +25,7 @@ def test_zookeeper_manifest_gets_every_spec_default():
     assert resolved["client_port"] == 2181 and resolved["leader_serves"] == "yes"
 
 
+@needs_corpus
 def test_manifest_values_win_and_unknown_ones_are_warnings():
     given = {"client_port": 12181, "tick_time": None, "clientport": 1, "jvm": {"heap": "1g"}}
     resolved, warnings = resolve_job_properties(ZK, given, PATH)

@@ -4,9 +4,7 @@ import base64
 import datetime
 import hashlib
 import ipaddress
-import os
 import string
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -18,8 +16,7 @@ from director.manifest.interpolate import find_variables, interpolate
 from director.manifest.parse import parse_manifest
 from director.manifest.variables import generate_missing, generate_variable
 from director.manifest.yaml import load_yaml
-
-CORPUS = Path(os.environ.get("OPSCONSOLE_CORPUS", "/work/shared/corpus"))
+from tests.corpus import CORPUS, needs_corpus
 
 
 def _cert(pem):
@@ -134,6 +131,7 @@ def test_certificate_chain_verifies_and_carries_the_options():
     assert _public_numbers(leaf) == _public_numbers(_key(data["leaf"]["private_key"]))
 
 
+@needs_corpus
 def test_generate_missing_only_fills_gaps():
     frag = load_yaml(
         (CORPUS / "deployments/docs-bosh/manifest-v2-variables-fragment.yml").read_text()
@@ -150,6 +148,7 @@ def test_generate_missing_only_fills_gaps():
     )
 
 
+@needs_corpus
 def test_a_ca_already_in_the_store_signs_new_certificates():
     data, get, put = _store()
     generate_missing(
@@ -198,6 +197,7 @@ def test_options_may_reference_other_variables():
     ).value.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.0.0.7")]
 
 
+@needs_corpus
 def test_concourse_end_to_end():
     manifest = parse_manifest(
         (CORPUS / "deployments/concourse-bosh-deployment/cluster/concourse.yml").read_text()

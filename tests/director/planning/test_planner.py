@@ -3,7 +3,6 @@
 import copy
 import datetime as dt
 import itertools
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,8 +16,7 @@ from director.planning.errors import (
 )
 from director.planning.model import ExistingInstance, PlanOptions, Reservation, StemcellRef
 from director.planning.planner import default_jobs_fingerprint, plan_deployment
-
-CORPUS = Path("/work/shared/corpus")
+from tests.corpus import CORPUS, needs_corpus
 
 CLOUD = {
     "azs": [
@@ -816,6 +814,7 @@ def test_jobs_fingerprint_is_injectable_and_default_is_stable():
 # -- real manifests --------------------------------------------------------------------------
 
 
+@needs_corpus
 def test_corpus_zookeeper_on_the_bosh_deployment_vsphere_cloud_config():
     cloud_text = (CORPUS / "cloud-configs/bosh-deployment/vsphere/cloud-config.yml").read_text()
     for var, value in {
