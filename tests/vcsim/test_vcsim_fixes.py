@@ -1,14 +1,18 @@
 """vcsim as a pyvmomi client sees it: one test per patched defect
-(tools/vcsim/patches, /work/shared/reference/vcsim.md), plus login and TLS.
+(tools/vcsim/patches; ../shared/reference/vcsim.md (beside the checkout)),
+plus login and TLS.
 
-All tests share the session's vcsim: each makes its own objects, with
+The tests share the session's vcsim (except the clone race and the
+launcher tests, which start their own): each makes its own objects, with
 unique names, and asserts only on those.
 """
 
 import socket
 import ssl
+import threading
 import time
 import uuid
+from collections import Counter
 
 import pytest
 import requests
@@ -363,6 +367,134 @@ def test_extend_virtual_disk_grows_an_attached_disk(vsphere_si, vcsim, dc, clust
     )
     assert WaitForTask(task) == "success"
     assert disks(vm)[0].capacityInKB == new_kb
+
+
+# --- defect 8: searches while other clients create VMs -----------------------
+
+
+def connect(sim):
+    """A client of its own that, like one listing VMs, keeps a view of them
+    open: vcsim updates every open view while it puts a new VM into its
+    inventory, before that VM has a config, which widens the race's window
+    (without views, some runs of 100 clones never hit it)."""
+    si = SmartConnect(
+        host="127.0.0.1",
+        port=sim.port,
+        user=sim.username,
+        pwd=sim.password,
+        sslContext=sim.ssl_context(),
+    )
+    content = si.content
+    content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    return si
+
+
+def moid(found):
+    """A search answer as moIds: None, one moId, or a list of them."""
+    if isinstance(found, list):
+        return [o._moId for o in found]
+    return found._moId if found is not None else None
+
+
+@pytest.fixture
+def race_vcsim(tmp_path):
+    """A vcsim of its own: the hundred clones stay out of the shared one, and
+    its log is this test's alone."""
+    with start_vcsim(
+        clusters=1, hosts=2, datastores=1, portgroups=0, vms=20, workdir=tmp_path
+    ) as sim:
+        yield sim
+
+
+def test_uuid_searches_answer_while_parallel_clones_create_vms(race_vcsim):
+    """Ansible-style clients: some clone in parallel, others look VMs up by
+    BIOS and instance UUID meanwhile. vcsim used to panic on a clone that
+    had no config yet and drop the searching client's connection."""
+    sim = race_vcsim
+    si = connect(sim)
+    source = find(si, vim.VirtualMachine, sim.inventory["vms"][0])
+    folder = find(si, vim.Datacenter, sim.inventory["datacenters"][0]).vmFolder._moId
+    pool = source.resourcePool._moId
+    bios, instance, missing = source.config.uuid, source.config.instanceUuid, str(uuid.uuid4())
+    src = source._moId
+    searches = [  # (what, call on a SearchIndex, expected moIds)
+        ("FindByUuid bios", lambda idx: idx.FindByUuid(uuid=bios, vmSearch=True), src),
+        (
+            "FindByUuid instance",
+            lambda idx: idx.FindByUuid(uuid=instance, vmSearch=True, instanceUuid=True),
+            src,
+        ),
+        ("FindAllByUuid bios", lambda idx: idx.FindAllByUuid(uuid=bios, vmSearch=True), [src]),
+        (
+            "FindAllByUuid instance",
+            lambda idx: idx.FindAllByUuid(uuid=instance, vmSearch=True, instanceUuid=True),
+            [src],
+        ),
+        ("FindByUuid unknown", lambda idx: idx.FindByUuid(uuid=missing, vmSearch=True), None),
+        ("FindAllByUuid unknown", lambda idx: idx.FindAllByUuid(uuid=missing, vmSearch=True), []),
+    ]
+    failures = []  # (what, error type, detail), appended from every thread
+    answered = Counter()
+    clones = []
+    cloning = threading.Event()
+    cloning.set()
+
+    def search():
+        index = connect(sim).content.searchIndex
+        while cloning.is_set():
+            for what, call, expected in searches:
+                try:
+                    got = moid(call(index))
+                except Exception as exc:  # a dropped connection is the defect: record it
+                    failures.append((what, type(exc).__name__, str(exc)[:200]))
+                    if not isinstance(exc, vmodl.MethodFault):
+                        index = connect(sim).content.searchIndex
+                    continue
+                answered[what] += 1
+                if got != expected:
+                    failures.append((what, "wrong answer", f"{got!r}, expected {expected!r}"))
+
+    def clone_many(count):
+        stub = connect(sim)._stub
+        vm = vim.VirtualMachine(src, stub)
+        spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(pool=vim.ResourcePool(pool, stub)))
+        for _ in range(count):
+            try:
+                task = vm.CloneVM_Task(
+                    folder=vim.Folder(folder, stub), name=unique("race"), spec=spec
+                )
+                WaitForTask(task)
+                clones.append(task.info.result._moId)
+            except Exception as exc:  # record it; the other clones go on
+                failures.append(("CloneVM_Task", type(exc).__name__, str(exc)[:200]))
+
+    searchers = [threading.Thread(target=search) for _ in range(6)]
+    cloners = [threading.Thread(target=clone_many, args=(25,)) for _ in range(4)]
+    for thread in searchers + cloners:
+        thread.start()
+    try:
+        for thread in cloners:
+            thread.join(timeout=300)
+    finally:
+        cloning.clear()
+        for thread in searchers:
+            thread.join(timeout=60)
+
+    summary = Counter(f"{what}: {error}" for what, error, _ in failures)
+    assert not failures, f"failed calls: {dict(summary)}; first: {failures[0]}"
+    assert sim.alive()
+    assert "panic" not in sim.log_path.read_text(errors="replace")
+    assert len(clones) == 100
+    assert set(answered) == {what for what, _, _ in searches}
+
+    # Every clone is there to find, by its own UUIDs.
+    index = si.content.searchIndex
+    for ref in clones:
+        config = vim.VirtualMachine(ref, si._stub).config
+        assert config.uuid != bios
+        assert moid(index.FindByUuid(uuid=config.uuid, vmSearch=True)) == ref
+        found = index.FindAllByUuid(uuid=config.instanceUuid, vmSearch=True, instanceUuid=True)
+        assert moid(found) == [ref]
 
 
 # --- login and TLS ------------------------------------------------------------
