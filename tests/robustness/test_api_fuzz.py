@@ -131,6 +131,10 @@ def world(settings, tmp_path, loopback_only):
     settings.UPLOAD_DIR = tmp_path / "uploads"
     settings.STEMCELL_LIBRARY_DIR = tmp_path / "stemcell_library"
     settings.LOCAL_VCSIM_FILE = tmp_path / "no-vcsim.json"
+    # POST /encryption_key/rotate rewrites the key file: the test's own copy, not the session's.
+    settings.ENCRYPTION_KEY = settings.ENCRYPTION_KEY
+    settings.ENCRYPTION_KEY_FILE = tmp_path / "encryption_key"
+    settings.ENCRYPTION_KEY_FILE.write_text(settings.ENCRYPTION_KEY)
 
     # The Director tile, pointing at a vCenter on loopback that is not there.
     services.set_iaas_configuration({**IAAS, "vcenter_host": "127.0.0.1:9"})
@@ -391,6 +395,9 @@ OPS = [
     ),
     Op("get", f"{API}/installations/{{installation_id}}"),
     Op("get", f"{API}/installations/{{installation_id}}/logs"),
+    Op("get", f"{API}/installation_asset_collection"),
+    Op("post", f"{API}/installation_asset_collection", upload="installation[file]"),
+    Op("post", f"{API}/encryption_key/rotate"),
     Op("get", f"{API}/products/{{guid}}/diff"),
     Op("delete", f"{API}/staged"),
     Op("get", f"{API}/staged/cloud_config"),
