@@ -50,6 +50,10 @@ class KeyRotationRefused(Conflict):
     """The rotation cannot start (key from environment, work running); nothing changed."""
 
 
+class WorkRunning(Conflict):
+    """A director task or an Apply Changes runs; rotation, export and import wait for it."""
+
+
 class KeyRotationFailed(ServiceError):
     """The rotation started and was rolled back; nothing changed."""
 
@@ -135,9 +139,7 @@ def running_work() -> list[str]:
 def refuse_while_busy(action: str) -> None:
     busy = running_work()
     if busy:
-        raise KeyRotationRefused(
-            {"base": [f"cannot {action} while work runs: " + "; ".join(busy) + "."]}
-        )
+        raise WorkRunning({"base": [f"cannot {action} while work runs: " + "; ".join(busy) + "."]})
 
 
 def write_key_file(path: Path, key: str) -> None:

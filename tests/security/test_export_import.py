@@ -253,6 +253,11 @@ def test_export_then_import_on_a_fresh_console_shows_the_same_installation(
         Fernet(new_key.encode()).decrypt(token.encode())
         with pytest.raises(InvalidToken):
             Fernet(old_key.encode()).decrypt(token.encode())
+    # new rows get new ids: the sequences follow the imported rows
+    top = Instance.objects.order_by("-id").first().id
+    deployment = Deployment.objects.get(name=console.guid)
+    added = Instance.objects.create(deployment=deployment, group="web", uuid="uuid-new", index=9)
+    assert added.id > top
     # the fresh console's admin token still works; nothing is left staged in the data dir
     assert client.get("/api/v0/staged/products").status_code == 200
     assert not list(django_settings.DATA_DIR.glob(".import-*"))
@@ -370,3 +375,25 @@ def test_models_added_later_are_carried():
             assert (model._meta.label in carried) != (model._meta.label in installation.NOT_CARRIED)
     assert set(installation.data_dirs()) >= {"BLOBSTORE_DIR", "STEMCELL_LIBRARY_DIR"}
     assert not set(installation.data_dirs()) & {"TASK_LOG_DIR", "UPLOAD_DIR", "DATA_DIR"}
+
+
+def test_export_and_import_wait_for_running_work(console):
+    from django.utils import timezone
+
+    from director.models import Task
+
+    client = admin_client()
+    data = export(client)
+    task = Task.objects.create(
+        type="update_deployment",
+        description="create deployment",
+        state="processing",
+        checkpoint_time=timezone.now(),
+    )
+    for response in (
+        client.get(URL, HTTP_X_EXPORT_PASSPHRASE=PASSPHRASE),
+        import_(client, data, force="true"),
+    ):
+        assert response.status_code == 409
+        [message] = response.json()["errors"]["base"]
+        assert f"director task {task.id} (create deployment) is processing" in message

@@ -166,7 +166,7 @@ def test_rotation_is_refused_while_a_task_runs(secrets_everywhere, key_file):
         checkpoint_time=timezone.now(),
     )
     before = raw_tokens()
-    with pytest.raises(keys.KeyRotationRefused, match="director task .* is processing"):
+    with pytest.raises(keys.WorkRunning, match="director task .* is processing"):
         keys.rotate_encryption_key()
     assert raw_tokens() == before
     assert not crypto.pending_key_file(key_file).exists()
