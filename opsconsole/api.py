@@ -94,7 +94,10 @@ def issue_token(request):
     try:
         user = throttle.authenticate(request, username, password)
     except throttle.LockedOut as locked:
-        raise exceptions.Throttled(wait=locked.retry_after, detail=locked.message) from None
+        # Throttled carries Retry-After; its detail is our message alone (it says how long).
+        throttled = exceptions.Throttled(wait=locked.retry_after)
+        throttled.detail = exceptions.ErrorDetail(locked.message, code="locked_out")
+        raise throttled from None
     if user is None:
         raise ApiError({"base": ["Invalid username or password."]}, status.HTTP_401_UNAUTHORIZED)
     token, raw = ApiToken.issue(user, name="api")

@@ -84,7 +84,8 @@ def test_token_endpoint_locks_the_user_name(api_client, admin_user, operator, pa
     assert locked["Retry-After"] == "300"
     message = locked.json()["errors"]["base"][0]
     assert "Too many failed logins for this user name" in message
-    assert "5 minutes" in message
+    assert message.startswith("Too many failed logins for this user name: locked for 5 minutes.")
+    assert message.endswith(" UTC.")
     # Locked: even the right password is refused, and no password is checked.
     checks = len(password_checks)
     refused = token(api_client, "admin", "admin-password-1", address=ELSEWHERE)

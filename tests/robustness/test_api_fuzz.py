@@ -196,6 +196,9 @@ def world(settings, tmp_path, loopback_only):
     from opsconsole.users.services import create_user
 
     fuzzed_user = create_user("admin", "fuzzed", PASSWORD, "full_view")
+    from opsconsole.models import ApiToken
+
+    fuzzed_token, _ = ApiToken.issue(fuzzed_user, name="fuzz")
     return {
         "guid": sp.guid,
         "job_guid": services.list_jobs(sp)[0]["guid"],
@@ -208,6 +211,7 @@ def world(settings, tmp_path, loopback_only):
         "task_id": task.id,
         "event_id": event.id,
         "user_id": fuzzed_user.pk,
+        "token_id": fuzzed_token.pk,
         "version": "1.5",
         "stemcell_name": stemcell.name,
         "tmp": tmp_path,
@@ -216,8 +220,13 @@ def world(settings, tmp_path, loopback_only):
 
 # --------------------------------------------------------------------------- snapshots
 
-#: Rows a refused request may touch: the caller's token (its last use).
-NOT_STATE = {"opsconsole.apitoken", "sessions.session", "admin.logentry"}
+#: Rows a refused request may touch: the caller's token (its last use), a failed login's count.
+NOT_STATE = {
+    "opsconsole.apitoken",
+    "opsconsole.loginthrottle",
+    "sessions.session",
+    "admin.logentry",
+}
 
 
 def snapshot() -> dict:
@@ -263,7 +272,7 @@ QUERY_VALUES = st.one_of(
     st.sampled_from(["true", "false", "event", "debug", "cpi", "result", "processing,done", "1e9"]),
 )
 
-INT_PARAMS = {"config_id", "task_id", "event_id", "installation_id", "user_id"}
+INT_PARAMS = {"config_id", "task_id", "event_id", "installation_id", "user_id", "token_id"}
 
 
 @dataclass
@@ -315,6 +324,10 @@ D = f"{API}/director"
 OPS = [
     Op("get", f"{API}/info"),
     Op("post", f"{API}/auth/token", [{"username": "admin", "password": "admin-password-1"}]),
+    Op("get", f"{API}/auth/tokens", query={"username": "fuzzed", "state": "active", "limit": "1"}),
+    Op("delete", f"{API}/auth/tokens", query={"username": "fuzzed"}),
+    Op("get", f"{API}/auth/tokens/{{token_id}}"),
+    Op("delete", f"{API}/auth/tokens/{{token_id}}"),
     Op("get", f"{API}/users", query={"search": "fuzz", "limit": "1", "offset": "0"}),
     Op("post", f"{API}/users", [{"username": "new", "role": "full_view", "password": PASSWORD}]),
     Op("get", f"{API}/users/{{user_id}}"),
