@@ -24,6 +24,18 @@ Tile authors write BOSH job properties as YAML snippets in which
   ``&&``, ``!``, literals (``'text'``, ``"text"``, numbers, true, false,
   nil, ``[]``, ``{}``)
 
+Secrets by reference: when the context names a ``credential_root``
+(Ops Manager's ``/opsmgr``), a secret or credential renders not as its
+value but as the director variable holding it, the way Ops Manager hands
+tile secrets to BOSH through CredHub:
+``(( .properties.admin.password ))`` becomes
+``((/opsmgr/<product guid>/admin.password))`` and a job's
+``(( .web.api_key.value ))`` ``((/opsmgr/<guid>/web/api_key.value))``
+(``.properties`` dropped, dots of the reference as slashes; a collection
+record's field ``<collection>/<record guid>/<field>``). ``credential_values``
+gives what the variable store must hold under those names. Without a root
+the values are written in (pure tests, previews of a template).
+
 A string that is exactly one expression takes the expression's value (a
 list stays a list); expressions inside longer text are interpolated as
 text (nil as empty, lists/maps as JSON). ``((( name )))`` is left for BOSH
@@ -67,8 +79,14 @@ __all__ = [
     "evaluate_tree",
     "find_expressions",
     "manifest_value",
+    "credential_name",
+    "credential_values",
+    "CREDENTIAL_ROOT",
     "JOB_FACTS",
 ]
+
+#: Where Ops Manager keeps tile credentials in CredHub; ours is the director's variable store.
+CREDENTIAL_ROOT = "/opsmgr"
 
 
 class AccessorError(Exception):
@@ -360,6 +378,8 @@ class Scope:
     job_facts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     job: str | None = None
     record: tuple[Mapping, Mapping] | None = None  # (collection blueprint, record)
+    #: the current record's reference, ``<collection reference>.<record guid>``
+    record_ref: str | None = None
     depth: int = 0
     variables: frozenset[str] = frozenset()
 
@@ -568,6 +588,7 @@ def _other_product(ref: Ref, scope: Scope) -> Any:
             network=replace(scope.ctx.network, network=other.network_name),
             stemcell=scope.ctx.stemcell,
             vm_types=scope.ctx.vm_types,
+            credential_root=scope.ctx.credential_root,
         )
         values = effective_values(other.template, other.values)
         facts = job_facts(other.template, values, other_ctx, [])
@@ -582,7 +603,20 @@ def _other_product(ref: Ref, scope: Scope) -> Any:
     for cut in range(len(names), 0, -1):
         key = "." + ".".join(names[:cut])
         if key in other.values:
-            return _untyped_access(ref, other.values[key], names[cut:])
+            value = _untyped_access(ref, other.values[key], names[cut:])
+            root = scope.ctx.credential_root
+            if (
+                root
+                and isinstance(other.values[key], Mapping)
+                and not names[cut:] == ["value_present?"]
+            ):
+                # A credential-shaped value: hand BOSH the other product's variable.
+                name = credential_name(root, other.deployment_name, key)
+                if isinstance(value, Mapping):
+                    return {k: f"(({name}.{k}))" for k in value}
+                rest = names[cut:]
+                return f"(({name}.{'value' if rest in ([], ['value']) else rest[0]}))"
+            return value
     raise AccessorError(f"product '{product}' has no property for {ref.raw}")
 
 
@@ -650,7 +684,8 @@ def _record_field(ref: Ref, scope: Scope, segs: tuple) -> Any:
     fields = {f.get("name"): f for f in props.CollectionType.fields(coll_bp)}
     if name not in fields:
         raise AccessorError(f"unknown field '{name}' in {ref.raw}")
-    return _access(ref, scope, f"current_record.{name}", fields[name], record.get(name), segs[1:])
+    pref = f"{scope.record_ref}.{name}" if scope.record_ref else f"current_record.{name}"
+    return _access(ref, scope, pref, fields[name], record.get(name), segs[1:])
 
 
 def manifest_value(bp: Mapping, value: Any) -> Any:
@@ -675,6 +710,119 @@ def manifest_value(bp: Mapping, value: Any) -> Any:
     return value
 
 
+# -- secrets by reference ------------------------------------------------------
+
+
+def credential_name(root: str, deployment: str, reference: str) -> str:
+    """The variable of a property: ``/opsmgr/<guid>/a/b`` for ``.properties.a.b`` or ``.a.b``."""
+    parts = [p for p in reference.split(".") if p]
+    if parts[:1] == ["properties"]:
+        parts = parts[1:]
+    return "/".join([root.rstrip("/"), deployment, *parts])
+
+
+def _record_id(record: Mapping, index: int) -> str:
+    """A collection record's name in variable names: its guid, else its position."""
+    guid = record.get("guid")
+    return str(guid) if isinstance(guid, str) and re.fullmatch(r"[\w-]+", guid) else str(index)
+
+
+def _placeholder(scope: Scope, pref: str, key: str) -> str:
+    name = credential_name(scope.ctx.credential_root, scope.ctx.deployment_name, pref)
+    return f"(({name}.{key}))"
+
+
+def _is_secret_type(bp: Mapping) -> bool:
+    return bp.get("type") in _CRED_KEYS or bp.get("type") == "secret"
+
+
+def _value(scope: Scope, pref: str, bp: Mapping, value: Any) -> Any:
+    """``.value`` of a property: ``manifest_value``, with secrets as references when asked."""
+    if not scope.ctx.credential_root or props.is_empty(value):
+        return manifest_value(bp, value)
+    t = bp.get("type")
+    if t == "secret":
+        return _placeholder(scope, pref, "value")
+    if t in _CRED_KEYS and isinstance(value, Mapping):
+        return {k: _placeholder(scope, pref, k) for k in value}
+    if t == "collection" and isinstance(value, list):
+        fields = {f.get("name"): f for f in props.CollectionType.fields(bp)}
+        out = []
+        for i, rec in enumerate(value):
+            if not isinstance(rec, Mapping):
+                continue
+            rid = f"{pref}.{_record_id(rec, i)}"
+            out.append(
+                {
+                    k: (_value(scope, f"{rid}.{k}", fields[k], v) if k in fields else v)
+                    for k, v in rec.items()
+                }
+            )
+        return out
+    return manifest_value(bp, value)
+
+
+def _credential_entry(pref: str, bp: Mapping, value: Any) -> dict[str, Any] | None:
+    """What the variable of one secret property holds: every accessor it answers."""
+    if props.is_empty(value):
+        return None
+    if bp.get("type") == "secret":
+        secret = value.get("secret") if isinstance(value, Mapping) else value
+        return None if props.is_empty(secret) else {"value": secret}
+    if not isinstance(value, Mapping):
+        return None
+    t = bp.get("type")
+    keys = set(_CRED_KEYS[t]) | set(value)
+    if t == "salted_credentials":
+        keys.add("sha512_hashed_password")
+    elif t == "rsa_cert_credentials":
+        keys |= {"public_key_pem", "cert_and_private_key_pems"}
+    elif t == "rsa_pkey_credentials":
+        keys |= {"public_key_openssh", "public_key_fingerprint"}
+    out = {}
+    for key in sorted(keys):
+        try:
+            v = _credential_value(Ref(pref, "dot", ()), pref, bp, value, key)
+        except AccessorError:
+            continue  # the render names a malformed credential; store what is good
+        if isinstance(v, str) and v:
+            out[key] = v
+    return out or None
+
+
+def credential_values(
+    template: ProductTemplate, values: Mapping[str, Any], root: str, deployment: str
+) -> dict[str, dict[str, Any]]:
+    """Variable name -> value for every secret and credential the product has a value for.
+
+    What the director's variable store must hold for the references a
+    render with ``credential_root=root`` writes (see the module docstring):
+    ``{"value": s}`` for a secret, the credential's keys and derived
+    accessors (``sha512_hashed_password``, ``public_key_openssh`` ...) for
+    the others, collection record fields under their record's guid.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    effective = effective_values(template, values)
+    for pref in template.iter_property_references():
+        bp, ref = pref.blueprint, pref.reference
+        value = effective.get(ref)
+        if bp.get("type") == "collection" and isinstance(value, list):
+            fields = [f for f in props.CollectionType.fields(bp) if _is_secret_type(f)]
+            for i, rec in enumerate(value):
+                if not isinstance(rec, Mapping):
+                    continue
+                for f in fields:
+                    fref = f"{ref}.{_record_id(rec, i)}.{f.get('name')}"
+                    entry = _credential_entry(fref, f, rec.get(f.get("name")))
+                    if entry:
+                        out[credential_name(root, deployment, fref)] = entry
+        elif _is_secret_type(bp):
+            entry = _credential_entry(ref, bp, value)
+            if entry:
+                out[credential_name(root, deployment, ref)] = entry
+    return out
+
+
 _CRED_KEYS = {
     "simple_credentials": ("identity", "password"),
     "salted_credentials": ("identity", "password", "salt"),
@@ -688,12 +836,12 @@ def _access(ref: Ref, scope: Scope, pref: str, bp: Mapping, value: Any, rest: tu
     if not rest:
         # A bare reference reads as its value (the tile-generator writes
         # ``(( .properties.timeout ))`` in update blocks).
-        return manifest_value(bp, value)
+        return _value(scope, pref, bp, value)
     acc, arg = rest[0]
     if acc == "value_present?":
         return not props.is_empty(value)
     if acc == "value" and len(rest) == 1:
-        return manifest_value(bp, value)
+        return _value(scope, pref, bp, value)
     if t == "selector":
         option = props.SelectorType().find_option(bp, value)
         if acc == "selected_option":
@@ -724,6 +872,23 @@ def _access(ref: Ref, scope: Scope, pref: str, bp: Mapping, value: Any, rest: tu
 
 
 def _credential_access(ref: Ref, scope: Scope, pref: str, bp: Mapping, value: Any, acc: str) -> Any:
+    """One accessor of a credential: its value, or the variable holding it (see the docstring).
+
+    The value is computed either way, so a malformed stored credential is a
+    render error naming the property, not a deploy that cannot find a key.
+    """
+    in_record = pref.startswith("current_record.") or (
+        scope.record_ref is not None and pref.startswith(f"{scope.record_ref}.")
+    )
+    result = _credential_value(ref, pref, bp, value, acc, in_record=in_record)
+    if result is None or not scope.ctx.credential_root:
+        return result
+    return _placeholder(scope, pref, "value" if acc == "secret" else acc)
+
+
+def _credential_value(
+    ref: Ref, pref: str, bp: Mapping, value: Any, acc: str, *, in_record: bool = False
+) -> Any:
     t = bp.get("type")
     allowed = set(_CRED_KEYS.get(t, ()))
     if t == "secret":
@@ -739,7 +904,7 @@ def _credential_access(ref: Ref, scope: Scope, pref: str, bp: Mapping, value: An
     if not props.is_empty(value) and not isinstance(value, Mapping) and t != "secret":
         raise AccessorError(f"{pref} holds a value of the wrong shape for a {t}")
     if props.is_empty(value):
-        if props.is_generated(bp, in_collection=pref.startswith("current_record.")):
+        if props.is_generated(bp, in_collection=in_record):
             raise AccessorError(
                 f"{pref} has no generated value yet (generate credentials before rendering)"
             )
@@ -828,10 +993,11 @@ def _collection_manifest(ref: Ref, scope: Scope, pref: str, bp: Mapping, records
     else:
         raise AccessorError(f"{pref} has no named manifest '{name}', needed by {ref.raw}")
     out: list = []
-    for record in records:
+    for i, record in enumerate(records):
         if not isinstance(record, Mapping):
             continue
-        rendered = _render_named(ref, replace(scope, record=(bp, record)), snippet)
+        rid = f"{pref}.{_record_id(record, i)}"
+        rendered = _render_named(ref, replace(scope, record=(bp, record), record_ref=rid), snippet)
         # A snippet that is itself a list item contributes its items.
         if isinstance(rendered, list):
             out.extend(rendered)

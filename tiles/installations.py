@@ -356,10 +356,14 @@ def _snapshot(plans: list[tuple[StagedProduct, str, list[str]]], rendered: Mappi
     "state"}, "products": {guid: {"product_id", "name", "version", "action",
     "manifest", "state"}}}``: configs and manifests as the YAML text the
     director gets, ``settings`` the resurrector and meltdown switches,
-    ``state`` the staged configuration the deployed snapshot will record.
+    ``state`` the staged configuration the deployed snapshot will record,
+    ``credentials`` the values of the manifest's secret references
+    (``tiles.services.manifest_credentials``), handed to the deploy as vars.
     An edit saved after the click changes none of it.
     """
     import yaml
+
+    from . import services as s
 
     d = director_tile.get_director()
     cfg = {**director_tile.DIRECTOR_DEFAULTS, **d.director_configuration}
@@ -373,6 +377,7 @@ def _snapshot(plans: list[tuple[StagedProduct, str, list[str]]], rendered: Mappi
         }
         if action != "delete":
             entry["manifest"] = rendered[sp.guid]
+            entry["credentials"] = s.manifest_credentials(sp)
             entry["state"] = {
                 "values": sp.values,
                 "secrets": sp.secrets,
@@ -676,7 +681,9 @@ def _run_deploy(step: InstallationStep, inst: Installation) -> bool:
         return False
     text = reviewed["manifest"]
     try:
-        task = deployments.deploy(text, inst.user_name, enqueue=False)
+        # The reviewed secret values go to the director's variable store, not into the task.
+        credentials = reviewed.get("credentials") or None
+        task = deployments.deploy(text, inst.user_name, vars=credentials, enqueue=False)
     except ServiceError as exc:
         msg = "; ".join(f"{k}: {m}" for k, ms in exc.errors.items() for m in ms)
         _finish_step(step, StepState.FAILED, msg)

@@ -28,13 +28,20 @@ What the manifest holds, following Ops Manager:
 - ``update``: Ops Manager's defaults overlaid with the template's ``update``.
 - ``variables``: the template's CredHub variables.
 
+Secrets stay out of the manifest when the context names a
+``credential_root`` (the console always does; see ``tiles.accessors``):
+each secret or credential accessor renders as a reference to the director
+variable that holds it, ``((/opsmgr/<guid>/<property>.<accessor>))``, and
+``credential_values`` lists what the variable store must hold for them.
+The manifest then holds no secret, wherever it is stored or shown.
+
 Errand on/off states do not change the manifest (an errand's instance group
 must exist for BOSH to run it); ``errands_to_run()`` gives the run list.
 
 Every failure is collected into one ``RenderError`` naming where it happened:
 ``job_types/web_server/templates/nginx/manifest: unknown property
 .properties.nope in .properties.nope.value (at login_banner.text)``. Messages
-never hold values, so secrets stay inside the returned manifest only.
+never hold values.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from tiles import properties as props
 from tiles.accessors import (
     AccessorError,
     Scope,
+    credential_values,
     effective_values,
     evaluate_text,
     evaluate_tree,
@@ -66,6 +74,7 @@ __all__ = [
     "ErrandConfig",
     "render_manifest",
     "render_runtime_configs",
+    "credential_values",
     "job_facts",
     "errands_to_run",
     "evaluator",
@@ -172,6 +181,9 @@ class RenderContext:
     # "/opsconsole/p-redis-0a1b"; None leaves them relative, which BOSH scopes
     # to /<director>/<deployment>/ already.
     variable_prefix: str | None = None
+    # Where the product's secrets live in the director's variable store
+    # (``tiles.accessors.CREDENTIAL_ROOT``); None writes their values in.
+    credential_root: str | None = None
 
 
 def deployment_name(product_name: str, guid: str) -> str:

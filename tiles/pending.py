@@ -10,9 +10,17 @@ one, and the director's plan for the new manifest
 delete, and why). For the Director tile: the diff of the cpi-config and
 cloud-config it renders against the director's current configs.
 
-Secrets never appear in a diff, whoever asks: every credential value of the
-product (as staged and as deployed) is replaced by ``((redacted))`` before
-the YAML is compared, as ``om bosh-diff`` shows them. The Director tile's
+Secrets never appear in a diff, whoever asks. A staged manifest holds
+none: secrets render as references to the director's variable store
+(``((/opsmgr/<guid>/<property>.<accessor>))``), so the diff shows the
+reference, as ``om bosh-diff`` does. A manifest deployed by an older
+console may still hold values: every credential value the product had, as
+staged and as deployed (both, so a changed secret's old value is hidden as
+well as its new one), and the values derived from them (a salted
+password's hash) are replaced by ``((redacted))`` before the YAML is
+compared. A changed secret changes no line of a manifest of references:
+the product is then ``update`` and its diff says which properties' values
+changed, never how. The Director tile's
 configs are redacted the same way: the vCenter password, every value under
 a secret-looking key (``opsconsole.redaction``) and those values wherever
 else they occur. Their status compares the real values, so a changed
@@ -56,6 +64,7 @@ _PUBLIC_KEYS = {"identity", "cert_pem", "public_key_pem", "guid"}
 __all__ = [
     "REDACTED",
     "secret_strings",
+    "changed_secrets",
     "redact",
     "unified_diff",
     "product_change",
@@ -68,8 +77,14 @@ __all__ = [
 ]
 
 
-def secret_strings(secrets: Mapping[str, Any]) -> set[str]:
-    """The secret strings inside stored credential values (not identities or certificates)."""
+def secret_strings(*secrets: Mapping[str, Any] | None) -> set[str]:
+    """The secret strings inside stored credential values (not identities or certificates).
+
+    Takes any number of ``{reference: value}`` maps (staged and deployed
+    secrets) and hides the strings of all of them: a value one map changed
+    is still hidden as the other had it. A salted credential's
+    ``sha512_hashed_password`` counts as secret too.
+    """
     out: set[str] = set()
 
     def walk(value: Any, key: str | None = None) -> None:
@@ -79,13 +94,45 @@ def secret_strings(secrets: Mapping[str, Any]) -> set[str]:
         elif isinstance(value, Mapping):
             for k, v in value.items():
                 walk(v, k)
+            hashed = _hashed_password(value)
+            if hashed:
+                out.add(hashed)
         elif isinstance(value, list):
             for v in value:
                 walk(v, key)
 
-    for v in secrets.values():
-        walk(v)
+    for values in secrets:
+        for v in (values or {}).values():
+            walk(v)
     return out
+
+
+def _hashed_password(value: Mapping) -> str | None:
+    from tiles.credentials import CredentialError, sha512_crypt
+
+    password, salt = value.get("password"), value.get("salt")
+    if not isinstance(password, str) or not isinstance(salt, str) or not password:
+        return None
+    try:
+        return sha512_crypt(password, salt)
+    except CredentialError:
+        return None
+
+
+def changed_secrets(staged: StagedProduct) -> list[str]:
+    """References of the secrets whose staged value differs from the deployed one (names only)."""
+    if not staged.is_deployed:
+        return []
+    deployed = (staged.deployed_state or {}).get("secrets") or {}
+    current = staged.secrets or {}
+    return sorted(r for r in set(deployed) | set(current) if deployed.get(r) != current.get(r))
+
+
+def _secrets_note(refs: list[str]) -> str:
+    return (
+        f"# secret values changed: {', '.join(refs)} (the manifest references them; "
+        "values are not shown)\n"
+    )
 
 
 def redact(tree: Any, secrets: Iterable[str]) -> Any:
@@ -129,13 +176,14 @@ def _status(old: Any, new: Any) -> str:
     return "same" if old == new else "different"
 
 
-def _plan(name: str, manifest: dict) -> dict:
+def _plan(name: str, manifest: dict, credentials: Mapping[str, Any] | None = None) -> dict:
+    """The director's plan; ``credentials`` resolve the manifest's secret references in memory."""
     try:
         from director import deployments
     except ImportError:
         return {"error": "planning is not available yet"}
     try:
-        return deployments.plan(name, s.manifest_yaml(manifest))
+        return deployments.plan(name, s.manifest_yaml(manifest), vars=dict(credentials or {}))
     except ServiceError as exc:
         return {"errors": exc.errors}
     except Exception as exc:  # noqa: BLE001 - a preview must never break the page
@@ -145,8 +193,8 @@ def _plan(name: str, manifest: dict) -> dict:
 def _manifests(staged: StagedProduct) -> tuple[dict, dict | None, dict[str, list[str]]]:
     """``(deployed, staged or None, render errors)``, both redacted."""
     state = staged.deployed_state or {}
-    secret_values = {**(state.get("secrets") or {}), **(staged.secrets or {})}
-    hidden = secret_strings(secret_values)
+    # Both maps, not one merged over the other: a changed secret's old value stays hidden.
+    hidden = secret_strings(state.get("secrets"), staged.secrets)
     deployed = yaml.safe_load(staged.deployed_manifest) if staged.deployed_manifest else {}
     if staged.marked_for_deletion:
         return redact(deployed or {}, hidden), None, {}
@@ -154,8 +202,14 @@ def _manifests(staged: StagedProduct) -> tuple[dict, dict | None, dict[str, list
         manifest = s.render_manifest(staged, require_stemcell=False)
     except ServiceError as exc:
         return redact(deployed or {}, hidden), None, exc.errors
-    hidden |= secret_strings(staged.secrets or {})
+    hidden |= secret_strings(staged.secrets)  # rendering may have generated some
     return redact(deployed or {}, hidden), redact(manifest, hidden), {}
+
+
+def _manifest_diff(staged: StagedProduct, deployed: dict, manifest: dict | None) -> str:
+    diff = unified_diff(_yaml(deployed), _yaml(manifest), "manifest.yml")
+    changed = changed_secrets(staged) if manifest is not None else []
+    return diff + _secrets_note(changed) if changed else diff
 
 
 def _action(staged: StagedProduct, deployed: dict, manifest: dict | None) -> str:
@@ -165,7 +219,7 @@ def _action(staged: StagedProduct, deployed: dict, manifest: dict | None) -> str
         return "install"
     if staged.deployed_version != staged.product.version:
         return "update"
-    if manifest is None or manifest != deployed:
+    if manifest is None or manifest != deployed or changed_secrets(staged):
         return "update"
     return "unchanged"
 
@@ -190,14 +244,14 @@ def product_change(staged: StagedProduct, *, with_plan: bool = True) -> dict:
         "notes": [] if staged.marked_for_deletion else s.stemcell_notes(staged),
         "render_errors": render_errors,
         "errands": s.get_errands(staged),
-        "manifest_diff": unified_diff(_yaml(deployed), _yaml(manifest), "manifest.yml")
+        "manifest_diff": _manifest_diff(staged, deployed, manifest)
         if action != "unchanged"
         else "",
         "plan": None,
     }
     if with_plan and manifest is not None and action in ("install", "update"):
         raw = s.render_manifest(staged, require_stemcell=False)
-        entry["plan"] = _plan(staged.guid, raw)
+        entry["plan"] = _plan(staged.guid, raw, s.manifest_credentials(staged))
     return entry
 
 
@@ -407,10 +461,13 @@ def product_diff(guid: str) -> dict:
     """``GET /api/v0/products/{guid}/diff``: ``{"manifest": {"status", "diff"}, "runtime_configs": []}``."""
     staged = s.get_staged_product(guid)
     deployed, manifest, errors = _manifests(staged)
+    status = _status(deployed, manifest) if not errors else "error"
+    if status == "same" and changed_secrets(staged):
+        status = "different"  # only secret values changed: the note names them
     return {
         "manifest": {
-            "status": _status(deployed, manifest) if not errors else "error",
-            "diff": unified_diff(_yaml(deployed), _yaml(manifest), "manifest.yml"),
+            "status": status,
+            "diff": _manifest_diff(staged, deployed, manifest),
         },
         "runtime_configs": [],
         "errors": errors,

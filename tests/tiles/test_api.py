@@ -167,7 +167,8 @@ def test_restricted_roles_get_no_credential_values(world, role_api):
         }
         for path in (f"/deployed/products/{g}/manifest", f"/staged/products/{g}/manifest"):
             web = client.get(API + path).json()["manifest"]["instance_groups"][0]
-            assert web["jobs"][0]["properties"]["admin_password"] == "((redacted))"
+            # a reference to the variable store, never the value
+            assert web["jobs"][0]["properties"]["admin_password"] == f"((/opsmgr/{g}/admin.password))"
     viewer = role_api("full_view")
     value = viewer.get(f"{API}/deployed/products/{g}/credentials/.properties.admin").json()
     assert value["credential"]["type"] == "simple_credentials"

@@ -453,7 +453,11 @@ def test_render_manifest_is_a_valid_deployment_for_the_cloud_config(small, stemc
     assert web["networks"] == [{"name": "infra"}]
     assert web["persistent_disk_type"] == "1024"
     assert web["jobs"][0]["properties"]["greeting"] == "hello"
-    assert web["jobs"][0]["properties"]["key"].startswith("-----BEGIN RSA PRIVATE KEY")
+    # Secrets by reference to the director's variable store, as Ops Manager does with CredHub.
+    key_var = f"/opsmgr/{small.guid}/tls"
+    assert web["jobs"][0]["properties"]["key"] == f"(({key_var}.private_key_pem))"
+    stored = services.manifest_credentials(services.get_staged_product(small.guid))
+    assert stored[key_var]["private_key_pem"].startswith("-----BEGIN RSA PRIVATE KEY")
     parsed = parse_manifest(manifest)
     cloud = parse_cloud_config(services.render_cloud_config())
     assert validate_against_cloud_config(parsed, cloud) == []
@@ -498,7 +502,8 @@ def test_pending_changes_actions_and_redacted_diff(small, stemcell, small_releas
     assert full["status"] == "different"
     assert password not in diff and password not in full["diff"]
     staged_yaml = yaml.safe_dump(services.render_manifest(services.get_staged_product(small.guid)))
-    assert password in staged_yaml  # the real manifest holds it, the diff never does
+    assert password not in staged_yaml  # the manifest holds a reference to the variable store
+    assert f"((/opsmgr/{small.guid}/admin.password))" in staged_yaml
 
     services.unstage_product(small.guid)
     assert services.pending_changes(with_plan=False)["product_changes"][1]["action"] == "delete"
@@ -572,7 +577,7 @@ def test_credentials_of_a_deployed_product(small, stemcell):
     )
     manifest = services.deployed_manifest(deployed.guid)
     web = manifest["instance_groups"][0]["jobs"][0]["properties"]
-    assert web["admin_password"] == "((redacted))"
+    assert web["admin_password"] == f"((/opsmgr/{deployed.guid}/admin.password))"
 
 
 def test_corpus_templates_render_or_name_what_is_missing(director_configured, stemcell):

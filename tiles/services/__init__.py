@@ -73,6 +73,7 @@ from .properties import get_properties, set_properties
 from .rendering import (
     _bare_context,  # noqa: F401 (tiles.installations)
     find_stemcell,
+    manifest_credentials,
     manifest_yaml,
     product_checks,
     render_context,
@@ -123,6 +124,7 @@ __all__ = [
     # manifest
     "render_context",
     "render_manifest",
+    "manifest_credentials",
     "manifest_yaml",
     "product_checks",
     "find_stemcell",

@@ -6,6 +6,13 @@ other products, IPs the director already gave out); ``render_manifest``
 renders it (``tiles.manifest``), generating certificates whose domains
 needed other values; ``product_checks`` are Ops Manager's completeness
 checks that gate Apply Changes.
+
+The manifest holds no secret: secrets and credentials render as
+``((/opsmgr/<guid>/<property>.<accessor>))`` references, and
+``manifest_credentials`` gives the values the director's variable store
+must hold for them. Apply Changes hands those to the deploy as ``vars``,
+which the director stores encrypted and never puts in the task; Review
+Pending Changes hands them to the plan preview, which stores nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from django.db import transaction
 from director.services import ServiceError
 from tiles import director_tile
 from tiles import properties as props
+from tiles.accessors import CREDENTIAL_ROOT, credential_values
 from tiles.director_tile import get_director
 from tiles.manifest import (
     ErrandConfig,
@@ -196,6 +204,7 @@ def render_context(staged: StagedProduct, *, require_stemcell: bool = True) -> R
         self_facts={"guid": staged.guid, "product_version": staged.product.version},
         other_products=_other_products(staged),
         known_ips=_known_ips(staged.guid),
+        credential_root=CREDENTIAL_ROOT,
     )
 
 
@@ -211,9 +220,8 @@ def render_manifest(staged: StagedProduct, *, require_stemcell: bool = True) -> 
 
     Credentials whose certificate domains need other values are generated
     here once those values exist (and saved). ``ServiceError`` names the
-    template path of any rendering problem. The manifest holds secrets:
-    show it only to roles that may see credentials, or redact it
-    (``tiles.pending.redact``).
+    template path of any rendering problem. Secrets appear only as
+    references to the variable store (``manifest_credentials``).
     """
     from tiles.manifest import evaluator
     from tiles.manifest import render_manifest as _render
@@ -238,6 +246,18 @@ def render_manifest(staged: StagedProduct, *, require_stemcell: bool = True) -> 
         return _render(template, values, ctx)
     except RenderError as exc:
         raise ServiceError(_render_errors(exc)) from None
+
+
+def manifest_credentials(staged: StagedProduct, values: Mapping | None = None) -> dict[str, dict]:
+    """Variable name -> value: what the store must hold for the manifest's secret references.
+
+    ``values`` default to the staged ones (``staged.all_values()``); pass
+    a snapshot's values to get what was reviewed. Only the director sees the
+    result (as deploy or plan ``vars``): never log or show it.
+    """
+    template = product_template(staged)
+    values = staged.all_values() if values is None else values
+    return credential_values(template, values, CREDENTIAL_ROOT, staged.guid)
 
 
 def manifest_yaml(manifest: Mapping) -> str:
