@@ -6,6 +6,12 @@ see credentials (``opsconsole.auth.can_see_credentials``): others get the
 credential references only, manifests with ``((redacted))`` values, and 403
 on a credential's value. Errors are ``{"errors": {field or reference:
 [messages]}}`` with the service's status (400/404/409/422), never a 500.
+
+A staged product's properties, networks and AZs, resource config and
+errands answer with an ``ETag`` (their version). A ``PUT`` with
+``If-Match: <that ETag>`` is refused with 409 naming who changed what since
+(``tiles.services.versions``); a ``PUT`` without ``If-Match`` is accepted,
+as Ops Manager's clients send none.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import parser_classes
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -26,9 +32,23 @@ from opsconsole.apierrors import ApiError
 from opsconsole.auth import can_see_credentials
 from tiles import services
 from tiles.models import DIRECTOR_PRODUCT_NAME
+from tiles.services import versions
 
 #: Bodies follow Ops Manager's shapes (see the docstrings and docs/API.md), documented as objects.
 JSON = OpenApiTypes.OBJECT
+
+#: The staged writes that honour a version (``tiles.services.versions``).
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "The ETag of the GET this write is based on. When what it covers changed since, the "
+        "write is refused with 409 naming who changed it and when. Optional: without it the "
+        "write is accepted (Ops Manager clients send none) and the last write wins."
+    ),
+)
 
 
 def _user(request) -> str:
@@ -48,6 +68,16 @@ def _body(request, key: str | None = None) -> Any:
 
 def _staged(guid: str):
     return services.get_staged_product(guid)
+
+
+def _if_match(request) -> int | None:
+    """The version a write is based on (``If-Match``), None when the client sent none."""
+    return versions.parse_if_match(request.headers.get("If-Match"))
+
+
+def _versioned(data, sp, parts) -> Response:
+    """``data`` with the ``ETag`` of what it shows."""
+    return Response(data, headers={"ETag": versions.etag(versions.version(sp, parts))})
 
 
 def _time(value) -> str | None:
@@ -163,25 +193,36 @@ def staged_product(request, guid):
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
 @api_view(["GET", "PUT"])
 def properties(request, guid):
-    """``{"properties": {ref: {"type", "configurable", "credential", "value"}}}``; PUT a partial map."""
+    """``{"properties": {ref: {"type", "configurable", "credential", "value"}}}``; PUT a partial map.
+
+    ``ETag``: the version of every property; ``PUT`` with ``If-Match`` is 409
+    when a property changed since (none sent: accepted).
+    """
     sp = _staged(guid)
     if request.method == "PUT":
+        version = _if_match(request)
         values = _body(request, "properties")
-        services.set_properties(sp, values)
+        services.set_properties(sp, values, user=_user(request), version=version)
         sp = _staged(guid)
-    return Response({"properties": services.get_properties(sp)})
+    return _versioned({"properties": services.get_properties(sp)}, sp, versions.properties_part())
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
 @api_view(["GET", "PUT"])
 def networks_and_azs(request, guid):
+    """``ETag`` and ``If-Match`` as for ``properties``."""
     sp = _staged(guid)
     if request.method == "PUT":
-        services.set_networks_and_azs(sp, _body(request, "networks_and_azs"))
+        version = _if_match(request)
+        services.set_networks_and_azs(
+            sp, _body(request, "networks_and_azs"), user=_user(request), version=version
+        )
         sp = _staged(guid)
-    return Response(services.get_networks_and_azs(sp))
+    return _versioned(services.get_networks_and_azs(sp), sp, [versions.NETWORKS_AND_AZS])
 
 
 @extend_schema(request=JSON, responses=JSON)
@@ -197,12 +238,17 @@ def jobs(request, guid):
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
 @api_view(["GET", "PUT"])
 def resource_config(request, guid, job_guid):
-    """``{"instances", "instance_type": {"id"}, "persistent_disk": {"size_mb"}, ...}``."""
+    """``{"instances", "instance_type": {"id"}, "persistent_disk": {"size_mb"}, ...}``.
+
+    ``ETag`` and ``If-Match`` as for ``properties``, for this job."""
     sp = _staged(guid)
     job = services.job_name_for_guid(sp, job_guid)
+    part = [versions.resource_config_part(job)]
     if request.method == "PUT":
+        version = _if_match(request)
         data = _body(request)
         kwargs = {}
         if "instances" in data:
@@ -211,18 +257,24 @@ def resource_config(request, guid, job_guid):
             kwargs["instance_type"] = data["instance_type"]
         if "persistent_disk" in data:
             kwargs["persistent_disk_mb"] = data["persistent_disk"]
-        return Response(services.set_resource_config(sp, job, **kwargs))
-    return Response(services.get_resource_config(sp, job))
+        out = services.set_resource_config(sp, job, **kwargs, user=_user(request), version=version)
+        return _versioned(out, sp, part)
+    return _versioned(services.get_resource_config(sp, job), sp, part)
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
 @api_view(["GET", "PUT"])
 def errands(request, guid):
-    """``{"errands": [{"name", "post_deploy", "pre_delete"}]}``."""
+    """``{"errands": [{"name", "post_deploy", "pre_delete"}]}``; ``ETag``/``If-Match`` as above."""
     sp = _staged(guid)
     if request.method == "PUT":
-        return Response({"errands": services.set_errands(sp, _body(request, "errands"))})
-    return Response({"errands": services.get_errands(sp)})
+        version = _if_match(request)
+        out = services.set_errands(
+            sp, _body(request, "errands"), user=_user(request), version=version
+        )
+        return _versioned({"errands": out}, sp, [versions.ERRANDS])
+    return _versioned({"errands": services.get_errands(sp)}, sp, [versions.ERRANDS])
 
 
 @extend_schema(request=JSON, responses=JSON)

@@ -13,11 +13,14 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import transaction
+
 from director.services import NotFound, ServiceError
 from tiles import director_tile
 from tiles.director_tile import get_director
 from tiles.models import StagedProduct
 
+from . import versions
 from .common import _err, product_template
 from .rendering import _bare_context
 
@@ -50,12 +53,31 @@ def _name(value: Any, field: str, errors: dict[str, list[str]]) -> str | None:
     return None
 
 
-def set_networks_and_azs(staged: StagedProduct, data: Mapping) -> StagedProduct:
+def _save_part(
+    staged: StagedProduct, field: str, value: Any, part: str, user: str, version: int | None
+) -> None:
+    """Write one column under the row lock: refused (409) when ``part`` changed after
+    ``version``; the change is recorded as ``user``'s when the value differs."""
+    with transaction.atomic():
+        fresh = StagedProduct.objects.select_for_update().get(pk=staged.pk)
+        versions.check_fresh(fresh, version, [part])
+        if getattr(fresh, field) != value:
+            versions.record_edits(fresh, [part], user)
+        setattr(fresh, field, value)
+        fresh.save(update_fields=[field, "revision", "edits", "updated_at"])
+    setattr(staged, field, value)
+    staged.revision, staged.edits = fresh.revision, fresh.edits
+
+
+def set_networks_and_azs(
+    staged: StagedProduct, data: Mapping, *, user: str = "", version: int | None = None
+) -> StagedProduct:
     """The Assign AZs and Networks pane.
 
     ``data`` is Ops Manager's ``networks_and_azs`` (wrapped or not): names
     as ``{"name": ...}`` or plain strings. AZs and networks must exist in the
     Director tile, and the network needs a subnet in every chosen AZ.
+    ``version``/``user``: see ``tiles.services.versions`` (409 when stale).
     """
     if isinstance(data, Mapping) and "networks_and_azs" in data:
         data = data["networks_and_azs"]
@@ -105,13 +127,13 @@ def set_networks_and_azs(staged: StagedProduct, data: Mapping) -> StagedProduct:
                     _err(errors, key, f"network '{net}' has no subnet in availability zone '{az}'")
     if errors:
         raise ServiceError(errors)
-    staged.network_and_azs = {
+    value = {
         "singleton_availability_zone": singleton,
         "other_availability_zones": others,
         "network": network,
         "service_network": service_network,
     }
-    staged.save(update_fields=["network_and_azs", "updated_at"])
+    _save_part(staged, "network_and_azs", value, versions.NETWORKS_AND_AZS, user, version)
     return staged
 
 
@@ -218,6 +240,9 @@ def set_resource_config(
     instances: Any = _UNSET,
     instance_type: Any = _UNSET,
     persistent_disk_mb: Any = _UNSET,
+    *,
+    user: str = "",
+    version: int | None = None,
 ) -> dict:
     """Change one job's resource config; ``"automatic"`` (or None) restores the tile default.
 
@@ -225,6 +250,7 @@ def set_resource_config(
     ``min``/``max``), that the VM type is in the catalog and that the disk
     size meets the job's minimum. Errors name ``instances``,
     ``instance_type.id`` and ``persistent_disk.size_mb``.
+    ``version``/``user``: see ``tiles.services.versions`` (409 when stale).
     """
     template = product_template(staged)
     job = template.job_type(job_name)
@@ -298,10 +324,18 @@ def set_resource_config(
                     rc["persistent_disk_mb"] = size
     if errors:
         raise ServiceError(errors)
-    config = dict(staged.resource_config or {})
-    config[job_name] = rc
+    with transaction.atomic():
+        fresh = StagedProduct.objects.select_for_update().get(pk=staged.pk)
+        part = versions.resource_config_part(job_name)
+        versions.check_fresh(fresh, version, [part])
+        config = dict(fresh.resource_config or {})
+        if config.get(job_name, {}) != rc:
+            versions.record_edits(fresh, [part], user)
+        config[job_name] = rc
+        fresh.resource_config = config
+        fresh.save(update_fields=["resource_config", "revision", "edits", "updated_at"])
     staged.resource_config = config
-    staged.save(update_fields=["resource_config", "updated_at"])
+    staged.revision, staged.edits = fresh.revision, fresh.edits
     return get_resource_config(staged, job_name)
 
 
@@ -335,10 +369,13 @@ def get_errands(staged: StagedProduct) -> list[dict]:
     return list(by_name.values())
 
 
-def set_errands(staged: StagedProduct, errands: Any) -> list[dict]:
+def set_errands(
+    staged: StagedProduct, errands: Any, *, user: str = "", version: int | None = None
+) -> list[dict]:
     """Save errand switches: ``[{"name", "post_deploy", "pre_delete"}]`` (or a map by name).
 
     Values: true/false, ``"when-changed"``, or ``"default"``/null for the tile default.
+    ``version``/``user``: see ``tiles.services.versions`` (409 when stale).
     """
     if isinstance(errands, Mapping) and "errands" in errands:
         errands = errands["errands"]
@@ -379,6 +416,5 @@ def set_errands(staged: StagedProduct, errands: Any) -> list[dict]:
             saved.setdefault(name, {})[phase] = None if v == "default" else v
     if errors:
         raise ServiceError(errors)
-    staged.errands = saved
-    staged.save(update_fields=["errands", "updated_at"])
+    _save_part(staged, "errands", saved, versions.ERRANDS, user, version)
     return get_errands(staged)

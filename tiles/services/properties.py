@@ -24,6 +24,7 @@ from tiles.director_tile import MASK, get_director
 from tiles.models import StagedProduct
 from tiles.template import ProductTemplate
 
+from . import versions
 from .common import _err, product_template, root_ca
 
 
@@ -267,7 +268,14 @@ def _unmask(new: Any, old: Any) -> Any:
     return new
 
 
-def set_properties(staged: StagedProduct, values: Mapping[str, Any]) -> StagedProduct:
+def set_properties(
+    staged: StagedProduct,
+    values: Mapping[str, Any],
+    *,
+    user: str = "",
+    version: int | None = None,
+    version_covers: list[str] | None = None,
+) -> StagedProduct:
     """Change some properties (``PUT .../properties``); all or nothing.
 
     ``values`` maps a reference to a value or to ``{"value": ...}`` (the
@@ -278,6 +286,13 @@ def set_properties(staged: StagedProduct, values: Mapping[str, Any]) -> StagedPr
     collections) and nothing is saved. ``***`` parts keep the stored secret;
     an empty value resets an optional property to its default. Generated
     values (collection record guids, credentials) are filled in.
+
+    ``version`` (a form's hidden field, ``If-Match``) is the version of the
+    read the change is based on; it covers the properties of
+    ``version_covers`` (a pane's references; None: every property). When
+    one of them was changed since, the write is refused with 409 naming
+    who changed it (``tiles.services.versions``). ``user`` is recorded as
+    the author of the properties whose value changed.
     """
     if not isinstance(values, Mapping):
         raise ServiceError({"properties": ["must be a map of property references to values"]})
@@ -322,8 +337,12 @@ def set_properties(staged: StagedProduct, values: Mapping[str, Any]) -> StagedPr
         staged = (
             StagedProduct.objects.select_for_update().select_related("product").get(pk=staged.pk)
         )
+        versions.check_fresh(staged, version, versions.properties_part(version_covers))
+        before = staged.all_values()
         _store(staged, template, normalized)
+        changed = versions.changed_parts(before, staged.all_values(), normalized)
         _store(staged, template, _generated_values(template, staged.all_values()))
+        versions.record_edits(staged, changed, user)
         staged.save()
     return staged
 

@@ -3,7 +3,10 @@
 The panes are the tile's ``form_types`` (forms built from its blueprints,
 ``tiles.forms.TilePaneForm``), Assign AZs and Networks, Resource Config and
 Errands. Each pane saves on its own; an invalid value shows its error
-beside the field and nothing is saved. With htmx a tile form answers a
+beside the field and nothing is saved. Each form carries the version it
+was read at (a hidden field): when someone else saved the same fields
+since, the save is refused (409) naming who and when, and the pane shows
+the saved values again (``tiles.services.versions``). With htmx a tile form answers a
 fragment (``?fragment=selector`` for a selector's option fields,
 ``?fragment=row`` for a new collection row).
 """
@@ -16,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from director.services import ServiceError
+from director.services import Conflict, ServiceError
 from opsconsole.auth import can_write
 from tiles import director_tile, services
 from tiles import properties as props
@@ -29,6 +32,7 @@ from tiles.forms import (
 )
 from tiles.formspec import FormSpec, build_form_spec, build_form_specs
 from tiles.models import StagedProduct
+from tiles.services import versions
 
 from .common import _error_lines, _staged_or_404, writer_required
 
@@ -89,6 +93,18 @@ def _product_menu(staged: StagedProduct, current: str) -> list[dict]:
     return menu
 
 
+def _posted_version(request) -> int | None:
+    """The version the form was read at (its hidden field); None for a form without one."""
+    return versions.parse_if_match(request.POST.get("version"), "version")
+
+
+def _refused(request, exc: Conflict) -> None:
+    """Say why a stale save was refused; the page then shows what is saved now."""
+    for line in _error_lines(exc.errors):
+        messages.error(request, line)
+    messages.info(request, "The form shows the saved values now.")
+
+
 def _product_page(request, staged, current, template_name, context, status=200):
     ctx = {
         "staged": staged,
@@ -117,6 +133,8 @@ def product_form(request, guid, form_name):
         raise Http404(f"{staged.guid} has no form {form_name}") from None
     values = staged.all_values()
     kw = {"catalogs": _catalogs(), "url": request.path}
+    refs = [f.reference for f in spec.fields]
+    version = versions.version(staged, versions.properties_part(refs))
     fragment = request.GET.get("fragment")
     if request.method == "GET" and fragment:
         return _product_form_fragment(request, spec, template, values, fragment, kw)
@@ -124,7 +142,26 @@ def product_form(request, guid, form_name):
         form = TilePaneForm(spec, template, values, request.POST, **kw)
         if form.is_valid():
             try:
-                services.set_properties(staged, form.values)
+                services.set_properties(
+                    staged,
+                    form.values,
+                    user=request.user.get_username(),
+                    version=_posted_version(request),
+                    version_covers=refs,
+                )
+            except Conflict as exc:
+                _refused(request, exc)
+                staged = _staged_or_404(guid)
+                version = versions.version(staged, versions.properties_part(refs))
+                form = TilePaneForm(spec, template, staged.all_values(), **kw)
+                return _product_page(
+                    request,
+                    staged,
+                    f"form:{spec.name}",
+                    "tiles/product_form.html",
+                    {"form": form, "pane": spec, "version": version},
+                    status=409,
+                )
             except ServiceError as exc:
                 form.add_reference_errors(exc.errors)
             else:
@@ -134,6 +171,8 @@ def product_form(request, guid, form_name):
             form.quiet()
             messages.info(request, "Not saved yet: fill in the fields shown, then Save.")
         status = 200 if form.rerender_only else 422
+        # Still the version the operator read: what they type next is based on that read.
+        version = request.POST.get("version", version)
     else:
         form = TilePaneForm(spec, template, values, **kw)
         status = 200
@@ -142,7 +181,7 @@ def product_form(request, guid, form_name):
         staged,
         f"form:{spec.name}",
         "tiles/product_form.html",
-        {"form": form, "pane": spec},
+        {"form": form, "pane": spec, "version": version},
         status=status,
     )
 
@@ -189,11 +228,26 @@ def product_networks(request, guid):
     azs = [a["name"] for a in director_tile.list_availability_zones()]
     networks = [n["name"] for n in director_tile.get_networks()["networks"]]
     na = staged.network_and_azs or {}
+    version = versions.version(staged, [versions.NETWORKS_AND_AZS])
     if request.method == "POST":
         form = NetworkAssignmentForm(request.POST, azs=azs, networks=networks)
+        status = 422
         if form.is_valid():
             try:
-                services.set_networks_and_azs(staged, form.cleaned_data)
+                services.set_networks_and_azs(
+                    staged,
+                    form.cleaned_data,
+                    user=request.user.get_username(),
+                    version=_posted_version(request),
+                )
+            except Conflict as exc:
+                _refused(request, exc)
+                staged = _staged_or_404(guid)
+                version = versions.version(staged, [versions.NETWORKS_AND_AZS])
+                form = NetworkAssignmentForm(
+                    initial=staged.network_and_azs or {}, azs=azs, networks=networks
+                )
+                status = 409
             except ServiceError as exc:
                 for key, msgs in exc.errors.items():
                     for m in msgs:
@@ -201,7 +255,8 @@ def product_networks(request, guid):
             else:
                 messages.success(request, "Assign AZs and Networks: saved.")
                 return redirect(request.path)
-        status = 422
+        if status == 422:
+            version = request.POST.get("version", version)
     else:
         form = NetworkAssignmentForm(initial=na, azs=azs, networks=networks)
         status = 200
@@ -210,7 +265,7 @@ def product_networks(request, guid):
         staged,
         "networks",
         "tiles/product_networks.html",
-        {"form": form, "no_director_networks": not azs or not networks},
+        {"form": form, "no_director_networks": not azs or not networks, "version": version},
         status=status,
     )
 
@@ -226,22 +281,10 @@ def product_resources(request, guid):
         "vm_types": director_tile.vm_types(),
         "disk_sizes": [d["size_mb"] for d in director_tile.disk_types()],
     }
-    if request.method == "POST":
-        form = ResourceConfigForm(request.POST, **kw)
-        if form.is_valid():
-            errors: dict[str, list[str]] = {}
-            for job, rc in form.job_values().items():
-                try:
-                    services.set_resource_config(staged, job, **rc)
-                except ServiceError as exc:
-                    for k, msgs in exc.errors.items():
-                        errors[f"{job}/{k}"] = msgs
-            if not errors:
-                messages.success(request, "Resource Config: saved.")
-                return redirect(request.path)
-            form.add_job_errors(errors)
-        status = 422
-    else:
+    parts = [versions.resource_config_part(j["name"]) for j in jobs]
+    version = versions.version(staged, parts)
+
+    def stored_form(staged):
         initial = {}
         for job in jobs:
             rc = (staged.resource_config or {}).get(job["name"]) or {}
@@ -249,7 +292,42 @@ def product_resources(request, guid):
             initial[f"{job['name']}__instance_type"] = rc.get("instance_type") or ""
             disk = rc.get("persistent_disk_mb")
             initial[f"{job['name']}__persistent_disk"] = str(disk) if disk is not None else ""
-        form = ResourceConfigForm(initial=initial, **kw)
+        return ResourceConfigForm(initial=initial, **kw)
+
+    if request.method == "POST":
+        form = ResourceConfigForm(request.POST, **kw)
+        status = 422
+        if form.is_valid():
+            errors: dict[str, list[str]] = {}
+            user = request.user.get_username()
+            try:
+                posted = _posted_version(request)
+                # Every job first: a stale page saves none of its jobs, not some.
+                versions.check_fresh(staged, posted, parts)
+                for job, rc in form.job_values().items():
+                    try:
+                        services.set_resource_config(staged, job, **rc, user=user, version=posted)
+                    except Conflict:
+                        raise
+                    except ServiceError as exc:
+                        for k, msgs in exc.errors.items():
+                            errors[f"{job}/{k}"] = msgs
+            except Conflict as exc:
+                _refused(request, exc)
+                staged = _staged_or_404(guid)
+                version = versions.version(staged, parts)
+                form = stored_form(staged)
+                status = 409
+            except ServiceError as exc:  # a malformed version field
+                errors.update(exc.errors)
+            if status != 409:
+                if not errors:
+                    messages.success(request, "Resource Config: saved.")
+                    return redirect(request.path)
+                form.add_job_errors(errors)
+                version = request.POST.get("version", version)
+    else:
+        form = stored_form(staged)
         status = 200
     automatic = {
         j["name"]: services.get_resource_config(staged, j["name"])["automatic"] for j in jobs
@@ -259,7 +337,7 @@ def product_resources(request, guid):
         staged,
         "resources",
         "tiles/product_resources.html",
-        {"form": form, "automatic": automatic},
+        {"form": form, "automatic": automatic, "version": version},
         status=status,
     )
 
@@ -269,23 +347,10 @@ def product_resources(request, guid):
 def product_errands(request, guid):
     staged = _staged_or_404(guid)
     errands = [e for e in services.get_errands(staged) if "post_deploy" in e]
-    if request.method == "POST":
-        form = ErrandsForm(request.POST, errands=errands)
-        if form.is_valid():
-            try:
-                services.set_errands(
-                    staged,
-                    [{"name": n, "post_deploy": v} for n, v in form.errand_values().items()],
-                )
-            except ServiceError as exc:
-                for line in _error_lines(exc.errors):
-                    form.add_error(None, line)
-            else:
-                messages.success(request, "Errands: saved.")
-                return redirect(request.path)
-        status = 422
-    else:
-        form = ErrandsForm(
+    version = versions.version(staged, [versions.ERRANDS])
+
+    def stored_form(errands):
+        return ErrandsForm(
             initial={
                 e["name"]: ErrandsForm.initial_for(
                     None if e["post_deploy"] == "default" else e["post_deploy"]
@@ -294,6 +359,35 @@ def product_errands(request, guid):
             },
             errands=errands,
         )
+
+    if request.method == "POST":
+        form = ErrandsForm(request.POST, errands=errands)
+        status = 422
+        if form.is_valid():
+            try:
+                services.set_errands(
+                    staged,
+                    [{"name": n, "post_deploy": v} for n, v in form.errand_values().items()],
+                    user=request.user.get_username(),
+                    version=_posted_version(request),
+                )
+            except Conflict as exc:
+                _refused(request, exc)
+                staged = _staged_or_404(guid)
+                errands = [e for e in services.get_errands(staged) if "post_deploy" in e]
+                version = versions.version(staged, [versions.ERRANDS])
+                form = stored_form(errands)
+                status = 409
+            except ServiceError as exc:
+                for line in _error_lines(exc.errors):
+                    form.add_error(None, line)
+            else:
+                messages.success(request, "Errands: saved.")
+                return redirect(request.path)
+        if status == 422:
+            version = request.POST.get("version", version)
+    else:
+        form = stored_form(errands)
         status = 200
     defaults = {e["name"]: e.get("default_post_deploy") for e in errands}
     return _product_page(
@@ -301,6 +395,6 @@ def product_errands(request, guid):
         staged,
         "errands",
         "tiles/product_errands.html",
-        {"form": form, "defaults": defaults},
+        {"form": form, "defaults": defaults, "version": version},
         status=status,
     )
