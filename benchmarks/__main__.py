@@ -1,7 +1,9 @@
 """``python -m benchmarks``: VM lifecycle and deploy throughput against the raw pyvmomi floor.
 
-Two suites (``--suite cpi|deploy|all``, default all), and ``--suite soap``
-(``benchmarks/soap_calls.py``: SOAP round trips per CPI method, not in all):
+Two suites (``--suite cpi|deploy|all``, default all), ``--suite soap``
+(``benchmarks/soap_calls.py``: SOAP round trips per CPI method, not in all) and
+``--suite render`` (``benchmarks/render.py``: template and cloud-config work, no
+services, not in all):
 
 * ``deploy`` (``benchmarks/deploy.py``): a real director deploy, re-deploy,
   recreate and delete of N instances at several ``max_in_flight``, per
@@ -156,7 +158,10 @@ def main(argv=None) -> None:
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
-        "--suite", choices=("cpi", "deploy", "soap", "all"), default="all", help="what to measure"
+        "--suite",
+        choices=("cpi", "deploy", "soap", "render", "all"),
+        default="all",
+        help="what to measure",
     )
     parser.add_argument(
         "--vms", type=counting(1), default=100, help="cpi: VMs per measurement (default 100)"
@@ -200,6 +205,12 @@ def main(argv=None) -> None:
         help="deploy: also cProfile one deploy and print the top 15 by cumulative time",
     )
     args = parser.parse_args(argv)
+    if args.suite == "render":
+        from benchmarks import render
+
+        print("== render suite: product templates and cloud-configs, no services ==", flush=True)
+        render.run()
+        return
     if args.suite == "soap":
         from benchmarks import soap_calls
 

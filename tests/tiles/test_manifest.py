@@ -1,6 +1,5 @@
 """Accessor evaluation and manifest rendering, on a small tile written for it."""
 
-import time
 
 import pytest
 import yaml
@@ -810,16 +809,14 @@ def big_template(jobs: int = 45, props_per_job: int = 30) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_a_pas_sized_template_loads_and_renders_in_under_a_second():
+def test_a_pas_sized_template_loads_and_renders():
+    """How fast is measured by `python -m benchmarks --suite render`, not here."""
     text = big_template()
     assert len(text) > 370_000
-    start = time.perf_counter()
     t = load_product_template(text)
     m = render_manifest(t, {}, make_ctx(stemcell=StemcellRef("ubuntu-jammy", "1.8")))
-    elapsed = time.perf_counter() - start
     assert len(m["instance_groups"]) == 45
     props = m["instance_groups"][7]["jobs"][2]["properties"]
     assert props["key0"] == "value-7" and props["int29"] == 29
     assert props["sel"] == {"option": "a", "x": 1, "nested": {"deep": [1, 2, 3], "more": "value-1"}}
     assert props["url"] == "https://api.value-2:value-3/v2"
-    assert elapsed < 1.0, f"load+render took {elapsed:.2f}s"

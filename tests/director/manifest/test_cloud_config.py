@@ -364,4 +364,6 @@ def test_huge_ranges_are_checked_without_listing_addresses():
         ManifestError, match="'10.200.0.0 - 10.255.0.0' are in network 'big' reserved range"
     ):
         parse_cloud_config(doc)
-    assert time.monotonic() - start < 1.0
+    # Listing these ranges address by address would take minutes: a bound against that,
+    # not a speed measurement (python -m benchmarks --suite render measures).
+    assert time.monotonic() - start < 10
