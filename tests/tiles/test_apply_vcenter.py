@@ -10,6 +10,7 @@ worker runs it.
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from director.models import Config, Task
 from tiles import installations, services
@@ -58,7 +59,9 @@ def vcsim_tile(vcsim, tiles_dirs):
     return iaas
 
 
-def test_a_wrong_vcenter_password_fails_the_first_step_and_changes_nothing(vcsim, vcsim_tile):
+def test_a_wrong_vcenter_password_fails_the_first_step_and_changes_nothing(
+    vcsim, vcsim_tile, admin_client
+):
     services.set_iaas_configuration({**vcsim_tile, "vcenter_password": "not-the-password"})
     inst = services.apply_changes("admin", deploy_products="none")
     assert installations.run_installation(inst.id) == "failed"
@@ -77,6 +80,9 @@ def test_a_wrong_vcenter_password_fails_the_first_step_and_changes_nothing(vcsim
     logs = services.installation_logs(inst.id)
     assert "===== Check the vCenter connection: failed" in logs
     assert "incorrect user name or password" in logs and "not-the-password" not in logs
+    row = admin_client.get(reverse("changelog")).content.decode()
+    row = row[row.index(f'id="installation-{inst.id}"') :]
+    assert "p-bosh" in row and "<strong>vcenter</strong>" in row
     # nothing reached the director
     assert not Config.objects.exists()
     assert not Task.objects.exists()

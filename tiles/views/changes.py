@@ -190,5 +190,6 @@ def changelog(request):
             {"step": st, "duration": _duration(st.started_at, st.finished_at)}
             for st in inst.steps.all()
             if st.kind in ("configs", "deploy", "delete")
+            or (st.kind == "vcenter" and st.state == "failed")  # why nothing was deployed
         ]
     return render(request, "tiles/changelog.html", {"installations": installations})
