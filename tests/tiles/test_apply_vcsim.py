@@ -12,10 +12,12 @@ import time
 import uuid
 
 import pytest
+import yaml
+from django.db import transaction
 from pyVmomi import vim
 
 from director import services as director_services
-from director.models import Instance, Task, TaskState
+from director.models import Deployment, Instance, Task, TaskState
 from tiles import services
 from tiles.models import Installation
 
@@ -191,12 +193,12 @@ def test_director_tile_and_demo_tile_applied_on_vcsim(
         ("deploy", "succeeded"),
         ("errand", "succeeded"),
     ]
-    assert steps[2].action == "install" and steps[2].task_id
+    assert steps[3].action == "install" and steps[3].task_id
     # The errand ran as a director task on its own VM, which is gone again afterwards.
-    errand_task = Task.objects.get(id=steps[3].task_id)
+    errand_task = Task.objects.get(id=steps[4].task_id)
     assert errand_task.type == "run_errand" and errand_task.state == TaskState.DONE
     assert "exit code 0" in errand_task.result
-    assert f"Task {steps[2].task_id} |" in logs
+    assert f"Task {steps[3].task_id} |" in logs
 
     vms = vms_in(vsphere_si, dc, folder)
     assert len(vms) == 3
@@ -244,8 +246,20 @@ def test_director_tile_and_demo_tile_applied_on_vcsim(
     }
     assert planned["web"] == {"update"} and planned["worker"] == {"none"}, entry["plan"]
 
-    inst2 = wait_installation(services.apply_changes("admin").id)
+    # What was reviewed is what deploys: an edit saved after the click, before the worker
+    # starts (the installation is queued when this transaction commits), waits for the next.
+    with transaction.atomic():
+        clicked = services.apply_changes("admin")
+        services.set_properties(staged, {".properties.greeting": {"value": "Edited later"}})
+    inst2 = wait_installation(clicked.id)
     assert inst2.status == "succeeded", services.installation_logs(inst2.id)
+    deployed = services.deployed_manifest(staged.guid)
+    web_group = next(g for g in deployed["instance_groups"] if g["name"] == "web")
+    assert "greeting: Hello again" in yaml.safe_dump(web_group)
+    director_manifest = Deployment.objects.get(name=staged.guid).manifest_text
+    assert "Hello again" in director_manifest and "Edited later" not in director_manifest
+    entry = services.pending_changes(with_plan=False)["product_changes"][1]
+    assert entry["action"] == "update" and "greeting: Edited later" in entry["manifest_diff"]
     deploy_step = inst2.steps.get(kind="deploy")
     assert deploy_step.action == "update"
     assert set(vms_in(vsphere_si, dc, folder)) == first_cids  # updated in place, nothing recreated
