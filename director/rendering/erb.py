@@ -65,7 +65,8 @@ def run_renderer(
     payload = dict(payload)
     payload["limits"] = {
         "max_output_bytes": int(max_output_bytes),
-        "cpu_seconds": max(1, int(timeout)),
+        # A backstop: the wall-clock deadline below comes first.
+        "cpu_seconds": int(timeout) + 5,
     }
     data = json.dumps(payload).encode()
     read_cap = max_output_bytes * _JSON_EXPANSION + 1024 * 1024 + len(data)
@@ -85,6 +86,8 @@ def run_renderer(
         finally:
             _kill(proc)
 
+    if proc.returncode == -signal.SIGXCPU:
+        raise RendererError(f"rendering the job templates took longer than {timeout:g} s")
     if proc.returncode != 0:
         tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
         raise RendererError(

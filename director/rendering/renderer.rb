@@ -416,6 +416,8 @@ end
 if $PROGRAM_NAME == __FILE__
   input = JSON.parse($stdin.read)
   limits = input['limits'] || {}
+  # A template that writes a file gets Errno::EFBIG (its own error), not a killed renderer.
+  Signal.trap('XFSZ', 'IGNORE')
   Process.setrlimit(:FSIZE, 0)
   cpu = limits['cpu_seconds']
   Process.setrlimit(:CPU, cpu.to_i, cpu.to_i + 1) if cpu
