@@ -87,7 +87,9 @@ def instance(
 def load_job(release_dir: Path, name: str, release: str, version: str) -> JobTemplates:
     """A job of a release source tree (``jobs/<name>/{spec,monit,templates/}``)."""
     d = release_dir / "jobs" / name
-    spec = yaml.safe_load((d / "spec").read_text())
+    # libyaml, as the BOSH CLI's yaml.v2: os-conf's harden_sshd spec has a tab inside a
+    # plain scalar, which PyYAML's pure-Python scanner refuses.
+    spec = yaml.load((d / "spec").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     sources = {src: (d / "templates" / src).read_text() for src in spec.get("templates") or {}}
     monit = (d / "monit").read_text() if (d / "monit").exists() else ""
     return JobTemplates(name, release, version, spec, monit, sources)
