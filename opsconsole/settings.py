@@ -290,6 +290,11 @@ def _positive_seconds(name: str, default: str) -> float:
 TASK_TIMEOUT_SCAN_INTERVAL = _positive_seconds("OPSCONSOLE_TASK_TIMEOUT_SCAN_INTERVAL", "30")
 # The local vcsim that `make run` starts, used when no vCenter is configured yet.
 LOCAL_VCSIM_FILE = DATA_DIR / "vcsim.json"
+# The message bus (BOSH's mbus: nats-server with TLS and client certificates). runstack
+# starts it and hands its URL to the other parts; its CA, certificates, configuration and
+# agent users live in NATS_DIR (director.agents.certs, director.agents.nats_auth).
+NATS_URL = os.environ.get("OPSCONSOLE_NATS_URL", "")
+NATS_DIR = DATA_DIR / "nats"
 
 LOGGING = {
     "version": 1,

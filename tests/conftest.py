@@ -20,7 +20,7 @@ def _present(module: str) -> bool:
         return False
 
 
-pytest_plugins = [m for m in ("tests.fixtures.vcsim",) if _present(m)]
+pytest_plugins = [m for m in ("tests.fixtures.vcsim", "tests.fixtures.nats") if _present(m)]
 
 
 def _test_database_url() -> str:
