@@ -295,6 +295,18 @@ LOCAL_VCSIM_FILE = DATA_DIR / "vcsim.json"
 # agent users live in NATS_DIR (director.agents.certs, director.agents.nats_auth).
 NATS_URL = os.environ.get("OPSCONSOLE_NATS_URL", "")
 NATS_DIR = DATA_DIR / "nats"
+# The director's blobstore (director.blobstore): where release jobs and packages, compiled
+# packages, rendered templates and fetched logs live. OPSCONSOLE_BLOBSTORE is `local` (files
+# under BLOBSTORE_DIR) or the dotted path of another Blobstore class. Agents reach it over
+# HTTP at OPSCONSOLE_BLOBSTORE_ENDPOINT (DAV under /blobstore/ of this web server). Its
+# agent/director passwords and URL-signing secret are generated once into BLOBSTORE_AUTH_DIR.
+BLOBSTORE = os.environ.get("OPSCONSOLE_BLOBSTORE", "local")
+BLOBSTORE_ENDPOINT = os.environ.get("OPSCONSOLE_BLOBSTORE_ENDPOINT") or (
+    f"{'https' if TLS_ENABLED else 'http'}://127.0.0.1:{os.environ.get('PORT', '8000')}/blobstore"
+)
+BLOBSTORE_AUTH_DIR = DATA_DIR / "blobstore_auth"
+# Largest blob one PUT may store (bytes); a bigger one is refused (413) before it is read.
+BLOBSTORE_MAX_BLOB_BYTES = _positive_int("OPSCONSOLE_BLOBSTORE_MAX_BLOB_BYTES", str(32 << 30))
 
 LOGGING = {
     "version": 1,

@@ -47,6 +47,8 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("api/v0/", include(api_v0)),
     path("director/", include("director.urls")),
+    # The director's blobstore (DAV for agents): basic auth or signed URLs, no login.
+    path("blobstore/", include("director.blobstore.urls")),
     path("settings/users/", include("opsconsole.users.urls")),
     path("", include("tiles.urls")),
 ]

@@ -17,6 +17,13 @@ PUBLIC = {
 }
 # Pages under /api/ send a browser to the login page rather than answer 401.
 PAGES_UNDER_API = {"/api/v0/docs/"}
+# Routes that authenticate callers themselves instead of by the console's login: route -> why.
+OWN_AUTH = {
+    "/blobstore/x": "the director's blobstore (DAV for agents and the director): HTTP basic "
+    "auth as the agent (read) or director (read/write) user; 401 without",
+    "/blobstore/signed/x": "the director's blobstore by signed, expiring URL (what an agent is "
+    "handed for one blob); 403 without a valid signature",
+}
 
 
 def _routes(patterns, prefix=""):
@@ -34,7 +41,9 @@ def _concrete(route: str) -> str:
     return "/" + route.lstrip("^").rstrip("$")
 
 
-ROUTES = sorted({_concrete(r) for r in _routes(get_resolver().url_patterns)} - PUBLIC)
+ROUTES = sorted(
+    {_concrete(r) for r in _routes(get_resolver().url_patterns)} - PUBLIC - set(OWN_AUTH)
+)
 
 
 def test_the_walk_sees_the_consoles_routes():
@@ -55,3 +64,16 @@ def test_anonymous_is_refused(client, url):
             assert response.status_code in (302, 405), (method, url, response.status_code)
             if response.status_code == 302:
                 assert response["Location"].startswith("/login/"), (method, url)
+
+
+@pytest.mark.parametrize("url", sorted(OWN_AUTH))
+def test_routes_with_their_own_auth_refuse_anonymous(client, url, settings, tmp_path):
+    assert url in {_concrete(r) for r in _routes(get_resolver().url_patterns)}
+    settings.BLOBSTORE_DIR = tmp_path / "blobstore"
+    settings.BLOBSTORE_AUTH_DIR = tmp_path / "blobstore_auth"
+    blob_url = url.replace("/x", "/3f2c1b9e-0000-4000-8000-000000000000")
+    expected = 403 if "/signed/" in url else 401
+    for method in ("get", "put", "head"):
+        response = getattr(client, method)(blob_url)
+        assert response.status_code == expected, (method, url, response.status_code)
+    assert not any(p.is_file() for p in settings.BLOBSTORE_DIR.rglob("*"))
