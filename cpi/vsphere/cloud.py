@@ -12,7 +12,8 @@ definitions, folder creation) are serialised by locks.
 
 Each method keeps its round trips to vCenter few (``python -m
 benchmarks.soap_calls`` counts them; ``tests/cpi/test_round_trips.py``
-bounds them): create_vm 8 SOAP calls, delete_vm 5, has_vm 1,
+bounds them): create_vm 8 SOAP calls (and one HTTP PUT of env.iso),
+delete_vm 7 (the VM's folder is deleted with env.iso), has_vm 1,
 set_vm_metadata 1 plus one ``SetField`` per changed key; ``vm_states`` (not
 a CPI method: the director's VMs page) 2 for any number of VMs.
 """

@@ -11,9 +11,11 @@ vSphere's hint); if the VM's hosts cannot see the disk's datastore the disk
 is moved first. ``detach_disk`` removes the device and keeps the file.
 Attached disks are also recorded in the VM's agent settings
 (``disks.persistent``), like the vSphere CPI does, so the agent finds them
-after a reboot: in the same ``ReconfigVM_Task`` as the device change, so the
-two cannot disagree and the attach is one task. The VM's devices, settings
-and host are read in one call.
+after a reboot: ``env.iso`` is uploaded again first (``cpi.vsphere.agent_env``),
+then one ``ReconfigVM_Task`` changes the disk, ``guestinfo.userdata`` and
+the CD-ROM (pointed at the new ISO, connected, so the guest sees a new
+medium) together, so device and settings cannot disagree and the attach is
+one task. The VM's devices, settings, folder and host are read in one call.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from cpi.base import CloudError, DiskNotAttached, DiskNotFound, NotSupported, VMNotFound
+from cpi.vsphere.agent_env import ENV_ISO, cdrom_change, cdrom_of, env_iso, upload, vm_directory
 from cpi.vsphere.config import ConfigError, CpiConfig
 from cpi.vsphere.inventory import Inventory
 from cpi.vsphere.placement import pick_persistent_datastore
@@ -204,7 +207,13 @@ class DiskOperations:
         """Add the disk and record it in the agent settings, in one reconfigure."""
         with self._vm_lock(vm_cid):
             view = self.vms.view(
-                vm_cid, ["config.hardware.device", "config.extraConfig", "runtime.host"]
+                vm_cid,
+                [
+                    "config.hardware.device",
+                    "config.extraConfig",
+                    "config.files.vmPathName",
+                    "runtime.host",
+                ],
             )
             vm = view.ref
             devices = list(view.props.get("config.hardware.device") or [])
@@ -225,14 +234,10 @@ class DiskOperations:
             )
             hint = str(unit)
             # An existing file: no fileOperation, capacity comes from the file.
-            spec = vim.vm.ConfigSpec(
-                deviceChange=[
-                    vim.vm.device.VirtualDeviceSpec(
-                        operation=vim.vm.device.VirtualDeviceSpec.Operation.add, device=device
-                    )
-                ],
-                extraConfig=self._settings_with(view.props.get("config.extraConfig"), cid, hint),
+            change = vim.vm.device.VirtualDeviceSpec(
+                operation=vim.vm.device.VirtualDeviceSpec.Operation.add, device=device
             )
+            spec = self._settings_spec(vm_cid, view.props, devices, cid, hint, change)
             run_task(f"Attaching {cid} to {vm_cid}", vm.ReconfigVM_Task, spec, not_found=VMNotFound)
             return hint
 
@@ -275,24 +280,21 @@ class DiskOperations:
     def detach(self, vm_cid: str, cid: str) -> None:
         """Remove the disk (the file stays) and drop it from the agent settings, in one reconfigure."""
         with self._vm_lock(vm_cid):
-            view = self.vms.view(vm_cid, ["config.hardware.device", "config.extraConfig"])
-            attached = persistent_disks_of(
-                list(view.props.get("config.hardware.device") or []),
-                self.config.datacenter.disk_path,
+            view = self.vms.view(
+                vm_cid,
+                ["config.hardware.device", "config.extraConfig", "config.files.vmPathName"],
             )
+            devices = list(view.props.get("config.hardware.device") or [])
+            attached = persistent_disks_of(devices, self.config.datacenter.disk_path)
             device = attached.get(cid)
             if device is None:
                 raise DiskNotAttached(
                     f"Disk '{cid}' is not attached to VM '{vm_cid}'", ok_to_retry=True
                 )
-            spec = vim.vm.ConfigSpec(
-                deviceChange=[
-                    vim.vm.device.VirtualDeviceSpec(
-                        operation=vim.vm.device.VirtualDeviceSpec.Operation.remove, device=device
-                    )
-                ],
-                extraConfig=self._settings_with(view.props.get("config.extraConfig"), cid, None),
+            change = vim.vm.device.VirtualDeviceSpec(
+                operation=vim.vm.device.VirtualDeviceSpec.Operation.remove, device=device
             )
+            spec = self._settings_spec(vm_cid, view.props, devices, cid, None, change)
             run_task(
                 f"Detaching {cid} from {vm_cid}",
                 view.ref.ReconfigVM_Task,
@@ -329,19 +331,43 @@ class DiskOperations:
             not_found=DiskNotFound,
         )
 
-    @staticmethod
-    def _settings_with(extra_config: list[Any] | None, cid: str, hint: str | None) -> list[Any]:
-        """``extraConfig`` entries keeping ``disks.persistent`` of the agent settings in step.
+    def _settings_spec(
+        self,
+        vm_cid: str,
+        props: Mapping[str, Any],
+        devices: list[Any],
+        cid: str,
+        hint: str | None,
+        disk_change: vim.vm.device.VirtualDeviceSpec,
+    ) -> vim.vm.ConfigSpec:
+        """The reconfigure of an attach (``hint``) or detach (None): the disk change, and the
+        agent settings with ``disks.persistent`` in step, in guestinfo and in a new ``env.iso``
+        (uploaded here, before the reconfigure that points the CD-ROM at it).
 
-        Empty when the VM carries no readable settings (nothing to keep in step).
+        Only the disk changes when the VM carries no readable settings (nothing to keep in
+        step); guestinfo alone when it has no CD-ROM (a VM made before the ISO was written:
+        vSphere would refuse to add an IDE device to a running VM).
         """
-        settings = settings_in(extra_config)
+        spec = vim.vm.ConfigSpec(deviceChange=[disk_change])
+        settings = settings_in(props.get("config.extraConfig"))
         if settings is None:
-            return []
+            return spec
         persistent = dict(settings.get("disks", {}).get("persistent") or {})
         if hint is None:
             persistent.pop(cid, None)
         else:
             persistent[cid] = hint
         settings.setdefault("disks", {})["persistent"] = persistent
-        return settings_options(settings)
+        spec.extraConfig = settings_options(settings)
+        cdrom = cdrom_of(devices)
+        if cdrom is None:
+            log.info("%s has no CD-ROM: its agent settings are updated in guestinfo only", vm_cid)
+            return spec
+        iso = vm_directory(props.get("config.files.vmPathName", "")).child(ENV_ISO)
+        upload(self.client, self.config.datacenter.name, iso, env_iso(settings))
+        # Keep the datastore reference the CD-ROM has when the ISO stays on that datastore.
+        datastore = getattr(cdrom.backing, "datastore", None)
+        if not str(getattr(cdrom.backing, "fileName", "")).startswith(f"[{iso.datastore}]"):
+            datastore = None
+        spec.deviceChange.append(cdrom_change(devices, iso, datastore))
+        return spec

@@ -15,14 +15,16 @@
    network) in the clone spec;
 4. write the agent settings (agent_id, vm name/id, networks with the MACs
    vCenter assigned, disks, env, and mbus/ntp/blobstore from the CPI config)
-   as base64 JSON in ``guestinfo.userdata``;
+   where the stemcell's agent reads them (``cpi.vsphere.agent_env``): an
+   ``env.iso`` uploaded to the VM's folder on its datastore and set as its
+   CD-ROM, and base64 JSON in ``guestinfo.userdata``, in one reconfigure;
 5. put the VM in the host group's DRS VM group and make sure the VM/Host
    rule exists (hard for MUST, soft for SHOULD);
 6. power on.
 
-Any failure after the clone exists destroys it and raises
-``VMCreationFailed``, retriable unless vSphere said the request itself was
-wrong.
+Any failure after the clone exists destroys it (and its folder, with the
+ISO) and raises ``VMCreationFailed``, retriable unless vSphere said the
+request itself was wrong.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from cpi.base import CloudError, CpiError, VMCreationFailed, VMNotFound
+from cpi.vsphere.agent_env import (
+    ENV_ISO,
+    cdrom_change,
+    env_iso,
+    settings_json,
+    upload,
+    vm_directory,
+)
 from cpi.vsphere.config import ConfigError, CpiConfig, HostGroup
 from cpi.vsphere.inventory import ClusterSnapshot, Inventory, NetworkRef, VmView
 from cpi.vsphere.placement import (
@@ -111,6 +121,39 @@ def network_names(networks: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def check_env(env: Any) -> None:
+    """``env`` as the director passes it: a map; ``bosh.mbus`` (the agent's own message bus
+    URLs and client certificate, which the agent prefers to the CPI's ``agent.mbus``) well formed.
+    """
+    if env is None:
+        return
+    if not isinstance(env, Mapping):
+        raise ConfigError(f"env: must be a map, got {type(env).__name__}")
+    bosh = env.get("bosh")
+    if bosh is None:
+        return
+    if not isinstance(bosh, Mapping):
+        raise ConfigError("env/bosh: must be a map")
+    mbus = bosh.get("mbus")
+    if mbus is None:
+        return
+    if not isinstance(mbus, Mapping):
+        raise ConfigError("env/bosh/mbus: must be a map with urls and cert")
+    urls = mbus.get("urls")
+    if urls is not None and (
+        not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls)
+    ):
+        raise ConfigError("env/bosh/mbus/urls: must be a list of message bus URLs")
+    cert = mbus.get("cert")
+    if cert is None:
+        return
+    if not isinstance(cert, Mapping):
+        raise ConfigError("env/bosh/mbus/cert: must be a map with ca, certificate and private_key")
+    for key in ("ca", "certificate", "private_key"):
+        if not isinstance(cert.get(key, ""), str):
+            raise ConfigError(f"env/bosh/mbus/cert/{key}: must be a PEM string")
+
+
 def agent_settings(
     *,
     agent_id: str,
@@ -124,7 +167,10 @@ def agent_settings(
     env: Mapping[str, Any] | None,
     agent_config: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The registry-less agent settings (CPI API v2) the agent reads from guestinfo."""
+    """The registry-less agent settings (CPI API v2): what the agent reads from its CD-ROM
+    (``env.iso``) or from guestinfo. The CPI's ``agent`` properties (ntp, mbus,
+    blobstore) are copied in; ``env`` (with ``bosh.mbus`` and ``bosh.blobstores``
+    when the director sends them, which the agent prefers) is kept as given."""
     nets = {}
     for name, spec in networks.items():
         nets[name] = {**dict(spec), "mac": macs[name]}
@@ -148,7 +194,7 @@ def agent_settings(
 
 
 def encode_userdata(settings: Mapping[str, Any]) -> str:
-    return base64.b64encode(json.dumps(settings, sort_keys=True).encode()).decode()
+    return base64.b64encode(settings_json(settings)).decode()
 
 
 def decode_userdata(value: str) -> dict[str, Any]:
@@ -275,8 +321,15 @@ def settings_options(settings: Mapping[str, Any]) -> list[vim.option.OptionValue
     ]
 
 
-def write_settings(vm: vim.VirtualMachine, settings: Mapping[str, Any], action: str) -> None:
-    run_task(action, vm.ReconfigVM_Task, vim.vm.ConfigSpec(extraConfig=settings_options(settings)))
+def write_settings(
+    vm: vim.VirtualMachine,
+    settings: Mapping[str, Any],
+    action: str,
+    device_change: list[vim.vm.device.VirtualDeviceSpec],
+) -> None:
+    """One reconfigure: the settings in ``extraConfig`` and ``device_change`` (the CD-ROM)."""
+    spec = vim.vm.ConfigSpec(extraConfig=settings_options(settings), deviceChange=device_change)
+    run_task(action, vm.ReconfigVM_Task, spec)
 
 
 def metadata_changes(
@@ -348,6 +401,7 @@ class VmOperations:
         cloud_properties = cloud_properties or {}
         resources = vm_resources(cloud_properties)
         pg_names = network_names(networks)
+        check_env(env)
         request = (
             agent_id,
             stemcell_cid,
@@ -517,9 +571,8 @@ class VmOperations:
         cluster: ClusterSnapshot,
         resources: VmResources,
     ) -> None:
-        devices = list(
-            self.client.properties(vm, ["config.hardware.device"])["config.hardware.device"]
-        )
+        props = self.client.properties(vm, ["config.hardware.device", "config.files.vmPathName"])
+        devices = list(props["config.hardware.device"])
         nics = sorted(
             (d for d in devices if isinstance(d, vim.vm.device.VirtualEthernetCard)),
             key=lambda d: d.key,
@@ -549,7 +602,14 @@ class VmOperations:
             env=env,
             agent_config=self.config.agent,
         )
-        write_settings(vm, settings, f"Writing agent settings of {name}")
+        iso = vm_directory(props.get("config.files.vmPathName", "")).child(ENV_ISO)
+        upload(self.client, self.config.datacenter.name, iso, env_iso(settings))
+        write_settings(
+            vm,
+            settings,
+            f"Writing agent settings of {name}",
+            [cdrom_change(devices, iso, cluster.datastores.get(iso.datastore))],
+        )
         if placement.host_group is not None:
             self._add_to_host_group(cluster.ref, cluster.state.name, placement.host_group, vm, name)
         run_task(f"Powering on {name}", vm.PowerOnVM_Task)
@@ -565,10 +625,40 @@ class VmOperations:
 
     def _destroy_quietly(self, vm: vim.VirtualMachine, name: str) -> None:
         try:
+            vm_path = self.client.properties(vm, ["config.files.vmPathName"]).get(
+                "config.files.vmPathName"
+            )
             self._power_off(vm, name)
             run_task(f"Deleting half-made {name}", vm.Destroy_Task)
+            self._delete_vm_folder(vm_path, name)
         except Exception as exc:  # noqa: BLE001 - the creation error is the one to report
             log.warning("could not delete half-made VM %s: %s", name, exc)
+
+    def _delete_vm_folder(self, vm_path: str | None, vm_cid: str) -> None:
+        """Remove what the destroy left in the VM's folder: ``env.iso`` and the folder itself.
+
+        vSphere deletes the files it made for the VM, not the ones uploaded
+        beside them, and keeps a folder that is not empty; the folder is the
+        VM's own (named after it when it was cloned), so all of it goes.
+        A folder already gone is fine.
+        """
+        if not vm_path:
+            return
+        try:
+            folder = vm_directory(vm_path)
+        except CloudError as exc:
+            log.warning("not removing the folder of %s: %s", vm_cid, exc)
+            return
+        try:
+            run_task(
+                f"Deleting {folder} of {vm_cid}",
+                self.client.content.fileManager.DeleteDatastoreFile_Task,
+                name=str(folder),
+                datacenter=self.inventory.datacenter,
+                not_found=_FolderGone,
+            )
+        except _FolderGone:
+            pass
 
     # -- DRS ------------------------------------------------------------------------
 
@@ -684,7 +774,7 @@ class VmOperations:
         """
         view = self.view(
             vm_cid,
-            ["config.hardware.device", "runtime.powerState"],
+            ["config.hardware.device", "runtime.powerState", "config.files.vmPathName"],
             cluster_properties=("name", "configurationEx"),
         )
         vm = view.ref
@@ -710,6 +800,7 @@ class VmOperations:
         moid = vm._moId
         run_task(f"Deleting {vm_cid}", vm.Destroy_Task, not_found=VMNotFound)
         self.inventory.forget_vm(vm_cid)
+        self._delete_vm_folder(view.props.get("config.files.vmPathName"), vm_cid)
         cluster = view.cluster
         if cluster is not None and in_vm_groups(view.cluster_props.get("configurationEx"), moid):
             try:
@@ -799,6 +890,10 @@ def in_vm_groups(config_ex: Any, vm_moid: str) -> bool:
         and any(v._moId == vm_moid for v in g.vm or [])
         for g in getattr(config_ex, "group", None) or []
     )
+
+
+class _FolderGone(CloudError):
+    """The VM's folder was not there (internal: nothing left to delete)."""
 
 
 class _StaleInventory(Exception):

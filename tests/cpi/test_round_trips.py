@@ -10,9 +10,13 @@ The second half checks that cached references never give a wrong answer:
 a VM or stemcell removed behind the CPI's back is reported as missing.
 """
 
+import contextlib
 import uuid
+from collections import Counter
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 from pyVim.task import WaitForTask
 
 from benchmarks.soap_calls import count_soap_calls
@@ -33,6 +37,21 @@ def warm(cloud, new_vm):
     cloud.delete_vm(new_vm())
 
 
+@contextlib.contextmanager
+def count_http(monkeypatch):
+    """``(method, first path segment)`` of each plain HTTP request (datastore and NFC transfers)."""
+    counter: Counter = Counter()
+    send = requests.Session.send
+
+    def counting(self, request, **kwargs):
+        counter[(request.method, urlsplit(request.url).path.split("/")[1])] += 1
+        return send(self, request, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(requests.Session, "send", counting)
+        yield counter
+
+
 def create(cloud, stemcell_cid, networks):
     vm_cid, _ = cloud.create_vm(
         f"agent-{uuid.uuid4()}",
@@ -46,15 +65,17 @@ def create(cloud, stemcell_cid, networks):
 
 
 def test_create_vm_is_one_clone_one_reconfigure_one_power_on(
-    cloud, stemcell_cid, networks, warm, vsphere_si, vms_path
+    cloud, stemcell_cid, networks, warm, vsphere_si, vms_path, monkeypatch
 ):
-    with count_soap_calls() as calls:
+    with count_soap_calls() as calls, count_http(monkeypatch) as http:
         vm_cid = create(cloud, stemcell_cid, networks)
     try:
-        # Placement state of both clusters (1), the clone's devices (1), three tasks and
-        # their info (6): 8 today.
+        # Placement state of both clusters (1), the clone's devices and folder (1), three
+        # tasks and their info (6): 8 today. The CD-ROM rides in the settings' reconfigure.
         assert sum(calls.values()) <= 9, calls
         assert calls["CloneVM_Task"] == 1 and calls["ReconfigVM_Task"] == 1, calls
+        # env.iso: one PUT to the datastore file API, no SOAP call.
+        assert http == {("PUT", "folder"): 1}, http
         assert calls["PowerOnVM_Task"] == 1, calls
         assert calls["Fetch"] <= 3, f"a property read per attribute crept back: {calls}"
         assert calls["RetrievePropertiesEx"] <= 2, calls
@@ -64,9 +85,12 @@ def test_create_vm_is_one_clone_one_reconfigure_one_power_on(
     finally:
         with count_soap_calls() as calls:
             cloud.delete_vm(vm_cid)
-    # Devices, power state and the cluster's DRS groups in one read, two tasks: 5 today.
-    assert sum(calls.values()) <= 6, calls
-    assert calls["Fetch"] <= 2, f"a property read per attribute crept back: {calls}"
+    # Devices, power state, folder and the cluster's DRS groups in one read, three tasks
+    # (power off, destroy, and deleting the VM's folder with env.iso, which vSphere keeps):
+    # 7 today.
+    assert calls["DeleteDatastoreFile_Task"] == 1, "the VM's folder goes with env.iso"
+    assert sum(calls.values()) <= 8, calls
+    assert calls["Fetch"] <= 3, f"more than one info read per task: {calls}"
     assert find_vm(vsphere_si, vms_path, vm_cid) is None
 
 
@@ -118,22 +142,24 @@ def test_set_vm_metadata_writes_only_what_changed(cloud, new_vm, vsphere_si, vms
     }
 
 
-def test_disk_methods_read_the_vm_once(cloud, new_vm, warm):
+def test_disk_methods_read_the_vm_once(cloud, new_vm, warm, monkeypatch):
     vm_cid = new_vm()
     disk_cid = cloud.create_disk(1024, {}, vm_cid)
     try:
-        with count_soap_calls() as attach:
+        with count_soap_calls() as attach, count_http(monkeypatch) as http:
             hint = cloud.attach_disk(vm_cid, disk_cid)
         # VM (1), datastore list (1), the disk search (2 per datastore looked in), the
         # host's datastores (1), one reconfigure with its info (2): 9 today.
-        assert attach["ReconfigVM_Task"] == 1, "device and agent settings in one reconfigure"
+        assert attach["ReconfigVM_Task"] == 1, "device, settings and CD-ROM in one reconfigure"
         assert sum(attach.values()) <= 10, attach
+        assert http == {("PUT", "folder"): 1}, f"env.iso is uploaded once: {http}"
         with count_soap_calls() as listed:
             assert cloud.get_disks(vm_cid) == [disk_cid]
         assert sum(listed.values()) == 1, listed
-        with count_soap_calls() as detach:
+        with count_soap_calls() as detach, count_http(monkeypatch) as http:
             cloud.detach_disk(vm_cid, disk_cid)
         assert sum(detach.values()) <= 3, detach
+        assert http == {("PUT", "folder"): 1}, f"env.iso is uploaded once: {http}"
         assert hint.isdigit()
     finally:
         cloud.delete_disk(disk_cid)

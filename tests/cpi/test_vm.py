@@ -387,7 +387,7 @@ def test_failure_after_the_clone_removes_the_half_made_vm(
     """vcsim cannot fail a reconfigure on demand: inject the fault at our own boundary, on the real clone."""
     import cpi.vsphere.vm as vm_module
 
-    def broken_write(vm, settings, action):
+    def broken_write(vm, settings, action, device_change):
         raise CloudError(f"{action} failed: injected fault")
 
     monkeypatch.setattr(vm_module, "write_settings", broken_write)
