@@ -153,6 +153,39 @@ def _raise(errors: dict[str, list[str]]) -> None:
         raise ServiceError(errors)
 
 
+def _write(
+    d: DirectorConfig,
+    values: Mapping[str, Any],
+    part: str,
+    user: str = "",
+    version: int | None = None,
+) -> None:
+    """Save columns of the tile under its row lock (``tiles.services.versions``).
+
+    Refused (409, naming who changed what and when) when ``part`` (a pane)
+    was changed after ``version``; a change is recorded as ``user``'s.
+    """
+    from tiles.services import versions  # tiles.services imports this module
+
+    with transaction.atomic():
+        fresh = DirectorConfig.objects.select_for_update().get(pk=d.pk)
+        versions.check_fresh(fresh, version, [part])
+        if any(getattr(fresh, k) != v for k, v in values.items()):
+            versions.record_edits(fresh, [part], user)
+        for k, v in values.items():
+            setattr(fresh, k, v)
+            setattr(d, k, v)
+        fresh.save(update_fields=[*values, "revision", "edits", "updated_at"])
+    d.revision, d.edits = fresh.revision, fresh.edits
+
+
+def version_of(*parts: str) -> int:
+    """The version of the tile's ``parts`` (a form's hidden field, an ``ETag``)."""
+    from tiles.services import versions
+
+    return versions.version(get_director(), parts)
+
+
 def get_director() -> DirectorConfig:
     """The Director tile's row (created on first use)."""
     d = DirectorConfig.objects.order_by("id").first()
@@ -382,9 +415,16 @@ def _validate_director_configuration(data: Mapping, current: dict) -> dict:
 
 
 def set_director_properties(
-    iaas_configuration: Mapping | None = None, director_configuration: Mapping | None = None
+    iaas_configuration: Mapping | None = None,
+    director_configuration: Mapping | None = None,
+    *,
+    user: str = "",
+    version: int | None = None,
 ) -> dict:
-    """``PUT /staged/director/properties``: either pane or both; all or nothing."""
+    """``PUT /staged/director/properties``: either pane or both; all or nothing.
+
+    ``version``/``user``: a write based on a stale read is 409 (``_write``).
+    """
     d = get_director()
     errors: dict[str, list[str]] = {}
     iaas = password = dcfg = None
@@ -408,23 +448,38 @@ def set_director_properties(
             except ServiceError as exc:
                 errors.update(exc.errors)
     _raise(errors)
-    if iaas is not None:
-        d.iaas_configuration = iaas
-        d.vcenter_password = password
-    if dcfg is not None:
-        d.director_configuration = dcfg
-    d.save()
+    from tiles.services import versions
+
+    with transaction.atomic():
+        # Both panes or neither: check both versions before writing either.
+        fresh = DirectorConfig.objects.select_for_update().get(pk=d.pk)
+        parts = [
+            p
+            for p, v in (("iaas_configuration", iaas), ("director_configuration", dcfg))
+            if v is not None
+        ]
+        versions.check_fresh(fresh, version, parts)
+        if iaas is not None:
+            _write(d, {"iaas_configuration": iaas, "vcenter_password": password}, PART_IAAS, user)
+        if dcfg is not None:
+            _write(d, {"director_configuration": dcfg}, PART_DIRECTOR, user)
     return director_properties()
 
 
-def set_iaas_configuration(data: Mapping) -> dict:
+PART_IAAS = "iaas_configuration"
+PART_DIRECTOR = "director_configuration"
+
+
+def set_iaas_configuration(data: Mapping, *, user: str = "", version: int | None = None) -> dict:
     """The vCenter Config pane (see ``IAAS_DEFAULTS`` for the fields)."""
-    return set_director_properties(iaas_configuration=data)
+    return set_director_properties(iaas_configuration=data, user=user, version=version)
 
 
-def set_director_configuration(data: Mapping) -> dict:
+def set_director_configuration(
+    data: Mapping, *, user: str = "", version: int | None = None
+) -> dict:
     """The Director Config pane (see ``DIRECTOR_DEFAULTS`` for the fields)."""
-    return set_director_properties(director_configuration=data)
+    return set_director_properties(director_configuration=data, user=user, version=version)
 
 
 # --------------------------------------------------------------------------- AZs
@@ -494,7 +549,7 @@ def _normalize_az(az: Any, path: str, errors: dict, existing: Mapping[str, dict]
     return {"guid": guid, "name": name, "clusters": clusters}
 
 
-def set_availability_zones(azs: list) -> list[dict]:
+def set_availability_zones(azs: list, *, user: str = "", version: int | None = None) -> list[dict]:
     """Replace every AZ (``PUT``). An AZ still used by a network or a tile is refused."""
     d = get_director()
     errors: dict[str, list[str]] = {}
@@ -514,8 +569,7 @@ def set_availability_zones(azs: list) -> list[dict]:
     if removed:
         _check_azs_unused(removed, d, errors)
     _raise(errors)
-    d.availability_zones = out
-    d.save(update_fields=["availability_zones", "updated_at"])
+    _write(d, {"availability_zones": out}, "availability_zones", user, version)
     return out
 
 
@@ -537,7 +591,7 @@ def _check_azs_unused(removed: set[str], d: DirectorConfig, errors: dict) -> Non
             _err(errors, f"availability_zones/{az}", f"is assigned to {sp.guid}")
 
 
-def add_availability_zone(az: Mapping) -> dict:
+def add_availability_zone(az: Mapping, *, user: str = "", version: int | None = None) -> dict:
     """Add one AZ (``POST``); its name must be new."""
     d = get_director()
     errors: dict[str, list[str]] = {}
@@ -546,12 +600,15 @@ def add_availability_zone(az: Mapping) -> dict:
     if n is not None and n["name"] in existing:
         _err(errors, "availability_zone/name", f"an availability zone '{n['name']}' exists")
     _raise(errors)
-    d.availability_zones = [*d.availability_zones, n]
-    d.save(update_fields=["availability_zones", "updated_at"])
+    _write(
+        d, {"availability_zones": [*d.availability_zones, n]}, "availability_zones", user, version
+    )
     return n
 
 
-def update_availability_zone(guid: str, az: Mapping) -> dict:
+def update_availability_zone(
+    guid: str, az: Mapping, *, user: str = "", version: int | None = None
+) -> dict:
     """Change one AZ by guid (``PUT .../availability_zones/{guid}``); renames are refused."""
     d = get_director()
     current = next((a for a in d.availability_zones if a.get("guid") == guid), None)
@@ -566,8 +623,8 @@ def update_availability_zone(guid: str, az: Mapping) -> dict:
     if n is not None and n["name"] != current["name"]:
         _err(errors, "availability_zone/name", "an availability zone cannot be renamed")
     _raise(errors)
-    d.availability_zones = [n if a.get("guid") == guid else a for a in d.availability_zones]
-    d.save(update_fields=["availability_zones", "updated_at"])
+    azs = [n if a.get("guid") == guid else a for a in d.availability_zones]
+    _write(d, {"availability_zones": azs}, "availability_zones", user, version)
     return n
 
 
@@ -694,7 +751,7 @@ def _normalize_network(
     }
 
 
-def set_networks(data: Mapping) -> dict:
+def set_networks(data: Mapping, *, user: str = "", version: int | None = None) -> dict:
     """``PUT /staged/director/networks``: all networks at once, validated together.
 
     Checks: names unique, CIDR valid, gateway inside its CIDR (not the network
@@ -739,8 +796,8 @@ def set_networks(data: Mapping) -> dict:
     if not isinstance(icmp, bool):
         _err(errors, "icmp_checks_enabled", "must be true or false")
     _raise(errors)
-    d.networks = {"icmp_checks_enabled": bool(icmp), "networks": nets}
-    d.save(update_fields=["networks", "updated_at"])
+    value = {"icmp_checks_enabled": bool(icmp), "networks": nets}
+    _write(d, {"networks": value}, "networks", user, version)
     return get_networks()
 
 
@@ -761,7 +818,7 @@ def _name_of(value: Any) -> Any:
     return value.get("name") if isinstance(value, Mapping) else value
 
 
-def set_network_and_az(data: Mapping) -> dict:
+def set_network_and_az(data: Mapping, *, user: str = "", version: int | None = None) -> dict:
     """The director's own network and singleton AZ (used for compilation VMs)."""
     d = get_director()
     data = data.get("network_and_az", data) if isinstance(data, Mapping) else data
@@ -789,8 +846,8 @@ def set_network_and_az(data: Mapping) -> dict:
             f"'{az}' is not an availability zone of the director",
         )
     _raise(errors)
-    d.network_and_az = {"network": net, "singleton_availability_zone": az}
-    d.save(update_fields=["network_and_az", "updated_at"])
+    value = {"network": net, "singleton_availability_zone": az}
+    _write(d, {"network_and_az": value}, "network_and_az", user, version)
     return get_network_and_az()
 
 
@@ -805,12 +862,11 @@ def vm_types() -> list[dict]:
     return [dict(v) for v in DEFAULT_VM_TYPES]
 
 
-def set_vm_types(types: list | None) -> list[dict]:
+def set_vm_types(types: list | None, *, user: str = "", version: int | None = None) -> list[dict]:
     """Replace the catalog (``PUT /vm_types``); an empty list or None restores the built-ins."""
     d = get_director()
     if types in (None, []):
-        d.vm_types = []
-        d.save(update_fields=["vm_types", "updated_at"])
+        _write(d, {"vm_types": []}, "vm_types", user, version)
         return vm_types()
     if not isinstance(types, list):
         raise ServiceError({"vm_types": ["must be a list"]})
@@ -834,8 +890,7 @@ def set_vm_types(types: list | None) -> list[dict]:
         disk = _int(t.get("ephemeral_disk"), f"{p}/ephemeral_disk", errors, lo=1024)
         out.append({"name": name, "cpu": cpu, "ram": ram, "ephemeral_disk": disk})
     _raise(errors)
-    d.vm_types = out
-    d.save(update_fields=["vm_types", "updated_at"])
+    _write(d, {"vm_types": out}, "vm_types", user, version)
     return vm_types()
 
 

@@ -169,6 +169,10 @@ class DirectorConfig(models.Model):
     deployed_state = EncryptedJSONField(null=True, blank=True)
     deployed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    #: As ``StagedProduct.revision``/``edits``; a part is a pane's column
+    #: (``iaas_configuration``, ``availability_zones``, ``networks``...).
+    revision = models.PositiveIntegerField(default=0)
+    edits = models.JSONField(default=dict, blank=True)
 
     def __str__(self):
         return self.guid

@@ -238,3 +238,63 @@ def _director_with_azs():
             ]
         }
     )
+
+
+# --------------------------------------------------------------------------- the Director tile
+
+
+def _vm_row(name: str, cpu: int) -> dict:
+    return {
+        "vm-0-name": name,
+        "vm-0-cpu": str(cpu),
+        "vm-0-ram": "1024",
+        "vm-0-ephemeral_disk": "2048",
+    }
+
+
+def test_a_stale_director_pane_save_is_refused(tiles_dirs, browsers):
+    url = reverse("director-tile", args=["vm-types"])
+    alice_read = _version(browsers["alice"].get(url).content.decode())
+    bob = browsers["bob"].post(url, {"version": alice_read, **_vm_row("bobs", 2)})
+    assert bob.status_code == 302
+
+    alice = browsers["alice"].post(url, {"version": alice_read, **_vm_row("alices", 4)})
+    assert alice.status_code == 409
+    page = alice.content.decode()
+    assert re.search(r"vm_types: changed by bob at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", page), page
+    assert 'value="bobs"' in page  # the pane shows what is saved
+    assert [t["name"] for t in services.vm_types()] == ["bobs"]
+
+    fresh = browsers["alice"].post(url, {"version": _version(page), **_vm_row("alices", 4)})
+    assert fresh.status_code == 302
+    assert [t["name"] for t in services.vm_types()] == ["alices"]
+
+
+def test_api_if_match_on_director_properties_and_networks(tiles_dirs, apis):
+    url = f"{API}/staged/director/properties"
+    etag = apis["alice"].get(url)["ETag"]
+    body = {"director_configuration": {"max_threads": 8}}
+    bob = apis["bob"].put(url, body, format="json", HTTP_IF_MATCH=etag)
+    assert bob.status_code == 200, bob.content
+    alice = apis["alice"].put(
+        url, {"director_configuration": {"max_threads": 2}}, format="json", HTTP_IF_MATCH=etag
+    )
+    assert alice.status_code == 409
+    assert alice.json()["errors"]["director_configuration"][0].startswith("changed by bob at ")
+    assert apis["alice"].get(url).json()["director_configuration"]["max_threads"] == 8
+    # without If-Match (Ops Manager's clients), accepted
+    assert apis["alice"].put(url, body, format="json").status_code == 200
+
+    _director_with_azs()
+    url = f"{API}/staged/director/networks"
+    read = apis["alice"].get(url)
+    networks = read.json()
+    networks["networks"][0]["subnets"][0]["dns"] = "1.1.1.1"
+    assert (
+        apis["bob"].put(url, networks, format="json", HTTP_IF_MATCH=read["ETag"]).status_code == 200
+    )
+    networks["networks"][0]["subnets"][0]["dns"] = "9.9.9.9"
+    alice = apis["alice"].put(url, networks, format="json", HTTP_IF_MATCH=read["ETag"])
+    assert alice.status_code == 409
+    assert "changed by bob" in alice.json()["errors"]["networks"][0]
+    assert services.get_networks()["networks"][0]["subnets"][0]["dns"] == "1.1.1.1"

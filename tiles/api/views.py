@@ -8,7 +8,8 @@ on a credential's value. Errors are ``{"errors": {field or reference:
 [messages]}}`` with the service's status (400/404/409/422), never a 500.
 
 A staged product's properties, networks and AZs, resource config and
-errands answer with an ``ETag`` (their version). A ``PUT`` with
+errands, and the Director tile's properties, AZs, networks, network and AZ
+and VM types answer with an ``ETag`` (their version). A ``PUT`` with
 ``If-Match: <that ETag>`` is refused with 409 naming who changed what since
 (``tiles.services.versions``); a ``PUT`` without ``If-Match`` is accepted,
 as Ops Manager's clients send none.
@@ -75,9 +76,15 @@ def _if_match(request) -> int | None:
     return versions.parse_if_match(request.headers.get("If-Match"))
 
 
-def _versioned(data, sp, parts) -> Response:
-    """``data`` with the ``ETag`` of what it shows."""
-    return Response(data, headers={"ETag": versions.etag(versions.version(sp, parts))})
+def _versioned(data, sp, parts, status: int = 200) -> Response:
+    """``data`` with the ``ETag`` of what it shows (``sp``: a staged product or the Director tile)."""
+    return Response(
+        data, status=status, headers={"ETag": versions.etag(versions.version(sp, parts))}
+    )
+
+
+def _director_versioned(data, *parts: str, status: int = 200) -> Response:
+    return _versioned(data, services.get_director(), parts, status)
 
 
 def _time(value) -> str | None:
@@ -294,11 +301,19 @@ def staged_manifest(request, guid):
 # --------------------------------------------------------------------------- Director tile
 
 
+DIRECTOR_PROPERTIES = ("iaas_configuration", "director_configuration")
+
+
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
 @api_view(["GET", "PUT"])
 def director_properties(request):
-    """``{"iaas_configuration", "director_configuration"}``; the vCenter password reads ``***``."""
+    """``{"iaas_configuration", "director_configuration"}``; the vCenter password reads ``***``.
+
+    ``ETag`` covers both sections; ``PUT`` with ``If-Match`` is 409 when a
+    section it writes changed since."""
     if request.method == "PUT":
+        version = _if_match(request)
         data = _body(request)
         known = {"iaas_configuration", "director_configuration"}
         unknown = sorted(set(data) - known - {"security_configuration", "syslog_configuration"})
@@ -311,8 +326,10 @@ def director_properties(request):
         services.set_director_properties(
             iaas_configuration=data.get("iaas_configuration"),
             director_configuration=data.get("director_configuration"),
+            user=_user(request),
+            version=version,
         )
-    return Response(services.director_properties())
+    return _director_versioned(services.director_properties(), *DIRECTOR_PROPERTIES)
 
 
 @extend_schema(request=JSON, responses=JSON)
@@ -327,40 +344,66 @@ def director_test_connection(request):
 
 
 @extend_schema(request=JSON, responses=JSON)
-@extend_schema(methods=["PUT"], operation_id="staged_director_availability_zones_replace")
+@extend_schema(
+    methods=["PUT"],
+    operation_id="staged_director_availability_zones_replace",
+    parameters=[IF_MATCH],
+)
+@extend_schema(methods=["POST"], parameters=[IF_MATCH])
 @api_view(["GET", "POST", "PUT"])
 def availability_zones(request):
-    """``GET`` all; ``POST {"availability_zone"}`` adds one; ``PUT {"availability_zones"}`` replaces all."""
+    """``GET`` all; ``POST {"availability_zone"}`` adds one; ``PUT {"availability_zones"}`` replaces all.
+
+    ``ETag``/``If-Match``: the version of the AZs (all of them)."""
+    kw = {"user": _user(request)}
+    if request.method in ("POST", "PUT"):
+        kw["version"] = _if_match(request)
     if request.method == "POST":
-        az = services.add_availability_zone(_body(request, "availability_zone"))
-        return Response({"availability_zone": az}, status=status.HTTP_201_CREATED)
+        az = services.add_availability_zone(_body(request, "availability_zone"), **kw)
+        return _director_versioned(
+            {"availability_zone": az}, "availability_zones", status=status.HTTP_201_CREATED
+        )
     if request.method == "PUT":
-        services.set_availability_zones(_body(request, "availability_zones"))
-    return Response({"availability_zones": services.list_availability_zones()})
+        services.set_availability_zones(_body(request, "availability_zones"), **kw)
+    return _director_versioned(
+        {"availability_zones": services.list_availability_zones()}, "availability_zones"
+    )
 
 
-@extend_schema(request=JSON, responses=JSON)
+@extend_schema(request=JSON, responses=JSON, parameters=[IF_MATCH])
 @api_view(["PUT"])
 def availability_zone(request, az_guid):
-    az = services.update_availability_zone(az_guid, _body(request, "availability_zone"))
-    return Response({"availability_zone": az})
+    az = services.update_availability_zone(
+        az_guid,
+        _body(request, "availability_zone"),
+        user=_user(request),
+        version=_if_match(request),
+    )
+    return _director_versioned({"availability_zone": az}, "availability_zones")
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
 @api_view(["GET", "PUT"])
 def director_networks(request):
-    """``{"icmp_checks_enabled", "networks": [{"name", "subnets": [...]}]}``."""
+    """``{"icmp_checks_enabled", "networks": [{"name", "subnets": [...]}]}``; ``ETag``/``If-Match``."""
     if request.method == "PUT":
-        return Response(services.set_networks(_body(request)))
-    return Response(services.get_networks())
+        out = services.set_networks(_body(request), user=_user(request), version=_if_match(request))
+        return _director_versioned(out, "networks")
+    return _director_versioned(services.get_networks(), "networks")
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
 @api_view(["GET", "PUT"])
 def director_network_and_az(request):
+    """``ETag``/``If-Match`` as for the other staged writes."""
     if request.method == "PUT":
-        return Response(services.set_network_and_az(_body(request)))
-    return Response(services.get_network_and_az())
+        out = services.set_network_and_az(
+            _body(request), user=_user(request), version=_if_match(request)
+        )
+        return _director_versioned(out, "network_and_az")
+    return _director_versioned(services.get_network_and_az(), "network_and_az")
 
 
 @extend_schema(request=JSON, responses=JSON)
@@ -370,12 +413,18 @@ def cloud_config(request):
 
 
 @extend_schema(request=JSON, responses=JSON)
+@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
 @api_view(["GET", "PUT"])
 def vm_types(request):
-    """``{"vm_types": [{"name", "cpu", "ram", "ephemeral_disk", "builtin"}]}``; PUT replaces."""
+    """``{"vm_types": [{"name", "cpu", "ram", "ephemeral_disk", "builtin"}]}``; PUT replaces.
+
+    ``ETag``/``If-Match`` as for the other staged writes."""
     if request.method == "PUT":
-        return Response({"vm_types": services.set_vm_types(_body(request, "vm_types"))})
-    return Response({"vm_types": services.vm_types()})
+        out = services.set_vm_types(
+            _body(request, "vm_types"), user=_user(request), version=_if_match(request)
+        )
+        return _director_versioned({"vm_types": out}, "vm_types")
+    return _director_versioned({"vm_types": services.vm_types()}, "vm_types")
 
 
 @extend_schema(request=JSON, responses=JSON)

@@ -4,7 +4,10 @@ vCenter Config (with "Test connection", which logs in and keeps the
 datacenter, cluster, datastore and portgroup choices in the session),
 Director Config, Create Availability Zones, Create Networks, Assign AZ and
 Network, VM Types. Row editors add a row with htmx
-(``?fragment=az|cluster|network|subnet|vm``).
+(``?fragment=az|cluster|network|subnet|vm``). Each form carries the
+version of its pane; a save based on a stale read is refused (409) naming
+who saved the pane since, and the pane shows the saved values again
+(``tiles.services.versions``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from director.services import ServiceError
+from director.services import Conflict, ServiceError
 from opsconsole.auth import can_write
 from tiles import director_tile
 from tiles.forms import (
@@ -25,11 +28,22 @@ from tiles.forms import (
     parse_networks,
     parse_vm_types,
 )
+from tiles.services import versions
 
 from .common import _error_lines, writer_required
 
 INVENTORY_SESSION_KEY = "tiles.vcenter_inventory"
 
+
+#: The part of the tile each pane writes (its version, ``tiles.services.versions``).
+PANE_PARTS = {
+    "vcenter": director_tile.PART_IAAS,
+    "director": director_tile.PART_DIRECTOR,
+    "azs": "availability_zones",
+    "networks": "networks",
+    "network-and-az": "network_and_az",
+    "vm-types": "vm_types",
+}
 
 DIRECTOR_PANES = [
     ("vcenter", "vCenter Config"),
@@ -63,7 +77,10 @@ def _director_menu(current: str) -> list[dict]:
 
 
 def _director_page(request, pane, context, status=200):
+    # A form re-shown with errors keeps the version it was read at.
+    version = request.POST.get("version") if request.method == "POST" else None
     ctx = {
+        "version": version or director_tile.version_of(PANE_PARTS[pane]),
         "menu": _director_menu(pane),
         "pane": pane,
         "pane_label": dict(DIRECTOR_PANES)[pane],
@@ -91,7 +108,24 @@ def director_tile_pane(request, pane):
         "network-and-az": _director_network_and_az,
         "vm-types": _director_vm_types,
     }[pane]
-    return handler(request, pane)
+    try:
+        return handler(request, pane)
+    except Conflict as exc:
+        for line in _error_lines(exc.errors):
+            messages.error(request, line)
+        messages.info(request, "The form shows the saved values now.")
+        request.method = "GET"  # show the pane as it is saved now, with its version
+        response = handler(request, pane)
+        response.status_code = 409
+        return response
+
+
+def _write_kw(request) -> dict:
+    """Who saves, and the version the form was read at (409 when stale)."""
+    return {
+        "user": request.user.get_username(),
+        "version": versions.parse_if_match(request.POST.get("version"), "version"),
+    }
 
 
 def _saved(request, pane):
@@ -116,7 +150,9 @@ def _director_vcenter(request, pane):
         form = VCenterForm(request.POST, password_stored=stored)
         if form.is_valid():
             try:
-                director_tile.set_iaas_configuration(form.iaas())
+                director_tile.set_iaas_configuration(form.iaas(), **_write_kw(request))
+            except Conflict:
+                raise
             except ServiceError as exc:
                 _add_path_errors(form, exc.errors)
             else:
@@ -181,7 +217,9 @@ def _director_settings(request, pane):
         form = DirectorSettingsForm(request.POST)
         if form.is_valid():
             try:
-                director_tile.set_director_configuration(form.cleaned_data)
+                director_tile.set_director_configuration(form.cleaned_data, **_write_kw(request))
+            except Conflict:
+                raise
             except ServiceError as exc:
                 _add_path_errors(form, exc.errors)
             else:
@@ -239,7 +277,9 @@ def _director_azs(request, pane):
     if request.method == "POST":
         azs = parse_availability_zones(request.POST)
         try:
-            director_tile.set_availability_zones(azs)
+            director_tile.set_availability_zones(azs, **_write_kw(request))
+        except Conflict:
+            raise
         except ServiceError as exc:
             errors = _error_lines(exc.errors)
             status = 422
@@ -262,7 +302,9 @@ def _director_networks(request, pane):
     if request.method == "POST":
         data = parse_networks(request.POST)
         try:
-            director_tile.set_networks(data)
+            director_tile.set_networks(data, **_write_kw(request))
+        except Conflict:
+            raise
         except ServiceError as exc:
             errors = _error_lines(exc.errors)
             status = 422
@@ -293,7 +335,9 @@ def _director_network_and_az(request, pane):
             "singleton_availability_zone": request.POST.get("singleton_availability_zone", ""),
         }
         try:
-            director_tile.set_network_and_az(current)
+            director_tile.set_network_and_az(current, **_write_kw(request))
+        except Conflict:
+            raise
         except ServiceError as exc:
             errors = _error_lines(exc.errors)
             status = 422
@@ -320,7 +364,9 @@ def _director_vm_types(request, pane):
     if request.method == "POST":
         types = [] if request.POST.get("builtin") else parse_vm_types(request.POST)
         try:
-            director_tile.set_vm_types(types)
+            director_tile.set_vm_types(types, **_write_kw(request))
+        except Conflict:
+            raise
         except ServiceError as exc:
             errors = _error_lines(exc.errors)
             status = 422
