@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := python3-venv redis-server golang-go golang-github-vmware-govmomi-dev qemu-utils libpq-dev postgresql chromium nats-server ruby
+APT_PACKAGES := python3-venv redis-server golang-go golang-github-vmware-govmomi-dev qemu-utils libpq-dev postgresql chromium nats-server ruby bubblewrap
 HTMX_VERSION ?= 2.0.11
 SWAGGER_UI_VERSION ?= 5.35.0
 # pip-tools writes the lock files (make lock); it is not needed to install them.
