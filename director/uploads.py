@@ -13,8 +13,9 @@ dependencies}]`` or, for a compiled release, ``compiled_packages`` with a
 ``stemcell``), ``jobs/<name>.tgz`` (each holding ``job.MF``: name,
 templates, packages, properties, consumes, provides; and ``templates/``)
 and ``packages/<name>.tgz``. The ``update_release`` task keeps every job
-and package tarball as a blob under ``BLOBSTORE_DIR`` and writes the rows;
-nothing is compiled.
+and package tarball in the director's blobstore (``director.blobstore``; the
+rows' ``blob_path`` holds the blob id) and writes the rows; nothing is
+compiled. A task that fails part way removes the blobs it stored.
 
 Both are checked **completely before anything is written** (``read_stemcell``,
 ``read_release``): a bad tarball is refused with an ``UploadError`` naming
@@ -47,6 +48,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .archives import ArchiveLimitError, UploadError, open_tar  # noqa: F401 - re-exported
+from .blobstore import blobstore
 from .events import record_event
 from .manifest.yaml import check_yaml_bounds
 from .models import (
@@ -98,29 +100,10 @@ def discard_upload(path: str | Path | None) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def blob_path_for(digest: str) -> Path:
-    return Path(settings.BLOBSTORE_DIR) / digest[:2] / digest
-
-
 def _store_blob(stream: IO[bytes]) -> tuple[str, str]:
-    """Write a stream to the blobstore under its sha1; returns (relative path, sha1)."""
-    root = Path(settings.BLOBSTORE_DIR)
-    root.mkdir(parents=True, exist_ok=True)
-    sha1 = hashlib.sha1()
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := stream.read(1 << 20):
-                sha1.update(chunk)
-                out.write(chunk)
-        digest = sha1.hexdigest()
-        final = blob_path_for(digest)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return str(final.relative_to(root)), digest
+    """Keep a job or package tarball in the blobstore; returns (blob id, sha1)."""
+    ref = blobstore().put(stream)
+    return ref.id, ref.sha1
 
 
 # --------------------------------------------------------------------------- tar helpers
@@ -590,18 +573,14 @@ def update_release(ctx: TaskContext) -> str:
         if release_exists(archive.name, archive.version):
             return f"Release '{archive.label}' already exists"
         blobs: dict[str, tuple[str, str]] = {}
-        with _open_tgz(path, "release tarball") as (tar, members):
-            packages = ctx.stage("Creating new packages", total=len(archive.packages) or None)
-            for p in archive.packages:
-                with packages.track(f"{p.name}/{p.version}"):
-                    blobs[p.member] = _store_blob(tar.extractfile(members[p.member]))
-                ctx.checkpoint()
-            jobs = ctx.stage("Creating new jobs", total=len(archive.jobs) or None)
-            for j in archive.jobs:
-                with jobs.track(f"{j.name}/{j.version}"):
-                    blobs[j.member] = _store_blob(tar.extractfile(members[j.member]))
-        with ctx.stage("Release has been created", total=1).track(archive.label):
-            _save_release(archive, blobs)
+        try:
+            _store_release_blobs(ctx, path, archive, blobs)
+            with ctx.stage("Release has been created", total=1).track(archive.label):
+                _save_release(archive, blobs)
+        except BaseException:
+            for blob_id, _sha1 in blobs.values():  # no row will name them
+                blobstore().delete(blob_id)
+            raise
         record_event(
             "create",
             "release",
@@ -614,6 +593,22 @@ def update_release(ctx: TaskContext) -> str:
         return f"Created release '{archive.label}'"
     finally:
         discard_upload(path)
+
+
+def _store_release_blobs(
+    ctx: TaskContext, path: Path, archive: ReleaseArchive, blobs: dict[str, tuple[str, str]]
+) -> None:
+    """Store each package and job tarball, noting (blob id, sha1) by member as it goes."""
+    with _open_tgz(path, "release tarball") as (tar, members):
+        packages = ctx.stage("Creating new packages", total=len(archive.packages) or None)
+        for p in archive.packages:
+            with packages.track(f"{p.name}/{p.version}"):
+                blobs[p.member] = _store_blob(tar.extractfile(members[p.member]))
+            ctx.checkpoint()
+        jobs = ctx.stage("Creating new jobs", total=len(archive.jobs) or None)
+        for j in archive.jobs:
+            with jobs.track(f"{j.name}/{j.version}"):
+                blobs[j.member] = _store_blob(tar.extractfile(members[j.member]))
 
 
 def _save_release(archive: ReleaseArchive, blobs: dict[str, tuple[str, str]]) -> ReleaseVersion:

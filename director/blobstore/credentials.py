@@ -61,11 +61,23 @@ def _create(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _keep_private(path: Path) -> None:
+    """Mode 0600 (0700 for the directory) again if something widened it (a restore
+    writes files with the default mode)."""
+    for target, mode in ((path.parent, 0o700), (path, 0o600)):
+        try:
+            if target.stat().st_mode & 0o077:
+                os.chmod(target, mode)
+        except OSError:
+            pass  # not ours to change; reading it still works
+
+
 def blobstore_credentials() -> BlobstoreCredentials:
     """The blobstore's credentials, generated on first use."""
     path = credentials_file()
     if not path.exists():
         _create(path)
+    _keep_private(path)
     try:
         data = json.loads(path.read_text())
         values = [data[key] for key in _KEYS]

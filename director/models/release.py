@@ -3,14 +3,14 @@
 
 A release tarball is unpacked once on upload (``director.uploads``): each
 job's ``job.MF`` becomes ``ReleaseJob.spec`` (templates, packages,
-properties with their defaults, consumes/provides links), each package's
-tarball is kept as a content-addressed blob under ``BLOBSTORE_DIR``
-(``blob_path``). Nothing is compiled: packages are source packages, or
+properties with their defaults, consumes/provides links), each job's and
+package's tarball is kept in the director's blobstore (``director.blobstore``)
+and ``blob_path`` holds its blob id (BOSH's ``blobstore_id``), ``sha1`` its
+digest from ``release.MF``. Nothing is compiled: packages are source packages, or
 compiled packages when the tarball was a compiled release (``stemcell``).
 
 Unlike BOSH, jobs and packages belong to one release version rather than
-being shared between versions through join tables: simpler to read, and the
-blobs (keyed by sha1) are still shared on disk.
+being shared between versions through join tables: simpler to read.
 """
 
 from django.db import models
@@ -87,7 +87,7 @@ class ReleaseJob(models.Model):
 
 
 class ReleasePackage(models.Model):
-    """A package of a release version; its tarball is the blob at ``blob_path``.
+    """A package of a release version; its tarball is the blob whose id is ``blob_path``.
 
     ``dependencies`` lists package names of the same release. ``stemcell``
     is ``<os>/<version>`` for a compiled package, empty for a source package.

@@ -5,6 +5,7 @@ import gzip
 import pytest
 
 from director import runner, uploads
+from director.blobstore import blobstore
 from director.models import ReleaseJob, ReleasePackage, ReleaseVersion, Task, TaskState
 from director.uploads import UploadError, read_release, read_stemcell
 from tests.director.builders import build_release, build_stemcell_tgz, tgz_bytes
@@ -166,11 +167,25 @@ def test_update_release_task_stores_blobs_and_rows(tmp_path, settings):
     assert job.package_names == ["java", "zookeeper"]
     pkg = ReleasePackage.objects.get(release_version=rv, name="zookeeper")
     assert pkg.dependencies == ["java"]
-    blob = settings.BLOBSTORE_DIR / pkg.blob_path
-    assert blob.is_file() and blob.name == pkg.sha1
+    # the tarballs are in the blobstore under their ids, and match release.MF's digests
+    for row in (pkg, job):
+        blobstore().verify(row.blob_path, row.sha1)
     assert not upload.exists()  # the upload is removed once stored
     stages = [e.data.get("stage") for e in task.events.order_by("seq")]
     assert "Creating new packages" in stages and "Creating new jobs" in stages
+
+
+def test_a_release_task_that_fails_keeps_no_blobs(tmp_path, settings, monkeypatch):
+    def fail(archive, blobs):
+        assert len(blobs) == 4  # every package and job was stored by then
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(uploads, "_save_release", fail)
+    upload = uploads.save_upload(build_release(tmp_path / "r.tgz"), "release")
+    task = runner.create_task("update_release", "x", "admin", args={"path": str(upload)})
+    assert runner.run_task(task.id) == TaskState.ERROR
+    assert not ReleaseVersion.objects.exists()
+    assert [p for p in settings.BLOBSTORE_DIR.rglob("*") if p.is_file()] == []
 
 
 def test_update_release_again_is_a_no_op_that_says_so(tmp_path):

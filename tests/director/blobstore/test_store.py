@@ -191,6 +191,12 @@ def test_credentials_are_generated_once_mode_0600_and_shared(store):
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert [p.name for p in path.parent.iterdir()] == ["credentials.json"]
     assert blobstore_credentials() == first
+    # a restore that wrote it world-readable is put right on the next read
+    os.chmod(path, 0o644)
+    os.chmod(path.parent, 0o755)
+    assert blobstore_credentials() == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
 def test_damaged_credentials_are_reported_not_silently_replaced(store):
