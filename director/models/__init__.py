@@ -13,11 +13,13 @@ disk               ``PersistentDisk``, ``OrphanDisk``
 ip                 ``IpAddress``
 variable           ``Credential`` (the variable store), ``VariableSet``, ``Variable``
 task               ``Task``, ``TaskEvent``, ``TaskState`` + state groups
+agent              ``AgentHeartbeat``, ``AgentAlert`` (what agents told the HM)
 lock               ``Lock``
 event              ``Event`` (audit)
 =================  =========================================================
 """
 
+from .agent import AgentAlert, AgentHeartbeat
 from .config import KNOWN_CONFIG_TYPES, Config, ConfigType, DirectorAttribute
 from .deployment import Deployment, DeploymentProblem, ProblemState
 from .disk import OrphanDisk, PersistentDisk
@@ -40,6 +42,8 @@ from .variable import Credential, Variable, VariableSet
 
 __all__ = [
     "ACTIVE_STATES",
+    "AgentAlert",
+    "AgentHeartbeat",
     "CANCELLABLE_STATES",
     "KNOWN_CONFIG_TYPES",
     "RUNNING_STATES",
