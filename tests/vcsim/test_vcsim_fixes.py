@@ -497,6 +497,56 @@ def test_uuid_searches_answer_while_parallel_clones_create_vms(race_vcsim):
         assert moid(found) == [ref]
 
 
+# --- defect 9: Destroy keeps files uploaded beside the VM's ----------------------
+
+
+def datastore_put(vcsim, dc_name, ds_name, path, data):
+    session = requests.Session()
+    session.trust_env = False
+    resp = session.put(
+        f"https://{vcsim.host}/folder/{path}",
+        params={"dcPath": dc_name, "dsName": ds_name},
+        data=data,
+        verify=vcsim.cert_file,
+        timeout=30,
+    )
+    resp.raise_for_status()
+
+
+def datastore_status(vcsim, dc_name, ds_name, path):
+    session = requests.Session()
+    session.trust_env = False
+    return session.get(
+        f"https://{vcsim.host}/folder/{path}",
+        params={"dcPath": dc_name, "dsName": ds_name},
+        verify=vcsim.cert_file,
+        timeout=30,
+    ).status_code
+
+
+def test_destroy_deletes_the_vm_files_and_keeps_an_uploaded_one(
+    vsphere_si, vcsim, dc, cluster, template
+):
+    def made_vm():
+        location = vim.vm.RelocateSpec(pool=cluster.resourcePool)
+        vm = clone(template, unique("destroy"), dc.vmFolder, location=location)
+        ds, vmx = split_ds_path(vm.config.files.vmPathName)
+        return vm, ds, vmx.rsplit("/", 1)[0], vmx
+
+    vm, ds, folder, vmx = made_vm()
+    disk_file = split_ds_path(disks(vm)[0].backing.fileName)[1]
+    datastore_put(vcsim, dc.name, ds, f"{folder}/env.iso", b"not the VM's")
+    WaitForTask(vm.Destroy_Task())
+    assert datastore_status(vcsim, dc.name, ds, vmx) == 404
+    assert datastore_status(vcsim, dc.name, ds, disk_file) == 404
+    # vSphere keeps what it did not create, and so the folder (it used to go whole).
+    assert datastore_get(vcsim, dc.name, ds, f"{folder}/env.iso") == b"not the VM's"
+
+    vm, ds, folder, _ = made_vm()
+    WaitForTask(vm.Destroy_Task())
+    assert datastore_status(vcsim, dc.name, ds, f"{folder}/") == 404, "an emptied folder goes"
+
+
 # --- login and TLS ------------------------------------------------------------
 
 
