@@ -194,6 +194,18 @@ def build_payload(
     templates: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     errors: list[TemplateError] = []
+    # Every instance of a group has the same properties and links (each link
+    # listing all of its provider's instances): send each distinct value once.
+    shared: dict[str, Any] = {}
+    refs: dict[str, str] = {}
+
+    def share(value: Any) -> str:
+        text = json.dumps(value, sort_keys=True)
+        if text not in refs:
+            refs[text] = str(len(refs))
+            shared[refs[text]] = value
+        return refs[text]
+
     for inst in instances:
         spec = template_spec(inst)
         jobs = []
@@ -227,8 +239,8 @@ def build_payload(
                     "name": job.name,
                     "templates": job.key,
                     "release": {"name": job.release, "version": job.release_version},
-                    "properties": properties,
-                    "links": {k: dict(v) for k, v in (ij.links or {}).items()},
+                    "properties": share(properties),
+                    "links": share({k: dict(v) for k, v in (ij.links or {}).items()}),
                 }
             )
         rows.append({"key": inst.key, "spec": spec, "jobs": jobs})
@@ -242,6 +254,7 @@ def build_payload(
     payload = {
         "dns": {"az_ids": {k: str(v) for k, v in ids.items()}},
         "templates": templates,
+        "shared": shared,
         "instances": rows,
     }
     return payload, errors

@@ -5,13 +5,14 @@
 # Input (JSON on stdin):
 #   {"limits": {"max_output_bytes": N, "cpu_seconds": N},
 #    "dns": {"az_ids": {"z1": "1", ...}},
-#    "templates": {"<release>/<job>": {"monit": "<erb>",
+#    "templates": {"<release>/<version>/<job>": {"monit": "<erb>",
 #                                      "files": [{"src": ..., "dest": ..., "erb": ...}]}},
 #    "instances": [{"key": "<group>/<id>",
 #                   "spec": {...the template spec, without properties and links...},
-#                   "jobs": [{"name": ..., "templates": "<release>/<job>",
+#                   "jobs": [{"name": ..., "templates": "<release>/<version>/<job>",
 #                             "release": {"name": ..., "version": ...},
-#                             "properties": {...}, "links": {...}}]}]}
+#                             "properties": "<ref>", "links": "<ref>"}]}],
+#    "shared": {"<ref>": <a job's properties or links, sent once for all instances>}}
 # Output (JSON on stdout):
 #   {"instances": {"<key>": {"jobs": {"<job>": {"monit": "...",
 #                                                "files": [{"src", "dest", "content"}]}},
@@ -159,36 +160,52 @@ module OpsconsoleRendering
     end
   end
 
-  class LinkInstance
-    include Lookup
-    attr_reader :name, :index, :id, :az, :address, :properties, :bootstrap
-
-    def initialize(spec)
-      @name = spec['name']
-      @index = spec['index']
-      @id = spec['id']
-      @az = spec['az']
-      @address = spec['address']
-      @properties = spec['properties']
-      @bootstrap = spec['bootstrap']
+  # Link data is shared by every template of every consumer in this render
+  # (deep-frozen, never copied whole); what a template reads is its own copy.
+  module CopyOnRead
+    def copy_value(value)
+      case value
+      when nil, true, false, Integer, Float, Symbol then value
+      when String then value.dup
+      else Marshal.load(Marshal.dump(value))
+      end
     end
 
     def p(*args)
-      first_property(@properties, args)
+      copy_value(first_property(@properties, args))
     end
 
     def if_p(*names, &block)
-      properties_if_p(@properties, names, &block)
+      properties_if_p(@properties, names) { |*values| block.call(*values.map { |v| copy_value(v) }) }
+    end
+
+    def properties
+      copy_value(@properties)
+    end
+  end
+
+  class LinkInstance
+    include Lookup
+    include CopyOnRead
+
+    def initialize(spec)
+      @spec = spec
+      @properties = spec['properties']
+    end
+
+    %w[name index id az address bootstrap].each do |key|
+      define_method(key) { copy_value(@spec[key]) }
     end
 
     def inspect
-      "#<link instance #{@name}/#{@id}>"
+      "#<link instance #{@spec['name']}/#{@spec['id']}>"
     end
   end
 
   class Link
     include Lookup
-    attr_reader :instances, :properties
+    include CopyOnRead
+    attr_reader :instances
 
     def initialize(spec, az_ids)
       @spec = spec
@@ -197,18 +214,10 @@ module OpsconsoleRendering
       @az_ids = az_ids
     end
 
-    def p(*args)
-      first_property(@properties, args)
-    end
-
-    def if_p(*names, &block)
-      properties_if_p(@properties, names, &block)
-    end
-
     # A manual link (or one given an address) answers that address; otherwise the
     # BOSH DNS query for the link's group: q-<a<az id>...s<status>>.<group>.<network>.<deployment>.<domain>.
     def address(criteria = {})
-      return @spec['address'] if @spec.key?('address')
+      return copy_value(@spec['address']) if @spec.key?('address')
 
       criteria = criteria.transform_keys(&:to_sym)
       slug = []
@@ -316,6 +325,7 @@ module OpsconsoleRendering
   class Renderer
     def initialize(input)
       @templates = input['templates'] || {}
+      @shared = deep_freeze(input['shared'] || {})
       @instances = input['instances'] || []
       @az_ids = (input['dns'] || {})['az_ids'] || {}
       @max_output = (input['limits'] || {})['max_output_bytes'] || (64 * 1024 * 1024)
@@ -369,7 +379,8 @@ module OpsconsoleRendering
     # properties must not change what the next one sees).
     def evaluate(job, src, text, spec, errors)
       erb = compiled(job, src, text)
-      context = Context.new(deep_copy(spec), deep_copy(job['properties']), deep_copy(job['links']), @az_ids)
+      context = Context.new(deep_copy(spec), deep_copy(@shared[job['properties']]),
+                            @shared[job['links']], @az_ids)
       result = erb.result(context.get_binding).dup.force_encoding(Encoding::UTF_8)
       unless result.valid_encoding?
         raise EncodingError, 'the rendered file is not valid UTF-8'
@@ -405,6 +416,14 @@ module OpsconsoleRendering
         return line if line.positive?
       end
       nil
+    end
+
+    def deep_freeze(object)
+      case object
+      when Hash then object.each_value { |v| deep_freeze(v) }
+      when Array then object.each { |v| deep_freeze(v) }
+      end
+      object.freeze
     end
 
     def deep_copy(object)

@@ -336,3 +336,18 @@ def test_link_without_instances_is_not_a_link():
         )
         == "no"
     )
+
+
+def test_a_template_that_mutates_link_data_does_not_change_the_next_one():
+    mutate = (
+        "<% l = link('peers') %><% l.instances.first.address << '-x' %>"
+        "<% l.p('tls')['on'] = true %><% l.properties['port'] = 1 %>"
+        "<% l.if_p('tls') { |t| t['on'] = 'yes' } %>a"
+    )
+    read = "<% l = link('peers') %><%= l.instances.first.address %> <%= l.p('tls.on') %> <%= l.p('port') %>"
+    j = job(templates={"a.erb": ("a", mutate), "b.erb": ("b", read)})
+    other = job("other", templates={"c.erb": ("c", read)})
+    inst = instance([(j, {}, {"peers": PEERS}), (other, {}, {"peers": PEERS})])
+    files = render_instances([inst])[inst.key].files
+    assert files["web"]["b"] == "10.0.0.10 false 2181"
+    assert files["other"]["c"] == "10.0.0.10 false 2181"
