@@ -24,7 +24,8 @@ api_v0 = [
     ),
     path("docs/", views.api_docs, name="api-docs"),
     path("users", users_api.users, name="api-users"),
-    path("users/<int:user_id>", users_api.user, name="api-user"),
+    # Any name Django's validator allows (letters, digits, @ . + - _) is one path segment.
+    path("users/<str:username>", users_api.user, name="api-user"),
     tiles_api_urls.director_diff,  # before the director API, which shares the prefix
     path("director/", include("director.api.urls")),
     tiles_api_urls.stemcells_upload,  # the Stemcell Library, then the director upload

@@ -1,10 +1,13 @@
-"""``/api/v0/users``: list and create users; read one, change its role, state or password.
+"""``/api/v0/users``: list and create users; ``/api/v0/users/{username}``: read one,
+change its role, state or password, delete it.
 
 Admins only (the admin role, which superusers have): another role gets 403,
 an anonymous caller 401. Errors are ``{"errors": {field: [messages]}}``:
 422 for a bad value (unknown role, weak password), 409 for a duplicate user
-name or a change that would leave no active admin, 400 for a body that is
-not an object. Passwords are write-only: no answer carries one.
+name, a change that would leave no active admin or an admin deleting
+themselves, 404 naming an unknown user, 400 for a body that is not an
+object. Passwords are write-only: no answer carries one. A new password
+revokes the user's API tokens; a deleted user's tokens and sessions are gone.
 """
 
 from __future__ import annotations
@@ -126,21 +129,41 @@ def users(request):
     return paginator.get_paginated_response([user_json(u) for u in page])
 
 
-@extend_schema(methods=["GET"], responses={200: UserSerializer, 404: OpenApiTypes.OBJECT})
+NOT_FOUND = OpenApiResponse(OpenApiTypes.OBJECT, description="no such user (named)")
+
+
+@extend_schema(methods=["GET"], responses={200: UserSerializer, 404: NOT_FOUND})
 @extend_schema(
     methods=["PATCH"],
     request=UserUpdateSerializer,
-    responses={200: UserSerializer, 404: OpenApiTypes.OBJECT, **ERRORS},
+    responses={200: UserSerializer, 404: NOT_FOUND, **ERRORS},
+    description="A new ``password`` revokes the user's API tokens and ends their sessions.",
 )
-@api_view(["GET", "PATCH"])
+@extend_schema(
+    methods=["DELETE"],
+    responses={
+        204: None,
+        403: ERRORS[403],
+        404: NOT_FOUND,
+        409: OpenApiResponse(OpenApiTypes.OBJECT, description="yourself, or the last admin"),
+    },
+    description="Deletes the user with their API tokens and sessions; events about them stay.",
+)
+@api_view(["GET", "PATCH", "DELETE"])
 @permission_classes([IsConsoleAdmin])
-def user(request, user_id: int):
-    """``GET`` one user; ``PATCH`` any of ``role``, ``active`` (false disables), ``password``."""
+def user(request, username: str):
+    """``GET`` one user; ``PATCH`` any of ``role``, ``active`` (false disables), ``password``;
+    ``DELETE`` removes them."""
+    target = services.get_user_named(username)
+    actor = request.user.get_username()
+    if request.method == "DELETE":
+        services.delete_user(actor, target.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
     if request.method == "PATCH":
         changes = _body(request)
-        target = services.update_user(request.user.get_username(), user_id, changes)
+        target = services.update_user(actor, target.pk, changes)
         if target.pk == request.user.pk and "password" in changes and request.auth is None:
             # A session caller who reset their own password stays logged in.
             update_session_auth_hash(request._request, target)
         return Response(user_json(target))
-    return Response(user_json(services.get_user(user_id)))
+    return Response(user_json(target))

@@ -1,4 +1,4 @@
-"""Managing console users: create, set the role, reset the password, disable or enable.
+"""Managing console users: create, set the role, reset the password, disable, enable, delete.
 
 Shared by the Users page, ``/api/v0/users`` and commands. Each function
 checks its input and raises ``ServiceError`` naming the field (422 for bad
@@ -10,11 +10,14 @@ Invariants guarded here:
 
 - every password set passes Django's password validators
   (``settings.AUTH_PASSWORD_VALIDATORS``);
-- a user is disabled, never deleted (``is_active=False``): the login form,
-  sessions and API tokens all refuse inactive users, and the audit trail
-  keeps naming them;
-- at least one active admin remains: demoting or disabling the last one is
-  refused with 409;
+- a disabled user (``is_active=False``) is kept: the login form, sessions
+  and API tokens all refuse inactive users; a deleted user (Ops Manager's
+  UAA delete) is gone with their API tokens and login sessions, while the
+  audit events about them stay (events hold names, not rows);
+- a password reset revokes the user's API tokens and ends their other
+  sessions (Django's session hash): they log in again everywhere;
+- at least one active admin remains: demoting, disabling or deleting the
+  last one is refused with 409, and no admin deletes themselves (409);
 - audit events name the actor, the action and the user, never a password.
 """
 
@@ -23,23 +26,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from director.events import record_event
 from director.services import NotFound, ServiceError
 from opsconsole.auth import ROLE_ADMIN, ROLES, role_of
-from opsconsole.models import UserProfile
+from opsconsole.models import ApiToken, UserProfile
 
 #: ``Event.object_type`` of every user change.
 OBJECT_TYPE = "user"
 #: The fields a change (PATCH) may carry.
 CHANGEABLE = ("role", "active", "password")
 LAST_ADMIN = "at least one active admin must remain; make another user an admin first"
+NOT_YOURSELF = "you cannot delete your own user; another admin can"
 
 
 def _User():
@@ -59,6 +65,16 @@ def get_user(user_id) -> Any:
         return list_users().get(pk=int(user_id))
     except (TypeError, ValueError, _User().DoesNotExist):
         raise NotFound({"id": [f"no user {user_id}"]}) from None
+
+
+def get_user_named(username) -> Any:
+    """The user named exactly ``username``; 404 naming it (without a query if no name could be)."""
+    try:
+        if _check_username(username) != username:
+            raise ServiceError("not a user name")
+        return list_users().get(username=username)
+    except (ServiceError, _User().DoesNotExist):
+        raise NotFound({"username": [f"no user {username!r}"]}) from None
 
 
 def _check_role(role) -> str:
@@ -195,10 +211,58 @@ def update_user(actor: str, user_id, changes: Mapping[str, Any]) -> Any:
         user.save(update_fields=["is_active"])
         record_event("enable" if active else "disable", OBJECT_TYPE, name, user=actor)
     if password is not None:
-        user.set_password(password)
+        user.set_password(password)  # ends their sessions: the session hash no longer matches
         user.save(update_fields=["password"])
+        _revoke_tokens(user)
         record_event("reset-password", OBJECT_TYPE, name, user=actor)
     return get_user(user.pk)
+
+
+def _revoke_tokens(user) -> int:
+    """Revoke every live API token of ``user`` (kept a while to explain the 401)."""
+    now = timezone.now()
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now).update(
+        revoked_at=now
+    )
+
+
+def _end_sessions(user_pk) -> None:
+    """Delete the login sessions of the user ``user_pk`` (stores that list sessions only)."""
+    from importlib import import_module
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if not hasattr(store, "get_model_class"):  # cookie or cache sessions: not listable
+        return
+    model = store.get_model_class()
+    live = model.objects.filter(expire_date__gt=timezone.now())
+    for session in live.iterator():
+        if session.get_decoded().get(SESSION_KEY) == str(user_pk):
+            store(session_key=session.session_key).delete()
+
+
+@transaction.atomic
+def delete_user(actor: str, user_id) -> str:
+    """Delete a user (not the actor, not the last active admin); returns the name.
+
+    Their API tokens and profile go with the row (cascade) and their login
+    sessions are deleted; the audit events about them stay. One ``delete``
+    event names who deleted whom and the role they had.
+    """
+    user = get_user(user_id)
+    if role_of(user) == ROLE_ADMIN and user.is_active:
+        others = _other_active_admins(user)
+        user = get_user(user.pk)  # as it is now that the admins are locked
+        if role_of(user) == ROLE_ADMIN and user.is_active and not others:
+            raise ServiceError({"username": [LAST_ADMIN]}, 409)
+    name = user.get_username()
+    if name == actor:
+        raise ServiceError({"username": [NOT_YOURSELF]}, 409)
+    role = role_of(user)
+    pk = user.pk
+    user.delete()
+    _end_sessions(pk)
+    record_event("delete", OBJECT_TYPE, name, user=actor, context={"role": role})
+    return name
 
 
 def user_events(user, limit: int = 20) -> list:

@@ -1,8 +1,9 @@
-"""The Users page (Settings > Users): admins create users, set roles, reset passwords, disable.
+"""The Users page (Settings > Users): admins create users, set roles, reset passwords,
+disable and delete.
 
 Two pages over ``services``: the list (with the create form; with
 ``request.htmx`` a search renders only the table) and one user (role,
-password, disable/enable, the user's audit events). Every other role gets a
+password, disable/enable, delete, the user's audit events). Every other role gets a
 403 page that says why. Forms post and redirect, and work without
 JavaScript.
 """
@@ -63,13 +64,37 @@ def users(request):
 #: The detail page's actions (POST ``action=``): the change each makes and what it then says.
 ACTIONS = {
     "role": (lambda data: {"role": data["role"]}, "{name} now has the role {role}."),
-    "password": (lambda data: {"password": data["password"]}, "The password of {name} was reset."),
+    "password": (
+        lambda data: {"password": data["password"]},
+        "The password of {name} was reset: they must log in again everywhere"
+        " (their sessions ended and their API tokens were revoked).",
+    ),
     "disable": (
         lambda data: {"active": False},
         "{name} is disabled: they cannot log in and their API tokens stop working.",
     ),
     "enable": (lambda data: {"active": True}, "{name} is enabled again."),
 }
+#: Said after resetting one's own password (this session is kept).
+OWN_PASSWORD = (
+    "Your password was reset: this session stays logged in; your other sessions ended"
+    " and your API tokens were revoked."
+)
+
+
+def _delete(request, target):
+    """The Delete button: to the list with what happened, or back with why not."""
+    try:
+        name = services.delete_user(request.user.get_username(), target.pk)
+    except ServiceError as exc:
+        text = "; ".join(m for msgs in exc.errors.values() for m in msgs)
+        messages.error(request, f"{target.username}: {text}")
+        return redirect("user", user_id=target.pk)
+    messages.success(
+        request,
+        f"Deleted user {name}: their sessions and API tokens are gone; the events about them stay.",
+    )
+    return redirect("users")
 
 
 @require_http_methods(["GET", "POST"])
@@ -84,8 +109,10 @@ def user(request, user_id: int):
     status = 200
     if request.method == "POST":
         action = request.POST.get("action")
+        if action == "delete":
+            return _delete(request, target)
         if action not in ACTIONS:
-            messages.error(request, f"action: must be one of {', '.join(ACTIONS)}")
+            messages.error(request, f"action: must be one of {', '.join([*ACTIONS, 'delete'])}")
             return redirect("user", user_id=target.pk)
         # Disable and enable are bare buttons: their refusal is a message, not a form error.
         form = None
@@ -106,6 +133,7 @@ def user(request, user_id: int):
             else:
                 if action == "password" and target.pk == request.user.pk:
                     update_session_auth_hash(request, target)  # stay logged in
+                    done = OWN_PASSWORD
                 messages.success(request, done.format(name=target.username, role=role_of(target)))
                 return redirect("user", user_id=target.pk)
         status = 422

@@ -1,12 +1,13 @@
 """Users and roles (Settings > Users, ``/api/v0/users``) as an admin, a non-admin
-and an attacker meet them: who may manage users, what a created, demoted, reset
-or disabled user can then do, which passwords are refused, what the audit
-trail says, and that the last active admin cannot be removed.
+and an attacker meet them: who may manage users, what a created, demoted, reset,
+disabled or deleted user can then do, which passwords are refused, what the
+audit trail says, and that the last active admin cannot be removed.
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -58,7 +59,13 @@ def _all_event_text() -> str:
 
 
 @pytest.mark.parametrize(
-    "method, url", [("get", "/api/v0/users"), ("post", "/api/v0/users"), ("get", "/api/v0/users/1")]
+    "method, url",
+    [
+        ("get", "/api/v0/users"),
+        ("post", "/api/v0/users"),
+        ("get", "/api/v0/users/admin"),
+        ("delete", "/api/v0/users/admin"),
+    ],
 )
 def test_api_anonymous_gets_401(api_client, method, url):
     response = getattr(api_client, method)(url, {}, format="json")
@@ -67,7 +74,7 @@ def test_api_anonymous_gets_401(api_client, method, url):
 
 
 def test_api_patch_anonymous_gets_401(api_client, admin_user):
-    response = api_client.patch(f"/api/v0/users/{admin_user.pk}", {"active": False}, format="json")
+    response = api_client.patch("/api/v0/users/admin", {"active": False}, format="json")
     assert response.status_code == 401
     admin_user.refresh_from_db()
     assert admin_user.is_active
@@ -77,14 +84,18 @@ def test_api_patch_anonymous_gets_401(api_client, admin_user):
 def test_api_refuses_every_non_admin_role(role_api, admin_user, role):
     client = role_api(role)
     assert client.get("/api/v0/users").status_code == 403
-    assert client.get(f"/api/v0/users/{admin_user.pk}").status_code == 403
+    assert client.get("/api/v0/users/admin").status_code == 403
     response = client.post(
         "/api/v0/users", {"username": "mallory", "role": "admin", "password": GOOD}, format="json"
     )
     assert response.status_code == 403
     assert response.json() == {"errors": {"base": ["Only admins may manage users."]}}
-    response = client.patch(f"/api/v0/users/{admin_user.pk}", {"password": OTHER}, format="json")
+    response = client.patch("/api/v0/users/admin", {"password": OTHER}, format="json")
     assert response.status_code == 403
+    response = client.delete("/api/v0/users/admin")
+    assert response.status_code == 403
+    assert response.json() == {"errors": {"base": ["Only admins may manage users."]}}
+    assert get_user_model().objects.filter(username="admin").exists()
     assert not get_user_model().objects.filter(username="mallory").exists()
     assert _token("admin", "admin-password-1")[0] == 200  # the admin's password is unchanged
 
@@ -136,7 +147,7 @@ def test_api_create_lists_and_the_new_user_logs_in(admin_api, client):
     listed = admin_api.get("/api/v0/users").json()
     assert listed["count"] == 2
     assert [u["username"] for u in listed["results"]] == ["admin", "alice"]
-    assert admin_api.get(f"/api/v0/users/{body['id']}").json()["role"] == "restricted_control"
+    assert admin_api.get(f"/api/v0/users/{body['username']}").json()["role"] == "restricted_control"
     assert GOOD not in json.dumps(listed)
     # the new user can log in (page and token) and has the role given
     assert client.login(username="alice", password=GOOD)
@@ -197,7 +208,7 @@ def test_api_weak_password_says_why(admin_api):
 
 @pytest.mark.parametrize("body", [[], ["a"], "text", 7])
 def test_api_refuses_non_object_bodies(admin_api, admin_user, body):
-    for method, url in (("post", "/api/v0/users"), ("patch", f"/api/v0/users/{admin_user.pk}")):
+    for method, url in (("post", "/api/v0/users"), ("patch", "/api/v0/users/admin")):
         response = getattr(admin_api, method)(url, body, format="json")
         assert response.status_code == 400, (method, body, response.content)
         assert "body" in response.json()["errors"]
@@ -217,10 +228,10 @@ def test_api_refuses_non_object_bodies(admin_api, admin_user, body):
 def test_api_patch_refuses_bad_input_and_changes_nothing(admin_api, body, field):
     alice = _create(admin_api, "alice", "full_view")
     before = Event.objects.count()
-    response = admin_api.patch(f"/api/v0/users/{alice['id']}", body, format="json")
+    response = admin_api.patch(f"/api/v0/users/{alice['username']}", body, format="json")
     assert response.status_code == 422, response.content
     assert field in response.json()["errors"]
-    assert admin_api.get(f"/api/v0/users/{alice['id']}").json() == alice
+    assert admin_api.get(f"/api/v0/users/{alice['username']}").json() == alice
     assert Event.objects.count() == before
     assert _token("alice", GOOD)[0] == 200
 
@@ -228,17 +239,36 @@ def test_api_patch_refuses_bad_input_and_changes_nothing(admin_api, body, field)
 def test_api_patch_is_all_or_nothing(admin_api):
     alice = _create(admin_api, "alice", "full_view")
     response = admin_api.patch(
-        f"/api/v0/users/{alice['id']}", {"role": "full_control", "password": "weak"}, format="json"
+        f"/api/v0/users/{alice['username']}",
+        {"role": "full_control", "password": "weak"},
+        format="json",
     )
     assert response.status_code == 422
-    assert admin_api.get(f"/api/v0/users/{alice['id']}").json()["role"] == "full_view"
+    assert admin_api.get(f"/api/v0/users/{alice['username']}").json()["role"] == "full_view"
 
 
-def test_api_unknown_user_is_404(admin_api):
-    assert admin_api.get("/api/v0/users/999").status_code == 404
-    response = admin_api.patch("/api/v0/users/999", {"active": False}, format="json")
-    assert response.status_code == 404
-    assert "errors" in response.json()
+@pytest.mark.parametrize("name", ["nobody", "no.body@example.com", "bad name!", "x" * 200, "é"])
+def test_api_unknown_user_is_404_naming_them(admin_api, name):
+    url = f"/api/v0/users/{quote(name, safe='')}"
+    for method, body in (("get", None), ("patch", {"active": False}), ("delete", None)):
+        response = getattr(admin_api, method)(url, body, format="json")
+        assert response.status_code == 404, (method, response.content)
+        assert response.json() == {"errors": {"username": [f"no user {name!r}"]}}
+    assert get_user_model().objects.count() == 1
+
+
+def test_api_routes_take_names_with_at_dot_plus_and_dash(admin_api):
+    for name in ("ops.user+tag@example.com", "ops-user_2"):
+        _create(admin_api, name, "full_view")
+        url = f"/api/v0/users/{name}"
+        assert admin_api.get(url).json()["username"] == name
+        response = admin_api.patch(url, {"role": "full_control"}, format="json")
+        assert response.status_code == 200 and response.json()["role"] == "full_control"
+        assert admin_api.delete(url).status_code == 204
+        assert admin_api.get(url).status_code == 404
+    # the id is not a name: a route by id finds nobody
+    alice = _create(admin_api, "alice")
+    assert admin_api.get(f"/api/v0/users/{alice['id']}").status_code == 404
 
 
 def test_api_role_change_takes_effect(admin_api):
@@ -248,18 +278,38 @@ def test_api_role_change_takes_effect(admin_api):
     change = {"type": "runtime", "name": "x", "content": "releases: []\n"}
     assert me.post("/api/v0/director/configs", change, format="json").status_code == 403
     response = admin_api.patch(
-        f"/api/v0/users/{alice['id']}", {"role": "full_control"}, format="json"
+        f"/api/v0/users/{alice['username']}", {"role": "full_control"}, format="json"
     )
     assert response.status_code == 200 and response.json()["role"] == "full_control"
     assert me.post("/api/v0/director/configs", change, format="json").status_code in (200, 201)
 
 
-def test_api_reset_password(admin_api):
-    alice = _create(admin_api, "alice")
-    response = admin_api.patch(f"/api/v0/users/{alice['id']}", {"password": OTHER}, format="json")
-    assert response.status_code == 200
+def test_api_reset_password_revokes_tokens_and_ends_sessions(admin_api, client):
+    _create(admin_api, "alice")
+    _, raw = _token("alice", GOOD)
+    assert client.login(username="alice", password=GOOD)
+    response = admin_api.patch("/api/v0/users/alice", {"password": OTHER}, format="json")
+    assert response.status_code == 200 and response.json()["username"] == "alice"
+    assert "password" not in response.json() and OTHER not in response.content.decode()
     assert _token("alice", GOOD)[0] == 401
-    assert _token("alice", OTHER)[0] == 200
+    old = _bearer(raw).get("/api/v0/director/info")
+    assert old.status_code == 401
+    assert "revoked" in json.dumps(old.json())
+    page = client.get(reverse("dashboard"))
+    assert page.status_code == 302 and page["Location"].startswith(reverse("login"))
+    status, new = _token("alice", OTHER)
+    assert status == 200
+    assert _bearer(new).get("/api/v0/director/info").status_code == 200
+    # other users' tokens are untouched
+    assert admin_api.get("/api/v0/users").status_code == 200
+
+
+def test_api_own_password_reset_revokes_own_tokens(admin_api):
+    response = admin_api.patch("/api/v0/users/admin", {"password": OTHER}, format="json")
+    assert response.status_code == 200
+    assert admin_api.get("/api/v0/users").status_code == 401  # log in again
+    status, raw = _token("admin", OTHER)
+    assert status == 200 and _bearer(raw).get("/api/v0/users").status_code == 200
 
 
 def test_api_disable_ends_login_sessions_and_tokens_and_enable_restores(admin_api, client):
@@ -269,7 +319,9 @@ def test_api_disable_ends_login_sessions_and_tokens_and_enable_restores(admin_ap
     assert client.login(username="alice", password=GOOD)
     assert client.get(reverse("dashboard")).status_code == 200
 
-    response = admin_api.patch(f"/api/v0/users/{alice['id']}", {"active": False}, format="json")
+    response = admin_api.patch(
+        f"/api/v0/users/{alice['username']}", {"active": False}, format="json"
+    )
     assert response.status_code == 200 and response.json()["active"] is False
 
     assert token_client.get("/api/v0/director/info").status_code == 401
@@ -283,9 +335,117 @@ def test_api_disable_ends_login_sessions_and_tokens_and_enable_restores(admin_ap
     users = admin_api.get("/api/v0/users").json()["results"]
     assert {"username": "alice", "active": False}.items() <= users[1].items()
 
-    admin_api.patch(f"/api/v0/users/{alice['id']}", {"active": True}, format="json")
+    admin_api.patch(f"/api/v0/users/{alice['username']}", {"active": True}, format="json")
     assert token_client.get("/api/v0/director/info").status_code == 200
     assert _token("alice", GOOD)[0] == 200
+
+
+# --------------------------------------------------------------------------- delete
+
+
+def test_api_delete_removes_the_user_tokens_and_sessions(admin_api, client):
+    from django.contrib.sessions.models import Session
+
+    _create(admin_api, "alice", "full_control")
+    _, raw = _token("alice", GOOD)
+    token_client = _bearer(raw)
+    assert token_client.get("/api/v0/director/info").status_code == 200
+    assert client.login(username="alice", password=GOOD)
+    alice_session = client.session.session_key
+    admin_api.patch("/api/v0/users/alice", {"role": "full_view"}, format="json")
+
+    response = admin_api.delete("/api/v0/users/alice")
+    assert response.status_code == 204 and response.content == b""
+
+    assert admin_api.get("/api/v0/users/alice").status_code == 404
+    assert [u["username"] for u in admin_api.get("/api/v0/users").json()["results"]] == ["admin"]
+    assert token_client.get("/api/v0/director/info").status_code == 401
+    assert _token("alice", GOOD)[0] == 401
+    assert not Session.objects.filter(session_key=alice_session).exists()
+    page = client.get(reverse("dashboard"))
+    assert page.status_code == 302 and page["Location"].startswith(reverse("login"))
+    login = client.post(reverse("login"), {"username": "alice", "password": GOOD})
+    assert login.status_code == 200 and "did not match" in login.content.decode()
+    # the audit trail keeps naming alice, the deletion included
+    events = list(
+        Event.objects.filter(object_type="user", object_name="alice")
+        .order_by("id")
+        .values_list("user", "action", "context")
+    )
+    assert events == [
+        ("admin", "create", {"role": "full_control"}),
+        ("admin", "update", {"role": ["full_control", "full_view"]}),
+        ("admin", "delete", {"role": "full_view"}),
+    ]
+    shown = admin_api.get("/api/v0/director/events?object_type=user&object_name=alice").json()
+    assert [e["action"] for e in shown["results"]][0] == "delete"
+    # the name is free again: a new alice is a new user with none of the old one's tokens
+    _create(admin_api, "alice", "restricted_view")
+    assert token_client.get("/api/v0/director/info").status_code == 401
+
+
+def test_api_delete_a_disabled_user(admin_api):
+    _create(admin_api, "alice")
+    admin_api.patch("/api/v0/users/alice", {"active": False}, format="json")
+    assert admin_api.delete("/api/v0/users/alice").status_code == 204
+    assert not get_user_model().objects.filter(username="alice").exists()
+
+
+def test_api_admin_cannot_delete_themselves(admin_api, admin_user):
+    _create(admin_api, "second", "admin")
+    before = Event.objects.count()
+    response = admin_api.delete("/api/v0/users/admin")
+    assert response.status_code == 409
+    assert response.json() == {
+        "errors": {"username": ["you cannot delete your own user; another admin can"]}
+    }
+    assert get_user_model().objects.filter(pk=admin_user.pk, is_active=True).exists()
+    assert Event.objects.count() == before
+    assert admin_api.get("/api/v0/users").status_code == 200  # the token still works
+    # another admin can
+    _, raw = _token("second", GOOD)
+    assert _bearer(raw).delete("/api/v0/users/admin").status_code == 204
+    assert admin_api.get("/api/v0/users").status_code == 401
+
+
+def test_api_the_last_admin_cannot_delete_themselves(admin_api, admin_user):
+    response = admin_api.delete("/api/v0/users/admin")
+    assert response.status_code == 409
+    assert "at least one active admin must remain" in response.json()["errors"]["username"][0]
+    assert get_user_model().objects.filter(pk=admin_user.pk, is_active=True).exists()
+
+
+def test_the_last_active_admin_cannot_be_deleted_by_anyone(admin_api, admin_user):
+    """The guard holds whoever asks (a command, or an admin deleted meanwhile)."""
+    from director.services import ServiceError
+    from opsconsole.users import services
+
+    _create(admin_api, "second", "admin")
+    admin_api.patch("/api/v0/users/second", {"active": False}, format="json")
+    with pytest.raises(ServiceError) as refused:
+        services.delete_user("second", admin_user.pk)
+    assert refused.value.status == 409
+    assert "at least one active admin must remain" in str(refused.value)
+    assert get_user_model().objects.filter(pk=admin_user.pk).exists()
+    # the disabled admin does not count, and may be deleted
+    assert admin_api.delete("/api/v0/users/second").status_code == 204
+
+
+@pytest.mark.parametrize("role", NON_ADMIN_ROLES)
+def test_api_delete_refused_for_non_admins(role_api, admin_api, role):
+    _create(admin_api, "alice")
+    client = role_api(role)
+    response = client.delete("/api/v0/users/alice")
+    assert response.status_code == 403
+    assert get_user_model().objects.filter(username="alice").exists()
+    assert not Event.objects.filter(action="delete").exists()
+
+
+def test_api_delete_anonymous_gets_401(admin_api):
+    _create(admin_api, "alice")
+    response = APIClient().delete("/api/v0/users/alice")
+    assert response.status_code == 401
+    assert get_user_model().objects.filter(username="alice").exists()
 
 
 # --------------------------------------------------------------------------- audit
@@ -293,7 +453,7 @@ def test_api_disable_ends_login_sessions_and_tokens_and_enable_restores(admin_ap
 
 def test_every_change_is_an_audit_event_without_the_password(admin_api):
     alice = _create(admin_api, "alice", "full_view")
-    url = f"/api/v0/users/{alice['id']}"
+    url = f"/api/v0/users/{alice['username']}"
     admin_api.patch(url, {"role": "full_control"}, format="json")
     admin_api.patch(url, {"password": OTHER}, format="json")
     admin_api.patch(url, {"active": False}, format="json")
@@ -321,7 +481,7 @@ def test_no_event_for_a_change_that_changes_nothing(admin_api):
     alice = _create(admin_api, "alice", "full_view")
     before = Event.objects.count()
     admin_api.patch(
-        f"/api/v0/users/{alice['id']}", {"role": "full_view", "active": True}, format="json"
+        f"/api/v0/users/{alice['username']}", {"role": "full_view", "active": True}, format="json"
     )
     assert Event.objects.count() == before
 
@@ -330,7 +490,7 @@ def test_no_event_for_a_change_that_changes_nothing(admin_api):
 
 
 def test_the_last_admin_cannot_disable_or_demote_themselves(admin_api, admin_user):
-    url = f"/api/v0/users/{admin_user.pk}"
+    url = "/api/v0/users/admin"
     for body, field in (({"active": False}, "active"), ({"role": "full_control"}, "role")):
         response = admin_api.patch(url, body, format="json")
         assert response.status_code == 409
@@ -342,16 +502,14 @@ def test_the_last_admin_cannot_disable_or_demote_themselves(admin_api, admin_use
 
 def test_a_disabled_admin_does_not_count(admin_api, admin_user):
     other = _create(admin_api, "second", "admin")
-    admin_api.patch(f"/api/v0/users/{other['id']}", {"active": False}, format="json")
-    response = admin_api.patch(f"/api/v0/users/{admin_user.pk}", {"active": False}, format="json")
+    admin_api.patch(f"/api/v0/users/{other['username']}", {"active": False}, format="json")
+    response = admin_api.patch("/api/v0/users/admin", {"active": False}, format="json")
     assert response.status_code == 409
 
 
 def test_with_another_admin_a_superuser_can_step_down(admin_api, admin_user):
     other = _create(admin_api, "second", "admin")
-    response = admin_api.patch(
-        f"/api/v0/users/{admin_user.pk}", {"role": "full_view"}, format="json"
-    )
+    response = admin_api.patch("/api/v0/users/admin", {"role": "full_view"}, format="json")
     assert response.status_code == 200 and response.json()["role"] == "full_view"
     admin_user.refresh_from_db()
     assert not admin_user.is_superuser
@@ -359,7 +517,9 @@ def test_with_another_admin_a_superuser_can_step_down(admin_api, admin_user):
     # and the remaining admin is now the last one
     _, raw = _token("second", GOOD)
     second = _bearer(raw)
-    response = second.patch(f"/api/v0/users/{other['id']}", {"role": "full_view"}, format="json")
+    response = second.patch(
+        f"/api/v0/users/{other['username']}", {"role": "full_view"}, format="json"
+    )
     assert response.status_code == 409
 
 
@@ -457,11 +617,16 @@ def test_page_role_password_disable_enable(admin_page, django_user_model):
     )
     assert response.status_code == 422
     assert "at least 12 characters" in response.content.decode()
+    _, before_reset = _token("frank", GOOD)
     response = admin_page.post(
         url, {"action": "password", "password": OTHER, "password_again": OTHER}, follow=True
     )
-    assert "The password of frank was reset." in response.content.decode()
-    assert _token("frank", OTHER)[0] == 200
+    assert (
+        "The password of frank was reset: they must log in again everywhere"
+        " (their sessions ended and their API tokens were revoked)."
+    ) in response.content.decode()
+    assert _bearer(before_reset).get("/api/v0/director/info").status_code == 401
+    assert _token("frank", GOOD)[0] == 401
     _, raw = _token("frank", OTHER)
 
     response = admin_page.post(url, {"action": "disable"}, follow=True)
@@ -486,6 +651,8 @@ def test_page_last_admin_guard(admin_page, admin_user):
     url = reverse("user", args=[admin_user.pk])
     response = admin_page.post(url, {"action": "disable"}, follow=True)
     assert "at least one active admin must remain" in response.content.decode()
+    response = admin_page.post(url, {"action": "delete"}, follow=True)
+    assert "at least one active admin must remain" in response.content.decode()
     response = admin_page.post(url, {"action": "role", "role": "full_view"})
     assert response.status_code == 422
     assert "at least one active admin must remain" in response.content.decode()
@@ -499,16 +666,53 @@ def test_page_own_password_reset_keeps_the_session(admin_page, admin_user):
         url, {"action": "password", "password": OTHER, "password_again": OTHER}
     )
     assert response.status_code == 302
+    page = admin_page.get(response["Location"]).content.decode()
+    assert "Your password was reset: this session stays logged in" in page
     assert admin_page.get(reverse("users")).status_code == 200
     assert _token("admin", OTHER)[0] == 200
 
 
 def test_page_unknown_user_and_action(admin_page, admin_user):
     assert admin_page.get(reverse("user", args=[999])).status_code == 404
+    assert admin_page.post(reverse("user", args=[999]), {"action": "delete"}).status_code == 404
     response = admin_page.post(
-        reverse("user", args=[admin_user.pk]), {"action": "delete"}, follow=True
+        reverse("user", args=[admin_user.pk]), {"action": "destroy"}, follow=True
     )
-    assert "action: must be one of" in response.content.decode()
+    assert "action: must be one of role, password, disable, enable, delete" in (
+        response.content.decode()
+    )
+
+
+def test_page_delete_asks_then_deletes(admin_page, django_user_model):
+    gina = django_user_model.objects.create_user("gina.ops@example.com", "", GOOD)
+    url = reverse("user", args=[gina.pk])
+    page = admin_page.get(url).content.decode()
+    assert 'data-confirm="Delete user gina.ops@example.com?"' in page
+    assert 'name="action" value="delete"' in page
+    _, raw = _token("gina.ops@example.com", GOOD)
+
+    response = admin_page.post(url, {"action": "delete"})
+    assert response.status_code == 302 and response["Location"] == reverse("users")
+    body = admin_page.get(reverse("users")).content.decode()
+    assert "Deleted user gina.ops@example.com: their sessions and API tokens are gone" in body
+    assert admin_page.get(url).status_code == 404
+    assert not django_user_model.objects.filter(username="gina.ops@example.com").exists()
+    assert _bearer(raw).get("/api/v0/director/info").status_code == 401
+    assert Event.objects.filter(
+        action="delete", object_name="gina.ops@example.com", user="admin"
+    ).exists()
+
+
+def test_page_admin_cannot_delete_themselves(admin_page, admin_user, django_user_model):
+    django_user_model.objects.create_superuser("second", "", GOOD)
+    url = reverse("user", args=[admin_user.pk])
+    page = admin_page.get(url).content.decode()
+    assert 'id="delete-form"' not in page and "You cannot delete your own user" in page
+    response = admin_page.post(url, {"action": "delete"}, follow=True)
+    assert "admin: you cannot delete your own user; another admin can" in (
+        response.content.decode()
+    )
+    assert django_user_model.objects.filter(pk=admin_user.pk).exists()
 
 
 def test_pages_have_no_inline_script(admin_page, admin_user):

@@ -210,7 +210,7 @@ def world(settings, tmp_path, loopback_only):
         "config_id": cloud.id,
         "task_id": task.id,
         "event_id": event.id,
-        "user_id": fuzzed_user.pk,
+        "username": fuzzed_user.username,
         "token_id": fuzzed_token.pk,
         "version": "1.5",
         "stemcell_name": stemcell.name,
@@ -272,7 +272,7 @@ QUERY_VALUES = st.one_of(
     st.sampled_from(["true", "false", "event", "debug", "cpi", "result", "processing,done", "1e9"]),
 )
 
-INT_PARAMS = {"config_id", "task_id", "event_id", "installation_id", "user_id", "token_id"}
+INT_PARAMS = {"config_id", "task_id", "event_id", "installation_id", "token_id"}
 
 
 @dataclass
@@ -330,12 +330,13 @@ OPS = [
     Op("delete", f"{API}/auth/tokens/{{token_id}}"),
     Op("get", f"{API}/users", query={"search": "fuzz", "limit": "1", "offset": "0"}),
     Op("post", f"{API}/users", [{"username": "new", "role": "full_view", "password": PASSWORD}]),
-    Op("get", f"{API}/users/{{user_id}}"),
+    Op("get", f"{API}/users/{{username}}"),
     Op(
         "patch",
-        f"{API}/users/{{user_id}}",
+        f"{API}/users/{{username}}",
         [{"role": "full_control"}, {"active": False}, {"password": PASSWORD, "active": True}],
     ),
+    Op("delete", f"{API}/users/{{username}}"),
     Op("get", f"{API}/available_products"),
     Op("post", f"{API}/available_products", upload="product[file]"),
     Op("delete", f"{API}/available_products", query={"product_name": "small", "version": "1.0.0"}),
