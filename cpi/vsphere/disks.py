@@ -31,7 +31,15 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from cpi.base import CloudError, DiskNotAttached, DiskNotFound, NotSupported, VMNotFound
-from cpi.vsphere.agent_env import ENV_ISO, cdrom_change, cdrom_of, env_iso, upload, vm_directory
+from cpi.vsphere.agent_env import (
+    ENV_ISO,
+    DatastorePath,
+    cdrom_change,
+    cdrom_of,
+    env_iso,
+    upload,
+    vm_directory,
+)
 from cpi.vsphere.config import ConfigError, CpiConfig
 from cpi.vsphere.inventory import Inventory
 from cpi.vsphere.placement import pick_persistent_datastore
@@ -237,7 +245,7 @@ class DiskOperations:
             change = vim.vm.device.VirtualDeviceSpec(
                 operation=vim.vm.device.VirtualDeviceSpec.Operation.add, device=device
             )
-            spec = self._settings_spec(vm_cid, view.props, devices, cid, hint, change)
+            spec = self._settings_spec(vm, vm_cid, view.props, devices, cid, hint, change)
             run_task(f"Attaching {cid} to {vm_cid}", vm.ReconfigVM_Task, spec, not_found=VMNotFound)
             return hint
 
@@ -294,7 +302,7 @@ class DiskOperations:
             change = vim.vm.device.VirtualDeviceSpec(
                 operation=vim.vm.device.VirtualDeviceSpec.Operation.remove, device=device
             )
-            spec = self._settings_spec(vm_cid, view.props, devices, cid, None, change)
+            spec = self._settings_spec(view.ref, vm_cid, view.props, devices, cid, None, change)
             run_task(
                 f"Detaching {cid} from {vm_cid}",
                 view.ref.ReconfigVM_Task,
@@ -333,6 +341,7 @@ class DiskOperations:
 
     def _settings_spec(
         self,
+        vm: vim.VirtualMachine,
         vm_cid: str,
         props: Mapping[str, Any],
         devices: list[Any],
@@ -364,10 +373,44 @@ class DiskOperations:
             log.info("%s has no CD-ROM: its agent settings are updated in guestinfo only", vm_cid)
             return spec
         iso = vm_directory(props.get("config.files.vmPathName", "")).child(ENV_ISO)
-        upload(self.client, self.config.datacenter.name, iso, env_iso(settings))
+        self._upload_iso(vm, vm_cid, cdrom, iso, env_iso(settings))
         # Keep the datastore reference the CD-ROM has when the ISO stays on that datastore.
         datastore = getattr(cdrom.backing, "datastore", None)
         if not str(getattr(cdrom.backing, "fileName", "")).startswith(f"[{iso.datastore}]"):
             datastore = None
         spec.deviceChange.append(cdrom_change(devices, iso, datastore))
         return spec
+
+    def _upload_iso(
+        self,
+        vm: vim.VirtualMachine,
+        vm_cid: str,
+        cdrom: vim.vm.device.VirtualCdrom,
+        iso: DatastorePath,
+        image: bytes,
+    ) -> None:
+        """Replace ``env.iso``; if the datastore refuses while the CD-ROM is connected (a
+        running VM holds its medium open, and a VMFS datastore locks such a file), disconnect
+        the CD-ROM and try once more, as the BOSH CPI disconnects before every upload. The
+        reconfigure that follows connects it again, on the new image."""
+        datacenter = self.config.datacenter.name
+        try:
+            upload(self.client, datacenter, iso, image)
+            return
+        except CloudError as exc:
+            connectable = cdrom.connectable
+            if connectable is None or not connectable.connected:
+                raise
+            log.warning("%s: %s; disconnecting its CD-ROM and uploading again", vm_cid, exc)
+        cdrom.connectable.connected = False
+        spec = vim.vm.ConfigSpec(
+            deviceChange=[
+                vim.vm.device.VirtualDeviceSpec(
+                    operation=vim.vm.device.VirtualDeviceSpec.Operation.edit, device=cdrom
+                )
+            ]
+        )
+        run_task(
+            f"Disconnecting the CD-ROM of {vm_cid}", vm.ReconfigVM_Task, spec, not_found=VMNotFound
+        )
+        upload(self.client, datacenter, iso, image)

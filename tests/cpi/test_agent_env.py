@@ -187,6 +187,40 @@ def test_attach_and_detach_rewrite_the_iso_and_guestinfo(
         cloud.delete_disk(disk_cid)
 
 
+def test_attach_disconnects_the_cdrom_when_the_datastore_refuses_the_upload(
+    cloud, new_vm, vsphere_si, vms_path, vcsim, monkeypatch
+):
+    """vcsim locks no file; the fake datastore refuses a PUT while vCenter says the VM's
+    CD-ROM is connected, as VMFS does for a medium a running VM holds open."""
+    import cpi.vsphere.disks as disks_module
+
+    vm_cid = new_vm()
+    disk_cid = cloud.create_disk(512, {}, vm_cid)
+    refused = []
+    real_upload = disks_module.upload
+
+    def locking_upload(client, datacenter, path, data):
+        if cdrom(find_vm(vsphere_si, vms_path, vm_cid)).connectable.connected:
+            refused.append(str(path))
+            raise disks_module.CloudError(f"Uploading {path} failed: HTTP 500 locked")
+        real_upload(client, datacenter, path, data)
+
+    monkeypatch.setattr(disks_module, "upload", locking_upload)
+    try:
+        hint = cloud.attach_disk(vm_cid, disk_cid)
+        vm = find_vm(vsphere_si, vms_path, vm_cid)
+        assert len(refused) == 1, refused
+        assert cdrom(vm).connectable.connected, "connected again, on the new image"
+        on_cdrom = env_on_cdrom(vcsim, vm)
+        assert on_cdrom["disks"]["persistent"] == {disk_cid: hint}
+        assert on_cdrom == guestinfo_settings(vm)
+    finally:
+        monkeypatch.undo()
+        if disk_cid in cloud.get_disks(vm_cid):
+            cloud.detach_disk(vm_cid, disk_cid)
+        cloud.delete_disk(disk_cid)
+
+
 def test_delete_vm_leaves_no_iso_on_the_datastore(cloud, new_vm, vsphere_si, vms_path, vcsim):
     vm_cid = new_vm()
     vm = find_vm(vsphere_si, vms_path, vm_cid)
