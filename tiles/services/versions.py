@@ -40,6 +40,7 @@ __all__ = [
     "record_edits",
     "parse_if_match",
     "etag",
+    "changed_parts",
 ]
 
 NETWORKS_AND_AZS = "networks_and_azs"
