@@ -2,7 +2,8 @@
 
 PostgreSQL and Redis are started before Django loads (see
 ``opsconsole.localservices.pytest_plugin``); vcsim comes from
-``tests.fixtures.vcsim``; here: a real Celery worker process against the
+``tests.fixtures.vcsim``, the message bus (nats-server) from
+``tests.fixtures.nats``; here: a real Celery worker process against the
 test database, users and API clients.
 """
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "runstack-admin-Password-93"
-PARTS = ("redis", "vcsim", "worker", "beat", "web")
+PARTS = ("redis", "nats", "vcsim", "worker", "beat", "web", "agent-listener")
 
 
 def _env(data: Path, **extra) -> dict:
@@ -60,7 +60,12 @@ class Stack:
 
     def __init__(self, tmp_path: Path, **extra_env):
         self.data = tmp_path / "data"
-        self.ports = {"PORT": free_port(), "REDIS_PORT": free_port(), "VCSIM_PORT": free_port()}
+        self.ports = {
+            "PORT": free_port(),
+            "REDIS_PORT": free_port(),
+            "VCSIM_PORT": free_port(),
+            "NATS_PORT": free_port(),
+        }
         self.env = _env(self.data, **{k: str(v) for k, v in self.ports.items()}, **extra_env)
         for args in (("migrate", "--noinput"), ("ensure_admin",)):
             done = _manage(self.env, *args)
@@ -258,7 +263,13 @@ def test_ports_in_use_are_named_before_anything_starts(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = _env(data, PORT=str(port), REDIS_PORT=str(free_port()), VCSIM_PORT=str(free_port()))
+        env = _env(
+            data,
+            PORT=str(port),
+            REDIS_PORT=str(free_port()),
+            VCSIM_PORT=str(free_port()),
+            NATS_PORT=str(free_port()),
+        )
         done = _manage(env, "runstack", "--no-seed")
     assert done.returncode != 0
     assert f"port {port} on 127.0.0.1 is in use by another program: set PORT" in done.stderr

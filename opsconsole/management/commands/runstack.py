@@ -1,8 +1,9 @@
 """``manage.py runstack``: run the whole console locally, and keep it running.
 
-This is what ``make run`` ends in: Redis, vcsim, a Celery worker and beat, and
-the web server (gunicorn, static files through whitenoise; HTTPS when
-configured), all on 127.0.0.1, under a :class:`Supervisor` that restarts a
+This is what ``make run`` ends in: Redis, the message bus (nats-server with
+TLS and client certificates), vcsim, a Celery worker and beat, the web server
+(gunicorn, static files through whitenoise; HTTPS when configured) and the
+agent listener (agents' heartbeats and alerts), all on 127.0.0.1, under a :class:`Supervisor` that restarts a
 part that dies (with backoff, logged to the terminal and to
 ``<data dir>/logs/runstack.log``). Ports in use are reported before anything
 starts, naming the variable to change. Ctrl-C, SIGTERM or ``make stop``
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from opsconsole.localservices.celery import start_beat, start_worker
+from opsconsole.localservices.nats import start_nats
 from opsconsole.localservices.process import ManagedProcess, port_in_use, wait_for_port
 from opsconsole.localservices.redis import start_redis
 from opsconsole.localservices.supervisor import Part, Supervisor, process_alive, read_state
@@ -48,15 +50,17 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=None, help="web server port (PORT)")
         parser.add_argument("--redis-port", type=int, default=None, help="REDIS_PORT")
         parser.add_argument("--vcsim-port", type=int, default=None, help="VCSIM_PORT")
+        parser.add_argument("--nats-port", type=int, default=None, help="NATS_PORT")
         parser.add_argument(
             "--no-seed", action="store_true", help="do not import the demo tile and stemcell"
         )
 
-    def handle(self, *args, port, redis_port, vcsim_port, no_seed, **options):
+    def handle(self, *args, port, redis_port, vcsim_port, nats_port, no_seed, **options):
         ports = {
             "PORT": port or _env_int("PORT", 8000),
             "REDIS_PORT": redis_port or _env_int("REDIS_PORT", 6379),
             "VCSIM_PORT": vcsim_port or _env_int("VCSIM_PORT", 8989),
+            "NATS_PORT": nats_port or _env_int("NATS_PORT", 4222),
         }
         workers = _env_int("OPSCONSOLE_WEB_WORKERS", 2)
         if workers < 1:
@@ -88,10 +92,12 @@ class Command(BaseCommand):
         web_url = f"{scheme}://127.0.0.1:{ports['PORT']}/"
         parts = [
             Part("redis", lambda: self._start_redis(data, ports["REDIS_PORT"], env, say)),
+            Part("nats", lambda: self._start_nats(ports["NATS_PORT"], env, say)),
             Part("vcsim", lambda: self._start_vcsim(data, ports["VCSIM_PORT"], say)),
             Part("worker", lambda: start_worker(env, logs / "worker.log", concurrency=2)),
             Part("beat", lambda: start_beat(env, logs / "beat.log", data / "celerybeat-schedule")),
             Part("web", lambda: self._start_web(ports["PORT"], workers, tls, env, logs)),
+            Part("agent-listener", lambda: self._start_agent_listener(env, logs)),
         ]
         supervisor = Supervisor(parts, say, state_file)
         starting = True
@@ -179,6 +185,28 @@ class Command(BaseCommand):
         env["CELERY_BROKER_URL"] = broker
         say(f"redis    {broker}  (log {proc.log_path})")
         return proc
+
+    def _start_nats(self, port, env, say):
+        from django.db import DatabaseError
+
+        from director.agents.nats_auth import prepare_server
+        from director.models import Vm
+
+        try:
+            agent_ids = list(Vm.objects.values_list("agent_id", flat=True))
+        except DatabaseError:  # not migrated yet: the agent listener adds them later
+            agent_ids = []
+        files = prepare_server(settings.NATS_DIR, agent_ids)
+        proc, url = start_nats(settings.NATS_DIR, port=port, **files)
+        env["OPSCONSOLE_NATS_URL"] = url
+        say(f"nats     {url}  (TLS, client certificates; log {proc.log_path})")
+        return proc
+
+    def _start_agent_listener(self, env, logs):
+        argv = [sys.executable, "manage.py", "agent_listener"]
+        return ManagedProcess(
+            "agent-listener", argv, logs / "agent-listener.log", env=env, cwd=settings.BASE_DIR
+        )
 
     def _start_vcsim(self, data, port, say):
         from opsconsole.localservices.vcsim import start_vcsim
