@@ -15,7 +15,8 @@ benchmarks.soap_calls`` counts them; ``tests/cpi/test_round_trips.py``
 bounds them): create_vm 8 SOAP calls (and one HTTP PUT of env.iso),
 delete_vm 7 (the VM's folder is deleted with env.iso), has_vm 1,
 set_vm_metadata 1 plus one ``SetField`` per changed key; ``vm_states`` (not
-a CPI method: the director's VMs page) 2 for any number of VMs.
+a CPI method: the director's VMs page) 2 for any number of VMs; ``vm_health``
+(not a CPI method: the health monitor's scan) 1 for any number of VMs.
 """
 
 from __future__ import annotations
@@ -139,6 +140,74 @@ class VSphereCloud(Cpi):
             if props.get("name") in wanted
         }
 
+    def vm_health(self, vm_cids: list[str]) -> dict[str, dict[str, Any]]:
+        """``{vm_cid: {"power_state": ..., "metadata": {name: value}}}`` in ONE round trip.
+
+        Not a CPI method: what the director's health monitor reads every
+        interval for every VM it manages (BOSH's health monitor asks the
+        agents; we also ask vCenter). A cid missing from the answer has no VM
+        in vCenter. One ``RetrievePropertiesEx`` whatever the number of VMs
+        and whatever was looked up before: it starts at vm_folder when this
+        cloud already knows it (no other VMs are read), else at the root
+        folder, following folders and datacenters down to every VM; the same
+        call reads the custom attribute definitions, so ``customValue`` keys
+        become the metadata names ``set_vm_metadata`` wrote. vCenter pages
+        very large answers (``ContinueRetrievePropertiesEx``); vcsim and a
+        vCenter's default page hold far more than a thousand VMs' few
+        properties. Nothing is created.
+        """
+        wanted = set(vm_cids)
+        if not wanted:
+            return {}
+        content = self.client.content
+        children = "healthFolderChildren"
+        folder_children = traverse(
+            vim.Folder,
+            "childEntity",
+            vmodl.query.PropertyCollector.SelectionSpec(name=children),
+            traverse(
+                vim.Datacenter,
+                "vmFolder",
+                vmodl.query.PropertyCollector.SelectionSpec(name=children),
+            ),
+            name=children,
+        )
+        start = self.inventory.cached_folder(self.config.datacenter.vm_folder)
+        specs = [
+            object_spec(start or content.rootFolder, folder_children, skip=True),
+            object_spec(content.customFieldsManager),
+        ]
+        try:
+            found = self.client.collect(
+                specs,
+                {
+                    vim.VirtualMachine: ["name", "runtime.powerState", "customValue"],
+                    vim.CustomFieldsManager: ["field"],
+                },
+            )
+        except vmodl.fault.ManagedObjectNotFound:
+            if start is None:
+                raise
+            self.inventory.invalidate()  # the folder went away: start at the root next time
+            return self.vm_health(vm_cids)
+        names: dict[int, str] = {}
+        for obj, props in found:
+            if isinstance(obj, vim.CustomFieldsManager):
+                names = {f.key: f.name for f in props.get("field") or []}
+        out: dict[str, dict[str, Any]] = {}
+        for obj, props in found:
+            name = props.get("name")
+            if not isinstance(obj, vim.VirtualMachine) or name not in wanted:
+                continue
+            out[name] = {
+                "power_state": str(props.get("runtime.powerState", "unknown")),
+                "metadata": {
+                    names.get(cv.key, str(cv.key)): getattr(cv, "value", "")
+                    for cv in props.get("customValue") or []
+                },
+            }
+        return out
+
     def _existing_vm_folder(self) -> vim.Folder | None:
         """vm_folder without creating it (one ``FindByInventoryPath``, more for a nested datacenter)."""
         dc = self.config.datacenter
@@ -222,6 +291,6 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-for _name in (*METHODS, "vm_states"):
+for _name in (*METHODS, "vm_states", "vm_health"):
     if _name in VSphereCloud.__dict__:
         setattr(VSphereCloud, _name, _guarded(VSphereCloud.__dict__[_name]))

@@ -189,6 +189,10 @@ class Inventory:
             self._folders[path] = current
             return current
 
+    def cached_folder(self, path: str) -> vim.Folder | None:
+        """The folder at ``path`` if it was looked up before (no call, nothing created)."""
+        return self._folders.get(path)
+
     @property
     def vm_folder(self) -> vim.Folder:
         return self.folder(self.config.vm_folder)
