@@ -116,10 +116,11 @@ class Mbus:
     def close(self) -> None:
         with self._lock:
             if self._loop is not None and self._pid == os.getpid():
-                try:
-                    self._run(self._nc.close(), 5) if self._nc is not None else None
-                except Exception:  # closing a broken connection: nothing to save
-                    pass
+                if self._nc is not None:
+                    try:
+                        self._run(self._nc.close(), 5)
+                    except Exception:  # closing a broken connection: nothing to save
+                        pass
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(5)
             self._loop = self._thread = self._nc = None
