@@ -14,6 +14,7 @@ ip                 ``IpAddress``
 variable           ``Credential`` (the variable store), ``VariableSet``, ``Variable``
 task               ``Task``, ``TaskEvent``, ``TaskState`` + state groups
 agent              ``AgentHeartbeat``, ``AgentAlert`` (what agents told the HM)
+health             ``Alert``, ``ResurrectionEvent`` (the HM's alerts, the resurrector's timeline)
 lock               ``Lock``
 event              ``Event`` (audit)
 =================  =========================================================
@@ -24,6 +25,7 @@ from .config import KNOWN_CONFIG_TYPES, Config, ConfigType, DirectorAttribute
 from .deployment import Deployment, DeploymentProblem, ProblemState
 from .disk import OrphanDisk, PersistentDisk
 from .event import Event
+from .health import Alert, AlertCategory, Decision, ResurrectionEvent, Severity
 from .instance import Instance, InstanceState, OrphanedVm, Vm
 from .ip import IpAddress
 from .lock import Lock
@@ -44,6 +46,8 @@ __all__ = [
     "ACTIVE_STATES",
     "AgentAlert",
     "AgentHeartbeat",
+    "Alert",
+    "AlertCategory",
     "CANCELLABLE_STATES",
     "KNOWN_CONFIG_TYPES",
     "RUNNING_STATES",
@@ -52,6 +56,7 @@ __all__ = [
     "ConfigType",
     "Credential",
     "Deployment",
+    "Decision",
     "DeploymentProblem",
     "DirectorAttribute",
     "Event",
@@ -67,6 +72,8 @@ __all__ = [
     "ReleaseJob",
     "ReleasePackage",
     "ReleaseVersion",
+    "ResurrectionEvent",
+    "Severity",
     "Stemcell",
     "Task",
     "TaskEvent",
