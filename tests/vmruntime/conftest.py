@@ -1,0 +1,129 @@
+"""Fixtures for the VM runtime tests: VMs made by our CPI on vcsim, agents on the real NATS.
+
+``agent_vm(...)`` creates a VM through ``cpi.vsphere`` (which writes the agent
+settings to guestinfo and env.iso and powers it on) with a bootstrap client
+certificate from the director's NATS CA, lets its agent onto the bus, and
+returns the VM cid, the agent id and an ``AgentClient`` (the director's) for it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from tests.fixtures.vmruntime import vm_runtime  # noqa: F401 - the session fixture
+from tests.vmruntime.blobserver import BlobServer
+
+
+@pytest.fixture(scope="session")
+def blob_server(tmp_path_factory):
+    server = BlobServer(tmp_path_factory.mktemp("blobs"))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def rt_cloud(vcsim, nats_server, blob_server):
+    from cpi.vsphere import VSphereCloud
+
+    inv = vcsim.inventory
+    props = {
+        "vcenters": [
+            {
+                "host": vcsim.host,
+                "user": vcsim.username,
+                "password": vcsim.password,
+                "connection_options": {"ca_cert": vcsim.ca_pem},
+                "default_disk_type": "thin",
+                "datacenters": [
+                    {
+                        "name": inv["datacenters"][0],
+                        "vm_folder": "BOSH_VMs",
+                        "template_folder": "BOSH_Templates",
+                        "disk_path": "BOSH_Disks",
+                        "datastore_pattern": "^LocalDS_",
+                        "persistent_datastore_pattern": "^LocalDS_",
+                        "clusters": list(inv["clusters"]),
+                    }
+                ],
+            }
+        ],
+        "agent": {"mbus": nats_server.url, "blobstore": blob_server.settings()},
+    }
+    with VSphereCloud(props) as cloud:
+        yield cloud
+
+
+@pytest.fixture(scope="session")
+def rt_stemcell(rt_cloud, tmp_path_factory):
+    import tarfile
+
+    from cpi.stemcell_builder import build_stemcell
+
+    tgz = build_stemcell(tmp_path_factory.mktemp("stemcell") / "stemcell.tgz", version="1.1")
+    out = tmp_path_factory.mktemp("stemcell-image")
+    with tarfile.open(tgz) as tar:
+        tar.extractall(out, filter="data")
+    return rt_cloud.create_stemcell(str(out / "image"), {})
+
+
+@pytest.fixture(scope="session")
+def director_mbus(nats_server):
+    mbus = nats_server.director_mbus()
+    try:
+        yield mbus
+    finally:
+        mbus.close()
+
+
+@dataclass
+class AgentVm:
+    cid: str
+    agent_id: str
+    client: object
+
+
+@pytest.fixture
+def agent_vm(rt_cloud, rt_stemcell, nats_server, director_mbus, vcsim, vm_runtime):  # noqa: F811
+    from director.agents.client import AgentClient
+
+    made: list[str] = []
+
+    def make(disk_cids=(), agent_id=None, ip="10.0.0.20"):
+        agent_id = agent_id or str(uuid.uuid4())
+        nats_server.allow_agents([agent_id])
+        creds = nats_server.pki.issue_agent(agent_id)
+        networks = {
+            "default": {
+                "type": "manual",
+                "ip": ip,
+                "netmask": "255.255.255.0",
+                "gateway": "10.0.0.1",
+                "dns": ["10.0.0.2"],
+                "default": ["dns", "gateway"],
+                "cloud_properties": {"name": vcsim.inventory["portgroups"][0]},
+            }
+        }
+        env = {"bosh": {"mbus": {"cert": creds.mbus_cert()}}}
+        cid, _ = rt_cloud.create_vm(
+            agent_id,
+            rt_stemcell,
+            {"cpu": 1, "ram": 512, "disk": 1024},
+            networks,
+            list(disk_cids),
+            env,
+        )
+        made.append(cid)
+        client = AgentClient(
+            agent_id, instance=cid, mbus=director_mbus, timeout=20, poll_interval=0.2
+        )
+        return AgentVm(cid=cid, agent_id=agent_id, client=client)
+
+    yield make
+    for cid in made:
+        if rt_cloud.has_vm(cid):
+            rt_cloud.delete_vm(cid)
