@@ -722,7 +722,8 @@ def test_pages_have_no_inline_script(admin_page, admin_user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_admins_removing_each_other_at_once_leave_one(monkeypatch, django_user_model):
+@pytest.mark.parametrize("action", ["disable", "delete"])
+def test_two_admins_removing_each_other_at_once_leave_one(monkeypatch, django_user_model, action):
     """The guard locks the admins: the second change waits, then sees it would leave none."""
     import threading
 
@@ -750,22 +751,26 @@ def test_two_admins_removing_each_other_at_once_leave_one(monkeypatch, django_us
     monkeypatch.setattr(services, "_other_active_admins", guard_then_meet)
     outcomes: dict[str, object] = {}
 
-    def disable(actor, target):
+    def remove(actor, target):
         try:
-            services.update_user(actor, target.pk, {"active": False})
-            outcomes[actor] = "disabled"
+            if action == "delete":
+                services.delete_user(actor, target.pk)
+            else:
+                services.update_user(actor, target.pk, {"active": False})
+            outcomes[actor] = "removed"
         except ServiceError as exc:
             outcomes[actor] = exc.status
         finally:
             connection.close()
 
     threads = [
-        threading.Thread(target=disable, args=("first", second)),
-        threading.Thread(target=disable, args=("second", first)),
+        threading.Thread(target=remove, args=("first", second)),
+        threading.Thread(target=remove, args=("second", first)),
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
-    assert sorted(outcomes.values(), key=str) == [409, "disabled"]
+    assert sorted(outcomes.values(), key=str) == [409, "removed"]
     assert django_user_model.objects.filter(is_active=True).count() == 1
+    assert django_user_model.objects.count() == (1 if action == "delete" else 2)
