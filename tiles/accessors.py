@@ -513,6 +513,9 @@ def _resolve(ref: Ref, scope: Scope) -> Any:
             return _property_path(ref, scope, ".properties", segs[1:])
         if head in scope.template.job_types:
             return _job_path(ref, scope, head, segs[1:])
+        job, rest = _dotted_job(scope.template, segs)
+        if job is not None:
+            return _job_path(ref, scope, job, rest)
         if len(segs) == 1 and head in ("deployment_name", "network_name"):
             return (
                 scope.ctx.deployment_name
@@ -532,6 +535,15 @@ def _resolve(ref: Ref, scope: Scope) -> Any:
         if len(segs) == 1 and head in JOB_FACTS:
             return _job_fact(ref, scope, scope.job, head)
     raise _unknown(ref)
+
+
+def _dotted_job(template: ProductTemplate, segs: tuple) -> tuple[str | None, tuple]:
+    """A job type whose name holds dots (``migrate-v1.1-v1.2``) at the head of a reference."""
+    for cut in range(2, len(segs)):
+        name = ".".join(s[0] for s in segs[:cut])
+        if name in template.job_types:
+            return name, segs[cut:]
+    return None, ()
 
 
 def _context_object(ref: Ref, scope: Scope) -> Any:

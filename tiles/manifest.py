@@ -47,6 +47,7 @@ never hold values.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -194,7 +195,9 @@ def deployment_name(product_name: str, guid: str) -> str:
 
 
 def _bosh_dns_label(name: str) -> str:
-    return name.lower().replace("_", "-")
+    """BOSH's canonical DNS label: lower case, ``_`` as ``-``, anything else but
+    letters, digits and ``-`` dropped (a job type ``migrate-v1.1-v1.2``)."""
+    return re.sub(r"[^a-z0-9-]", "", name.lower().replace("_", "-"))
 
 
 def _expand_static_ips(ranges: str) -> list[str]:

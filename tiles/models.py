@@ -68,6 +68,9 @@ class Product(models.Model):
     filename = models.CharField(max_length=255, blank=True, default="")
     uploaded_by = models.CharField(max_length=150, blank=True, default="")
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    #: Quirks import accepted, as Ops Manager does (``"<template path>: <message>"``),
+    #: shown at import, on the tile and in the API (``tiles.template`` lenient checks).
+    warnings = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

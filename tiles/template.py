@@ -47,6 +47,7 @@ from tiles import properties as props
 
 __all__ = [
     "TemplateError",
+    "format_warnings",
     "ProductTemplate",
     "PropertyReference",
     "ReleaseFile",
@@ -72,6 +73,11 @@ class TemplateError(ValueError):
     def __init__(self, errors: list[tuple[str, str]]):
         self.errors = list(errors)
         super().__init__("; ".join(f"{p}: {m}" if p else m for p, m in self.errors))
+
+
+def format_warnings(warnings: list[tuple[str, str]]) -> list[str]:
+    """Import warnings as the lines a product shows: ``path: message``."""
+    return [f"{p}: {m}" if p else m for p, m in warnings]
 
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -124,9 +130,17 @@ class ProductTemplate:
     Treat it as read-only; the lookups are built once at load time.
     """
 
-    def __init__(self, data: dict, source: str = "metadata.yml"):
+    def __init__(
+        self,
+        data: dict,
+        source: str = "metadata.yml",
+        warnings: list[tuple[str, str]] | None = None,
+    ):
         self.data = data
         self.source = source
+        #: What import accepted although it is not quite right (``(path, message)``):
+        #: the quirks shipped tiles carry that Ops Manager imports anyway.
+        self.warnings: list[tuple[str, str]] = list(warnings or [])
         self._refs: dict[str, PropertyReference] = {}
         self._job_types = {
             j["name"]: j
@@ -255,9 +269,14 @@ class _Checker:
     def __init__(self, data: dict):
         self.data = data
         self.errors: list[tuple[str, str]] = []
+        self.warnings: list[tuple[str, str]] = []
 
     def err(self, path: str, msg: str) -> None:
         self.errors.append((path, msg))
+
+    def warn(self, path: str, msg: str) -> None:
+        """A quirk Ops Manager accepts: kept on the product, never a refusal."""
+        self.warnings.append((path, msg))
 
     def list_of(self, node: Any, path: str) -> list:
         if node is None:
@@ -382,7 +401,17 @@ class _Checker:
             if not self.string(job, "name", f"job_types/{i}"):
                 continue
             if not _PROP_NAME_RE.match(job["name"]):
-                self.err(f"job_types/{i}/name", "may only hold letters, digits, '_' and '-'")
+                if _NAME_RE.match(job["name"]):
+                    # Shipped tiles name migration errands ``migrate-v1.1-v1.2``.
+                    self.warn(
+                        f"job_types/{i}/name",
+                        f"'{job['name']}' holds a '.'; Ops Manager accepts it, and its "
+                        f"properties are referenced as .{job['name']}.<property>",
+                    )
+                else:
+                    self.err(
+                        f"job_types/{i}/name", "may only hold letters, digits, '_', '-' and '.'"
+                    )
             if job["name"] in self.job_names:
                 self.err(f"job_types/{i}/name", f"job type '{job['name']}' is defined twice")
             if job["name"] == "properties":
@@ -496,6 +525,7 @@ class _Checker:
         self.constraints(bp, t, p)
         if t in ("vm_type_dropdown", "disk_type_dropdown"):
             self.resource_definitions(bp.get("resource_definitions"), f"{p}/resource_definitions")
+        self.lenient_default(bp, t, p)
         # Credential defaults are generation hints ({identity: vcap},
         # {domains: [...]}); every other default must fit its type.
         if bp.get("default") is not None and not props.get_type(t).credential:
@@ -509,6 +539,57 @@ class _Checker:
                 isinstance(domains, list) and all(isinstance(x, str) for x in domains)
             ):
                 self.err(f"{p}/default/domains", "must be a list of domain names")
+
+    def lenient_default(self, bp: Mapping, t: str, p: str) -> None:
+        """Defaults shipped tiles carry that Ops Manager imports: fixed up, with a warning.
+
+        A ``dropdown_select`` default that is not an option is dropped (the
+        operator chooses one); option names a ``multi_select_options`` default
+        lists but does not declare are dropped; fields of a ``collection``
+        default its ``property_blueprints`` do not declare are dropped from
+        each record. Any other default that does not fit its type stays an
+        error.
+        """
+        default = bp.get("default")
+        if default is None or not isinstance(bp, dict):
+            return
+        if t in ("dropdown_select", "multi_select_options"):
+            names = props.DropdownSelectType.option_names(bp)
+            if t == "dropdown_select" and isinstance(default, str | int | float | bool):
+                if str(default) not in names:
+                    self.warn(
+                        f"{p}/default",
+                        f"'{default}' is not one of the options ({', '.join(names)}): "
+                        "ignored, the operator chooses one",
+                    )
+                    bp["default"] = None
+            elif t == "multi_select_options" and isinstance(default, list):
+                unknown = [str(x) for x in default if str(x) not in names]
+                if unknown:
+                    self.warn(
+                        f"{p}/default",
+                        f"{', '.join(repr(x) for x in unknown)} not among the options "
+                        f"({', '.join(names)}): ignored",
+                    )
+                    bp["default"] = [x for x in default if str(x) in names]
+        elif t == "collection":
+            records = [default] if isinstance(default, Mapping) else default
+            if not isinstance(records, list):
+                return
+            fields = {f.get("name") for f in props.CollectionType.fields(bp)} | {"guid"}
+            cleaned = []
+            for i, record in enumerate(records):
+                if isinstance(record, Mapping):
+                    extra = [k for k in record if k not in fields]
+                    if extra:
+                        self.warn(
+                            f"{p}/default/{i}",
+                            f"field{'s' if len(extra) > 1 else ''} {', '.join(map(str, extra))} "
+                            "not declared in its property_blueprints: ignored",
+                        )
+                        record = {k: v for k, v in record.items() if k in fields}
+                cleaned.append(record)
+            bp["default"] = cleaned
 
     def named_manifests(self, node: Mapping, p: str) -> None:
         for k, nm in enumerate(self.list_of(node.get("named_manifests"), f"{p}/named_manifests")):
@@ -658,7 +739,19 @@ class _Checker:
                 continue
             sref = sel["reference"]
             head, _, option = sref.rpartition(".")
-            if head != ref or option not in options:
+            if head != ref:
+                # Shipped tiles carry references from an older name of the
+                # selector; Ops Manager goes by the option name, as the form does.
+                self.warn(
+                    f"{sp}/reference",
+                    f"{sref} is not under {ref}; "
+                    + (
+                        f"taken as its option '{option}'"
+                        if option in options
+                        else "it names none of its options and is ignored"
+                    ),
+                )
+            elif option not in options:
                 self.err(f"{sp}/reference", f"{sref} is not an option of {ref}")
                 continue
             for k, sub in enumerate(
@@ -735,7 +828,7 @@ def load_product_template(
     checker.check()
     if checker.errors:
         raise TemplateError(checker.errors)
-    return ProductTemplate(data, source)
+    return ProductTemplate(data, source, checker.warnings)
 
 
 # --------------------------------------------------------------------------

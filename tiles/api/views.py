@@ -102,6 +102,7 @@ def _available(p) -> dict:
         "uploaded_at": _time(p.uploaded_at),
         "uploaded_by": p.uploaded_by,
         "releases": p.releases,
+        "warnings": p.warnings,
     }
 
 
@@ -141,6 +142,7 @@ def _staged_json(sp) -> dict:
         "label": sp.product.label,
         "marked_for_deletion": sp.marked_for_deletion,
         "deployed_product_version": sp.deployed_version or None,
+        "warnings": sp.product.warnings,
     }
 
 

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from director.services import Conflict, NotFound, ServiceError
 from director.uploads import discard_upload
 from tiles.models import DIRECTOR_PRODUCT_NAME, Product, StagedProduct
-from tiles.template import TemplateError, load_pivotal, load_product_template
+from tiles.template import TemplateError, format_warnings, load_pivotal, load_product_template
 
 from .common import _err
 
@@ -32,7 +32,8 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
 
     The template is validated (``TemplateError`` messages become errors on
     ``product[file]`` naming the path in the template); a product with the
-    same name and version is refused (409). The releases inside a
+    same name and version is refused (409). Quirks Ops Manager accepts (a
+    default that is not an option, ...) import with ``Product.warnings``. The releases inside a
     ``.pivotal`` are handed to the director (``director.services.upload_release``,
     one task each, queued when the transaction commits; a release the
     director already has is skipped there). Returns the new ``Product``.
@@ -92,6 +93,7 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
                     ],
                     filename=filename,
                     uploaded_by=user or "",
+                    warnings=format_warnings(template.warnings),
                 )
             except IntegrityError:
                 raise Conflict(

@@ -80,6 +80,8 @@ def product_import(request):
             messages.error(request, f"{upload.name}: {line}")
         return redirect("dashboard")
     messages.success(request, f"Imported {product.label or product.name} {product.version}.")
+    for line in product.warnings:  # quirks accepted as Ops Manager accepts them
+        messages.warning(request, f"{upload.name}: {line}")
     return redirect("dashboard")
 
 
