@@ -87,8 +87,9 @@ class AgentVm:
     client: object
 
 
-@pytest.fixture
-def agent_vm(rt_cloud, rt_stemcell, nats_server, director_mbus, vcsim, vm_runtime):  # noqa: F811
+@pytest.fixture(scope="session")
+def vm_factory(rt_cloud, rt_stemcell, nats_server, director_mbus, vcsim, vm_runtime):  # noqa: F811
+    """Make a VM through our CPI with agent settings; its agent's ``AgentClient`` too."""
     from director.agents.client import AgentClient
 
     made: list[str] = []
@@ -109,21 +110,74 @@ def agent_vm(rt_cloud, rt_stemcell, nats_server, director_mbus, vcsim, vm_runtim
             }
         }
         env = {"bosh": {"mbus": {"cert": creds.mbus_cert()}}}
-        cid, _ = rt_cloud.create_vm(
-            agent_id,
-            rt_stemcell,
-            {"cpu": 1, "ram": 512, "disk": 1024},
-            networks,
-            list(disk_cids),
-            env,
-        )
+        props = {"cpu": 1, "ram": 512, "disk": 1024}
+        cid, _ = rt_cloud.create_vm(agent_id, rt_stemcell, props, networks, list(disk_cids), env)
         made.append(cid)
         client = AgentClient(
-            agent_id, instance=cid, mbus=director_mbus, timeout=20, poll_interval=0.2
+            agent_id, instance=cid, mbus=director_mbus, timeout=30, poll_interval=0.2
         )
+        client.wait_until_ready(timeout=60)
         return AgentVm(cid=cid, agent_id=agent_id, client=client)
 
+    make.made = made
     yield make
     for cid in made:
         if rt_cloud.has_vm(cid):
             rt_cloud.delete_vm(cid)
+
+
+@pytest.fixture
+def agent_vm(vm_factory, rt_cloud):
+    """``vm_factory`` for one test: its VMs are deleted at the end of the test."""
+    before = len(vm_factory.made)
+    yield vm_factory
+    for cid in vm_factory.made[before:]:
+        if rt_cloud.has_vm(cid):
+            rt_cloud.delete_vm(cid)
+
+
+@pytest.fixture(scope="session")
+def hm(nats_server):
+    from tests.vmruntime.hm import HmListener
+
+    listener = HmListener(nats_server.url, nats_server.pki)
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+@pytest.fixture(scope="session")
+def compiled_hello(vm_factory, blob_server, rt_cloud, vm_runtime):  # noqa: F811
+    """``hello`` compiled by ``compile_package`` on a compilation VM (deleted afterwards):
+    the package entry of an apply spec, and the packaging log the VM wrote."""
+    from tests.vmruntime.release import source_package
+
+    vm = vm_factory(ip="10.0.0.250")
+    blob_id, sha1 = blob_server.put(source_package())
+    result = vm.client.compile_package(blob_id, sha1, "hello", "1.0.1", {})
+    logs = vm_runtime.root(vm.cid) / "sys" / "log" / "compilation"
+    log = (logs / "packaging.stdout.log").read_text() + (logs / "packaging.stderr.log").read_text()
+    rt_cloud.delete_vm(vm.cid)
+    out = result["result"]
+    return {
+        "package": {
+            "name": "hello",
+            "version": "1.0.1",
+            "sha1": out["sha1"],
+            "blobstore_id": out["blobstore_id"],
+        },
+        "packaging_log": log,
+    }
+
+
+def find_vm(si, name: str):
+    from pyVmomi import vim
+
+    view = si.content.viewManager.CreateContainerView(
+        si.content.rootFolder, [vim.VirtualMachine], True
+    )
+    try:
+        return next(v for v in view.view if v.name == name)
+    finally:
+        view.DestroyView()

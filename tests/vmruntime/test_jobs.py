@@ -1,0 +1,162 @@
+"""Jobs for real inside a simulated VM: compile, apply, start, supervise, errands, drain, logs."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import tarfile
+import time
+
+import pytest
+
+from director.agents.errors import AgentTaskFailed
+from tests.vmruntime.release import apply_spec, rendered_archive, source_package
+
+
+def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def running_pid(client):
+    state = client.get_state()
+    procs = state.get("processes") or []
+    if state["job_state"] == "running" and procs and procs[0]["state"] == "running":
+        return procs[0]["pid"]
+    return None
+
+
+@pytest.fixture
+def deployed(agent_vm, blob_server, compiled_hello):
+    """A VM with ``ticker`` applied and started, as the director's update does it."""
+
+    def deploy(greeting="hello from the manifest", **kwargs):
+        vm = agent_vm(**kwargs)
+        archive = blob_server.put(rendered_archive(greeting))
+        spec = apply_spec(agent_vm=vm, archive=archive, package=compiled_hello["package"])
+        assert vm.client.apply(spec) == "applied"
+        vm.client.run_script("pre-start", {})
+        assert vm.client.start() == "started"
+        pid = wait_for(lambda: running_pid(vm.client), what="ticker running")
+        return vm, spec, pid
+
+    return deploy
+
+
+def test_compile_package_runs_packaging_with_boshs_environment(compiled_hello, blob_server):
+    package = compiled_hello["package"]
+    data = blob_server.get(package["blobstore_id"])
+    import hashlib
+
+    assert hashlib.sha1(data).hexdigest() == package["sha1"]
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        hello = tar.getmember("./bin/hello")
+        assert hello.mode & 0o111
+        assert tar.extractfile(hello).read()[:4] == b"\x7fELF"  # gcc really compiled it
+    log = compiled_hello["packaging_log"]
+    assert "compiling hello 1.0.1 in /var/vcap/data/compile/hello" in log
+    assert "gcc -O2 -o /var/vcap/packages/hello/bin/hello hello/hello.c" in log  # bash -x
+
+
+def test_a_failing_packaging_script_fails_the_task_with_its_output(agent_vm, blob_server):
+    vm = agent_vm(ip="10.0.0.21")
+    blob_id, sha1 = blob_server.put(source_package("echo about to fail\nexit 7\n"))
+    with pytest.raises(AgentTaskFailed) as err:
+        vm.client.compile_package(blob_id, sha1, "hello", "1.0.2", {})
+    assert "Command exited with 7" in str(err.value)
+    assert "about to fail" in str(err.value)
+
+
+def test_a_blob_with_the_wrong_digest_is_refused(agent_vm, blob_server):
+    vm = agent_vm(ip="10.0.0.22")
+    blob_id, _ = blob_server.put(source_package())
+    with pytest.raises(AgentTaskFailed) as err:
+        vm.client.compile_package(blob_id, "0" * 40, "hello", "1.0.3", {})
+    assert "expected sha1 digest 0000000000000000000000000000000000000000" in str(err.value)
+
+
+def test_started_job_runs_with_rendered_values_and_monit_restarts_it(deployed, vm_runtime, hm):
+    vm, spec, pid = deployed()
+    root = vm_runtime.root(vm.cid)
+    os.kill(pid, 0)  # a real process on this machine
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        assert fh.read().split(b"\0")[0] == b"/var/vcap/packages/hello/bin/hello"
+    log = root / "sys" / "log" / "ticker" / "ticker.log"
+    wait_for(lambda: log.exists() and "ticker started: hello from the manifest" in log.read_text())
+    assert (
+        "pre-start sees hello from the manifest"
+        in (root / "sys" / "log" / "ticker" / "pre-start.stdout.log").read_text()
+    )
+    state = vm.client.get_state(full=True)
+    assert state["job_state"] == "running"
+    assert state["deployment"] == "rt"
+    (proc,) = state["processes"]
+    assert proc["name"] == "ticker" and proc["state"] == "running"
+    assert proc["mem"]["kb"] > 0 and proc["uptime"]["secs"] >= 0
+    assert (root / "jobs" / "ticker").is_symlink() and (root / "packages" / "hello").is_symlink()
+
+    killed_at = time.time()
+    os.kill(pid, signal.SIGKILL)
+    new_pid = wait_for(
+        lambda: (p := running_pid(vm.client)) and p != pid and p, what="ticker restarted"
+    )
+    os.kill(new_pid, 0)
+    alerts = wait_for(lambda: hm.of("alert", vm.agent_id, since=killed_at), what="an alert")
+    assert "ticker (10.0.0.20) - Does not exist - restart" in alerts[0][1]["title"]
+    restarted_at = time.time()
+    beats = wait_for(lambda: hm.of("heartbeat", vm.agent_id, since=restarted_at), what="a beat")
+    beat = beats[-1][1]
+    assert beat["job"] == "ticker" and beat["node_id"] == vm.agent_id
+    assert beat["number_of_processes"] == 1 and "vitals" in beat
+
+    assert vm.client.stop() == "stopped"
+    assert vm.client.get_state()["job_state"] == "stopped"
+    wait_for(lambda: not os.path.exists(f"/proc/{new_pid}"), what="ticker stopped")
+
+
+def test_errands_return_their_real_output_and_exit_code(deployed):
+    vm, _, _ = deployed(ip="10.0.0.23")
+    ok = vm.client.run_errand("smoke")
+    assert ok == {
+        "stdout": "smoke says abracadabra\n",
+        "stderr": "smoke complains\n",
+        "exit_code": 0,
+    }
+    bad = vm.client.run_errand("broken")
+    assert bad["exit_code"] == 3
+    assert bad["stdout"] == "broken says abracadabra\n"
+    with pytest.raises(AgentTaskFailed, match="Could not find errand nothing"):
+        vm.client.run_errand("nothing")
+
+
+def test_dynamic_drain_and_lifecycle_scripts(deployed, vm_runtime):
+    vm, spec, _ = deployed(ip="10.0.0.24")
+    root = vm_runtime.root(vm.cid)
+    new_spec = dict(spec, configuration_hash="changed", persistent_disk=1024)
+    assert vm.client.drain("update", new_spec) == 0
+    lines = (root / "sys" / "log" / "ticker" / "drain.log").read_text().splitlines()
+    assert lines[0].startswith("0 job_unchanged hash_changed state=")
+    assert 'next={"persistent_disk": 1024}' in lines[0]
+    assert lines[1].startswith("1 job_check_status hash_unchanged")  # asked again after -1
+    assert vm.client.get_state()["job_state"] == "failing"  # unmonitored until stopped
+    with pytest.raises(
+        AgentTaskFailed, match="1 of 1 pre-start scripts failed. Failed Jobs: ticker"
+    ):
+        vm.client.run_script("pre-start", {"env": {"PRE_START_EXIT": "4"}})
+
+
+def test_fetch_logs_uploads_a_tgz_of_the_job_logs(deployed, blob_server):
+    vm, _, _ = deployed(ip="10.0.0.25")
+    result = vm.client.fetch_logs("job")
+    data = blob_server.get(result["blobstore_id"])
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+        assert "./ticker/ticker.log" in names
+        text = tar.extractfile("./ticker/ticker.log").read().decode()
+    assert "ticker started: hello from the manifest" in text
