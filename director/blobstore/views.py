@@ -39,6 +39,7 @@ from .signing import SignatureRefused, blob_prefix, check_signature
 READ_METHODS = ("GET", "HEAD")
 AUTH_METHODS = ("GET", "HEAD", "PUT", "DELETE")
 SIGNED_METHODS = ("GET", "HEAD", "PUT")
+_LENGTH_RE = re.compile(r"[0-9]{1,20}")
 _OBJECT_RE = re.compile(
     r"(?:(?P<prefix>[0-9a-f]{2})/)?"
     r"(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
@@ -153,7 +154,7 @@ def _serve(request, blob_id: str) -> HttpResponse:
 
 def _put(request, store, blob_id: str) -> HttpResponse:
     raw = request.META.get("CONTENT_LENGTH") or ""
-    if not raw.isdigit():
+    if not _LENGTH_RE.fullmatch(raw):
         return _text(411, "PUT needs a Content-Length (a whole number of bytes)")
     length, limit = int(raw), settings.BLOBSTORE_MAX_BLOB_BYTES
     if length > limit:
@@ -165,4 +166,6 @@ def _put(request, store, blob_id: str) -> HttpResponse:
         return _text(413, f"blob {blob_id}: larger than the limit of {limit} bytes")
     except BlobIncomplete as exc:
         return _text(400, str(exc))
+    except OSError as exc:  # the client went away mid-body: nothing was stored
+        return _text(400, f"blob {blob_id}: the upload broke off ({type(exc).__name__})")
     return HttpResponse(status=204 if existed else 201)

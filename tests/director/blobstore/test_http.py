@@ -276,10 +276,31 @@ def test_a_put_body_is_streamed_not_loaded_into_memory(client, store, director, 
     store.verify(blob_id, "sha256:" + hashlib.sha256(body).hexdigest())
 
 
+class BrokenBody(io.BytesIO):
+    def read(self, n=-1):
+        if self.tell() >= 1000:
+            raise OSError("client went away")
+        return super().read(min(n, 500) if n and n > 0 else 500)
+
+
+def test_a_put_whose_client_goes_away_is_400_and_keeps_the_old_blob(store, director, rf):
+    from director.blobstore import views
+
+    old = store.put(io.BytesIO(b"old"))
+    request = rf.generic("PUT", dav_url(old.id), b"", **director)
+    request.META["CONTENT_LENGTH"] = "5000"
+    request._stream = BrokenBody(b"x" * 5000)
+    response = views.blob(request, dav_url(old.id).removeprefix("/blobstore/"))
+    assert response.status_code == 400 and b"broke off" in response.content
+    with store.get(old.id) as fh:
+        assert fh.read() == b"old"
+
+
 def test_a_put_without_a_length_is_411_and_stores_nothing(client, store, director):
     blob_id = new_blob_id()
     response = client.generic("PUT", dav_url(blob_id), b"", **director, CONTENT_LENGTH="")
     assert response.status_code == 411
-    response = client.generic("PUT", dav_url(blob_id), b"abc", **director, CONTENT_LENGTH="-3")
-    assert response.status_code == 411
+    for bad in ("-3", "²", "1e3", " 3"):
+        response = client.generic("PUT", dav_url(blob_id), b"abc", **director, CONTENT_LENGTH=bad)
+        assert response.status_code == 411, bad
     assert not store.exists(blob_id)
