@@ -15,6 +15,10 @@ become ``cloud.properties.vcenters[0]`` of the cpi.json the CPI factory
 BOSH's default folders (``BOSH_VMs``, ``BOSH_Templates``, ``BOSH_Disks``),
 its first datacenter, every cluster and every datastore.
 
+The CPI's ``agent`` block carries the director's blobstore to every VM's
+agent settings (``agent_blobstore_settings``), as BOSH's director job gives
+its CPI ``agent.blobstore``, unless the cpi config names a blobstore itself.
+
 In a task, the cloud is wrapped so every call is written to the task's CPI
 log, and closed (vCenter session logged out) when the task ends.
 
@@ -34,6 +38,7 @@ import yaml
 
 from opsconsole.redaction import redact_text, register_secret
 
+from .blobstore import agent_blobstore_settings
 from .models import Config, ConfigType
 from .vcenter import local_vcsim
 
@@ -108,6 +113,16 @@ def properties_from_vcsim(facts: dict) -> dict:
 
 def cloud_properties() -> tuple[str, dict]:
     """``(cpi name, cloud.properties)`` of the vCenter the director uses now."""
+    name, properties = _configured_cloud_properties()
+    agent = properties.get("agent")
+    if not isinstance(agent, dict):
+        agent = properties["agent"] = {}
+    if not agent.get("blobstore"):
+        agent["blobstore"] = agent_blobstore_settings()
+    return name, properties
+
+
+def _configured_cloud_properties() -> tuple[str, dict]:
     configs = Config.latest_set(ConfigType.CPI)
     if configs:
         entry = _vsphere_cpi_entry(configs[0])
