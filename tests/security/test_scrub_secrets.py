@@ -245,3 +245,49 @@ def test_yaml_of_the_rewritten_manifest_keeps_its_layout(
     run_command(django_capture_on_commit_callbacks)
     text = Deployment.objects.get(name=staged.guid).manifest_text
     assert list(yaml.safe_load(text)) == list(old)
+
+
+def test_a_deleted_tiles_secrets_are_found_in_the_installation_snapshots(
+    security_dirs, director_configured, stemcell, django_capture_on_commit_callbacks
+):
+    """Its staged row is gone; the snapshot of the Apply Changes that deployed it remains."""
+    from tiles.models import Installation, StagedProduct
+
+    staged = stage_vault()
+    guid = staged.guid
+    text = services.manifest_yaml(
+        render_pure(
+            services.product_template(staged),
+            staged.all_values(),
+            replace(services.render_context(staged), credential_root=None),
+        )
+    )
+    Installation.objects.create(
+        status="succeeded",
+        snapshot={
+            "products": {
+                guid: {
+                    "product_id": staged.product_id,
+                    "action": "install",
+                    "manifest": text,
+                    "state": {"values": staged.values, "secrets": staged.secrets},
+                }
+            }
+        },
+    )
+    secrets = secret_texts(staged) | {OLD_KEY, PEER_TOKEN}
+    StagedProduct.objects.filter(pk=staged.pk).delete()
+    Task.objects.create(
+        type="update_deployment",
+        description="create deployment",
+        username="admin",
+        deployment_name=guid,
+        state="done",
+        args={"manifest_text": text},
+    )
+    assert leaks(secrets)
+
+    run_command(django_capture_on_commit_callbacks)
+    assert leaks(secrets) == []
+    manifest = Task.objects.get(deployment_name=guid).args["manifest_text"]
+    assert f"api_key: ((/opsmgr/{guid}/api_key.value))" in manifest

@@ -53,7 +53,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,9 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "Change",
     "ScrubReport",
+    "Replacer",
     "Secrets",
+    "file_lines",
     "collect_secrets",
     "scrub_secrets",
     "scrub_files",
@@ -176,9 +178,9 @@ class Secrets:
         elif isinstance(value, str):
             self.add(value, f"(({name}))")
 
-    def ordered(self) -> list[tuple[str, str]]:
-        """Longest first, so a value holding another (key + certificate) goes whole."""
-        return sorted(self.replacements.items(), key=lambda kv: (-len(kv[0]), kv[0]))
+    def replacer(self, replacement: str | None = None) -> Replacer:
+        """Each secret -> its replacement (or ``replacement`` for all of them)."""
+        return Replacer((secret, replacement or ref) for secret, ref in self.replacements.items())
 
 
 # --------------------------------------------------------------------------- collecting
@@ -292,37 +294,58 @@ def collect_secrets(apps) -> Secrets:
 # --------------------------------------------------------------------------- rewriting
 
 
-def replace_in_text(text: str, ordered: list[tuple[str, str]]) -> tuple[str, int]:
-    """``text`` with each secret replaced, as written and JSON-escaped; and how many."""
-    count = 0
-    for secret, replacement in ordered:
-        if secret in text:
-            count += text.count(secret)
-            text = text.replace(secret, replacement)
-        escaped = json.dumps(secret)[1:-1]
-        if escaped != secret and escaped in text:
-            count += text.count(escaped)
-            text = text.replace(escaped, replacement)
-    return text, count
+class Replacer:
+    """Every secret replaced in one pass, as written and as JSON escapes it (a log line).
 
+    Longest first where secrets overlap, so a value holding another (a key
+    and its certificate) goes whole.
+    """
 
-def replace_in_tree(node: Any, ordered: list[tuple[str, str]]) -> tuple[Any, int]:
-    """A copy of a JSON/YAML tree with every secret in its strings (and keys) replaced."""
-    if isinstance(node, str):
-        return replace_in_text(node, ordered)
-    if isinstance(node, Mapping):
-        out, total = {}, 0
-        for k, v in node.items():
-            if isinstance(k, str):
-                k, n = replace_in_text(k, ordered)
+    def __init__(self, pairs: Iterable[tuple[str, str]]):
+        mapping: dict[str, str] = {}
+        for secret, replacement in sorted(pairs, key=lambda kv: (-len(kv[0]), kv[0])):
+            for form in (
+                secret,
+                json.dumps(secret)[1:-1],
+                json.dumps(secret, ensure_ascii=False)[1:-1],
+            ):
+                mapping.setdefault(form, replacement)
+        keys = sorted(mapping, key=lambda k: (-len(k), k))
+        self._map = mapping
+        self._bytes = {k.encode(): v.encode() for k, v in mapping.items()}
+        self._re = re.compile("|".join(map(re.escape, keys))) if keys else None
+        self._bytes_re = (
+            re.compile(b"|".join(re.escape(k.encode()) for k in keys)) if keys else None
+        )
+
+    def text(self, text: str) -> tuple[str, int]:
+        """``text`` with each secret replaced, and how many were."""
+        if self._re is None or not text:
+            return text, 0
+        return self._re.subn(lambda m: self._map[m.group(0)], text)
+
+    def data(self, data: bytes) -> tuple[bytes, int]:
+        if self._bytes_re is None or not data:
+            return data, 0
+        return self._bytes_re.subn(lambda m: self._bytes[m.group(0)], data)
+
+    def tree(self, node: Any) -> tuple[Any, int]:
+        """A copy of a JSON/YAML tree with every secret in its strings (and keys) replaced."""
+        if isinstance(node, str):
+            return self.text(node)
+        if isinstance(node, Mapping):
+            out, total = {}, 0
+            for k, v in node.items():
+                if isinstance(k, str):
+                    k, n = self.text(k)
+                    total += n
+                out[k], n = self.tree(v)
                 total += n
-            out[k], n = replace_in_tree(v, ordered)
-            total += n
-        return out, total
-    if isinstance(node, list):
-        items = [replace_in_tree(v, ordered) for v in node]
-        return [v for v, _ in items], sum(n for _, n in items)
-    return node, 0
+            return out, total
+        if isinstance(node, list):
+            items = [self.tree(v) for v in node]
+            return [v for v, _ in items], sum(n for _, n in items)
+        return node, 0
 
 
 def _resolve(text: str, credentials: Mapping[str, Mapping]) -> Any:
@@ -433,7 +456,8 @@ class _Scrubber:
     def __init__(self, apps, secrets: Secrets, render: bool):
         self.apps = apps
         self.secrets = secrets
-        self.ordered = secrets.ordered()
+        self.replace = secrets.replacer()
+        self.redact = secrets.replacer(REDACTED)
         self.render = render
         self.products: dict[str, _Product] = {}
         # A tile may reference another tile's credentials: resolve against all of them.
@@ -462,7 +486,7 @@ class _Scrubber:
             rendered = part(product.rendered) if part else product.rendered
             if rendered is not None:
                 doc, count = align_references(doc, rendered, self.credentials)
-        doc, n = replace_in_tree(doc, self.ordered)
+        doc, n = self.replace.tree(doc)
         return doc, count + n
 
     def manifest_text(self, text: str, dump: Callable[[Any], str], name: str | None = None):
@@ -472,9 +496,9 @@ class _Scrubber:
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError:
-            return replace_in_text(text, self.ordered)
+            return self.replace.text(text)
         if not isinstance(doc, dict):
-            return replace_in_text(text, self.ordered)
+            return self.replace.text(text)
         doc, count = self.document(doc, self.product(name or doc.get("name")))
         return (dump(doc), count) if count else (text, 0)
 
@@ -522,7 +546,7 @@ class _Scrubber:
                     )
                     count += n
                 spec = {**spec, "apply_spec": {**apply_spec, "properties": props}}
-            spec, n = replace_in_tree(spec, self.ordered)
+            spec, n = self.replace.tree(spec)
             count += n
             if count:
                 Instance.objects.filter(pk=inst.pk).update(spec_json=spec)
@@ -541,7 +565,7 @@ class _Scrubber:
             if isinstance(args.get("manifest_text"), str):
                 text, count = self.manifest_text(args["manifest_text"], manifest_yaml)
                 args = {**args, "manifest_text": text}
-            args, n = replace_in_tree(args, self.ordered)
+            args, n = self.replace.tree(args)
             count += n
             if count:
                 Task.objects.filter(pk=task.pk).update(args=args)
@@ -574,12 +598,11 @@ class _Scrubber:
             for row in model.objects.order_by(pk).values(pk, *columns).iterator(chunk_size=1000):
                 updates = {}
                 for column in columns:
-                    value, n = replace_in_tree(row[column], self.ordered)
+                    value, n = self.replace.tree(row[column])
                     limit = getattr(fields[column], "max_length", None)
                     if n and isinstance(value, str) and limit and len(value) > limit:
                         # A reference is longer than its value: the column takes ((redacted)).
-                        redacted = [(secret, REDACTED) for secret, _ in self.ordered]
-                        value = replace_in_text(row[column], redacted)[0][:limit]
+                        value = self.redact.text(row[column])[0][:limit]
                     if n:
                         updates[column] = value
                         self.note(model, row[pk], column, n)
@@ -620,25 +643,15 @@ _HANDLED = {
 
 
 def scrub_files(root: Path, secrets: Secrets) -> list[Change]:
-    """Rewrite each file under ``root`` holding a secret (see ``replace_in_text``), atomically."""
-    ordered = [(s.encode(), r.encode()) for s, r in secrets.ordered()]
-    ordered += [
-        (json.dumps(s)[1:-1].encode(), r.encode())
-        for s, r in secrets.ordered()
-        if json.dumps(s)[1:-1] != s
-    ]
-    changes = []
-    if not ordered or not root.is_dir():
+    """Rewrite each file under ``root`` holding a secret (see ``Replacer``), atomically."""
+    replace = secrets.replacer()
+    changes: list[Change] = []
+    if not secrets.replacements or not root.is_dir():
         return changes
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
         if path.name.endswith(".scrub-tmp"):
             continue
-        data = path.read_bytes()
-        count = 0
-        for secret, replacement in ordered:
-            if secret in data:
-                count += data.count(secret)
-                data = data.replace(secret, replacement)
+        data, count = replace.data(path.read_bytes())
         if count:
             _write_atomically(path, data)
             changes.append(Change("file", str(path.relative_to(root)), "", count))
