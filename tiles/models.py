@@ -71,6 +71,9 @@ class Product(models.Model):
     #: Quirks import accepted, as Ops Manager does (``"<template path>: <message>"``),
     #: shown at import, on the tile and in the API (``tiles.template`` lenient checks).
     warnings = models.JSONField(default=list, blank=True)
+    #: The ``.pivotal``'s ``migrations/v1/*.js``, ``[{"name", "source"}]`` in name order:
+    #: run when a staged product is upgraded to this version (``tiles.jsmigrations``).
+    migrations = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -119,6 +122,10 @@ class StagedProduct(models.Model):
     #: property reference, ``networks_and_azs``, ``resource_config/<job>`` or
     #: ``errands`` (see ``tiles.services.versions``).
     edits = models.JSONField(default=dict, blank=True)
+    #: The last upgrade to another version (``tiles.services.upgrades``):
+    #: ``{"from_version", "to_version", "migrations", "changes"}``, secret values
+    #: as ``***``; Review Pending Changes shows it until that version is deployed.
+    upgrade = models.JSONField(default=dict, blank=True)
 
     # The deployed snapshot (empty until the first successful deploy).
     deployed_product = models.ForeignKey(

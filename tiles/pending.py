@@ -57,6 +57,7 @@ from opsconsole.redaction import secret_values
 from . import director_tile
 from . import services as s
 from .models import DIRECTOR_PRODUCT_NAME, StagedProduct
+from .services.upgrades import pending_upgrade
 
 REDACTED = "((redacted))"
 _PUBLIC_KEYS = {"identity", "cert_pem", "public_key_pem", "guid"}
@@ -248,6 +249,8 @@ def product_change(staged: StagedProduct, *, with_plan: bool = True) -> dict:
         if action != "unchanged"
         else "",
         "plan": None,
+        # The upgrade's property changes (migrations run, renamed/added/removed; secrets ***).
+        "upgrade": pending_upgrade(staged),
     }
     if with_plan and manifest is not None and action in ("install", "update"):
         raw = s.render_manifest(staged, require_stemcell=False)

@@ -8,12 +8,20 @@ deployed product uses it (Ops Manager's "Delete All Unused Products").
 from __future__ import annotations
 
 import io
+import zipfile
+import zlib
 from typing import IO
 
 from django.db import IntegrityError, transaction
 
 from director.services import Conflict, NotFound, ServiceError
 from director.uploads import discard_upload
+from tiles.jsmigrations import (
+    MAX_MIGRATION_BYTES,
+    MAX_MIGRATIONS,
+    MIGRATIONS_DIR,
+    is_migration_member,
+)
 from tiles.models import DIRECTOR_PRODUCT_NAME, Product, StagedProduct
 from tiles.template import TemplateError, format_warnings, load_pivotal, load_product_template
 
@@ -33,7 +41,8 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
     The template is validated (``TemplateError`` messages become errors on
     ``product[file]`` naming the path in the template); a product with the
     same name and version is refused (409). Quirks Ops Manager accepts (a
-    default that is not an option, ...) import with ``Product.warnings``. The releases inside a
+    default that is not an option, ...) import with ``Product.warnings``; its
+    ``migrations/v1/*.js`` are kept for upgrades (``Product.migrations``). The releases inside a
     ``.pivotal`` are handed to the director (``director.services.upload_release``,
     one task each, queued when the transaction commits; a release the
     director already has is skipped there). Returns the new ``Product``.
@@ -46,6 +55,7 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
     head = fileobj.read(4)
     fileobj.seek(0)
     release_files = []
+    migrations: list[dict[str, str]] = []
     try:
         if head.startswith(b"PK"):
             template, release_files = load_pivotal(fileobj)
@@ -56,8 +66,6 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
     except TemplateError as exc:
         raise ServiceError(_template_errors(exc)) from None
     if head.startswith(b"PK"):
-        import zipfile
-
         fileobj.seek(0)
         with zipfile.ZipFile(fileobj) as zf:
             meta = next(
@@ -66,6 +74,7 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
                 if n.startswith("metadata/") and n.endswith((".yml", ".yaml"))
             )
             data_text = zf.read(meta).decode("utf-8")
+            migrations = _read_migrations(zf)
     if template.name == DIRECTOR_PRODUCT_NAME:
         raise ServiceError({"product[file]": ["p-bosh is the Director tile's name"]})
     if Product.objects.filter(name=template.name, version=template.product_version).exists():
@@ -94,6 +103,7 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
                     filename=filename,
                     uploaded_by=user or "",
                     warnings=format_warnings(template.warnings),
+                    migrations=migrations,
                 )
             except IntegrityError:
                 raise Conflict(
@@ -124,6 +134,38 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
         raise
 
     return product
+
+
+def _read_migrations(zf) -> list[dict[str, str]]:
+    """The ``.pivotal``'s ``migrations/v1/*.js`` as ``[{"name", "source"}]``, in name order.
+
+    Only files directly in ``migrations/v1`` count, as in Ops Manager; each
+    must be UTF-8 text within ``MAX_MIGRATION_BYTES`` (the archive itself
+    was checked by ``load_pivotal``). A bad one is refused naming it.
+    """
+    members = sorted(
+        (i for i in zf.infolist() if is_migration_member(i.filename)), key=lambda i: i.filename
+    )
+    if len(members) > MAX_MIGRATIONS:
+        raise ServiceError(
+            {"product[file]": [f"{MIGRATIONS_DIR}: more than {MAX_MIGRATIONS} migrations"]}
+        )
+    out = []
+    for info in members:
+        if info.file_size > MAX_MIGRATION_BYTES:
+            raise ServiceError(
+                {"product[file]": [f"{info.filename}: larger than {MAX_MIGRATION_BYTES} bytes"]}
+            )
+        try:
+            source = zf.read(info).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ServiceError({"product[file]": [f"{info.filename}: is not UTF-8 text"]}) from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
+            raise ServiceError(
+                {"product[file]": [f"{info.filename}: cannot be read from the archive: {e}"]}
+            ) from None
+        out.append({"name": info.filename.rsplit("/", 1)[-1], "source": source})
+    return out
 
 
 def list_available_products() -> list[Product]:

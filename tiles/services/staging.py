@@ -8,15 +8,13 @@ never deployed or marks a deployed one for deletion by Apply Changes.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 
 from director.services import Conflict, NotFound
-from tiles import properties as props
 from tiles.models import Product, StagedProduct, new_guid
 
-from .properties import _generated_values, _store, _validation_context
+from .properties import _generated_values, _store
+from .upgrades import migrate_values, record_upgrade
 
 
 def list_staged_products() -> list[StagedProduct]:
@@ -37,7 +35,9 @@ def stage_product(name: str, version: str) -> StagedProduct:
 
     A product not yet staged gets a new guid (``<name>-<20 hex>``) and its
     generated credentials. When ``name`` is staged at another version it is
-    upgraded in place: values of properties that still exist with the same
+    upgraded in place: the new version's ``migrations/v1/*.js`` run over the
+    properties (``upgrades``; a failing one refuses the upgrade, 422 naming
+    it), then values of properties that still exist with the same
     type and still validate are kept (others dropped), likewise resource
     config for jobs and errand switches for errands that still exist. The
     same version again is refused (409).
@@ -66,20 +66,11 @@ def stage_product(name: str, version: str) -> StagedProduct:
 
 
 def _upgrade(staged: StagedProduct, product: Product) -> None:
-    old = staged.product.template()
+    """Move ``staged`` to ``product``: its migrations run first (``upgrades``), then what
+    still validates is kept; the property changes are recorded for Review Pending Changes."""
+    old_version = staged.product.version
     new = product.template()
-    ctx = _validation_context(staged)
-    kept: dict[str, Any] = {}
-    for ref, value in staged.all_values().items():
-        old_bp, new_bp = old.blueprint(ref), new.blueprint(ref)
-        if new_bp is None or old_bp is None or old_bp.get("type") != new_bp.get("type"):
-            continue
-        if props.is_generated(new_bp) or not props.configurable(new_bp):
-            kept[ref] = value  # generated credentials stay
-            continue
-        normalized, errors = props.validate_values(new, {ref: value}, ctx)
-        if not errors:
-            kept[ref] = normalized.get(ref)
+    kept, step = migrate_values(staged, product)
     staged.product = product
     staged.values, staged.secrets = {}, {}
     _store(staged, new, {k: v for k, v in kept.items() if v is not None})
@@ -90,6 +81,7 @@ def _upgrade(staged: StagedProduct, product: Product) -> None:
     errand_names = {e.get("name") for e in new.post_deploy_errands + new.pre_delete_errands}
     staged.errands = {k: v for k, v in (staged.errands or {}).items() if k in errand_names}
     staged.marked_for_deletion = False
+    record_upgrade(staged, old_version, step)
     staged.save()
 
 
