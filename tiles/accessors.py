@@ -16,7 +16,17 @@ Tile authors write BOSH job properties as YAML snippets in which
 - job facts ``.<job>.instances`` and, inside the job, bare ``instances``,
   ``any_instances``, ``name``, ``cpu``, ``ram``, ``ephemeral_disk``,
   ``persistent_disk``, ``ips``, ``first_ip``, ``dns_names``, ``subnet_cidrs``
-- ``$director.*``, ``$ops_manager.*``, ``$self.*``, ``$runtime.*``
+- ``$director.*``, ``$ops_manager.*``, ``$self.*``, ``$runtime.*`` (the Tile
+  Developer Guide's table). ``$runtime`` reads the staged platform tile
+  (product ``cf``, TAS): ``system_domain`` and ``apps_domain`` are its
+  ``.cloud_controller.*`` properties, ``system_api_url``, ``login_url``,
+  ``uaa_url`` and ``console_url`` are ``https://{api,login,uaa,apps}.<system
+  domain>``, ``default_from``/``default_reply_to`` its ``.properties.smtp_from``;
+  without that tile, or with a version lacking the property, the error names
+  the accessor and the tile. Secrets among them (``$director.password``,
+  ``$director.bosh_metrics_forwarder_client_secret``,
+  ``$self.uaa_client_secret``) render as references like the tile's own
+  (``RenderContext.context_secrets``)
 - ``..<product>.deployment_name|network_name|present?`` and
   ``..<product>.properties.x.value`` / ``..<product>.<job>.x.value``
 - ``.deployment_name``, ``.network_name`` of this product
@@ -83,6 +93,9 @@ __all__ = [
     "credential_values",
     "CREDENTIAL_ROOT",
     "JOB_FACTS",
+    "ContextSecret",
+    "context_credential_values",
+    "PLATFORM_PRODUCT",
 ]
 
 #: Where Ops Manager keeps tile credentials in CredHub; ours is the director's variable store.
@@ -154,7 +167,34 @@ KNOWN_SELF = {
     "guid",
     "product_version",
 }
-KNOWN_RUNTIME = {"system_domain", "apps_domain", "uaa_url", "uaa_api_url"}
+KNOWN_RUNTIME = {
+    "system_domain",
+    "apps_domain",
+    "system_api_url",
+    "login_url",
+    "uaa_url",
+    "console_url",
+    "default_reply_to",
+    "default_from",
+}
+
+#: The platform tile ``$runtime`` reads: Tanzu Application Service (PAS, ERT)
+#: is product ``cf``, its domains job-level properties of ``cloud_controller``.
+PLATFORM_PRODUCT = "cf"
+PLATFORM_PROPERTIES = {
+    "system_domain": ".cloud_controller.system_domain",
+    "apps_domain": ".cloud_controller.apps_domain",
+    # TAS's Email Notifications pane: "From Email" serves both addresses.
+    "default_from": ".properties.smtp_from",
+    "default_reply_to": ".properties.smtp_from",
+}
+#: URLs of the platform's components, on its system domain (TAS's routes).
+PLATFORM_URLS = {
+    "system_api_url": "https://api.{}",
+    "login_url": "https://login.{}",
+    "uaa_url": "https://uaa.{}",
+    "console_url": "https://apps.{}",
+}
 
 
 # --------------------------------------------------------------------------
@@ -557,7 +597,11 @@ def _context_object(ref: Ref, scope: Scope) -> Any:
     elif name == "ops_manager":
         table, known = ctx.ops_manager, KNOWN_OPS_MANAGER
     elif name == "runtime":
-        table, known = ctx.runtime, KNOWN_RUNTIME
+        if key not in KNOWN_RUNTIME:
+            raise _unknown(ref)
+        if key in ctx.runtime:
+            return ctx.runtime[key]
+        return _runtime_value(ref, key, ctx)
     elif name == "self":
         table = {
             "service_network": ctx.network.service_network,
@@ -570,11 +614,73 @@ def _context_object(ref: Ref, scope: Scope) -> Any:
         known = KNOWN_SELF
     else:
         raise _unknown(ref)
+    secret = ctx.context_secrets.get(f"${name}.{key}")
+    if secret is not None:
+        # The director's and this product's own credentials: a reference, never the value.
+        return f"(({secret.variable}.{secret.key}))" if ctx.credential_root else secret.value
     if key in table:
         return table[key]
     if key in known:
         return None
     raise _unknown(ref)
+
+
+@dataclass(frozen=True)
+class ContextSecret:
+    """A secret a ``$director``/``$self`` accessor gives: ``((<variable>.<key>))``."""
+
+    variable: str
+    key: str
+    value: str
+
+
+def context_credential_values(ctx: RenderContext) -> dict[str, dict[str, str]]:
+    """Variable name -> value for the context secrets (as ``credential_values``)."""
+    out: dict[str, dict[str, str]] = {}
+    for secret in ctx.context_secrets.values():
+        out.setdefault(secret.variable, {})[secret.key] = secret.value
+    return out
+
+
+def _platform_value(other, reference: str) -> tuple[bool, Any]:
+    """``(declared, value)`` of a property of the platform tile."""
+    if other.template is not None:
+        bp = other.template.blueprint(reference)
+        if bp is None:
+            return False, None
+        return True, manifest_value(bp, props.effective_value(bp, other.values, reference))
+    if reference not in other.values:
+        return False, None
+    return True, _untyped_access(Ref(reference, "dot", ()), other.values[reference], [])
+
+
+def _runtime_value(ref: Ref, key: str, ctx: RenderContext) -> Any:
+    """``$runtime.<key>`` from the staged platform tile (``PLATFORM_PRODUCT``).
+
+    Absent tile, a version without the property, or a required domain not
+    set yet: an error naming the accessor and the tile it needs.
+    """
+    other = ctx.other_products.get(PLATFORM_PRODUCT)
+    if other is None:
+        raise AccessorError(
+            f"{ref.raw} needs the platform tile '{PLATFORM_PRODUCT}' "
+            "(Tanzu Application Service) staged; it is not"
+        )
+    base = "system_domain" if key in PLATFORM_URLS else key
+    reference = PLATFORM_PROPERTIES[base]
+    declared, value = _platform_value(other, reference)
+    tile = f"'{PLATFORM_PRODUCT}' {other.version}".rstrip()
+    if not declared:
+        raise AccessorError(f"{ref.raw}: the platform tile {tile} has no property {reference}")
+    if props.is_empty(value):
+        if base in ("default_from", "default_reply_to"):
+            return None  # optional in the platform tile
+        raise AccessorError(
+            f"{ref.raw}: {reference} of the platform tile {tile} is not set; configure it there"
+        )
+    if key in PLATFORM_URLS:
+        return PLATFORM_URLS[key].format(str(value).strip())
+    return value
 
 
 def _other_product(ref: Ref, scope: Scope) -> Any:
@@ -608,7 +714,9 @@ def _other_product(ref: Ref, scope: Scope) -> Any:
         try:
             return _resolve(Ref(ref.raw, "dot", rest), sub)
         except AccessorError as e:
-            raise AccessorError(f"{e.message} (in product '{product}')") from None
+            # The tile is staged, but its version lacks what is referenced.
+            tile = f"'{product}' {other.version}".rstrip()
+            raise AccessorError(f"{e.message} (in product {tile})") from None
     # Without the other product's template: look the reference up by its
     # longest known prefix and apply an untyped accessor.
     names = [s[0] for s in rest]
@@ -629,7 +737,8 @@ def _other_product(ref: Ref, scope: Scope) -> Any:
                 rest = names[cut:]
                 return f"(({name}.{'value' if rest in ([], ['value']) else rest[0]}))"
             return value
-    raise AccessorError(f"product '{product}' has no property for {ref.raw}")
+    tile = f"'{product}' {other.version}".rstrip()
+    raise AccessorError(f"product {tile} has no property for {ref.raw}")
 
 
 def _untyped_access(ref: Ref, value: Any, names: list[str]) -> Any:

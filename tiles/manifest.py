@@ -152,6 +152,7 @@ class OtherProduct:
     network_name: str
     values: Mapping[str, Any] = field(default_factory=dict)
     template: ProductTemplate | None = None
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,9 @@ class RenderContext:
     # Where the product's secrets live in the director's variable store
     # (``tiles.accessors.CREDENTIAL_ROOT``); None writes their values in.
     credential_root: str | None = None
+    # Secrets of ``$director``/``$self`` accessors (``"$director.password"`` ->
+    # ``tiles.accessors.ContextSecret``): rendered as references like the tile's own.
+    context_secrets: Mapping[str, Any] = field(default_factory=dict)
 
 
 def deployment_name(product_name: str, guid: str) -> str:

@@ -205,6 +205,7 @@ def test_upload_stage_configure_flow_with_ops_manager_shapes(director_configured
         "label": "Small",
         "marked_for_deletion": False,
         "deployed_product_version": None,
+        "warnings": [],
     }
     res = admin_api.post(f"{API}/staged/products", {"name": "small"}, format="json")
     assert res.status_code == 400 and res.json() == {"errors": {"product_version": ["is required"]}}

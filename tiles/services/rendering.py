@@ -21,11 +21,12 @@ from collections.abc import Mapping
 
 import yaml
 from django.db import transaction
+from django.utils.crypto import salted_hmac
 
 from director.services import ServiceError
 from tiles import director_tile
 from tiles import properties as props
-from tiles.accessors import CREDENTIAL_ROOT, credential_values
+from tiles.accessors import CREDENTIAL_ROOT, ContextSecret, credential_values
 from tiles.director_tile import get_director
 from tiles.manifest import (
     ErrandConfig,
@@ -65,8 +66,38 @@ def _other_products(staged: StagedProduct) -> dict[str, OtherProduct]:
             network_name=(other.network_and_azs or {}).get("network") or "",
             values=other.all_values(),
             template=template,
+            version=other.product.version,
         )
     return out
+
+
+def _derived_secret(purpose: str) -> str:
+    """A stable secret for a ``$director``/``$self`` credential, derived from the
+    console's key: never stored, reaching the director only as a variable."""
+    return salted_hmac("opsconsole.tiles.context_secret", purpose).hexdigest()[:32]
+
+
+def _context_secrets(staged: StagedProduct, director_guid: str) -> dict[str, ContextSecret]:
+    """The secrets ``$director.password``, ``$director.bosh_metrics_forwarder_client_secret``
+    and ``$self.uaa_client_secret`` give, as references under ``/opsmgr``."""
+    root = CREDENTIAL_ROOT
+    return {
+        "$director.password": ContextSecret(
+            f"{root}/{director_guid}/director_vm_credentials",
+            "password",
+            _derived_secret(f"{director_guid}/director_vm_credentials"),
+        ),
+        "$director.bosh_metrics_forwarder_client_secret": ContextSecret(
+            f"{root}/{director_guid}/bosh_metrics_forwarder_client",
+            "secret",
+            _derived_secret(f"{director_guid}/bosh_metrics_forwarder_client"),
+        ),
+        "$self.uaa_client_secret": ContextSecret(
+            f"{root}/{staged.guid}/uaa_client",
+            "secret",
+            _derived_secret(f"{staged.guid}/uaa_client"),
+        ),
+    }
 
 
 def _known_ips(deployment: str) -> dict[str, tuple[str, ...]]:
@@ -183,6 +214,8 @@ def render_context(staged: StagedProduct, *, require_stemcell: bool = True) -> R
             "ca_public_key": ca_cert,
             "tld": "bosh",
             "dns_release_present": False,
+            "username": "vcap",
+            "bosh_metrics_forwarder_client_name": "bosh_metrics_forwarder",
         },
         ops_manager={
             "ca_certificate": ca_cert,
@@ -201,10 +234,15 @@ def render_context(staged: StagedProduct, *, require_stemcell: bool = True) -> R
                 for t in types
             ],
         },
-        self_facts={"guid": staged.guid, "product_version": staged.product.version},
+        self_facts={
+            "guid": staged.guid,
+            "product_version": staged.product.version,
+            "uaa_client_name": staged.guid,
+        },
         other_products=_other_products(staged),
         known_ips=_known_ips(staged.guid),
         credential_root=CREDENTIAL_ROOT,
+        context_secrets=_context_secrets(staged, d.guid),
     )
 
 
@@ -257,7 +295,10 @@ def manifest_credentials(staged: StagedProduct, values: Mapping | None = None) -
     """
     template = product_template(staged)
     values = staged.all_values() if values is None else values
-    return credential_values(template, values, CREDENTIAL_ROOT, staged.guid)
+    out = credential_values(template, values, CREDENTIAL_ROOT, staged.guid)
+    for secret in _context_secrets(staged, get_director().guid).values():
+        out.setdefault(secret.variable, {})[secret.key] = secret.value
+    return out
 
 
 def manifest_yaml(manifest: Mapping) -> str:

@@ -105,12 +105,25 @@ def _refused(request, exc: Conflict) -> None:
     messages.info(request, "The form shows the saved values now.")
 
 
+def _manifest_errors(staged) -> list[str]:
+    """What stops the tile's manifest from rendering (an accessor that cannot
+    resolve, naming it and the tile it needs), shown on every pane of the tile.
+    An unassigned network is left to the Assign AZs and Networks pane's mark."""
+    try:
+        services.render_manifest(staged, require_stemcell=False)
+    except ServiceError as exc:
+        errors = {k: v for k, v in exc.errors.items() if k != "networks_and_azs"}
+        return _error_lines(errors)
+    return []
+
+
 def _product_page(request, staged, current, template_name, context, status=200):
     ctx = {
         "staged": staged,
         "label": staged.product.label or staged.product.name,
         "menu": _product_menu(staged, current),
         "can_write": can_write(request.user),
+        "manifest_errors": _manifest_errors(staged),
         **context,
     }
     return render(request, template_name, ctx, status=status)
