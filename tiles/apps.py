@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class TilesConfig(AppConfig):
     name = "tiles"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from tiles.services.scrub import finish_pending_scrub
+
+        # The secrets scrub of migration 0006, finished once every table is current.
+        post_migrate.connect(finish_pending_scrub, sender=self)

@@ -129,6 +129,8 @@ class Change:
 class ScrubReport:
     rows: list[Change] = field(default_factory=list)
     files: list[Change] = field(default_factory=list)
+    #: Tile deployments whose configuration could not be rendered again (by value only).
+    unrendered: list[str] = field(default_factory=list)
     #: Variable names written to the store (the director's credentials).
     stored: list[str] = field(default_factory=list)
 
@@ -704,6 +706,9 @@ def scrub_secrets(
         scrubber.tasks()
         scrubber.other_columns(_HANDLED)
         report.stored = scrubber.store_variables()
+        report.unrendered = sorted(
+            name for name, p in scrubber.products.items() if p.rendered is None
+        )
         report.rows = [Change(t, r, c, n) for (t, r, c), n in sorted(scrubber.counts.items())]
         root = Path(log_dir or settings.TASK_LOG_DIR)
 
@@ -715,3 +720,45 @@ def scrub_secrets(
 
         transaction.on_commit(files)
     return report
+
+
+#: Set by the migration when it could not render a tile again: finished after ``migrate``.
+PENDING_ATTRIBUTE = "tiles.scrub_secrets_pending"
+
+
+def mark_pending(apps) -> None:
+    """Ask for ``finish_pending_scrub`` after ``migrate`` (the migration's models are older)."""
+    apps.get_model("director", "DirectorAttribute").objects.update_or_create(
+        name=PENDING_ATTRIBUTE, defaults={"value": "1"}
+    )
+
+
+def finish_pending_scrub(sender, verbosity: int = 1, **kwargs) -> None:
+    """``post_migrate``: the migration's scrub again, now that every migration has run.
+
+    In the migration, a tile's deployed configuration renders only while the
+    models match the tables; when a later migration changes them, the
+    migration replaces by value and marks the work pending. Here, with
+    every table as the models expect, the references go exactly where the
+    renderer puts them (identities and certificates too), so Review Pending
+    Changes shows no change. Runs once; ``manage.py scrub_secrets`` is the
+    way to run it again.
+    """
+    if getattr(sender, "name", None) != "tiles":
+        return
+    from director.models import DirectorAttribute
+
+    if DirectorAttribute._meta.db_table not in connection.introspection.table_names():
+        return
+    if not DirectorAttribute.objects.filter(name=PENDING_ATTRIBUTE).exists():
+        return
+
+    def files(changes):
+        for line in file_lines(changes) if verbosity else ():
+            print(f"  scrub_secrets: {line}")
+
+    report = scrub_secrets(on_files=files)
+    if verbosity:
+        for line in report.lines(files=False):
+            print(f"  scrub_secrets: {line}")
+    DirectorAttribute.objects.filter(name=PENDING_ATTRIBUTE).delete()
