@@ -23,6 +23,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from director import uploads
+from director.blobstore.credentials import blobstore_credentials
 from director.models import (
     Config,
     Credential,
@@ -63,8 +64,11 @@ def key_file(settings, tmp_path):
 
 
 @pytest.fixture
-def console(key_file, small, stemcell, small_release, tmp_path, vc_password):
+def console(key_file, small, stemcell, small_release, tmp_path, vc_password, settings):
     """An installation with something everywhere: a deployed tile, VMs, credentials, files."""
+    # the blobstore's users and signing secret, which the agents of its VMs hold
+    settings.BLOBSTORE_AUTH_DIR = tmp_path / "blobstore_auth"
+    blobstore_credentials()
     staged = services.set_properties(
         small, {".properties.api_key": {"value": "api-key-0123456789"}}
     )
@@ -161,6 +165,14 @@ def export(client: APIClient) -> bytes:
     return b"".join(response.streaming_content)
 
 
+def data_files():
+    return (
+        django_settings.BLOBSTORE_DIR,
+        django_settings.STEMCELL_LIBRARY_DIR,
+        django_settings.BLOBSTORE_AUTH_DIR,
+    )
+
+
 def files_in(*dirs) -> dict[str, bytes]:
     return {
         f"{d.name}/{p.relative_to(d)}": p.read_bytes()
@@ -177,10 +189,11 @@ def become_a_fresh_console(settings, tmp_path) -> str:
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     call_command("flush", interactive=False, verbosity=0)
-    for name in ("BLOBSTORE_DIR", "STEMCELL_LIBRARY_DIR"):
+    for name in ("BLOBSTORE_DIR", "STEMCELL_LIBRARY_DIR", "BLOBSTORE_AUTH_DIR"):
         shutil.rmtree(getattr(django_settings, name), ignore_errors=True)
     second = tmp_path / "second"
     settings.BLOBSTORE_DIR = second / "blobstore"
+    settings.BLOBSTORE_AUTH_DIR = second / "blobstore_auth"
     settings.STEMCELL_LIBRARY_DIR = second / "stemcell_library"
     second.mkdir()
     key = Fernet.generate_key().decode()
@@ -214,8 +227,9 @@ def test_export_then_import_on_a_fresh_console_shows_the_same_installation(
     client = admin_client()
     before = what_an_admin_sees(client)
     old_key = key_file.read_text().strip()
-    old_files = files_in(django_settings.BLOBSTORE_DIR, django_settings.STEMCELL_LIBRARY_DIR)
-    assert len(old_files) == 2
+    old_files = files_in(*data_files())
+    assert len(old_files) == 3
+    old_blobstore_credentials = blobstore_credentials()
     credential = before[f"/api/v0/deployed/products/{console.guid}/credentials/.properties.admin"]
     assert credential["credential"]["value"]["password"]  # admins see the value itself
     assert len(before[f"/api/v0/director/deployments/{console.guid}/vms"]) == 2
@@ -227,6 +241,8 @@ def test_export_then_import_on_a_fresh_console_shows_the_same_installation(
     for secret in ("api-key-0123456789", "s3cret-vc-password", "pw-abcdef", old_key):
         assert secret.encode() not in data
     assert credential["credential"]["value"]["password"].encode() not in data
+    for value in vars(old_blobstore_credentials).values():
+        assert value.encode() not in data
 
     new_key = become_a_fresh_console(settings, tmp_path)
     assert not Product.objects.exists() and not Deployment.objects.exists()
@@ -235,14 +251,16 @@ def test_export_then_import_on_a_fresh_console_shows_the_same_installation(
     response = import_(client, data)
 
     assert response.status_code == 200, response.content
-    assert response.json()["import"]["files"] == 2
+    assert response.json()["import"]["files"] == 3
     after = what_an_admin_sees(client)
     assert after.keys() == before.keys()
     for url in before:
         assert after[url] == before[url], url
-    assert files_in(django_settings.BLOBSTORE_DIR, django_settings.STEMCELL_LIBRARY_DIR) == (
-        old_files
-    )
+    assert files_in(*data_files()) == old_files
+    # the agents' blobstore users came along, and are private again once read
+    assert blobstore_credentials() == old_blobstore_credentials
+    auth_file = django_settings.BLOBSTORE_AUTH_DIR / "credentials.json"
+    assert auth_file.stat().st_mode & 0o077 == 0
     # the Stemcell Library's row names the file where this console keeps it
     library = LibraryStemcell.objects.get()
     assert library.path.startswith(str(django_settings.STEMCELL_LIBRARY_DIR))
@@ -275,7 +293,7 @@ def test_a_wrong_passphrase_or_a_damaged_file_changes_nothing(console, settings,
         assert not Product.objects.exists() and not StagedProduct.objects.exists()
         assert not Deployment.objects.exists() and not Vm.objects.exists()
         assert raw_tokens() == tokens_before
-        assert files_in(django_settings.BLOBSTORE_DIR, django_settings.STEMCELL_LIBRARY_DIR) == {}
+        assert files_in(*data_files()) == {}
         assert not list(django_settings.DATA_DIR.glob(".import-*"))
 
     wrong = import_(client, data, passphrase="not the passphrase at all")
