@@ -3,7 +3,7 @@ Review Pending Changes, installations and the Change Log."""
 
 from django.urls import path
 
-from .views import changes, dashboard, director, products
+from .views import changes, credentials, dashboard, director, products
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -16,6 +16,16 @@ urlpatterns = [
     path("products/<str:guid>/resources/", products.product_resources, name="product-resources"),
     path("products/<str:guid>/errands/", products.product_errands, name="product-errands"),
     path("products/<str:guid>/forms/<str:form_name>/", products.product_form, name="product-form"),
+    path(
+        "products/<str:guid>/credentials/",
+        credentials.product_credentials,
+        name="product-credentials",
+    ),
+    path(
+        "products/<str:guid>/credentials/<str:ref>/reveal",
+        credentials.product_credential_reveal,
+        name="product-credential-reveal",
+    ),
     path("director_tile/", director.director_tile_home, name="director-tile-home"),
     path(
         "director_tile/test_connection",

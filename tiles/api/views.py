@@ -574,9 +574,13 @@ def credentials(request, guid):
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 def credential(request, guid, ref):
+    """One deployed credential's value, for roles that may see credentials; each read is
+    an audit event (``reveal credential``) and the answer is never cached."""
     if not can_see_credentials(request.user):
         raise ApiError({"credential": ["Your role may not see credentials."]}, 403)
-    return Response(services.get_credential(guid, ref, reveal=True))
+    response = Response(services.reveal_credential(guid, ref, _user(request)))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 # --------------------------------------------------------------------------- stemcell library

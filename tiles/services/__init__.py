@@ -48,6 +48,7 @@ from .deployed import (
     deployed_status,
     get_credential,
     list_credentials,
+    reveal_credential,
     list_deployed_products,
 )
 from .panes import (
@@ -144,6 +145,7 @@ __all__ = [
     "deployed_status",
     "list_credentials",
     "get_credential",
+    "reveal_credential",
 ]
 
 # Re-exports: the Director tile, pending changes and installations.

@@ -152,6 +152,27 @@ def get_credential(guid: str, ref: str, reveal: bool) -> dict:
     }
 
 
+def reveal_credential(guid: str, ref: str, user: str) -> dict:
+    """A deployed credential's value (``get_credential`` revealed), recorded as an audit event.
+
+    Callers check the role first (``opsconsole.auth.can_see_credentials``);
+    each reveal is one ``reveal credential`` event naming the reference,
+    the product (its deployment) and who asked. The event holds no value.
+    """
+    from director.events import record_event
+
+    out = get_credential(guid, ref, reveal=True)
+    record_event(
+        "reveal",
+        "credential",
+        ref,
+        user=user,
+        deployment=guid,
+        context={"product": guid, "type": out["credential"]["type"]},
+    )
+    return out
+
+
 def _mark_deployed(
     staged: StagedProduct,
     manifest_text: str,
