@@ -15,6 +15,7 @@ import pytest
 
 from tests.fixtures.vmruntime import vm_runtime  # noqa: F401 - the session fixture
 from tests.vmruntime.blobserver import BlobServer
+from tests.vmruntime.helpers import running_pid, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -181,3 +182,22 @@ def find_vm(si, name: str):
         return next(v for v in view.view if v.name == name)
     finally:
         view.DestroyView()
+
+
+@pytest.fixture
+def deployed(agent_vm, blob_server, compiled_hello):
+    from tests.vmruntime.release import apply_spec, rendered_archive
+
+    """A VM with ``ticker`` applied and started, as the director's update does it."""
+
+    def deploy(greeting="hello from the manifest", **kwargs):
+        vm = agent_vm(**kwargs)
+        archive = blob_server.put(rendered_archive(greeting))
+        spec = apply_spec(agent_vm=vm, archive=archive, package=compiled_hello["package"])
+        assert vm.client.apply(spec) == "applied"
+        vm.client.run_script("pre-start", {})
+        assert vm.client.start() == "started"
+        pid = wait_for(lambda: running_pid(vm.client), what="ticker running")
+        return vm, spec, pid
+
+    return deploy

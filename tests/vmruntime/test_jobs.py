@@ -11,42 +11,8 @@ import time
 import pytest
 
 from director.agents.errors import AgentTaskFailed
-from tests.vmruntime.release import apply_spec, rendered_archive, source_package
-
-
-def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def running_pid(client):
-    state = client.get_state()
-    procs = state.get("processes") or []
-    if state["job_state"] == "running" and procs and procs[0]["state"] == "running":
-        return procs[0]["pid"]
-    return None
-
-
-@pytest.fixture
-def deployed(agent_vm, blob_server, compiled_hello):
-    """A VM with ``ticker`` applied and started, as the director's update does it."""
-
-    def deploy(greeting="hello from the manifest", **kwargs):
-        vm = agent_vm(**kwargs)
-        archive = blob_server.put(rendered_archive(greeting))
-        spec = apply_spec(agent_vm=vm, archive=archive, package=compiled_hello["package"])
-        assert vm.client.apply(spec) == "applied"
-        vm.client.run_script("pre-start", {})
-        assert vm.client.start() == "started"
-        pid = wait_for(lambda: running_pid(vm.client), what="ticker running")
-        return vm, spec, pid
-
-    return deploy
+from tests.vmruntime.helpers import running_pid, wait_for
+from tests.vmruntime.release import source_package
 
 
 def test_compile_package_runs_packaging_with_boshs_environment(compiled_hello, blob_server):
