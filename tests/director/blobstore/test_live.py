@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import io
 import os
 import urllib.error
 import urllib.request
@@ -47,3 +48,29 @@ def test_davcli_round_trip_over_a_socket(live_server, store, creds, settings):
     assert status == 200 and got == body
     assert request(store.signed_url(upload_id, "GET", 60), "PUT", b"evil")[0] == 403
     store.verify(upload_id, "sha256:" + hashlib.sha256(body).hexdigest())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_vm_runtimes_agent_client_speaks_to_it(live_server, store, settings, tmp_path):
+    """The agent side (tools/vmruntime) with the settings block the CPI hands every VM."""
+    from director.blobstore import agent_blobstore_settings
+    from tools.vmruntime.blobs import BlobError, BlobstoreClient
+
+    settings.BLOBSTORE_ENDPOINT = f"{live_server.url}/blobstore"
+    package = os.urandom(1 << 20)
+    ref = store.put(io.BytesIO(package))
+    agent = BlobstoreClient(agent_blobstore_settings(), tmp_path / "scratch", retry_wait=0)
+
+    assert agent.get(ref.id, ref.digest).read_bytes() == package
+    assert agent.get(ref.id, ref.sha1).read_bytes() == package
+    with pytest.raises(BlobError, match="expected sha256"):
+        agent.get(ref.id, "sha256:" + "0" * 64)
+
+    # uploads go to a signed PUT URL the director chose (the agent user only reads)
+    compiled = tmp_path / "compiled.tgz"
+    compiled.write_bytes(os.urandom(4096))
+    upload_id = new_blob_id()
+    _, digests = agent.put(compiled, signed_url=store.signed_url(upload_id, "PUT", 60))
+    store.verify(upload_id, digests["sha1"])
+    with pytest.raises(BlobError, match="HTTP 403"):
+        agent.put(compiled)
