@@ -22,11 +22,11 @@ deploy's ``InstanceUpdater``), *Running errand* (one step per instance),
 deploy's own steps (``director.execution.steps``), so an interrupted run
 leaves what a deploy knows how to converge from.
 
-What "running" means here: no BOSH agent runs inside vcsim's VMs, so the
-agent's ``run_errand`` (``director.agent.VCenterAgent``) checks what a real
-agent would need to run ``bin/run``: the VM is in vCenter, powered on,
-carries its agent's settings and has the errand's jobs applied. Exit code 0
-with stdout listing those checks, else 1 with the failed check in stderr.
+Running means the agent's ``run_errand``: the VM's agent runs the errand
+job's ``bin/run`` and answers its real exit code, stdout and stderr (a
+cancel of the task is passed on as ``cancel_task``; the agent still answers
+what the script printed). A group with several errand jobs runs each in turn
+on the instance; the instance's exit code is the first non-zero one.
 
 The result output holds one BOSH-shaped JSON line per instance:
 ``{"instance": {"group", "id"}, "errand_name", "exit_code", "stdout",
@@ -422,7 +422,8 @@ def run_errand_task(ctx: TaskContext) -> str:
     """Run an errand (see the module docstring); the result is BOSH's CLI summary line."""
     from .cloud import cloud_for_director
     from .execution import prepare
-    from .execution.links import resolve_links
+    from .execution.compile import compile_packages
+    from .execution.deploy import render
     from .execution.run import DeployRun
 
     name = ctx.deployment_name
@@ -454,10 +455,12 @@ def run_errand_task(ctx: TaskContext) -> str:
                     _DeployedVariables(name, variable_set),
                     deployment_name=name,
                 )
-                targets = _targets(prepared, errand, list(args.get("instances") or []))
                 run = DeployRun(ctx, cloud_for_director(ctx), deployment, variable_set=variable_set)
                 run.prepared = prepared
-                run.links = resolve_links(prepared, prepared.plan)
+                render(run)
+                targets = _targets(prepared, errand, list(args.get("instances") or []))
+        if not skip:
+            run.packages = compile_packages(run)
         if skip:
             message = (
                 f"Errand '{errand_name}' skipped: the deployment has not changed since its "
@@ -595,7 +598,7 @@ class ErrandRunner:
             )
 
     def _run_errand(self) -> list[dict[str, Any]]:
-        from .agent import agent_for
+        from .execution.agent import agent_for, cancel_requested
         from .execution.run import parallel
 
         stage = self.ctx.stage("Running errand", total=len(self.targets))
@@ -612,21 +615,26 @@ class ErrandRunner:
                 if vm is None:
                     raise ErrandError(f"{t.label} has no VM to run errand '{self.errand.name}' on")
                 step.advance(10, status=f"running {', '.join(t.group.jobs)}")
-                spec = {
-                    "name": self.errand.name,
-                    "jobs": list(t.group.jobs),
-                    "deployment": self.deploy_run.name,
-                    "instance": {"group": t.plan.group, "id": t.plan.uuid, "index": t.plan.index},
-                }
-                out = agent_for(vm, self.deploy_run.cloud).run_errand(spec)
-                code = int(out.get("exit_code", 1))
-                self.ctx.debug(f"errand {self.errand.name} on {t.label} (VM {vm.cid}): exit {code}")
+                agent = agent_for(vm, t.label)
+                code, stdout, stderr = 0, "", ""
+                for job in t.group.jobs:
+                    out = agent.run_errand(job, should_cancel=cancel_requested(self.ctx)) or {}
+                    job_code = int(out.get("exit_code", 1))
+                    stdout += str(out.get("stdout") or "")
+                    stderr += str(out.get("stderr") or "")
+                    self.ctx.debug(
+                        f"errand {self.errand.name} job {job} on {t.label} (VM {vm.cid}): "
+                        f"exit {job_code}"
+                    )
+                    if job_code != 0 and code == 0:
+                        code = job_code
+                self.ctx.checkpoint()
                 return {
                     "instance": {"group": t.plan.group, "id": t.plan.uuid},
                     "errand_name": self.errand.name,
                     "exit_code": code,
-                    "stdout": str(out.get("stdout") or ""),
-                    "stderr": str(out.get("stderr") or ""),
+                    "stdout": stdout,
+                    "stderr": stderr,
                     "logs": {"blobstore_id": None},
                 }
 
@@ -639,8 +647,9 @@ class ErrandRunner:
         the next run reuses their ids); their addresses are released, since
         the deploy reserves none for errand instances either.
         """
-        from .agent import agent_for
+        from .agents.errors import AgentError
         from .execution import steps
+        from .execution.agent import agent_for
         from .execution.run import parallel
 
         by_group: dict[str, list[Instance]] = {}
@@ -656,8 +665,8 @@ class ErrandRunner:
                     for vm in Vm.objects.filter(instance=instance).order_by("-active", "id"):
                         if vm.active:
                             try:
-                                agent_for(vm, self.deploy_run.cloud).stop()
-                            except Exception as exc:
+                                agent_for(vm, instance.name).stop()
+                            except AgentError as exc:
                                 self.ctx.debug(
                                     f"stopping {instance} failed, deleting anyway: {exc}"
                                 )

@@ -9,6 +9,7 @@ test database, users and API clients.
 
 import importlib.util
 import os
+import sys
 
 import pytest
 from django.conf import settings
@@ -21,7 +22,11 @@ def _present(module: str) -> bool:
         return False
 
 
-pytest_plugins = [m for m in ("tests.fixtures.vcsim", "tests.fixtures.nats") if _present(m)]
+pytest_plugins = [
+    m
+    for m in ("tests.fixtures.vcsim", "tests.fixtures.nats", "tests.fixtures.vmruntime")
+    if _present(m)
+]
 
 
 def _test_database_url() -> str:
@@ -32,12 +37,20 @@ def _test_database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real Celery worker process consuming from the test Redis, on the test database."""
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, nats_server, vm_runtime):
+    """A real Celery worker process consuming from the test Redis, on the test database.
+
+    Its director reaches the VMs' agents as a real one does: over the session's
+    nats-server, with the VM runtime playing the agents of vcsim's VMs, and the
+    agents fetch blobs from the director's blobstore served by a web process
+    (gunicorn, as ``make run`` serves it) on the test data dir.
+    """
     from opsconsole.celery import app
     from opsconsole.localservices.celery import start_worker, wait_for_worker
+    from opsconsole.localservices.process import ManagedProcess, free_port, wait_for_port
 
     logdir = tmp_path_factory.mktemp("worker")
+    port = free_port()
     env = {
         "DATABASE_URL": _test_database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
@@ -46,13 +59,37 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         "OPSCONSOLE_ENCRYPTION_KEY": settings.ENCRYPTION_KEY,
         "SECRET_KEY": settings.SECRET_KEY,
         "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
+        "OPSCONSOLE_NATS_URL": nats_server.url,
+        "OPSCONSOLE_BLOBSTORE_ENDPOINT": f"http://127.0.0.1:{port}/blobstore",
     }
+    web = ManagedProcess(
+        "web",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "opsconsole.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "8",
+            "--timeout",
+            "120",
+        ],
+        logdir / "web.log",
+        env=env,
+        cwd=str(settings.BASE_DIR),
+    )
     worker = start_worker(env, logdir / "worker.log", concurrency=2, cwd=str(settings.BASE_DIR))
     try:
+        wait_for_port(port, 30, web.proc, "the blobstore web server (gunicorn)")
         wait_for_worker(app, timeout=60, proc=worker)
         yield worker
     finally:
         worker.stop()
+        web.stop()
         if os.environ.get("OPSCONSOLE_SHOW_WORKER_LOG"):
             print(worker.tail(200))
 

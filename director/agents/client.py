@@ -254,10 +254,16 @@ class AgentClient:
     def wait_until_running(
         self,
         watch_time: str | int | tuple[int, int],
+        max_ms: int | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> dict:
-        """Poll ``get_state`` over the watch schedule until ``job_state == "running"``."""
+        """Poll ``get_state`` over the watch schedule until ``job_state == "running"``.
+
+        ``wait_until_running(min_ms, max_ms)`` reads as ``wait_until_running((min_ms, max_ms))``.
+        """
+        if max_ms is not None:
+            watch_time = (int(watch_time), int(max_ms))
         state: dict = {}
         for seconds in watch_schedule(*parse_watch_time(watch_time)):
             sleep(seconds)

@@ -16,10 +16,11 @@ from cpi.base import CpiError, VMNotFound
 from director import locks
 from director.cloud import cloud_for_director
 from director.events import event_span
-from director.models import Deployment, IpAddress, OrphanedVm
+from director.models import Deployment, Instance, IpAddress, OrphanedVm
 from director.runner import TaskContext, task_handler
 
 from . import steps
+from .compile import delete_compilation_instance
 from .leftovers import untracked_vms
 from .run import DeployRun, parallel
 from .state import instances_of
@@ -55,6 +56,8 @@ def delete_deployment(ctx: TaskContext) -> str:
             ctx.checkpoint()
             stage = ctx.stage("Removing deployment artifacts", total=1)
             with stage.track("Removing deployment artifacts"):
+                for instance in Instance.objects.filter(deployment=deployment, compilation=True):
+                    delete_compilation_instance(run, instance)
                 for orphan in OrphanedVm.objects.filter(deployment_name=name):
                     _delete_cid(run, orphan.cid)
                     IpAddress.objects.filter(orphaned_vm=orphan).delete()

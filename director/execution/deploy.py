@@ -30,7 +30,8 @@ from typing import Any
 from django.utils import timezone
 
 from director import locks
-from director.agent import agent_for
+from director.agents.errors import AgentError
+from director.blobstore import blobstore
 from director.cloud import cloud_for_director
 from director.events import event_span
 from director.manifest import dump_yaml
@@ -45,11 +46,13 @@ from director.planning import (
 from director.runner import Stage, TaskContext, task_handler
 
 from . import steps
+from .agent import agent_for, cancel_requested
+from .compile import compile_packages
 from .leftovers import clean_leftovers
-from .links import resolve_links
 from .prepare import Prepared, prepare
 from .run import DeployRun, parallel
 from .state import applied_to_json
+from .templates import render_plan, store_archive, with_configuration_changes
 from .variables import DeployVariables, PreviewVariables
 
 
@@ -129,7 +132,7 @@ def _deploy(ctx: TaskContext, deployment: Deployment, variable_set: VariableSet)
         )
         variables.record()
         run.prepared = prepared
-        run.links = resolve_links(prepared, prepared.plan)
+        render(run)
     for warning in prepared.warnings:
         ctx.warning(warning)
     plan = prepared.plan
@@ -137,6 +140,8 @@ def _deploy(ctx: TaskContext, deployment: Deployment, variable_set: VariableSet)
     for p in plan.all_instance_plans():
         if p.changed:
             ctx.debug(f"  {label(p)}: {p.change} ({'; '.join(p.reasons)})")
+    ctx.checkpoint()
+    run.packages = compile_packages(run)
     ctx.checkpoint()
 
     # obsolete instance groups first (BOSH PreCleanupStage)
@@ -154,8 +159,17 @@ def _deploy(ctx: TaskContext, deployment: Deployment, variable_set: VariableSet)
         else:
             parallel(list(group_run.groups), lambda g: _update_group(run, g), lambda g: g.name)
 
+    if plan.changed:
+        _post_deploy(run)
     _persist(run)
     return f"/deployments/{deployment.name}"
+
+
+def render(run: DeployRun) -> None:
+    """Render every instance's templates and let them decide ``configuration`` changes."""
+    prepared = run.prepared
+    run.rendered = render_plan(prepared, prepared.plan)
+    prepared.plan = with_configuration_changes(prepared.plan, run.rendered)
 
 
 # --------------------------------------------------------------------------- stages
@@ -292,6 +306,9 @@ class InstanceUpdater:
             instance.refresh_from_db(fields=["spec_json"])
             spec = dict(instance.spec_json or {})
             spec["applied"] = applied_to_json(desired.to_applied())
+            rendered = run.rendered.get(plan.uuid)
+            if rendered is not None:
+                spec["configuration_hash"] = rendered.configuration_hash
             Instance.objects.filter(id=instance.id).update(
                 spec_json=spec,
                 update_completed=True,
@@ -334,21 +351,40 @@ class InstanceUpdater:
         return steps.create_vm(run, instance, plan, active=True)
 
     def _stop(self, vm: Vm, drain_type: str) -> None:
-        agent = agent_for(vm, self.run.cloud)
+        """BOSH's Stopper: pre-stop, drain (with the new spec on update), stop, post-stop."""
+        agent = agent_for(vm)
+        keep = "keep" if drain_type == "update" else "delete"
         self.step.advance(5, status="executing pre-stop")
-        agent.run_script("pre-stop", {})
+        agent.run_script(
+            "pre-stop",
+            {
+                "env": {
+                    "BOSH_VM_NEXT_STATE": keep,
+                    "BOSH_INSTANCE_NEXT_STATE": "keep",
+                    "BOSH_DEPLOYMENT_NEXT_STATE": "keep",
+                }
+            },
+        )
         self.step.advance(5, status="executing drain")
-        agent.drain(drain_type)
-        self.step.advance(10, status="stopping jobs")
+        instance = Instance.objects.get(id=vm.instance_id)
+        spec = apply_spec(self.run, self.plan, instance, None) if drain_type == "update" else None
+        agent.drain(drain_type, spec, should_cancel=cancel_requested(self.run.ctx))
+        self.step.advance(20, status="stopping jobs")
         agent.stop()
         agent.run_script("post-stop", {})
 
     def _apply_and_start(self, instance: Instance, vm: Vm) -> None:
+        """BOSH's StateApplier: archive, apply, pre-start, start, watch, post-start."""
         run, plan = self.run, self.plan
         desired = plan.desired
-        agent = agent_for(vm, run.cloud)
+        agent = agent_for(vm)
+        rendered = run.rendered.get(plan.uuid)
+        instance.refresh_from_db(fields=["spec_json"])
+        archive = store_archive(instance, rendered) if rendered is not None else None
+        spec = apply_spec(run, plan, instance, archive)
         self.step.advance(10, status="installing packages")
-        agent.apply(apply_spec(run, plan, instance))
+        agent.apply(spec)
+        _record_applied_templates(instance, spec)
         if desired.state != "started":
             agent.stop()
             return
@@ -356,42 +392,101 @@ class InstanceUpdater:
         agent.run_script("pre-start", {})
         self.step.advance(10, status="starting jobs")
         agent.start()
-        agent.wait_until_running(self.watch.min_ms, self.watch.max_ms)
+        agent.wait_until_running((self.watch.min_ms, self.watch.max_ms))
         self.step.advance(10, status="executing post-start")
         agent.run_script("post-start", {})
 
 
-def apply_spec(run: DeployRun, plan: InstancePlan, instance: Instance) -> dict:
-    """What the agent is told to run (BOSH ``ApplySpec`` + template spec).
+def _record_applied_templates(instance: Instance, spec: dict) -> None:
+    """Keep the archive the agent now holds; the one it replaced is deleted from the
+    blobstore. (``configuration_hash`` is recorded only once the jobs run.)"""
+    instance.refresh_from_db(fields=["spec_json"])
+    record = dict(instance.spec_json or {})
+    old = (record.get("rendered_templates_archive") or {}).get("blobstore_id")
+    new = (spec.get("rendered_templates_archive") or {}).get("blobstore_id")
+    record["rendered_templates_archive"] = spec.get("rendered_templates_archive")
+    Instance.objects.filter(id=instance.id).update(spec_json=record)
+    instance.spec_json = record
+    if old and old != new:
+        blobstore().delete(old)
 
-    Job properties are kept with their ``((placeholders))``: the apply spec
-    is stored in the database, and secrets live only in the variable store.
+
+def apply_spec(
+    run: DeployRun, plan: InstancePlan, instance: Instance, archive: dict | None
+) -> dict:
+    """What the agent is told to run (BOSH ``ApplySpec``, reference §6.2).
+
+    Jobs with their tarball's blob id and digest, the compiled packages of
+    the group's jobs, the rendered templates archive with ``template_hashes``
+    and ``configuration_hash``. Job properties stay out: the rendered files
+    carry them, and the spec is kept by the agent and shown by ``get_state``.
     """
     desired = plan.desired
     prepared: Prepared = run.prepared
     group = next(ig for ig in prepared.manifest["instance_groups"] if ig["name"] == plan.group)
-    jobs = group.get("jobs") or []
-    links = getattr(run, "links", {}).get(plan.group, {})
-    return {
+    stemcell = desired.stemcell
+    templates = []
+    packages: dict[str, dict] = {}
+    for j in group.get("jobs") or []:
+        job = prepared.job_specs[(j.get("release"), j["name"])]
+        templates.append(
+            {
+                "name": j["name"],
+                "version": job.version,
+                "sha1": job.sha1,
+                "blobstore_id": job.blob_path,
+            }
+        )
+        for name in job.package_names:
+            ref = run.packages.get((j["release"], name, stemcell.os, stemcell.version))
+            if ref is not None:
+                packages[name] = dict(ref)
+    rendered = run.rendered.get(plan.uuid)
+    spec = {
         "deployment": run.name,
         "job": {
             "name": plan.group,
-            "templates": [{"name": j["name"], "release": j.get("release")} for j in jobs],
+            "templates": templates,
+            "template": templates[0]["name"] if templates else None,
+            "version": templates[0]["version"] if templates else None,
         },
         "index": plan.index,
         "id": plan.uuid,
-        "name": f"{plan.group}/{plan.uuid}",
+        "name": plan.group,
         "az": plan.az,
         "bootstrap": plan.bootstrap,
         "networks": steps.network_settings(desired),
         "address": next((n.ip for n in desired.networks if n.ip), None),
+        "dns_domain_name": "bosh",
         "persistent_disk": desired.persistent_disk_size,
-        "stemcell": {"name": desired.stemcell.name, "version": desired.stemcell.version},
-        "vm_type": desired.vm_type,
-        "properties": {j["name"]: j.get("properties") or {} for j in jobs},
-        "links": links,
-        "configuration_hash": desired.jobs_fingerprint,
+        "packages": packages,
+        "configuration_hash": rendered.configuration_hash if rendered else None,
+        "template_hashes": rendered.template_hashes if rendered else {},
     }
+    if archive is not None:
+        spec["rendered_templates_archive"] = archive
+    elif instance.spec_json and instance.spec_json.get("rendered_templates_archive"):
+        spec["rendered_templates_archive"] = instance.spec_json["rendered_templates_archive"]
+    return spec
+
+
+def _post_deploy(run: DeployRun) -> None:
+    """``post-deploy`` on every instance with a VM after a deploy that changed something."""
+    vms = list(
+        Vm.objects.filter(
+            instance__deployment=run.deployment, instance__compilation=False, active=True
+        ).select_related("instance")
+    )
+    if not vms:
+        return
+
+    def one(vm: Vm) -> None:
+        try:
+            agent_for(vm).run_script("post-deploy", {})
+        except AgentError as exc:
+            raise AgentError(exc.agent_id, "run_script", f"post-deploy: {exc.message}") from None
+
+    parallel(vms, one, lambda vm: str(vm.instance))
 
 
 def _persist(run: DeployRun) -> None:

@@ -10,6 +10,8 @@ A worker killed mid-deploy can leave:
   deleted (persistent disks detached first, so no data goes with them);
 * inactive ``Vm`` rows (a create-swap-delete that never elected its new
   VM): deleted, their IPs released;
+* compilation instances (``Instance.compilation``) of a compile that never
+  finished: their VMs deleted, their IPs released, their rows dropped;
 * IP reservations of instances that have no VM (a create that failed or
   never happened): released, as BOSH's ``cleanup_orphaned_ips`` does.
 
@@ -111,7 +113,12 @@ def clean_leftovers(run: DeployRun) -> list[str]:
         run.event("delete", "vm", cid, context={"reason": "VM left by an interrupted task"})
         done.append(f"deleted VM {cid} that a previous task created but did not record")
 
+    from .compile import delete_compilation_instance
     from .steps import delete_vm
+
+    for instance in Instance.objects.filter(deployment=run.deployment, compilation=True):
+        delete_compilation_instance(run, instance)
+        done.append(f"deleted compilation VM of {instance.group} left by an interrupted task")
 
     for vm in Vm.objects.filter(instance__deployment=run.deployment, active=False).select_related(
         "instance"

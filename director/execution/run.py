@@ -65,8 +65,10 @@ class DeployRun:
     prepared: Any = None  # director.execution.prepare.Prepared (deploys only)
     variable_set: VariableSet | None = None
     force: bool = False
-    #: group -> job -> {link name: link} (deploys only)
-    links: dict = field(default_factory=dict)
+    #: instance uuid -> ``director.rendering.RenderedInstance`` (deploys and errands)
+    rendered: dict = field(default_factory=dict)
+    #: (release, package, stemcell os, version) -> compiled package ref for the agent
+    packages: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -11,8 +11,13 @@ killed between any two lines leaves rows a re-run converges from:
   and deleted;
 * a ``PersistentDisk`` row is written right after ``create_disk`` returns,
   inactive until attached;
-* VMs are deleted only after their persistent disks are detached, and disks
-  are orphaned (``OrphanDisk``), never deleted, when their instance goes.
+* VMs are deleted only after their persistent disks are unmounted (agent)
+  and detached (CPI), and disks are orphaned (``OrphanDisk``), never
+  deleted, when their instance goes;
+* a new VM's agent is let onto the message bus with a bootstrap certificate
+  in its settings (``agent.mbus_env``) and must answer (``agent.greet``)
+  before the VM counts as created; an attached disk is announced to the
+  agent (``add_persistent_disk``) and mounted (``mount_disk``).
 
 Events: ``vm`` create/delete/orphan, ``disk`` create/orphan/delete.
 """
@@ -34,7 +39,7 @@ from cpi.base import (
     VMCreationFailed,
     VMNotFound,
 )
-from director.agent import agent_for
+from director.agents.errors import AgentError
 from director.models import (
     Instance,
     IpAddress,
@@ -45,6 +50,7 @@ from director.models import (
 )
 from director.planning import DesiredInstance, InstancePlan
 
+from .agent import NEXT_STATE_DELETE, agent_for, cancel_requested, greet, mbus_env
 from .run import DeployRun
 from .state import applied_to_json
 
@@ -52,6 +58,10 @@ from .state import applied_to_json
 MAX_VM_CREATE_TRIES = 3
 #: Seconds to wait for a new VM's agent (BOSH ``agent_wait_timeout``: 600).
 AGENT_WAIT_TIMEOUT = 600
+
+
+def agent_wait_timeout() -> float:
+    return float(getattr(settings, "DIRECTOR_AGENT_WAIT_TIMEOUT", AGENT_WAIT_TIMEOUT))
 
 
 class IpConflict(Exception):
@@ -213,6 +223,7 @@ def create_vm(
     disk = active_disk(instance)
     disk_cids = [disk.disk_cid] if disk else []
     agent_id = str(uuid.uuid4())
+    env["bosh"]["mbus"] = mbus_env(agent_id)
     stemcell = desired.stemcell
     vm: Vm | None = None
     with run.span("create", "vm", instance=instance, context={"az": instance.az}) as end:
@@ -245,7 +256,7 @@ def create_vm(
             ).update(vm=vm)
             run.ctx.debug(f"created VM {cid} for {instance} (agent {agent_id})")
             run.cloud.set_vm_metadata(cid, vm_metadata(run, instance, vm.created_at.isoformat()))
-            agent_for(vm, run.cloud).wait_until_ready(AGENT_WAIT_TIMEOUT)
+            greet(agent_for(vm, instance.name), agent_wait_timeout())
         except BaseException:
             if vm is not None:
                 _delete_quietly(run, vm)
@@ -304,11 +315,21 @@ def detach_disks(run: DeployRun, vm: Vm) -> None:
     for disk in PersistentDisk.objects.filter(instance_id=vm.instance_id):
         if attached is not None and disk.disk_cid not in attached:
             continue
+        _quietly(run, vm, "unmount_disk", disk.disk_cid)
         try:
             run.cloud.detach_disk(vm.cid, disk.disk_cid)
         except (DiskNotAttached, VMNotFound):
             pass
-        agent_for(vm, run.cloud).remove_persistent_disk(disk.disk_cid)
+        _quietly(run, vm, "remove_persistent_disk", disk.disk_cid)
+
+
+def _quietly(run: DeployRun, vm: Vm, method: str, *args: Any) -> None:
+    """An agent call on a VM that is about to lose a disk or go: an agent that does not
+    answer (a VM already broken) must not keep the director from cleaning up."""
+    try:
+        getattr(agent_for(vm), method)(*args)
+    except AgentError as exc:
+        run.ctx.debug(f"{method} on VM {vm.cid} failed, going on: {exc}")
 
 
 def delete_vm(run: DeployRun, vm: Vm) -> None:
@@ -334,7 +355,7 @@ def orphan_vm(run: DeployRun, vm: Vm) -> OrphanedVm:
     """
     instance = vm.instance
     detach_disks(run, vm)
-    agent_for(vm, run.cloud).shutdown()
+    agent_for(vm).shutdown()
     with transaction.atomic():
         orphan = OrphanedVm.objects.create(
             cid=vm.cid,
@@ -392,7 +413,9 @@ def attach_disk(run: DeployRun, vm: Vm, disk: PersistentDisk, attached: set[str]
     if attached is not None and disk.disk_cid in attached:
         return
     hint = run.cloud.attach_disk(vm.cid, disk.disk_cid)
-    agent_for(vm, run.cloud).add_persistent_disk(disk.disk_cid, hint)
+    agent = agent_for(vm)
+    agent.add_persistent_disk(disk.disk_cid, hint)
+    agent.mount_disk(disk.disk_cid)
 
 
 def _create_disk(
@@ -424,10 +447,11 @@ def update_persistent_disk(
     size = desired.persistent_disk_size
     cloud_properties = dict(desired.persistent_disk_cloud_properties)
     attached = _attached(run, vm)
-    agent = agent_for(vm, run.cloud)
+    agent = agent_for(vm)
 
     for leftover in PersistentDisk.objects.filter(instance=instance, active=False):
         if attached is None or leftover.disk_cid in attached:
+            _quietly(run, vm, "unmount_disk", leftover.disk_cid)
             try:
                 run.cloud.detach_disk(vm.cid, leftover.disk_cid)
             except DiskNotAttached:
@@ -438,6 +462,7 @@ def update_persistent_disk(
     if size == 0:
         if current is not None:
             if attached is None or current.disk_cid in attached:
+                _quietly(run, vm, "unmount_disk", current.disk_cid)
                 try:
                     run.cloud.detach_disk(vm.cid, current.disk_cid)
                 except DiskNotAttached:
@@ -460,6 +485,7 @@ def update_persistent_disk(
         if step:
             step.advance(10, status="resizing persistent disk")
         try:
+            agent.unmount_disk(current.disk_cid)
             run.cloud.detach_disk(vm.cid, current.disk_cid)
             run.cloud.resize_disk(current.disk_cid, size)
             PersistentDisk.objects.filter(id=current.id).update(size=size)
@@ -499,11 +525,13 @@ def delete_instance(run: DeployRun, instance: Instance) -> None:
     ):
         for vm in list(Vm.objects.filter(instance=instance).order_by("-active", "id")):
             if vm.active:
-                agent = agent_for(vm, run.cloud)
+                agent = agent_for(vm, instance.name)
                 try:
-                    agent.drain("shutdown")
+                    agent.run_script("pre-stop", {"env": NEXT_STATE_DELETE})
+                    agent.drain("shutdown", should_cancel=cancel_requested(run.ctx))
                     agent.stop()
-                except Exception as exc:
+                    agent.run_script("post-stop", {})
+                except AgentError as exc:
                     run.ctx.debug(f"stopping {instance} failed, deleting anyway: {exc}")
             delete_vm(run, vm)
         for disk in PersistentDisk.objects.filter(instance=instance):

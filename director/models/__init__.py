@@ -5,6 +5,7 @@ One module per concern; everything is importable from ``director.models``.
 =================  =========================================================
 stemcell           ``Stemcell``
 release            ``Release``, ``ReleaseVersion``, ``ReleaseJob``, ``ReleasePackage``
+compiled_package   ``CompiledPackage`` (packages compiled per stemcell, reused)
 config             ``Config`` (versioned cloud/runtime/cpi/resurrection/custom),
                    ``DirectorAttribute``
 deployment         ``Deployment``, ``DeploymentProblem``
@@ -21,6 +22,7 @@ event              ``Event`` (audit)
 """
 
 from .agent import AgentAlert, AgentHeartbeat
+from .compiled_package import CompiledPackage
 from .config import KNOWN_CONFIG_TYPES, Config, ConfigType, DirectorAttribute
 from .deployment import Deployment, DeploymentProblem, ProblemState
 from .disk import OrphanDisk, PersistentDisk
@@ -49,6 +51,7 @@ __all__ = [
     "Alert",
     "AlertCategory",
     "CANCELLABLE_STATES",
+    "CompiledPackage",
     "KNOWN_CONFIG_TYPES",
     "RUNNING_STATES",
     "TERMINAL_STATES",
