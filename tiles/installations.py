@@ -242,6 +242,7 @@ def apply_changes(
     """
     from . import pending
     from . import services as s
+    from .services.staging import unmet_dependencies
 
     if isinstance(ignore_warnings, str):
         ignore_warnings = ignore_warnings.lower() in ("true", "1", "yes")
@@ -271,6 +272,10 @@ def apply_changes(
             plans.append((sp, "delete", []))
             continue
         checks, warnings = s.product_checks(sp)
+        # A dependency unstaged since staging: refused, never ignorable.
+        missing = unmet_dependencies(sp)
+        if missing:
+            errors.setdefault(sp.guid, []).extend(missing)
         try:
             rendered[sp.guid] = s.manifest_yaml(s.render_manifest(sp))
         except ServiceError as exc:

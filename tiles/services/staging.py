@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from director.services import Conflict, NotFound
+from director.services import Conflict, NotFound, ServiceError
+from tiles import dependencies
 from tiles.models import Product, StagedProduct, new_guid
 
 from .properties import _generated_values, _store
@@ -20,6 +21,19 @@ from .upgrades import migrate_values, record_upgrade
 def list_staged_products() -> list[StagedProduct]:
     """Staged products (marked-for-deletion ones included), in staging order."""
     return list(StagedProduct.objects.select_related("product").order_by("id"))
+
+
+def staged_versions(exclude: StagedProduct | None = None) -> dict[str, str]:
+    """Product name -> staged version, products marked for deletion left out."""
+    qs = StagedProduct.objects.select_related("product").filter(marked_for_deletion=False)
+    if exclude is not None and exclude.pk is not None:
+        qs = qs.exclude(pk=exclude.pk)
+    return {sp.product.name: sp.product.version for sp in qs}
+
+
+def unmet_dependencies(staged: StagedProduct) -> list[str]:
+    """The staged product's ``requires_product_versions`` that the staged products do not meet."""
+    return dependencies.unmet(staged.product.template(), staged_versions(exclude=staged))
 
 
 def get_staged_product(guid: str) -> StagedProduct:
@@ -40,7 +54,9 @@ def stage_product(name: str, version: str) -> StagedProduct:
     it), then values of properties that still exist with the same
     type and still validate are kept (others dropped), likewise resource
     config for jobs and errand switches for errands that still exist. The
-    same version again is refused (409).
+    same version again is refused (409). A product whose
+    ``requires_product_versions`` the staged products do not meet is
+    refused (422 naming the product and the version constraint).
     """
     product = Product.objects.filter(name=name, version=str(version)).first()
     if product is None:
@@ -54,6 +70,10 @@ def stage_product(name: str, version: str) -> StagedProduct:
         .filter(product__name=name)
         .first()
     )
+    # Ops Manager does not install a tile whose dependencies are missing.
+    missing = dependencies.unmet(template, staged_versions(exclude=staged))
+    if missing:
+        raise ServiceError({"requires_product_versions": missing})
     if staged is None:
         staged = StagedProduct(guid=new_guid(name), product=product)
         _store(staged, template, _generated_values(template, {}))
