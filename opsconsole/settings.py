@@ -122,6 +122,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "opsconsole.context_processors.console",
+                "tiles.context_processors.running_apply",
             ],
         },
     },

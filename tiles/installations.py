@@ -86,6 +86,9 @@ __all__ = [
     "list_installations",
     "get_installation",
     "installation_logs",
+    "installation_events",
+    "retry_installation",
+    "last_steps",
     "CONFIG_TASK_TYPE",
 ]
 
@@ -132,6 +135,60 @@ def _reap_stale() -> None:
 def running_installation() -> Installation | None:
     _reap_stale()
     return Installation.objects.filter(status=InstallationStatus.RUNNING).order_by("id").first()
+
+
+def retry_installation(installation_id: int, user: str) -> Installation:
+    """Apply Changes again with a finished installation's product selection and errands.
+
+    The same choice of products (``deploy_products``), errand overrides and
+    ``ignore_warnings`` as the installation retried; what deploys is the
+    staged configuration as it is now, rendered at this click. Refused as
+    ``apply_changes`` refuses (409 while an installation runs).
+    """
+    inst = get_installation(installation_id)
+    if inst.status == InstallationStatus.RUNNING:
+        raise Conflict(_running_message(inst))
+    return apply_changes(
+        user,
+        deploy_products=inst.deploy_products,
+        errands=inst.errands or None,
+        ignore_warnings=inst.ignore_warnings,
+    )
+
+
+def last_steps(guids: list[str]) -> dict[str, InstallationStep]:
+    """Per product guid, its step in the newest installation that had one (two queries).
+
+    For the dashboard: a product whose last deploy failed shows so, whatever
+    installations ran since without it.
+    """
+    from django.db.models import Max
+
+    newest = (
+        InstallationStep.objects.filter(product_guid__in=guids)
+        .exclude(kind=StepKind.ERRAND)
+        .values("product_guid")
+        .annotate(last=Max("installation_id"))
+    )
+    wanted = {(row["product_guid"], row["last"]) for row in newest}
+    if not wanted:
+        return {}
+    out: dict[str, InstallationStep] = {}
+    for step in (
+        InstallationStep.objects.filter(
+            product_guid__in=guids, installation_id__in={i for _, i in wanted}
+        )
+        .exclude(kind=StepKind.ERRAND)
+        .select_related("installation")
+        .defer("installation__snapshot")
+        .order_by("seq")
+    ):
+        if (step.product_guid, step.installation_id) not in wanted:
+            continue
+        # The first failed step of a product wins (vCenter check before configs).
+        if step.product_guid not in out or out[step.product_guid].state != StepState.FAILED:
+            out[step.product_guid] = step
+    return out
 
 
 def list_installations():
@@ -860,28 +917,45 @@ def format_event(task_id: int, e: Mapping) -> str:
     return f"Task {task_id} | {t} | {stage}: {what} ({word})"
 
 
-def installation_logs(installation_id: int) -> str:
-    """The installation log: each step, then its task's event log."""
+def installation_events(installation: Installation) -> dict[int, list[tuple[int, dict]]]:
+    """The event logs of an installation's step tasks: ``{task_id: [(seq, event), ...]}``.
+
+    One query for all the steps; the installation page folds them into
+    progress, and ``installation_logs`` prints them.
+    """
+    task_ids = [st.task_id for st in installation.steps.all() if st.task_id]
+    events: dict[int, list[tuple[int, dict]]] = {}
+    for task_id, seq, data in (
+        TaskEvent.objects.filter(task_id__in=task_ids)
+        .order_by("task_id", "seq")
+        .values_list("task_id", "seq", "data")
+    ):
+        events.setdefault(task_id, []).append((seq, data))
+    return events
+
+
+def installation_logs(
+    installation_id: int, events: dict[int, list[tuple[int, dict]]] | None = None
+) -> str:
+    """The installation log: each step, then its task's event log.
+
+    ``events`` are the steps' event logs when the caller read them already
+    (``installation_events``).
+    """
     inst = get_installation(installation_id)
     lines = [
         f"Installation {inst.id} by {inst.user_name or '-'}, started "
         f"{timezone.localtime(inst.started_at):%Y-%m-%d %H:%M:%S %Z}: {inst.status}"
     ]
     steps = list(inst.steps.order_by("seq"))
-    task_ids = [st.task_id for st in steps if st.task_id]
-    events: dict[int, list[dict]] = {}
-    for task_id, data in (
-        TaskEvent.objects.filter(task_id__in=task_ids)
-        .order_by("task_id", "seq")
-        .values_list("task_id", "data")
-    ):
-        events.setdefault(task_id, []).append(data)
+    if events is None:
+        events = installation_events(inst)
     for st in steps:
         head = f"===== {st.label}: {st.state}"
         if st.task_id:
             head += f" (task {st.task_id})"
         lines.append(head)
-        for e in events.get(st.task_id, []):
+        for _, e in events.get(st.task_id, []):
             lines.append(format_event(st.task_id, e))
         if st.message:
             lines.append(st.message)

@@ -36,5 +36,10 @@ urlpatterns = [
     path("revert", dashboard.revert, name="revert"),
     path("pending_changes/", changes.pending_changes, name="pending-changes"),
     path("installations/<int:installation_id>/", changes.installation, name="installation"),
+    path(
+        "installations/<int:installation_id>/retry",
+        changes.installation_retry,
+        name="installation-retry",
+    ),
     path("changelog/", changes.changelog, name="changelog"),
 ]

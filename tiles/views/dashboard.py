@@ -1,7 +1,9 @@
 """The Installation Dashboard and its buttons.
 
 The BOSH Director tile and one tile per staged product (green configured,
-orange incomplete, red marked for deletion, "Missing stemcell"), Import a
+orange incomplete, red marked for deletion, "Missing stemcell"), each with
+its deploy state: "Apply failed" (its step of the last installation that
+had it failed, linked), "Pending changes" or "Deployed"; Import a
 Product, Available Products with a "+" to stage, Delete unused products,
 and Revert (staged changes back to the last installation).
 """
@@ -14,13 +16,33 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from director.services import ServiceError
 from opsconsole.auth import can_write
-from tiles import director_tile, services
+from tiles import director_tile, installations, services
 from tiles.models import StagedProduct
 
 from .common import _error_lines, _staged_or_404, writer_required
 
 
-def _tile_card(staged: StagedProduct) -> dict:
+def _deploy_state(last_step, deployed: bool, changed: bool) -> str:
+    """``failed`` (its last apply failed), ``pending`` (staged differs) or ``deployed``."""
+    if last_step is not None and last_step.state == "failed":
+        return "failed"
+    if not deployed or changed:
+        return "pending"
+    return "deployed"
+
+
+def _staged_changed(staged: StagedProduct) -> bool:
+    """Does the staged configuration differ from the deployed snapshot (cheap: no rendering)?"""
+    if staged.marked_for_deletion or staged.deployed_version != staged.product.version:
+        return True
+    state = staged.deployed_state or {}
+    return any(
+        state.get(key) != getattr(staged, key)
+        for key in ("values", "secrets", "network_and_azs", "resource_config", "errands")
+    )
+
+
+def _tile_card(staged: StagedProduct, last_step=None) -> dict:
     checks, warnings = services.product_checks(staged)
     if staged.marked_for_deletion:
         state = "deleting"
@@ -35,15 +57,22 @@ def _tile_card(staged: StagedProduct) -> dict:
         "state": state,
         "missing_stemcell": not checks["stemcell_present"],
         "warnings": warnings,
+        "deploy_state": _deploy_state(last_step, staged.is_deployed, _staged_changed(staged)),
+        "last_step": last_step,
     }
 
 
-def _director_card() -> dict:
-    missing = director_tile.director_completeness()
+def _director_card(last_step=None) -> dict:
+    d = director_tile.get_director()
+    missing = director_tile.director_completeness(d)
+    deployed = d.deployed_at is not None
+    changed = d.deployed_state != director_tile.director_state(d)
     return {
         "state": "incomplete" if any(missing.values()) else "configured",
         "missing": {k: v for k, v in missing.items() if v},
-        "deployed": director_tile.get_director().deployed_at is not None,
+        "deployed": deployed,
+        "deploy_state": _deploy_state(last_step, deployed, changed),
+        "last_step": last_step,
     }
 
 
@@ -54,12 +83,14 @@ def dashboard(request):
     available = []
     for p in services.list_available_products():
         available.append({"product": p, "staged": (p.name, p.version) in staged_versions})
+    director_guid = director_tile.get_director().guid
+    last = installations.last_steps([director_guid, *(s.guid for s in staged)])
     return render(
         request,
         "tiles/dashboard.html",
         {
-            "director": _director_card(),
-            "tiles": [_tile_card(s) for s in staged],
+            "director": _director_card(last.get(director_guid)),
+            "tiles": [_tile_card(s, last.get(s.guid)) for s in staged],
             "available": available,
             "can_write": can_write(request.user),
         },
