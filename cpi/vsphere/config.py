@@ -51,12 +51,25 @@ class HostGroup:
 
 
 @dataclass(frozen=True)
+class DrsRule:
+    """BOSH's ``drs_rules`` entry: VMs placed with it are kept apart (``separate_vms``)."""
+
+    name: str
+    type: str = "separate_vms"
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
-    """A cluster the CPI may place VMs in, optionally narrowed to a pool or host group."""
+    """A cluster the CPI may place VMs in, optionally narrowed to a pool or host group.
+
+    ``drs_rules`` (from a vm_type's or vm_extension's ``cloud_properties``)
+    put each VM created there into the named DRS anti-affinity rule.
+    """
 
     name: str
     resource_pool: str | None = None
     host_group: HostGroup | None = None
+    drs_rules: tuple[DrsRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,35 @@ def parse_host_group(value: Any, path: str) -> HostGroup | None:
     raise ConfigError(f"{path}: must be a host group name or a map with name and drs_rule")
 
 
+#: The only DRS rule type BOSH's vSphere CPI supports: an anti-affinity rule.
+DRS_RULE_TYPES = ("separate_vms",)
+
+
+def parse_drs_rules(value: Any, path: str) -> tuple[DrsRule, ...]:
+    """``[{name, type: separate_vms}]``; an unknown type or a nameless rule names its path."""
+    if value is None:
+        return ()
+    _typed(value, path, list)
+    rules: list[DrsRule] = []
+    for i, entry in enumerate(value):
+        p = f"{path}/{i}"
+        _typed(entry, p, dict)
+        unknown = set(entry) - {"name", "type"}
+        if unknown:
+            raise ConfigError(f"{p}/{sorted(unknown)[0]}: unknown DRS rule setting")
+        name = _require(entry, "name", p)
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{p}/name: must be a non-empty string")
+        kind = _require(entry, "type", p)
+        if kind not in DRS_RULE_TYPES:
+            raise ConfigError(
+                f"{p}/type: {kind!r} is not supported; the vSphere CPI supports "
+                f"{', '.join(DRS_RULE_TYPES)}"
+            )
+        rules.append(DrsRule(name=name, type=kind))
+    return tuple(rules)
+
+
 def parse_clusters(value: Any, path: str) -> tuple[ClusterSpec, ...]:
     """BOSH's cluster list: names, or one-key maps ``{name: {resource_pool, host_group}}``."""
     _typed(value, path, list)
@@ -204,6 +246,7 @@ def parse_clusters(value: Any, path: str) -> tuple[ClusterSpec, ...]:
                 name=name,
                 resource_pool=_optional(props, "resource_pool", f"{p}/{name}", str, None),
                 host_group=parse_host_group(props.get("host_group"), f"{p}/{name}/host_group"),
+                drs_rules=parse_drs_rules(props.get("drs_rules"), f"{p}/{name}/drs_rules"),
             )
         )
     return tuple(clusters)

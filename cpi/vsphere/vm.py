@@ -50,7 +50,7 @@ from cpi.vsphere.agent_env import (
     upload,
     vm_directory,
 )
-from cpi.vsphere.config import ConfigError, CpiConfig, HostGroup
+from cpi.vsphere.config import ConfigError, CpiConfig, DrsRule, HostGroup
 from cpi.vsphere.inventory import ClusterSnapshot, Inventory, NetworkRef, VmView
 from cpi.vsphere.placement import (
     DiskRequest,
@@ -612,6 +612,8 @@ class VmOperations:
         )
         if placement.host_group is not None:
             self._add_to_host_group(cluster.ref, cluster.state.name, placement.host_group, vm, name)
+        for rule in placement.cluster.drs_rules:
+            self._add_to_drs_rule(cluster.ref, cluster.state.name, rule, vm, name)
         run_task(f"Powering on {name}", vm.PowerOnVM_Task)
 
     def _destroy_leftover(self, name: str) -> None:
@@ -718,13 +720,70 @@ class VmOperations:
                 True,
             )
 
+    def _add_to_drs_rule(
+        self,
+        cluster: vim.ClusterComputeResource,
+        cluster_name: str,
+        rule: DrsRule,
+        vm: vim.VirtualMachine,
+        vm_name: str,
+    ) -> None:
+        """VM into the anti-affinity rule ``rule.name`` (``separate_vms``), made on first use."""
+        with self._drs_lock(cluster_name):
+            config = cluster.configurationEx  # read under the lock: the write depends on it
+            current = next((r for r in config.rule or [] if r.name == rule.name), None)
+            if current is not None and not isinstance(current, vim.cluster.AntiAffinityRuleSpec):
+                raise ConfigError(
+                    f"drs_rules: cluster {cluster_name} already has a rule named {rule.name!r} "
+                    f"that is not an anti-affinity (separate_vms) rule"
+                )
+            if current is None:
+                spec = vim.cluster.RuleSpec(
+                    operation="add",
+                    info=vim.cluster.AntiAffinityRuleSpec(
+                        name=rule.name, enabled=True, mandatory=False, vm=[vm]
+                    ),
+                )
+            else:
+                members = [v for v in current.vm or [] if v._moId != vm._moId] + [vm]
+                spec = vim.cluster.RuleSpec(
+                    operation="edit",
+                    info=vim.cluster.AntiAffinityRuleSpec(
+                        key=current.key,
+                        name=rule.name,
+                        enabled=current.enabled,
+                        mandatory=current.mandatory,
+                        vm=members,
+                    ),
+                )
+            run_task(
+                f"Adding {vm_name} to DRS rule {rule.name} of {cluster_name}",
+                cluster.ReconfigureComputeResource_Task,
+                vim.cluster.ConfigSpecEx(rulesSpec=[spec]),
+                True,
+            )
+
     def _remove_from_drs_groups(
         self, cluster: vim.ClusterComputeResource, cluster_name: str, vm_moid: str
     ) -> None:
-        """Drop a deleted VM from our VM groups; remove groups (and their rules) left empty."""
+        """Drop a deleted VM from our VM groups and anti-affinity rules; remove groups (and
+        their rules) and anti-affinity rules left empty."""
         with self._drs_lock(cluster_name):
             config = cluster.configurationEx  # read again under the lock: the write depends on it
             group_specs, rule_specs = [], []
+            for r in config.rule or []:
+                if not isinstance(r, vim.cluster.AntiAffinityRuleSpec):
+                    continue
+                members = [v for v in r.vm or [] if v._moId != vm_moid]
+                if len(members) == len(r.vm or []):
+                    continue
+                if members:
+                    info = vim.cluster.AntiAffinityRuleSpec(
+                        key=r.key, name=r.name, enabled=r.enabled, mandatory=r.mandatory, vm=members
+                    )
+                    rule_specs.append(vim.cluster.RuleSpec(operation="edit", info=info))
+                else:
+                    rule_specs.append(vim.cluster.RuleSpec(operation="remove", removeKey=r.key))
             for g in config.group or []:
                 if not isinstance(g, vim.cluster.VmGroup) or not g.name.endswith("_vm_group"):
                     continue
@@ -742,8 +801,10 @@ class VmOperations:
                     if isinstance(r, vim.cluster.VmHostRuleInfo) and r.vmGroupName == g.name:
                         rule_specs.append(vim.cluster.RuleSpec(operation="remove", removeKey=r.key))
                 group_specs.append(vim.cluster.GroupSpec(operation="remove", removeKey=g.name))
-            if group_specs:
-                spec = vim.cluster.ConfigSpecEx(groupSpec=group_specs, rulesSpec=rule_specs or None)
+            if group_specs or rule_specs:
+                spec = vim.cluster.ConfigSpecEx(
+                    groupSpec=group_specs or None, rulesSpec=rule_specs or None
+                )
                 run_task(
                     f"Cleaning DRS groups of {cluster_name}",
                     cluster.ReconfigureComputeResource_Task,
@@ -883,12 +944,17 @@ class VmOperations:
 
 
 def in_vm_groups(config_ex: Any, vm_moid: str) -> bool:
-    """Whether the VM is a member of one of our DRS VM groups (``*_vm_group``) in ``config_ex``."""
+    """Whether the VM is a member of one of our DRS VM groups (``*_vm_group``) or of an
+    anti-affinity rule (``drs_rules``) in ``config_ex``."""
     return any(
         isinstance(g, vim.cluster.VmGroup)
         and g.name.endswith("_vm_group")
         and any(v._moId == vm_moid for v in g.vm or [])
         for g in getattr(config_ex, "group", None) or []
+    ) or any(
+        isinstance(r, vim.cluster.AntiAffinityRuleSpec)
+        and any(v._moId == vm_moid for v in r.vm or [])
+        for r in getattr(config_ex, "rule", None) or []
     )
 
 
