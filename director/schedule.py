@@ -8,6 +8,9 @@ Task timeouts are scanned every ``TASK_TIMEOUT_SCAN_INTERVAL`` seconds
 plain Celery job rather than a task row, and dropped when it waited longer
 than two intervals (a newer scan is queued behind it: no backlog piles up
 while no worker runs).
+The health monitor scans every ``HM_SCAN_INTERVAL`` seconds
+(``OPSCONSOLE_HM_SCAN_INTERVAL``, default 10; ``director.health.monitor``),
+dropped like the timeout scan when it waited longer than two intervals.
 Importing this module (``director.apps`` does, when Django is ready) merges
 the entries into ``settings.CELERY_BEAT_SCHEDULE``.
 """
@@ -22,6 +25,11 @@ BEAT_SCHEDULE: dict = {
     "director-orphaned-disk-cleanup": {
         "task": "director.cleanup.orphaned_disks",
         "schedule": 1800.0,
+    },
+    "director-health-scan": {
+        "task": "director.health.scan",
+        "schedule": settings.HM_SCAN_INTERVAL,
+        "options": {"expires": 2 * settings.HM_SCAN_INTERVAL},
     },
     "director-task-timeouts": {
         "task": "director.expire_timed_out_tasks",

@@ -29,3 +29,10 @@ def run_task(task_id: int) -> None:
 @shared_task(name="director.expire_timed_out_tasks", ignore_result=True)
 def expire_timed_out_tasks() -> None:
     runner.expire_timed_out_tasks()
+
+
+@shared_task(name="director.health.scan", ignore_result=True)
+def health_scan() -> None:
+    from .health import monitor
+
+    monitor.scan()

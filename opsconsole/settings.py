@@ -289,6 +289,14 @@ def _positive_seconds(name: str, default: str) -> float:
 
 # Celery beat records the timeout of tasks whose worker died this often (director.schedule).
 TASK_TIMEOUT_SCAN_INTERVAL = _positive_seconds("OPSCONSOLE_TASK_TIMEOUT_SCAN_INTERVAL", "30")
+# The health monitor (director.health): Celery beat scans every managed VM this often (one
+# vCenter round trip); an agent silent this long is unresponsive (BOSH agent_timeout: 60 s);
+# a resurrection (scan and fix) that failed is retried after this long.
+HM_SCAN_INTERVAL = _positive_seconds("OPSCONSOLE_HM_SCAN_INTERVAL", "10")
+HM_AGENT_TIMEOUT = _positive_seconds("OPSCONSOLE_HM_AGENT_TIMEOUT", "60")
+HM_RESURRECTION_RETRY_INTERVAL = _positive_seconds(
+    "OPSCONSOLE_HM_RESURRECTION_RETRY_INTERVAL", "60"
+)
 # The local vcsim that `make run` starts, used when no vCenter is configured yet.
 LOCAL_VCSIM_FILE = DATA_DIR / "vcsim.json"
 # The message bus (BOSH's mbus: nats-server with TLS and client certificates). runstack

@@ -1,0 +1,202 @@
+"""Alerts: open, refresh, resolve, and email them (BOSH HM's alert events and email plugin).
+
+``raise_alert(key, ...)`` opens the alert of a condition, or refreshes its
+``last_seen_at`` while it holds (at most one open alert per key, enforced by
+the database, so two scans at once make one alert). ``resolve(keys)``
+closes them when the condition ends.
+
+**Email** (BOSH HM's ``email`` plugin; Ops Manager's "Enable email alerts"
+of the Director tile): when the director attribute ``hm_email`` holds
+``{"enabled": true, "recipients": [...], "from": ..., "host": ..., "port":
+..., "username": ..., "password": <encrypted>, "tls": bool}``, each scan
+sends one email listing the alerts opened since the last email, through
+Django's email backend (SMTP with these settings in production, ``locmem``
+in tests). ``set_email_settings`` validates and stores them (the password
+encrypted at rest; it is never read back); the Director tile's pane calls it
+(the tile does not have the pane yet: until then, call it from the shell).
+A failed send is logged and retried with the next scan's alerts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from director.models import Alert, DirectorAttribute
+from opsconsole.crypto import decrypt, encrypt
+
+log = logging.getLogger(__name__)
+
+EMAIL_ATTRIBUTE = "hm_email"
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def raise_alert(key: str, *, now: datetime | None = None, **fields: Any) -> tuple[Alert, bool]:
+    """Open the alert ``key``, or refresh the open one; ``(alert, created)``."""
+    now = now or timezone.now()
+    open_alert = Alert.objects.filter(key=key, resolved_at__isnull=True).first()
+    if open_alert is not None:
+        updates = {"last_seen_at": now}
+        for name in ("title", "summary", "cause", "vm_cid"):
+            if name in fields and getattr(open_alert, name) != fields[name]:
+                updates[name] = fields[name]
+        Alert.objects.filter(id=open_alert.id).update(**updates)
+        for name, value in updates.items():
+            setattr(open_alert, name, value)
+        return open_alert, False
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(key=key, created_at=now, last_seen_at=now, **fields)
+        return alert, True
+    except IntegrityError:  # another scan opened it a moment ago
+        return Alert.objects.get(key=key, resolved_at__isnull=True), False
+
+
+def resolve(keys: Iterable[str], now: datetime | None = None) -> int:
+    keys = list(keys)
+    if not keys:
+        return 0
+    return Alert.objects.filter(key__in=keys, resolved_at__isnull=True).update(
+        resolved_at=now or timezone.now()
+    )
+
+
+def resolve_deployment(name: str, now: datetime, *, keep_vm_health: bool = True) -> int:
+    """Close a healthy deployment's alerts (its instances' too unless ``keep_vm_health``)."""
+    qs = Alert.objects.filter(deployment=name, resolved_at__isnull=True)
+    if keep_vm_health:
+        qs = qs.exclude(category="vm_health")
+    return qs.update(resolved_at=now)
+
+
+def resolve_gone_deployments(existing: set[str], now: datetime) -> int:
+    """Alerts of deployments that no longer exist are over."""
+    return (
+        Alert.objects.filter(resolved_at__isnull=True)
+        .exclude(deployment="")
+        .exclude(deployment__in=existing)
+        .update(resolved_at=now)
+    )
+
+
+# --------------------------------------------------------------------------- email
+
+
+class EmailSettingsError(ValueError):
+    """Bad HM email settings; ``errors`` maps each field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def set_email_settings(values: Mapping[str, Any]) -> dict:
+    """Validate and store the HM email settings; returns them without the password."""
+    errors: dict[str, list[str]] = {}
+    enabled = values.get("enabled", True)
+    if not isinstance(enabled, bool):
+        errors.setdefault("enabled", []).append("must be true or false")
+    recipients = values.get("recipients")
+    if isinstance(recipients, str):
+        recipients = [r.strip() for r in recipients.split(",") if r.strip()]
+    if not isinstance(recipients, list) or not recipients:
+        errors.setdefault("recipients", []).append("must list at least one address")
+        recipients = []
+    for r in recipients:
+        if not isinstance(r, str) or not _EMAIL_RE.match(r):
+            errors.setdefault("recipients", []).append(f"'{r}' is not an email address")
+    sender = values.get("from")
+    if not isinstance(sender, str) or not _EMAIL_RE.match(sender):
+        errors.setdefault("from", []).append("must be an email address")
+    host = values.get("host", "")
+    if not isinstance(host, str):
+        errors.setdefault("host", []).append("must be a host name")
+    port = values.get("port", 25)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        errors.setdefault("port", []).append("must be a port number (1-65535)")
+    tls = values.get("tls", False)
+    if not isinstance(tls, bool):
+        errors.setdefault("tls", []).append("must be true or false")
+    username = values.get("username", "")
+    password = values.get("password", "")
+    if not isinstance(username, str):
+        errors.setdefault("username", []).append("must be a string")
+    if not isinstance(password, str):
+        errors.setdefault("password", []).append("must be a string")
+    if errors:
+        raise EmailSettingsError(errors)
+    stored = {
+        "enabled": enabled,
+        "recipients": recipients,
+        "from": sender,
+        "host": host,
+        "port": port,
+        "tls": tls,
+        "username": username,
+        "password": encrypt(password) if password else "",
+    }
+    DirectorAttribute.set(EMAIL_ATTRIBUTE, json.dumps(stored))
+    return {k: v for k, v in stored.items() if k != "password"}
+
+
+def email_settings() -> dict | None:
+    """The stored settings (password still encrypted), or None when email is off."""
+    raw = DirectorAttribute.get(EMAIL_ATTRIBUTE)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not data.get("enabled") or not data.get("recipients"):
+        return None
+    return data
+
+
+def send_new_alerts() -> int:
+    """Email the alerts opened since the last email (one message); how many were sent."""
+    cfg = email_settings()
+    if cfg is None:
+        return 0
+    pending = list(Alert.objects.filter(emailed_at__isnull=True).order_by("id")[:200])
+    if not pending:
+        return 0
+    from django.core.mail import EmailMessage, get_connection
+
+    subject = (
+        f"[opsconsole HM] {pending[0].title}"
+        if len(pending) == 1
+        else f"[opsconsole HM] {len(pending)} alerts"
+    )
+    body = "\n\n".join(
+        f"{a.title}\n"
+        f"  severity: {a.get_severity_display()} ({a.severity}), category: {a.category}\n"
+        f"  deployment: {a.deployment or '-'}, instance: {a.instance or '-'}\n"
+        f"  source: {a.source}, at: {a.created_at.isoformat()}\n"
+        f"  {a.summary}"
+        for a in pending
+    )
+    try:
+        connection = get_connection(
+            host=cfg.get("host") or None,
+            port=cfg.get("port") or None,
+            username=cfg.get("username") or None,
+            password=decrypt(cfg["password"]) if cfg.get("password") else None,
+            use_tls=bool(cfg.get("tls")),
+            timeout=10,
+        )
+        EmailMessage(
+            subject, body, cfg["from"], list(cfg["recipients"]), connection=connection
+        ).send()
+    except Exception as exc:
+        log.warning("health monitor: could not email %d alert(s): %s", len(pending), exc)
+        return 0
+    Alert.objects.filter(id__in=[a.id for a in pending]).update(emailed_at=timezone.now())
+    return len(pending)

@@ -1,0 +1,523 @@
+"""The health monitor's scan: every managed VM read in one vCenter round trip, every interval.
+
+``scan()`` runs on Celery beat every ``HM_SCAN_INTERVAL`` seconds
+(``OPSCONSOLE_HM_SCAN_INTERVAL``, default 10; see ``director.schedule``)
+and can be called directly. One pass:
+
+1. Deployments being changed are skipped (BOSH skips locked deployments):
+   an unexpired deployment lock, or any queued/running task of the
+   deployment (a deploy, delete, errand or the resurrector's own ``scan and
+   fix``). They are checked again after the vCenter read, so a deploy that
+   started meanwhile (and may be deleting VMs on purpose) is not judged.
+2. Every instance that expects a VM (not a compilation or errand instance,
+   not ``detached``, not ``ignore``d) with its active VM, and one
+   ``VSphereCloud.vm_health`` call for all their cids (power state and our
+   metadata, one ``RetrievePropertiesEx``).
+3. Per instance, a cause or none (``classify``):
+
+   ``no_vm``               the director has no VM for it (BOSH "has no VM")
+   ``missing_vm``          its VM is not in vCenter (deleted behind our back)
+   ``powered_off``         its VM is not powered on. The director never powers
+                           a VM off except while deleting it, and that happens
+                           under the deployment lock (skipped above); ``bosh
+                           stop`` keeps the VM running and ``stop --hard``
+                           deletes it. So a powered-off VM of an unlocked
+                           deployment was powered off behind its back, and no
+                           power record is needed. Should the director ever
+                           power VMs off outside a lock, record it and honour
+                           it in ``classify``.
+   ``unresponsive_agent``  its agent's last heartbeat (``AgentHeartbeat``,
+                           written by the agent listener) is older than
+                           ``HM_AGENT_TIMEOUT`` (BOSH: 60 s). An agent never
+                           heard from is not judged: until the agents plane
+                           runs, no VM heartbeats, and that is not a failure.
+
+4. Alerts (``director.health.alerts``): a ``vm_health`` alert per unhealthy
+   instance and one ``deployment_health`` alert per deployment that has
+   any, kept open while the condition holds and resolved when it ends;
+   alerts of deployments that are gone are resolved too.
+5. The resurrector's decision for each deployment with unhealthy instances
+   (``decide``): meltdown (one alert, nothing recreated), resurrection off
+   globally or by config (alert, nothing recreated), else one ``scan and
+   fix`` task (``director.health.resurrector``) for the instances it may fix.
+6. New alerts are emailed when HM email is configured.
+
+Heartbeats and agent alerts arrive by NATS into ``AgentHeartbeat`` /
+``AgentAlert`` (``director.agents.listener``); this scan only reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from director.models import (
+    AgentHeartbeat,
+    Alert,
+    AlertCategory,
+    Config,
+    Decision,
+    Deployment,
+    DirectorAttribute,
+    Instance,
+    ResurrectionEvent,
+    Severity,
+    Task,
+    Vm,
+)
+
+from . import alerts
+from .rules import MeltdownThresholds, ResurrectionRules, RuleError, in_meltdown
+
+log = logging.getLogger(__name__)
+
+#: Where Apply Changes stores the Director tile's meltdown thresholds (tiles.installations).
+MELTDOWN_ATTRIBUTE = "hm_meltdown"
+
+CAUSE_TEXT = {
+    "no_vm": "has no VM",
+    "missing_vm": "VM {cid} is missing from vCenter",
+    "powered_off": "VM {cid} is {power} in vCenter (not by the director)",
+    "unresponsive_agent": "agent {agent} has timed out (no heartbeat for {timeout:g} s)",
+}
+
+
+def agent_timeout() -> float:
+    return float(getattr(settings, "HM_AGENT_TIMEOUT", 60))
+
+
+def retry_interval() -> float:
+    """Seconds before a failed ``scan and fix`` of a deployment is tried again."""
+    return float(getattr(settings, "HM_RESURRECTION_RETRY_INTERVAL", 60))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _MonitorCloud:
+    """One vCenter session per worker process, kept between scans.
+
+    A scan every 10 s must not log in and out each time (vCenter's event log
+    would fill with sessions), and a kept session knows its VM folder, so a
+    scan is exactly one round trip. A new cpi config, or any error, drops it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: str | None = None
+        self._cloud: Any = None
+
+    def vm_health(self, cids: list[str]) -> dict[str, dict]:
+        from director.cloud import cloud_for_director, cloud_properties
+
+        text = json.dumps(cloud_properties(), sort_keys=True, default=str)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        with self._lock:
+            if self._key != key:
+                self._drop()
+                self._cloud, self._key = cloud_for_director(), key
+            cloud = self._cloud
+        try:
+            return vcenter_view(cloud, cids)
+        except Exception:
+            with self._lock:
+                if self._cloud is cloud:
+                    self._drop()
+            raise
+
+    def _drop(self) -> None:
+        if self._cloud is not None:
+            try:
+                self._cloud.close()
+            except Exception:
+                pass
+        self._cloud, self._key = None, None
+
+
+_cloud = _MonitorCloud()
+
+
+def vcenter_view(cloud: Any, cids: list[str]) -> dict[str, dict]:
+    """``{cid: {"power_state", "metadata"}}`` for the VMs vCenter has (one round trip)."""
+    if not cids:
+        return {}
+    return getattr(cloud, "wrapped", cloud).vm_health(list(cids))
+
+
+def heartbeats_for(agent_ids: list[str]) -> dict[str, datetime | None]:
+    return dict(
+        AgentHeartbeat.objects.filter(agent_id__in=agent_ids).values_list(
+            "agent_id", "last_heartbeat_at"
+        )
+    )
+
+
+def classify(
+    instance: Instance,
+    vm: Vm | None,
+    facts: dict[str, dict],
+    beats: dict[str, datetime | None],
+    now: datetime,
+) -> str | None:
+    """The cause that makes ``instance`` unhealthy, or None (see the module docstring)."""
+    if vm is None:
+        return "no_vm"
+    seen = facts.get(vm.cid)
+    if seen is None:
+        return "missing_vm"
+    if seen.get("power_state") != "poweredOn":
+        return "powered_off"
+    last = beats.get(vm.agent_id)
+    timeout = timedelta(seconds=agent_timeout())
+    if last is not None and now - last > timeout and now - vm.created_at > timeout:
+        return "unresponsive_agent"
+    return None
+
+
+def busy_deployments(names: list[str]) -> set[str]:
+    """Deployments a task is changing: a held lock, or a queued/running task of theirs."""
+    from director import locks
+    from director.runner import expire_timed_out_tasks
+
+    expire_timed_out_tasks(Task.objects.filter(deployment_name__in=names))
+    busy = set(
+        Task.objects.active()
+        .filter(deployment_name__in=names)
+        .values_list("deployment_name", flat=True)
+    )
+    busy.update(n for n in names if n not in busy and locks.holder_of(n) is not None)
+    return busy
+
+
+def _errand_groups(deployment: Deployment) -> set[str]:
+    from director.manifest import load_yaml
+
+    try:
+        manifest = load_yaml(deployment.manifest) if deployment.manifest else {}
+    except Exception:
+        return set()
+    groups = (manifest or {}).get("instance_groups") if isinstance(manifest, dict) else None
+    return {
+        g.get("name")
+        for g in groups or []
+        if isinstance(g, dict) and g.get("lifecycle") == "errand"
+    }
+
+
+# --------------------------------------------------------------------------- scan
+
+
+@dataclass
+class Problem:
+    instance: Instance
+    vm: Vm | None
+    cause: str
+    detail: str
+
+
+@dataclass
+class ScanReport:
+    """What one pass saw and did (returned for tests and the management command)."""
+
+    deployments: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    vms: int = 0
+    problems: dict[str, list[Problem]] = field(default_factory=dict)
+    meltdown: list[str] = field(default_factory=list)
+    tasks: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+
+
+def scan(now: datetime | None = None, cloud: Any = None) -> ScanReport:
+    """One health monitor pass over every deployment (see the module docstring)."""
+    now = now or timezone.now()
+    report = ScanReport()
+    deployments = {d.name: d for d in Deployment.objects.all()}
+    busy = busy_deployments(list(deployments))
+    report.skipped = sorted(busy)
+    watched = [d for name, d in deployments.items() if name not in busy]
+    expected: dict[str, list[Instance]] = {}
+    for d in watched:
+        errands = _errand_groups(d)
+        expected[d.name] = [
+            i
+            for i in Instance.objects.filter(deployment=d, compilation=False, ignore=False)
+            .exclude(state="detached")
+            .prefetch_related("vms")
+            .order_by("group", "index")
+            if i.group not in errands
+        ]
+    active = {i.id: i.active_vm for insts in expected.values() for i in insts}
+    cids = [vm.cid for vm in active.values() if vm is not None]
+    report.vms = len(cids)
+    try:
+        facts = vcenter_view(cloud, cids) if cloud is not None else _cloud.vm_health(cids)
+    except Exception as exc:
+        from opsconsole.redaction import redact_text
+
+        report.error = redact_text(str(exc)) or type(exc).__name__
+        log.warning("health scan: vCenter could not be read: %s", report.error)
+        return report
+    beats = heartbeats_for([vm.agent_id for vm in active.values() if vm is not None])
+    # A deploy that started while vCenter was read may be deleting VMs on purpose.
+    late = busy_deployments([d.name for d in watched])
+    report.skipped = sorted(busy | late)
+    report.deployments = sorted(n for n in expected if n not in late)
+
+    for name in report.deployments:
+        problems = []
+        for i in expected[name]:
+            vm = active[i.id]
+            cause = classify(i, vm, facts, beats, now)
+            if cause is not None:
+                seen = facts.get(vm.cid, {}) if vm else {}
+                detail = CAUSE_TEXT[cause].format(
+                    cid=vm.cid if vm else "",
+                    power=seen.get("power_state", ""),
+                    agent=vm.agent_id if vm else "",
+                    timeout=agent_timeout(),
+                )
+                problems.append(Problem(i, vm, cause, detail))
+        report.problems[name] = problems
+        _record_health(name, expected[name], problems, now)
+        if problems:
+            task_id = decide(deployments[name], expected[name], problems, now)
+            if task_id == -1:
+                report.meltdown.append(name)
+            elif task_id:
+                report.tasks[name] = task_id
+        else:
+            alerts.resolve_deployment(name, now, keep_vm_health=False)
+    alerts.resolve_gone_deployments(set(deployments), now)
+    alerts.send_new_alerts()
+    return report
+
+
+def _record_health(name: str, instances: list[Instance], problems: list[Problem], now) -> None:
+    """Open or refresh the vm_health alerts of ``problems``; resolve those of healthy instances."""
+    from .resurrector import vm_health_key
+
+    bad = {p.instance.uuid for p in problems}
+    for p in problems:
+        alert, created = alerts.raise_alert(
+            vm_health_key(name, p.instance.uuid),
+            category=AlertCategory.VM_HEALTH,
+            severity=Severity.CRITICAL,
+            cause=p.cause,
+            title=f"{p.instance.name} ({p.instance.index}) {p.detail}",
+            summary=p.detail,
+            deployment=name,
+            instance=p.instance.name,
+            vm_cid=p.vm.cid if p.vm else "",
+            now=now,
+        )
+        if created:
+            ResurrectionEvent.objects.create(
+                created_at=now,
+                deployment=name,
+                instance=p.instance.name,
+                cause=p.cause,
+                decision=Decision.DETECTED,
+                old_cid=p.vm.cid if p.vm else "",
+                message=p.detail,
+            )
+    healthy = [vm_health_key(name, i.uuid) for i in instances if i.uuid not in bad]
+    alerts.resolve(healthy, now)
+    if problems:
+        by_group: dict[str, list[str]] = defaultdict(list)
+        for p in problems:
+            by_group[p.instance.group].append(p.instance.uuid)
+        causes = sorted({p.cause for p in problems})
+        title = (
+            f"{name} has instances which do not have VMs"
+            if set(causes) <= {"no_vm", "missing_vm"}
+            else f"{name} has unhealthy instances ({', '.join(causes)})"
+        )
+        alerts.raise_alert(
+            f"deployment_health:{name}",
+            category=AlertCategory.DEPLOYMENT_HEALTH,
+            severity=Severity.CRITICAL,
+            cause=",".join(causes),
+            title=title,
+            summary=json.dumps({"jobs_to_instance_ids": dict(sorted(by_group.items()))}),
+            deployment=name,
+            now=now,
+        )
+
+
+# --------------------------------------------------------------------------- the resurrector's decision
+
+
+def meltdown_thresholds() -> MeltdownThresholds:
+    raw = DirectorAttribute.get(MELTDOWN_ATTRIBUTE)
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {}
+    return MeltdownThresholds.from_mapping(data)
+
+
+def resurrection_rules() -> ResurrectionRules:
+    """Every current resurrection config's rules; a config that does not parse is skipped."""
+    import yaml
+
+    docs = []
+    for config in Config.latest_set("resurrection"):
+        try:
+            doc = yaml.safe_load(config.content)
+            ResurrectionRules.from_documents([doc])
+        except (yaml.YAMLError, RuleError) as exc:
+            log.warning("resurrection config '%s' ignored: %s", config.name, exc)
+            continue
+        docs.append(doc)
+    return ResurrectionRules.from_documents(docs)
+
+
+def _set_decision(name: str, problems: list[Problem], decision: str, now, task=None, message=""):
+    """Record ``decision`` for each problem whose alert does not carry it yet (no repeats)."""
+    from .resurrector import vm_health_key
+
+    for p in problems:
+        key = vm_health_key(name, p.instance.uuid)
+        if (
+            not Alert.objects.filter(key=key, resolved_at__isnull=True)
+            .exclude(decision=decision)
+            .update(decision=decision)
+        ):
+            continue
+        ResurrectionEvent.objects.create(
+            created_at=now,
+            deployment=name,
+            instance=p.instance.name,
+            cause=p.cause,
+            decision=decision,
+            task=task,
+            old_cid=p.vm.cid if p.vm else "",
+            message=message,
+        )
+
+
+def decide(deployment: Deployment, instances: list[Instance], problems: list[Problem], now):
+    """Meltdown, disabled, or one ``scan and fix`` task: its id, -1 for meltdown, else None."""
+    from director import services
+
+    from .resurrector import DESCRIPTION, TASK_TYPE
+
+    name = deployment.name
+    thresholds = meltdown_thresholds()
+    window = now - timedelta(seconds=thresholds.time_threshold)
+    unhealthy = (
+        Alert.objects.filter(
+            deployment=name, category=AlertCategory.VM_HEALTH, last_seen_at__gte=window
+        )
+        .values("instance")
+        .distinct()
+        .count()
+    )
+    total = len(instances)
+    if in_meltdown(unhealthy, total, thresholds):
+        message = (
+            f"{unhealthy} of {total} instances unhealthy within {thresholds.time_threshold} s "
+            f"(meltdown: at least {thresholds.minimum_down_jobs} and "
+            f"{thresholds.percent_threshold:g}%): nothing is recreated"
+        )
+        alerts.raise_alert(
+            f"meltdown:{name}",
+            category=AlertCategory.DEPLOYMENT_HEALTH,
+            severity=Severity.ALERT,
+            cause="meltdown",
+            title="We are in meltdown",
+            summary=f"{name}: {message}",
+            source="hm plugin resurrector",
+            deployment=name,
+            now=now,
+        )
+        _set_decision(name, problems, Decision.MELTDOWN, now, message=message)
+        return -1
+    alerts.resolve([f"meltdown:{name}"], now)
+
+    if not services.resurrection_enabled():
+        _set_decision(
+            name, problems, Decision.DISABLED, now, message="resurrection is off globally"
+        )
+        return None
+    rules = resurrection_rules()
+    fixable: dict[str, list[str]] = defaultdict(list)
+    disabled_groups = set()
+    for p in problems:
+        if rules.enabled(name, p.instance.group):
+            fixable[p.instance.group].append(p.instance.uuid)
+        else:
+            disabled_groups.add(p.instance.group)
+    off = [p for p in problems if p.instance.group in disabled_groups]
+    if off:
+        _set_decision(
+            name,
+            off,
+            Decision.DISABLED_BY_CONFIG,
+            now,
+            message="Resurrection is disabled by resurrection config",
+        )
+    for group in sorted(disabled_groups):
+        alerts.raise_alert(
+            f"resurrection_disabled:{name}:{group}",
+            category=AlertCategory.DEPLOYMENT_HEALTH,
+            severity=Severity.WARNING,
+            cause="resurrection_disabled",
+            title="Resurrection is disabled by resurrection config",
+            summary=f"{name}/{group}: unhealthy instances are not recreated",
+            source="hm plugin resurrector",
+            deployment=name,
+            now=now,
+        )
+    alerts.resolve(
+        [
+            a.key
+            for a in Alert.objects.filter(
+                deployment=name, cause="resurrection_disabled", resolved_at__isnull=True
+            )
+            if a.key.rsplit(":", 1)[-1] not in disabled_groups
+        ],
+        now,
+    )
+    if not fixable:
+        return None
+    from director import runner
+
+    with transaction.atomic():
+        # One scan and fix at a time: the deployment was not busy a moment ago; a task
+        # queued since (a deploy, another scan) makes us wait for the next pass.
+        if Task.objects.active().filter(deployment_name=name).exists():
+            return None
+        # A fix that just failed is not retried every scan: once per retry interval.
+        retry_after = now - timedelta(seconds=retry_interval())
+        if Task.objects.filter(
+            deployment_name=name, type=TASK_TYPE, state="error", finished_at__gte=retry_after
+        ).exists():
+            return None
+        task = runner.create_task(
+            TASK_TYPE,
+            DESCRIPTION,
+            "health_monitor",
+            deployment_name=name,
+            args={"jobs": {g: sorted(u) for g, u in sorted(fixable.items())}},
+        )
+    _set_decision(
+        name,
+        [p for p in problems if p.instance.group not in disabled_groups],
+        Decision.RESURRECT,
+        now,
+        task=task,
+        message=f"scan and fix task {task.id}",
+    )
+    return task.id
