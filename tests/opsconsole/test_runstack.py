@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "runstack-admin-Password-93"
-PARTS = ("redis", "nats", "vcsim", "worker", "beat", "web", "agent-listener")
+PARTS = ("redis", "nats", "vcsim", "vmruntime", "worker", "beat", "web", "agent-listener")
 
 
 def _env(data: Path, **extra) -> dict:

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if value <= 0:
             parser.error(f"{name} must be a positive number of seconds")
     try:
-        vcenter = load_vcenter(args.vcenter_file)
+        load_vcenter(args.vcenter_file)
     except (OSError, ValueError) as exc:
         parser.error(f"--vcenter-file: {exc}")
     data_dir = args.data_dir.resolve()
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         monit_interval=args.monit_interval,
         marker_prefix=marker_prefix(data_dir),
     )
-    runtime = Runtime(vcenter, options)
+    runtime = Runtime(lambda: load_vcenter(args.vcenter_file), options)
 
     async def run():
         loop = asyncio.get_running_loop()

@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from . import sandbox
@@ -39,7 +40,7 @@ def marker_prefix(data_dir: Path) -> str:
 
 
 class Runtime:
-    def __init__(self, vcenter: dict, options: Options):
+    def __init__(self, vcenter: Callable[[], dict], options: Options):
         self.vcenter = vcenter
         self.options = options
         self.agents: dict[str, VmAgent] = {}
@@ -90,7 +91,7 @@ class Runtime:
                 elif event[0] == "synced":
                     write_json(
                         self.options.data_dir / READY_FILE,
-                        {"watching": self.vcenter.get("host"), "agents": len(self.agents)},
+                        {"agents": len(self.agents)},
                         mode=0o644,
                     )
             except Exception:

@@ -66,13 +66,13 @@ def persistent_disks(devices) -> dict[str, str]:
 class VCenterWatcher(threading.Thread):
     def __init__(
         self,
-        vcenter: dict,
+        vcenter: Callable[[], dict],
         on_vm: Callable[[VmFacts], None],
         on_gone: Callable[[str, str], None],
         on_synced: Callable[[], None],
     ):
         super().__init__(name="vcenter-watcher", daemon=True)
-        self.vcenter = vcenter
+        self.vcenter = vcenter  # read again at every (re)connect: a restarted vcsim has a new cert
         self.on_vm, self.on_gone, self.on_synced = on_vm, on_gone, on_synced
         self.stopping = threading.Event()
         self.si = None
@@ -83,15 +83,16 @@ class VCenterWatcher(threading.Thread):
     # -- connection -----------------------------------------------------------------------
 
     def _connect(self):
-        host, _, port = self.vcenter["host"].rpartition(":")
+        vcenter = self.vcenter()
+        host, _, port = vcenter["host"].rpartition(":")
         ctx = ssl.create_default_context()
-        if self.vcenter.get("cert_file"):
-            ctx.load_verify_locations(self.vcenter["cert_file"])
+        if vcenter.get("cert_file"):
+            ctx.load_verify_locations(vcenter["cert_file"])
         return SmartConnect(
-            host=host or self.vcenter["host"],
+            host=host or vcenter["host"],
             port=int(port or 443),
-            user=self.vcenter["username"],
-            pwd=self.vcenter["password"],
+            user=vcenter["username"],
+            pwd=vcenter["password"],
             sslContext=ctx,
         )
 

@@ -1,7 +1,8 @@
 """``manage.py runstack``: run the whole console locally, and keep it running.
 
 This is what ``make run`` ends in: Redis, the message bus (nats-server with
-TLS and client certificates), vcsim, a Celery worker and beat, the web server
+TLS and client certificates), vcsim and the VM runtime (the agents inside
+vcsim's VMs, ``tools/vmruntime``), a Celery worker and beat, the web server
 (gunicorn, static files through whitenoise; HTTPS when configured) and the
 agent listener (agents' heartbeats and alerts), all on 127.0.0.1, under a :class:`Supervisor` that restarts a
 part that dies (with backoff, logged to the terminal and to
@@ -94,6 +95,7 @@ class Command(BaseCommand):
             Part("redis", lambda: self._start_redis(data, ports["REDIS_PORT"], env, say)),
             Part("nats", lambda: self._start_nats(ports["NATS_PORT"], env, say)),
             Part("vcsim", lambda: self._start_vcsim(data, ports["VCSIM_PORT"], say)),
+            Part("vmruntime", lambda: self._start_vmruntime(data, logs, say)),
             Part("worker", lambda: start_worker(env, logs / "worker.log", concurrency=2)),
             Part("beat", lambda: start_beat(env, logs / "beat.log", data / "celerybeat-schedule")),
             Part("web", lambda: self._start_web(ports["PORT"], workers, tls, env, logs)),
@@ -234,6 +236,16 @@ class Command(BaseCommand):
         os.replace(path.with_suffix(".tmp"), path)
         say(f"vcsim    {vcsim.url}  (the default vCenter until the Director tile names another)")
         return vcsim
+
+    def _start_vmruntime(self, data, logs, say):
+        """The agents inside vcsim's VMs (tools/vmruntime): it watches the vCenter vcsim serves."""
+        from opsconsole.localservices.vmruntime import start_vmruntime
+
+        proc = start_vmruntime(
+            data / "vmruntime", settings.LOCAL_VCSIM_FILE, log_path=logs / "vmruntime.log"
+        )
+        say(f"vmruntime  the agents of vcsim's VMs  (log {proc.log_path})")
+        return proc
 
     def _start_web(self, port, workers, tls, env, logs):
         argv = [
