@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.fixtures.vmruntime import vm_runtime  # noqa: F401 - the session fixture
 from tests.vmruntime.blobserver import BlobServer
 from tests.vmruntime.helpers import running_pid, wait_for
 
@@ -89,7 +88,7 @@ class AgentVm:
 
 
 @pytest.fixture(scope="session")
-def vm_factory(rt_cloud, rt_stemcell, nats_server, director_mbus, vcsim, vm_runtime):  # noqa: F811
+def vm_factory(rt_cloud, rt_stemcell, nats_server, director_mbus, vcsim, vm_runtime):
     """Make a VM through our CPI with agent settings; its agent's ``AgentClient`` too."""
     from director.agents.client import AgentClient
 
@@ -149,7 +148,7 @@ def hm(nats_server):
 
 
 @pytest.fixture(scope="session")
-def compiled_hello(vm_factory, blob_server, rt_cloud, vm_runtime):  # noqa: F811
+def compiled_hello(vm_factory, blob_server, rt_cloud, vm_runtime):
     """``hello`` compiled by ``compile_package`` on a compilation VM (deleted afterwards):
     the package entry of an apply spec, and the packaging log the VM wrote."""
     from tests.vmruntime.release import source_package
