@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from director.services import Conflict, NotFound, ServiceError
 from opsconsole.auth import can_write
 from tiles import installations, services
+from tiles.services import foresight
 
 from . import progress
 from .common import _error_lines, writer_required
@@ -78,11 +79,95 @@ def pending_changes(request):
             if key in change
         ]
         change["plan_rows"] = _plan_rows(change.get("plan"))
+    foreseen = _foresee(changes)
+    deletions = [c for c in changes if c["action"] == "delete"]
     return render(
         request,
         "tiles/pending_changes.html",
-        {"changes": changes, "can_write": can_write(request.user)},
+        {
+            "changes": changes,
+            "summary": [_summary_row(c) for c in changes],
+            "capacity_error": foreseen["capacity_error"],
+            "vcenter_error": foreseen["vcenter_error"],
+            "confirm": _deletion_confirm(deletions),
+            "can_write": can_write(request.user),
+        },
     )
+
+
+#: The instance changes the summary counts, in BOSH's words.
+SUMMARY_CHANGES = ("create", "update", "recreate", "delete")
+
+
+def _summary_row(change: Mapping) -> dict:
+    """One product's line of the summary at the top: its action and instance counts."""
+    counts = dict.fromkeys(SUMMARY_CHANGES, 0)
+    if change["action"] == "delete":
+        counts["delete"] = len(change["losses"].instances)
+    else:
+        for row in change["plan_rows"]["rows"]:
+            if row["change"] in counts:
+                counts[row["change"]] += 1
+    planned = bool(change["plan_rows"]["rows"]) or change["action"] == "delete"
+    return {
+        "guid": change["guid"],
+        "label": change.get("label") or change["product_name"],
+        "action": change["action"],
+        "counts": [counts[k] for k in SUMMARY_CHANGES],
+        "planned": planned,
+        "director": change["product_name"] == "p-bosh",
+        "warnings": len(change.get("warnings") or []) + len(change.get("foreseen") or []),
+    }
+
+
+def _deletion_confirm(deletions: list[Mapping]) -> str:
+    """The question asked before an Apply Changes that deletes products ('' when none does)."""
+    if not deletions:
+        return ""
+    parts = []
+    for c in deletions:
+        losses = c["losses"]
+        parts.append(
+            f"{c.get('label') or c['product_name']} ({len(losses.instances)} instance"
+            f"{'s' if len(losses.instances) != 1 else ''}, {len(losses.disks)} persistent disk"
+            f"{'s' if len(losses.disks) != 1 else ''})"
+        )
+    return (
+        f"Apply Changes deletes {', '.join(parts)}. Their VMs and persistent disks are "
+        "destroyed and the data on those disks is lost. Continue?"
+    )
+
+
+def _foresee(changes: list[dict]) -> dict:
+    """Add ``losses`` (deletes) and ``foreseen`` warnings (VM sizes, powered-off VMs) to each."""
+    staged = {sp.guid: sp for sp in services.list_staged_products()}
+    deleting = [c["guid"] for c in changes if c["action"] == "delete"]
+    losses = foresight.deletion_losses(deleting)
+    updating = [c["guid"] for c in changes if c["action"] == "update" and c["guid"] in staged]
+    powered_off, vcenter_error = foresight.powered_off_vms(updating)
+    manifests = {}
+    for c in changes:
+        sp = staged.get(c["guid"])
+        if sp is not None and c["action"] in ("install", "update") and not c.get("render_errors"):
+            try:
+                manifests[c["guid"]] = services.render_manifest(sp, require_stemcell=False)
+            except ServiceError:
+                pass  # its render errors are among its warnings already
+    capacity = foresight.host_capacity() if manifests else None
+    for c in changes:
+        c["losses"] = losses.get(c["guid"], foresight.Losses())
+        c["foreseen"] = [
+            *(
+                foresight.oversized_vm_types(manifests[c["guid"]], capacity)
+                if capacity and c["guid"] in manifests
+                else []
+            ),
+            *powered_off.get(c["guid"], []),
+        ]
+    return {
+        "capacity_error": capacity.error if capacity else "",
+        "vcenter_error": vcenter_error if updating else "",
+    }
 
 
 def _diff_lines(diff: str) -> list[tuple[str, str]]:
@@ -103,15 +188,31 @@ def _diff_lines(diff: str) -> list[tuple[str, str]]:
     return out
 
 
+#: The director's plan error before any cloud-config exists (its CLI advice is not shown here).
+NO_CLOUD_CONFIG = "no cloud-config uploaded"
+FIRST_INSTALL_NOTE = (
+    "The director has no cloud-config yet, so its plan for this product cannot be shown. "
+    "This Apply Changes stores the BOSH Director tile's cloud-config first, then deploys "
+    "this product; after that, this page shows the plan instance by instance."
+)
+
+
 def _plan_rows(plan: Any) -> dict:
     """The director's plan (``director.execution.preview``) as table rows.
 
     ``{"rows": [{"group", "name", "az", "change", "reasons"}], "summary",
-    "errors", "warnings"}``; instances without a change are left out.
+    "errors", "notes", "warnings"}``; instances without a change are left out.
+    The director's advice to upload a cloud-config with the CLI becomes a
+    note for the GUI: the first Apply Changes uploads the tile's.
     """
     if not isinstance(plan, Mapping):
-        return {"rows": [], "errors": [], "summary": {}, "warnings": []}
-    errors = _error_lines(plan.get("errors") or {})
+        return {"rows": [], "errors": [], "notes": [], "summary": {}, "warnings": []}
+    errors, notes = [], []
+    for line in _error_lines(plan.get("errors") or {}):
+        if NO_CLOUD_CONFIG in line:
+            notes.append(FIRST_INSTALL_NOTE)  # not an error: this apply uploads it first
+        else:
+            errors.append(line)
     if plan.get("error"):
         errors.append(str(plan["error"]))
     rows = []
@@ -132,6 +233,7 @@ def _plan_rows(plan: Any) -> dict:
     return {
         "rows": rows,
         "errors": errors,
+        "notes": notes,
         "summary": plan.get("summary") or {},
         "warnings": list(plan.get("warnings") or []),
     }

@@ -1,0 +1,229 @@
+"""What Review Pending Changes can foresee before Apply Changes runs.
+
+- **Data loss**: a product marked for deletion takes its deployment's
+  instances and their persistent disks with it; ``deletion_losses`` names
+  them (from the director's records), so the page can say what is lost
+  before the operator applies.
+- **A VM type too large for any host**: an instance group whose VM type
+  asks for more CPUs or memory than the largest host of the Director tile's
+  vCenter datacenter has cannot power on; the deploy would fail there.
+  ``host_capacity`` asks vCenter (when it answers; the warning is skipped,
+  saying why, when it does not) and ``oversized_vm_types`` compares.
+- **A powered-off VM**: an instance of a deployment the apply updates
+  whose VM is powered off in vCenter has no agent to answer, so updating it
+  fails; ``powered_off_vms`` reads the power states (one vCenter read).
+
+Nothing here changes anything; vCenter is asked with short timeouts and its
+answers are cached for ``CAPACITY_TTL`` seconds, so reloading the page does
+not log in again each time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+
+#: How long vCenter's host capacities are reused (seconds).
+CAPACITY_TTL = 30
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    cpus: int
+    memory_mb: int
+
+
+@dataclass
+class Capacity:
+    hosts: list[Host] = field(default_factory=list)
+    #: Why vCenter could not be asked (empty when it answered).
+    error: str = ""
+
+    @property
+    def largest(self) -> tuple[int, int]:
+        return (
+            max((h.cpus for h in self.hosts), default=0),
+            max((h.memory_mb for h in self.hosts), default=0),
+        )
+
+    def fits(self, cpus: int, memory_mb: int) -> bool:
+        return any(h.cpus >= cpus and h.memory_mb >= memory_mb for h in self.hosts)
+
+
+def host_capacity() -> Capacity:
+    """CPU cores and memory of every connected host in the Director tile's datacenter."""
+    import yaml
+
+    from tiles import director_tile
+
+    try:
+        cpi = director_tile.render_cpi_config()
+    except Exception as exc:  # noqa: BLE001 - an incomplete tile: nothing to ask
+        return Capacity(error=f"the BOSH Director tile's vCenter Config is incomplete ({exc})")
+    props = ((cpi.get("cpis") or [{}])[0]).get("properties") or {}
+    datacenter = ((props.get("datacenters") or [{}])[0]).get("name") or ""
+    key = "foresight:hosts:" + str(
+        hash(
+            yaml.safe_dump(
+                [props.get("host"), props.get("user"), props.get("password"), datacenter]
+            )
+        )
+    )
+    found = cache.get(key)
+    if found is None:
+        found = _ask_vcenter(props, datacenter)
+        cache.set(key, found, CAPACITY_TTL)
+    return found
+
+
+def _ask_vcenter(props: Mapping[str, Any], datacenter: str) -> Capacity:
+    from pyVmomi import vim
+
+    from cpi.vsphere.client import VSphereClient
+    from cpi.vsphere.config import VCenterConfig, split_host
+
+    options = props.get("connection_options") or {}
+    try:
+        host, port = split_host(str(props.get("host") or ""), "host")
+        insecure = bool(options.get("insecure"))
+        config = VCenterConfig(
+            host=host,
+            port=port,
+            user=str(props.get("user") or ""),
+            password=str(props.get("password") or ""),
+            ca_cert=None if insecure else (options.get("ca_cert") or None),
+            insecure=insecure,
+            connect_timeout=3.0,
+            http_timeout=10.0,
+        )
+        client = VSphereClient(config, keepalive_seconds=0)
+    except Exception as exc:  # noqa: BLE001 - shown as the reason the check was skipped
+        return Capacity(error=str(exc))
+    try:
+        content = client.content
+        dc = next(
+            (
+                d
+                for d in content.rootFolder.childEntity
+                if isinstance(d, vim.Datacenter) and d.name == datacenter
+            ),
+            None,
+        )
+        if dc is None:
+            return Capacity(error=f"vCenter has no datacenter '{datacenter}'")
+        rows = client.retrieve(
+            dc.hostFolder,
+            vim.HostSystem,
+            [
+                "name",
+                "summary.hardware.numCpuCores",
+                "summary.hardware.memorySize",
+                "runtime.connectionState",
+            ],
+        )
+        hosts = [
+            Host(
+                str(p.get("name")),
+                int(p.get("summary.hardware.numCpuCores") or 0),
+                int(p.get("summary.hardware.memorySize") or 0) // (1024 * 1024),
+            )
+            for _, p in rows
+            if p.get("runtime.connectionState") in (None, "connected")
+        ]
+        return Capacity(hosts=hosts)
+    except Exception as exc:  # noqa: BLE001 - unreachable, refused login: say so, never break
+        from opsconsole.redaction import redact_text
+
+        return Capacity(error=redact_text(str(exc)) or type(exc).__name__)
+    finally:
+        client.close()
+
+
+def oversized_vm_types(manifest: Mapping[str, Any], capacity: Capacity) -> list[str]:
+    """Warnings for instance groups whose VM type no host of ``capacity`` can hold."""
+    from tiles import director_tile
+
+    if not capacity.hosts:
+        return []
+    catalog = {t["name"]: t for t in director_tile.vm_types()}
+    cpus, memory = capacity.largest
+    out = []
+    for group in manifest.get("instance_groups") or []:
+        vm_type = catalog.get(str(group.get("vm_type") or ""))
+        if not vm_type or not group.get("instances"):
+            continue
+        need_cpu, need_ram = int(vm_type.get("cpu") or 0), int(vm_type.get("ram") or 0)
+        if capacity.fits(need_cpu, need_ram):
+            continue
+        out.append(
+            f"{group.get('name')}: VM type {vm_type['name']} ({need_cpu} CPU, {need_ram} MB RAM) "
+            f"is larger than any host in vCenter (the largest have {cpus} CPU cores and "
+            f"{memory} MB of memory): its VMs cannot power on and the deploy will fail. "
+            "Choose a smaller VM type in the product's Resource Config."
+        )
+    return out
+
+
+@dataclass
+class Losses:
+    instances: list[str] = field(default_factory=list)
+    #: ``(instance, disk cid, size in MB)``
+    disks: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def deletion_losses(deployments: Iterable[str]) -> dict[str, Losses]:
+    """The instances and persistent disks each named deployment would lose (two queries)."""
+    from director.models import Instance, PersistentDisk
+
+    names = list(deployments)
+    out: dict[str, Losses] = {name: Losses() for name in names}
+    if not names:
+        return out
+    for name, group, uuid, index in (
+        Instance.objects.filter(deployment__name__in=names)
+        .order_by("group", "index")
+        .values_list("deployment__name", "group", "uuid", "index")
+    ):
+        out[name].instances.append(f"{group}/{uuid} ({index})")
+    for name, group, uuid, index, cid, size in (
+        PersistentDisk.objects.filter(instance__deployment__name__in=names, active=True)
+        .order_by("instance__group", "instance__index")
+        .values_list(
+            "instance__deployment__name",
+            "instance__group",
+            "instance__uuid",
+            "instance__index",
+            "disk_cid",
+            "size",
+        )
+    ):
+        out[name].disks.append((f"{group}/{uuid} ({index})", cid, size))
+    return out
+
+
+def powered_off_vms(deployments: Iterable[str]) -> tuple[dict[str, list[str]], str]:
+    """``({deployment: [warning]}, vcenter error)``: VMs vCenter reports powered off."""
+    from director import services as director_services
+
+    names = set(deployments)
+    if not names:
+        return {}, ""
+    report = director_services.deployment_vms(None)
+    out: dict[str, list[str]] = {}
+    for dep in report.deployments:
+        if dep.name not in names:
+            continue
+        for row in dep.rows:
+            if row.vm is None or row.power_state != "poweredOff":
+                continue
+            inst = row.instance
+            out.setdefault(dep.name, []).append(
+                f"{inst.group}/{inst.uuid} ({inst.index}): its VM {row.vm.cid} is powered off "
+                "in vCenter, so its agent cannot answer and updating it will fail. Power it on "
+                "(or let the resurrector recreate it) before applying."
+            )
+    return out, report.vcenter_error
