@@ -15,7 +15,6 @@ here logs; callers store the values encrypted and never print them.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import ipaddress
 import secrets
 import string
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from director import passwords
 from tiles import properties as props
 
 __all__ = [
@@ -272,24 +272,6 @@ def _generate(bp, root_ca, domain_evaluator):
 # SHA-512 crypt ($6$), for the salted_credentials accessor
 # ``sha512_hashed_password``; the algorithm of glibc's crypt(3) (Drepper).
 
-_B64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_PERM = (
-    (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4), (47, 5, 26),
-    (6, 27, 48), (28, 49, 7), (50, 8, 29), (9, 30, 51), (31, 52, 10), (53, 11, 32),
-    (12, 33, 54), (34, 55, 13), (56, 14, 35), (15, 36, 57), (37, 58, 16), (59, 17, 38),
-    (18, 39, 60), (40, 61, 19), (62, 20, 41),
-)  # fmt: skip
-
-
-def _b64_from_24bit(b2: int, b1: int, b0: int, n: int) -> str:
-    w = (b2 << 16) | (b1 << 8) | b0
-    out = []
-    for _ in range(n):
-        out.append(_B64[w & 0x3F])
-        w >>= 6
-    return "".join(out)
-
-
 def sha512_crypt(password: str, salt: str, rounds: int | None = None) -> str:
     """``$6$<salt>$<hash>`` as crypt(3) computes it (salt cut to 16 chars).
 
@@ -301,39 +283,6 @@ def sha512_crypt(password: str, salt: str, rounds: int | None = None) -> str:
         raise CredentialError("password and salt must be strings")
     if not props.valid_crypt_salt(salt):
         raise CredentialError("salt must be printable ASCII without '$' or ':'")
-    pw = password.encode()
-    if len(pw) > MAX_CRYPT_PASSWORD_BYTES:
+    if len(password.encode()) > MAX_CRYPT_PASSWORD_BYTES:
         raise CredentialError(f"password is longer than {MAX_CRYPT_PASSWORD_BYTES} bytes")
-    s = salt.encode()[:16]
-    r = 5000 if rounds is None else max(1000, min(rounds, 999_999_999))
-    b = hashlib.sha512(pw + s + pw).digest()
-    a = hashlib.sha512()
-    a.update(pw + s)
-    n = len(pw)
-    while n > 64:
-        a.update(b)
-        n -= 64
-    a.update(b[:n])
-    n = len(pw)
-    while n:
-        a.update(b if n & 1 else pw)
-        n >>= 1
-    da = a.digest()
-    dp_src = hashlib.sha512(pw * len(pw)).digest()
-    p = (dp_src * (len(pw) // 64 + 1))[: len(pw)]
-    ds_src = hashlib.sha512(s * (16 + da[0])).digest()
-    sb = (ds_src * (len(s) // 64 + 1))[: len(s)]
-    c = da
-    for i in range(r):
-        h = hashlib.sha512()
-        h.update(p if i & 1 else c)
-        if i % 3:
-            h.update(sb)
-        if i % 7:
-            h.update(p)
-        h.update(c if i & 1 else p)
-        c = h.digest()
-    enc = "".join(_b64_from_24bit(c[x], c[y], c[z], 4) for x, y, z in _PERM)
-    enc += _b64_from_24bit(0, 0, c[63], 2)
-    prefix = "$6$" if rounds is None else f"$6$rounds={r}$"
-    return f"{prefix}{s.decode()}${enc}"
+    return passwords.sha512_crypt(password, salt, rounds)

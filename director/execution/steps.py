@@ -39,6 +39,7 @@ from cpi.base import (
     VMCreationFailed,
     VMNotFound,
 )
+from director import vm_security
 from director.agents.errors import AgentError
 from director.models import (
     Instance,
@@ -108,7 +109,8 @@ def bosh_groups(deployment: str, group: str) -> list[str]:
 
 
 def vm_env(run: DeployRun, group: str, rendered_env: dict) -> dict:
-    """The VM env: the group's (interpolated) env, with ``bosh.group(s)``, tags and tmpfs."""
+    """The VM env: the group's (interpolated) env, with ``bosh.group(s)``, tags, tmpfs, and
+    the director's trusted certificates and generated password (``director.vm_security``)."""
     env = {k: v for k, v in (rendered_env or {}).items()}
     bosh = dict(env.get("bosh") or {})
     manifest = run.prepared.manifest if run.prepared else {}
@@ -127,6 +129,7 @@ def vm_env(run: DeployRun, group: str, rendered_env: dict) -> dict:
     tags = manifest.get("tags") or {}
     if tags:
         bosh["tags"] = dict(tags)
+    vm_security.apply_to_env(bosh)  # trusted certs, a generated password (Security pane)
     env["bosh"] = bosh
     return env
 
