@@ -506,15 +506,13 @@ class VmsReport:
     vcenter_error: str = ""
 
 
-def _process_state(instance: Instance, vm: Vm | None, power: str | None) -> str:
+def _process_state(vm: Vm | None, power: str | None, job_states: dict[str, str]) -> str:
+    """What the VM's agent last reported in its heartbeat (``job_state``), as ``bosh vms``."""
     if vm is None:
         return "-"
     if power is not None and power != "poweredOn":
         return "unresponsive agent"
-    spec = instance.spec_json or {}
-    if spec.get("job_state") == "running" and spec.get("agent_id") == vm.agent_id:
-        return "running"
-    return "stopped"
+    return job_states.get(vm.agent_id) or "unresponsive agent"
 
 
 class _PageCloud:
@@ -608,6 +606,12 @@ def deployment_vms(deployment: str | None = None, *, live: bool = True) -> VmsRe
             from opsconsole.redaction import redact_text
 
             error = redact_text(str(exc)) or type(exc).__name__
+    from .models import AgentHeartbeat
+
+    agent_ids = [vm.agent_id for vm in active.values() if vm is not None]
+    job_states = dict(
+        AgentHeartbeat.objects.filter(agent_id__in=agent_ids).values_list("agent_id", "job_state")
+    )
     by_deployment: dict[int, list[VmRow]] = {pk: [] for pk in names}
     for i in instances:
         vm = active[i.id]
@@ -625,7 +629,7 @@ def deployment_vms(deployment: str | None = None, *, live: bool = True) -> VmsRe
                 vm_type=str(applied.get("vm_type") or ""),
                 disks=[d for d in i.persistent_disks.all() if d.active],
                 power_state=power,
-                process_state=_process_state(i, vm, power),
+                process_state=_process_state(vm, power, job_states),
             )
         )
     return VmsReport([DeploymentVms(names[pk], rows) for pk, rows in by_deployment.items()], error)

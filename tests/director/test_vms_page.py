@@ -18,10 +18,19 @@ import uuid
 
 import pytest
 import yaml
+from django.utils import timezone
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from director.models import Config, Deployment, Instance, IpAddress, PersistentDisk, Vm
+from director.models import (
+    AgentHeartbeat,
+    Config,
+    Deployment,
+    Instance,
+    IpAddress,
+    PersistentDisk,
+    Vm,
+)
 from tests.director.execution.conftest import cpi_config
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("director_dirs")]
@@ -59,11 +68,13 @@ def add_instance(
         index=index,
         az=f"z{index + 1}",
         bootstrap=index == 0,
-        spec_json={
-            "applied": {"vm_type": "small"},
-            "agent_id": agent_id,
-            "job_state": "running" if running else "stopped",
-        },
+        spec_json={"applied": {"vm_type": "small"}},
+    )
+    # what the VM's agent last said in its heartbeat (the agent listener's row)
+    AgentHeartbeat.objects.create(
+        agent_id=agent_id,
+        last_heartbeat_at=timezone.now(),
+        job_state="running" if running else "stopped",
     )
     vm = None
     if cid:
