@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import errands, views
+from . import errands, health, views
 
 urlpatterns = [
     path("info", views.info, name="director-info"),
@@ -35,6 +35,8 @@ urlpatterns = [
     path("tasks/<int:task_id>", views.task, name="director-task"),
     path("tasks/<int:task_id>/output", views.task_output, name="director-task-output"),
     path("tasks/<int:task_id>/cancel", views.task_cancel, name="director-task-cancel"),
+    path("health/alerts", health.alerts, name="director-health-alerts"),
+    path("health/resurrections", health.resurrections, name="director-health-resurrections"),
     path("events", views.events, name="director-events"),
     path("events/<int:event_id>", views.event, name="director-event"),
 ]
