@@ -14,7 +14,7 @@ dependencies}]`` or, for a compiled release, ``compiled_packages`` with a
 templates, packages, properties, consumes, provides; and ``templates/``)
 and ``packages/<name>.tgz``. The ``update_release`` task keeps every job
 and package tarball in the director's blobstore (``director.blobstore``; the
-rows' ``blob_path`` holds the blob id) and writes the rows; nothing is
+rows' ``blobstore_id`` holds the blob id) and writes the rows; nothing is
 compiled. A task that fails part way removes the blobs it stored.
 
 Both are checked **completely before anything is written** (``read_stemcell``,
@@ -627,7 +627,7 @@ def _save_release(archive: ReleaseArchive, blobs: dict[str, tuple[str, str]]) ->
                 version=p.version,
                 fingerprint=p.fingerprint,
                 sha1=p.sha1,
-                blob_path=blobs[p.member][0],
+                blobstore_id=blobs[p.member][0],
                 dependencies=list(p.dependencies),
                 stemcell=p.stemcell,
             )
@@ -640,7 +640,7 @@ def _save_release(archive: ReleaseArchive, blobs: dict[str, tuple[str, str]]) ->
                 version=j.version,
                 fingerprint=j.fingerprint,
                 sha1=j.sha1,
-                blob_path=blobs[j.member][0],
+                blobstore_id=blobs[j.member][0],
                 spec=j.spec,
             )
             for j in archive.jobs

@@ -139,7 +139,7 @@ def requirements(prepared: Any) -> dict[tuple[str, str, str, str], Requirement]:
                 "name": ready.name,
                 "version": ready.version,
                 "sha1": ready.sha1,
-                "blobstore_id": ready.blob_path,
+                "blobstore_id": ready.blobstore_id,
             }
             return req
         resolving.add(key)
@@ -326,7 +326,7 @@ class Compiler:
                 "package_get_signed_url": store.signed_url(ref["blobstore_id"], "GET"),
             }
         request = {
-            "package_get_signed_url": store.signed_url(req.package.blob_path, "GET"),
+            "package_get_signed_url": store.signed_url(req.package.blobstore_id, "GET"),
             "upload_signed_url": store.signed_url(blob_id, "PUT"),
             "digest": req.package.sha1,
             "name": req.package.name,

@@ -434,7 +434,7 @@ def apply_spec(
                 "name": j["name"],
                 "version": job.version,
                 "sha1": job.sha1,
-                "blobstore_id": job.blob_path,
+                "blobstore_id": job.blobstore_id,
             }
         )
         for name in job.package_names:

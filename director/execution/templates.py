@@ -53,7 +53,7 @@ _cache_lock = threading.Lock()
 
 def job_templates(job: ReleaseJob, release: str, release_version: str) -> JobTemplates:
     """The job's spec, ``monit`` and template sources, read from its tarball."""
-    key = f"{job.blob_path}:{job.sha1}:{release}/{release_version}"
+    key = f"{job.blobstore_id}:{job.sha1}:{release}/{release_version}"
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
@@ -62,7 +62,7 @@ def job_templates(job: ReleaseJob, release: str, release_version: str) -> JobTem
     monit = ""
     wanted = {f"templates/{src}" for src in (job.spec.get("templates") or {})}
     try:
-        with blobstore().get(job.blob_path, digest=job.sha1 or None) as raw:
+        with blobstore().get(job.blobstore_id, digest=job.sha1 or None) as raw:
             data = raw.read()
     except BlobNotFound:
         raise PrepareError(

@@ -5,9 +5,11 @@ A release tarball is unpacked once on upload (``director.uploads``): each
 job's ``job.MF`` becomes ``ReleaseJob.spec`` (templates, packages,
 properties with their defaults, consumes/provides links), each job's and
 package's tarball is kept in the director's blobstore (``director.blobstore``)
-and ``blob_path`` holds its blob id (BOSH's ``blobstore_id``), ``sha1`` its
-digest from ``release.MF``. Nothing is compiled: packages are source packages, or
-compiled packages when the tarball was a compiled release (``stemcell``).
+and ``blobstore_id`` holds its blob id (BOSH's name; an older console wrote a
+``<sha1[:2]>/<sha1>`` path there, which migration 0006 moves into the blobstore),
+``sha1`` its digest from ``release.MF``. Nothing is compiled: packages are
+source packages, or compiled packages when the tarball was a compiled release
+(``stemcell``).
 
 Unlike BOSH, jobs and packages belong to one release version rather than
 being shared between versions through join tables: simpler to read.
@@ -65,7 +67,7 @@ class ReleaseJob(models.Model):
     version = models.CharField(max_length=128)
     fingerprint = models.CharField(max_length=128, blank=True)
     sha1 = models.CharField(max_length=128, blank=True)
-    blob_path = models.CharField(max_length=500, blank=True)
+    blobstore_id = models.CharField(max_length=500, blank=True)
     spec = models.JSONField(default=dict)
 
     class Meta:
@@ -87,7 +89,7 @@ class ReleaseJob(models.Model):
 
 
 class ReleasePackage(models.Model):
-    """A package of a release version; its tarball is the blob whose id is ``blob_path``.
+    """A package of a release version; its tarball is the blob whose id is ``blobstore_id``.
 
     ``dependencies`` lists package names of the same release. ``stemcell``
     is ``<os>/<version>`` for a compiled package, empty for a source package.
@@ -100,7 +102,7 @@ class ReleasePackage(models.Model):
     version = models.CharField(max_length=128)
     fingerprint = models.CharField(max_length=128, blank=True)
     sha1 = models.CharField(max_length=128, blank=True)
-    blob_path = models.CharField(max_length=500, blank=True)
+    blobstore_id = models.CharField(max_length=500, blank=True)
     dependencies = models.JSONField(default=list, blank=True)
     stemcell = models.CharField(max_length=255, blank=True, default="")
 

@@ -169,7 +169,7 @@ def test_update_release_task_stores_blobs_and_rows(tmp_path, settings):
     assert pkg.dependencies == ["java"]
     # the tarballs are in the blobstore under their ids, and match release.MF's digests
     for row in (pkg, job):
-        blobstore().verify(row.blob_path, row.sha1)
+        blobstore().verify(row.blobstore_id, row.sha1)
     assert not upload.exists()  # the upload is removed once stored
     stages = [e.data.get("stage") for e in task.events.order_by("seq")]
     assert "Creating new packages" in stages and "Creating new jobs" in stages

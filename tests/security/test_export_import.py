@@ -78,7 +78,7 @@ def console(key_file, small, stemcell, small_release, tmp_path, vc_password, set
     # the blobstore holds the release's package
     blob, sha1 = uploads._store_blob(io.BytesIO(b"package bits " * 1000))
     ReleasePackage.objects.create(
-        release_version=small_release, name="web", version="1", sha1=sha1, blob_path=blob
+        release_version=small_release, name="web", version="1", sha1=sha1, blobstore_id=blob
     )
     Config.objects.create(type="cpi", name="default", content=cpi_config_text(vc_password))
     deployment = Deployment.objects.create(name=staged.guid, manifest_text="name: x\n")
