@@ -243,12 +243,12 @@ def validate_config(type: str, name: str, content: str) -> dict:
             if not isinstance(entry.get("properties"), dict):
                 raise ServiceError({f"{where}/properties": ["is required (a map)"]})
     elif type == ConfigType.RESURRECTION:
-        rules = doc.get("rules")
-        if not isinstance(rules, list):
-            raise ServiceError({"rules": ["must be a list"]})
-        for i, rule in enumerate(rules):
-            if not isinstance(rule, dict) or not isinstance(rule.get("enabled"), bool):
-                raise ServiceError({f"rules/{i}/enabled": ["must be true or false"]})
+        from director.health.rules import RuleError, parse_rules
+
+        try:
+            parse_rules(doc)
+        except RuleError as exc:
+            raise ServiceError({exc.path: [exc.message]}) from None
     return doc
 
 

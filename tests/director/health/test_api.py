@@ -136,3 +136,24 @@ def test_query_count_is_constant(admin_api, record, django_assert_max_num_querie
         )
     with django_assert_max_num_queries(6):
         assert admin_api.get(f"{H}/alerts?limit=50").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content,path",
+    [
+        ("rules: [{enabled: false, include: [zk]}]", "rules/0/include"),
+        ("rules: [{enabled: false, exclude: {jobs: [zk]}}]", "rules/0/exclude/jobs"),
+        ("rules: [{enabled: false, include: {deployments: zk}}]", "rules/0/include/deployments"),
+    ],
+)
+def test_a_resurrection_config_the_monitor_could_not_use_is_refused(admin_api, content, path):
+    from director.models import Config
+
+    response = admin_api.post(
+        "/api/v0/director/configs",
+        {"type": "resurrection", "name": "rules", "content": content},
+        format="json",
+    )
+    assert response.status_code == 422
+    assert path in response.json()["errors"]
+    assert not Config.objects.filter(type="resurrection").exists()
