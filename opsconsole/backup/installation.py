@@ -16,7 +16,13 @@ What an export holds (Ops Manager's ``installation_asset_collection``):
   target may keep its data elsewhere.
 
 Not exported: the keys in the data dir (``encryption_key``, ``secret_key``),
-task logs, uploads waiting to be imported.
+the web server's certificate (``tls/``), task logs, uploads waiting to be imported.
+
+Carried files that are keys or secrets (``PRIVATE_FILE_PATTERNS``: the message
+bus's CA and certificate keys and its users in ``NATS_DIR``, the blobstore's
+users and signing secret, any ``*key*`` file) are written mode 0600 in
+directories of mode 0700, from staging to their place, as the code that made
+them writes them; other files get the default mode.
 
 An import decrypts and checks everything first (passphrase, every chunk,
 migrations), stages the files in the data dir, replaces the rows in one
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import datetime
 import errno
+import fnmatch
 import json
 import logging
 import os
@@ -65,6 +72,19 @@ NOT_CARRIED = frozenset({"opsconsole.ApiToken", "opsconsole.LoginThrottle"})
 #: ``*_DIR`` settings that are not the installation: the code, logs, temporary uploads.
 EXCLUDED_DIR_SETTINGS = frozenset({"BASE_DIR", "DATA_DIR", "TASK_LOG_DIR", "UPLOAD_DIR"})
 _EXCLUDED_DIR_WORDS = ("LOG", "TEMP", "TMP", "CACHE", "STATIC")
+#: Names (lower case, fnmatch) of data-dir files that are private keys or secrets: an import
+#: restores them 0600 and their directories 0700. NATS_DIR: ``*.key``, ``auth.conf`` and
+#: ``agents.json`` (director.agents.certs, nats_auth); BLOBSTORE_AUTH_DIR: ``credentials.json``
+#: (director.blobstore.credentials); the web server's ``key.pem`` (localservices.tls).
+PRIVATE_FILE_PATTERNS = (
+    "*key*",
+    "*secret*",
+    "*credential*",
+    "*password*",
+    "*token*",
+    "auth.conf",
+    "agents.json",
+)
 #: Upper bound of the rows' JSON once decompressed.
 ROWS_LIMIT = 1 << 30
 MANIFEST_LIMIT = 64 << 20
@@ -103,6 +123,12 @@ def carried_models() -> list[type[models.Model]]:
         ]
         app_list.append((config, chosen))
     return serializers.sort_dependencies(app_list, allow_cycles=True)
+
+
+def is_private(path: PurePosixPath | Path) -> bool:
+    """Whether a data-dir file holds a key or secret (``PRIVATE_FILE_PATTERNS``)."""
+    name = path.name.lower()
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in PRIVATE_FILE_PATTERNS)
 
 
 def data_dirs() -> dict[str, Path]:
@@ -360,11 +386,15 @@ def _read_rows(reader: ArchiveReader) -> list[dict]:
 
 
 def _stage_files(reader: ArchiveReader, planned: list[dict], staging: Path) -> int:
+    # Only this user may look into the staging dir; keys are 0600 from their first byte.
+    staging.mkdir(mode=0o700, parents=True, exist_ok=True)
     total = 0
     for item in planned:
         target = staging / item["dir"] / item["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "wb") as out:
+        mode = 0o600 if is_private(item["path"]) else 0o666
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as out:
             size = reader.copy_to(item["member"], out)
         if item["size"] is not None and size != item["size"]:
             raise corrupt(
@@ -430,14 +460,31 @@ def _replace_rows(rows: list[dict], summary: TransferSummary) -> None:
 def _move_in(staging: Path, planned: list[dict], dirs: dict[str, Path]) -> None:
     for item in planned:
         source = staging / item["dir"] / item["path"]
-        target = dirs[item["dir"]] / item["path"]
+        root = dirs[item["dir"]]
+        target = root / item["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
+        private = is_private(item["path"])
+        if private:  # its directories are closed before the key arrives
+            below = target.parent.relative_to(root).parts
+            _restrict([root, *(root.joinpath(*below[: i + 1]) for i in range(len(below)))], 0o700)
         try:
             os.replace(source, target)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
             shutil.move(source, target)
+        if private:
+            _restrict([target], 0o600)
+
+
+def _restrict(paths: list[Path], mode: int) -> None:
+    """Give each path ``mode``; one this process may not change is logged (the import stands)."""
+    for path in paths:
+        try:
+            if path.stat().st_mode & 0o777 != mode:
+                os.chmod(path, mode)
+        except OSError as exc:
+            log.warning("import: could not make %s mode %o: %s", path, mode, exc.strerror)
 
 
 def import_installation(

@@ -11,6 +11,7 @@ A wrong passphrase or a damaged file is refused and changes nothing.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import zipfile
 
@@ -23,6 +24,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from director import uploads
+from director.agents import nats_auth
+from director.agents.certs import MbusPki
 from director.blobstore.credentials import blobstore_credentials
 from director.models import (
     Config,
@@ -281,6 +284,44 @@ def test_export_then_import_on_a_fresh_console_shows_the_same_installation(
     assert not list(django_settings.DATA_DIR.glob(".import-*"))
     # the import is in the audit trail (and the exported events came along)
     assert client.get("/api/v0/director/events?object_type=installation").json()
+
+
+def mode(path) -> str:
+    return oct(path.stat().st_mode & 0o777)
+
+
+def test_keys_and_secrets_are_private_again_after_an_import(console, settings, tmp_path):
+    """Restored files get the default mode; the keys must not: the message bus's CA and
+    certificate keys and its users, the blobstore's users and signing secret."""
+    settings.NATS_DIR = tmp_path / "nats"
+    pki = MbusPki(settings.NATS_DIR).ensure()
+    nats_auth.write_initial(settings.NATS_DIR, ["agent-0"])
+    ca = pki.ca_file.read_bytes()
+    data = export(admin_client())
+
+    become_a_fresh_console(settings, tmp_path)
+    shutil.rmtree(settings.NATS_DIR)
+    settings.NATS_DIR = tmp_path / "second" / "nats"
+    umask = os.umask(0o022)  # what a console process usually runs with
+    try:
+        response = import_(admin_client(), data)
+    finally:
+        os.umask(umask)
+
+    assert response.status_code == 200, response.content
+    nats, auth = django_settings.NATS_DIR, django_settings.BLOBSTORE_AUTH_DIR
+    # as the import left them, before any code that would tighten them again reads them
+    private = [*sorted(nats.glob("*.key")), nats / "auth.conf", nats / "agents.json"]
+    private.append(auth / "credentials.json")
+    assert len(private) == 7
+    assert {str(p.relative_to(tmp_path)): mode(p) for p in private} == {
+        str(p.relative_to(tmp_path)): "0o600" for p in private
+    }
+    assert (mode(nats), mode(auth)) == ("0o700", "0o700")
+    # certificates and blobs keep the default mode; the bus's PKI is the one exported
+    assert mode(nats / "ca.pem") == "0o644"
+    assert MbusPki(nats).ensure().ca_file.read_bytes() == ca
+    assert not list(django_settings.DATA_DIR.glob(".import-*"))
 
 
 def test_a_wrong_passphrase_or_a_damaged_file_changes_nothing(console, settings, tmp_path):
