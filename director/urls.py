@@ -1,4 +1,4 @@
-"""Director pages: stemcells, tasks (and one task's logs), VMs, events."""
+"""Director pages: stemcells, tasks (and one task's logs), VMs, events, health alerts."""
 
 from django.urls import path
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("tasks/<int:task_id>/cancel", views.task_cancel, name="task-cancel"),
     path("vms/", views.vms, name="vms"),
     path("events/", views.events, name="events"),
+    path("health/", views.health, name="health"),
 ]

@@ -340,9 +340,58 @@ def vms(request):
         "deployments": names,
         "chosen": chosen,
         "report": report,
+        "health": _attach_health(report),
         "refresh_url": reverse("vms") + (f"?{urlencode({'deployment': chosen})}" if chosen else ""),
         "refresh": VMS_REFRESH,
     }
     if request.htmx:
         return render(request, "partials/vm_table.html", context)
     return render(request, "director/vms.html", context)
+
+
+def _attach_health(report) -> dict:
+    """The health monitor's view of the rows shown: each instance gets ``hm_health``
+    (its open vm_health alert, if any), and the page a summary (one query)."""
+    from .health.services import instance_health
+
+    rows = [row for d in report.deployments for row in d.rows]
+    found = instance_health([row.instance.name for row in rows])
+    for row in rows:
+        row.instance.hm_health = found[row.instance.name]
+    unhealthy = sum(1 for h in found.values() if h.state == "unhealthy")
+    return {
+        "instances": len(rows),
+        "healthy": len(rows) - unhealthy,
+        "unhealthy": unhealthy,
+        "resurrection": services.resurrection_enabled(),
+    }
+
+
+# --------------------------------------------------------------------------- health
+
+
+def health(request):
+    """The alerts feed and the resurrection timeline (``?deployment=`` filters).
+
+    Open alerts first, then the latest resolved ones, and the latest
+    resurrection events; refreshes itself every 5 s (htmx fragment).
+    """
+    from .health import services as hm
+
+    chosen = request.GET.get("deployment") or ""
+    open_alerts = list(hm.list_alerts("open", chosen or None)[:200])
+    resolved = list(hm.list_alerts("resolved", chosen or None)[:50])
+    events = list(hm.list_resurrections(chosen or None).select_related("task")[:100])
+    context = {
+        "chosen": chosen,
+        "open_alerts": open_alerts,
+        "resolved_alerts": resolved,
+        "resurrections": events,
+        "resurrection": services.resurrection_enabled(),
+        "refresh_url": reverse("health")
+        + (f"?{urlencode({'deployment': chosen})}" if chosen else ""),
+        "refresh": VMS_REFRESH,
+    }
+    if request.htmx:
+        return render(request, "director/health_feed.html", context)
+    return render(request, "director/health.html", context)

@@ -7,6 +7,7 @@ NAVIGATION = [
     ("stemcells", "Stemcells"),
     ("tasks", "Tasks"),
     ("vms", "VMs"),
+    ("health", "Health"),
     ("events", "Events"),
     ("changelog", "Change Log"),
 ]

@@ -152,21 +152,21 @@ def test_rows_show_what_the_director_holds_and_what_vcenter_holds_now(admin_clie
     assert "vCenter did not answer" not in page
     assert row(page, on) == (
         f"zookeeper/{on.uuid} (0) bootstrap running z1 10.10.1.10 {on.active_vm.cid} small "
-        "disk-a 1024 MiB poweredOn"
+        "disk-a 1024 MiB poweredOn —"
     )
     assert row(page, off) == (
         f"zookeeper/{off.uuid} (1) unresponsive agent z2 10.10.2.10 {off.active_vm.cid} small "
-        "— poweredOff"
+        "— poweredOff —"
     )
-    assert row(page, gone).endswith(f"{gone.active_vm.cid} small — not in vCenter")
+    assert row(page, gone).endswith(f"{gone.active_vm.cid} small — not in vCenter —")
     assert "unresponsive agent" in row(page, gone)
-    assert row(page, no_vm) == f"zookeeper/{no_vm.uuid} (3) - z4 10.10.3.11 no VM small — —"
+    assert row(page, no_vm) == f"zookeeper/{no_vm.uuid} (3) - z4 10.10.3.11 no VM small — — —"
 
     # Powered on again in vCenter: the next refresh of the fragment says so.
     WaitForTask(vc_folder.vms[off.active_vm.cid].PowerOnVM_Task())
     fragment = admin_client.get("/director/vms/", **HTMX).content.decode()
     assert "<html" not in fragment
-    assert row(fragment, off).endswith("poweredOn") and "running" in row(fragment, off)
+    assert row(fragment, off).endswith("poweredOn —") and "running" in row(fragment, off)
 
 
 def test_one_vcenter_read_for_the_whole_page(admin_client, vc_folder, monkeypatch):
@@ -210,7 +210,7 @@ def test_unreachable_vcenter_shows_a_banner_and_the_database_rows(admin_client, 
     # What the database holds, with the agent's recorded state and no power state.
     assert (
         row(page, inst)
-        == f"zookeeper/{inst.uuid} (0) bootstrap running z1 10.10.1.10 vm-abc small — unknown"
+        == f"zookeeper/{inst.uuid} (0) bootstrap running z1 10.10.1.10 vm-abc small — unknown —"
     )
 
 
