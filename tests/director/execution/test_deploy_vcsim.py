@@ -5,12 +5,17 @@ goes through the life an operator gives it: deploy, scale down, change
 vm_type (delete-create), change it back with create-swap-delete, delete.
 """
 
+import json
+
 import pytest
 import yaml
 
 from director import deployments
+from director.agents.client import AgentClient
+from director.blobstore import blobstore
 from director.cleanup import enqueue_orphaned_vm_cleanup
 from director.models import (
+    Credential,
     Deployment,
     Event,
     Instance,
@@ -69,7 +74,7 @@ def check_vcenter_matches_db(env, deployment):
     return in_vcenter
 
 
-def test_zookeeper_lifecycle(director_env):
+def test_zookeeper_lifecycle(director_env, nats_server):
     env = director_env
     name = "zk"
 
@@ -83,19 +88,22 @@ def test_zookeeper_lifecycle(director_env):
     assert sorted(i.az for i in instances) == ["z1", "z1", "z2", "z2", "z3"]
     in_vcenter = check_vcenter_matches_db(env, name)
     assert {(v.cpu, v.ram) for v in in_vcenter.values()} == {(1, 256)}
-    assert all(
-        i.spec_json["apply_spec"]["properties"]["zookeeper"]["client_port"] == 2181
-        for i in instances
-    )
-    # the password is kept as a placeholder in the database, never in clear
-    assert all(
-        i.spec_json["apply_spec"]["properties"]["zookeeper"]["password"] == "((zk_password))"
-        for i in instances
-    )
-    assert all(
-        i.spec_json["apply_spec"]["links"]["zookeeper"]["peers"]["instances"][0]["address"]
-        for i in instances
-    )
+    # each agent was applied its instance's rendered templates (archive in the blobstore)
+    mbus = nats_server.director_mbus()
+    for i in instances:
+        vm = Vm.objects.get(instance=i, active=True)
+        state = AgentClient(vm.agent_id, mbus=mbus, timeout=20).get_state()
+        assert state["job_state"] == "running"
+        assert state["id"] == i.uuid and state["index"] == i.index
+        assert state["configuration_hash"] == i.spec_json["configuration_hash"]
+        archive = state["rendered_templates_archive"]
+        assert archive == i.spec_json["rendered_templates_archive"]
+        assert blobstore().exists(archive["blobstore_id"])
+        assert set(state["packages"]) == {"java", "zookeeper"}
+    # the password is not in the database (only in the variable store)
+    password = Credential.latest("/opsconsole/zk/zk_password").value
+    assert all(password not in json.dumps(i.spec_json) for i in instances)
+    mbus.close()
 
     created = stage_entries(task, "Creating missing vms")
     assert len([e for e in created if e["state"] == "finished"]) == 5
@@ -119,7 +127,10 @@ def test_zookeeper_lifecycle(director_env):
     deploy_events = Event.objects.filter(task=task.id, object_type="deployment")
     start = deploy_events.get(parent__isnull=True, action="create")
     assert deploy_events.get(parent=start).error == ""
-    assert Event.objects.filter(task=task.id, object_type="vm", action="create").count() == 10
+    vm_events = Event.objects.filter(task=task.id, object_type="vm", action="create")
+    # 5 instance VMs and 2 compilation VMs (java, zookeeper), each a start and an end event
+    assert vm_events.exclude(instance__startswith="compilation-").count() == 10
+    assert vm_events.filter(instance__startswith="compilation-").count() == 4
     assert Event.objects.filter(task=task.id, object_type="instance", action="create").count() == 10
     assert Event.objects.filter(task=task.id, object_type="disk", action="create").count() == 10
 
