@@ -321,10 +321,23 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "opsconsole.redaction.RedactingFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "syslog": {"format": "opsconsole-director[%(process)d]: %(levelname)s %(name)s: %(message)s"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        # The Director tile's Syslog pane: off until an Apply Changes turns it on.
+        "director_syslog": {
+            "class": "director.syslog.DirectorSyslogHandler",
+            "formatter": "syslog",
+            "filters": ["redact"],
+        },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("OPSCONSOLE_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "director": {"handlers": ["director_syslog"]},
+        "cpi": {"handlers": ["director_syslog"]},
+    },
 }

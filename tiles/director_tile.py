@@ -1178,6 +1178,8 @@ def director_state(d: DirectorConfig | None = None) -> dict:
         "network_and_az": d.network_and_az,
         "vm_types": d.vm_types,
         "resource_config": d.resource_config,
+        "security_configuration": d.security_configuration,
+        "syslog_configuration": d.syslog_configuration,
     }
 
 

@@ -61,12 +61,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from director import runner
+from director import runner, vm_security
+from director import syslog as director_syslog
 from director.models import DirectorAttribute, Task, TaskEvent, TaskState
 from director.services import Conflict, NotFound, ServiceError
 from opsconsole.redaction import redact_text, register_secret
 
-from . import director_tile
+from . import director_security, director_tile
 from .models import (
     Installation,
     InstallationStatus,
@@ -467,6 +468,9 @@ def _snapshot(plans: list[tuple[StagedProduct, str, list[str]]], rendered: Mappi
                 )
             },
             "state": director_tile.director_state(d),
+            # The Security and Syslog panes, as the director takes them.
+            "vm_security": director_security.director_vm_security(d),
+            "syslog": director_security.director_syslog(d),
         },
         "products": products,
     }
@@ -565,7 +569,7 @@ def _update_configs(ctx) -> str:
     user = ctx.task.username
     snap = _snapshot_of(ctx.args.get("installation_id"))["director"]
     d = director_tile.get_director()
-    stage = ctx.stage("Updating director configs", total=3)
+    stage = ctx.stage("Updating director configs", total=4)
     changed = []
     with stage.track("cpi-config"):
         update = director_services.update_config("cpi", "default", snap["cpi_config"], user)
@@ -593,6 +597,14 @@ def _update_configs(ctx) -> str:
                 }
             ),
         )
+    with stage.track("security and syslog"):
+        # Snapshots taken before these panes existed carry neither: nothing to change.
+        if "vm_security" in snap and vm_security.set_vm_security(
+            snap["vm_security"]["trusted_certs"], snap["vm_security"]["generate_vm_passwords"]
+        ):
+            changed.append("VM security")
+        if "syslog" in snap and director_syslog.set_syslog(snap["syslog"]):
+            changed.append("syslog")
     d.deployed_state = snap["state"]
     d.deployed_at = timezone.now()
     d.save(update_fields=["deployed_state", "deployed_at", "updated_at"])

@@ -175,6 +175,9 @@ class DirectorConfig(models.Model):
     vm_types = models.JSONField(default=list, blank=True)
     #: Resource config of the director's own jobs (compilation workers).
     resource_config = models.JSONField(default=dict, blank=True)
+    #: The Security and Syslog panes (``tiles.director_security``).
+    security_configuration = models.JSONField(default=dict, blank=True)
+    syslog_configuration = models.JSONField(default=dict, blank=True)
     #: Everything above (with the password) as of the last successful apply.
     deployed_state = EncryptedJSONField(null=True, blank=True)
     deployed_at = models.DateTimeField(null=True, blank=True)

@@ -40,7 +40,9 @@ def test_director_only_apply_stores_configs_and_snapshot(director_configured, vc
     )
     assert vcenter_logins[0]["vcenter_password"] == "s3cret-vc-password"
     assert step.state == "succeeded" and step.task.type == "update_director_configs"
-    assert step.task.result == "updated cpi-config, cloud-config, resurrection"
+    assert (
+        step.task.result == "updated cpi-config, cloud-config, resurrection, VM security"
+    )  # generated VM passwords: on by default
     cloud = yaml.safe_load(Config.latest("cloud").content)
     assert [a["name"] for a in cloud["azs"]] == ["az1", "az2"]
     cpi = yaml.safe_load(Config.latest("cpi").content)

@@ -303,35 +303,72 @@ def staged_manifest(request, guid):
 # --------------------------------------------------------------------------- Director tile
 
 
-DIRECTOR_PROPERTIES = ("iaas_configuration", "director_configuration")
+DIRECTOR_PROPERTIES = (
+    "iaas_configuration",
+    "director_configuration",
+    "security_configuration",
+    "syslog_configuration",
+)
+
+
+def _director_properties() -> dict:
+    from tiles import director_security
+
+    d = services.get_director()
+    return {
+        **services.director_properties(),
+        "security_configuration": director_security.security_configuration(d),
+        "syslog_configuration": director_security.syslog_configuration(d),
+    }
 
 
 @extend_schema(request=JSON, responses=JSON)
 @extend_schema(methods=["PUT"], parameters=[IF_MATCH])
 @api_view(["GET", "PUT"])
 def director_properties(request):
-    """``{"iaas_configuration", "director_configuration"}``; the vCenter password reads ``***``.
+    """``{"iaas_configuration", "director_configuration", "security_configuration",
+    "syslog_configuration"}``; the vCenter password reads ``***``.
 
-    ``ETag`` covers both sections; ``PUT`` with ``If-Match`` is 409 when a
-    section it writes changed since."""
+    ``ETag`` covers the sections; ``PUT`` with ``If-Match`` is 409 when a
+    section it writes changed since. A Security or Syslog setting that cannot
+    take effect yet is 422 naming the field and why (``tiles.director_security``)."""
+    from tiles import director_security
+
     if request.method == "PUT":
         version = _if_match(request)
         data = _body(request)
-        known = {"iaas_configuration", "director_configuration"}
-        unknown = sorted(set(data) - known - {"security_configuration", "syslog_configuration"})
+        known = set(DIRECTOR_PROPERTIES)
+        unknown = sorted(set(data) - known)
         if unknown:
             raise ApiError({k: ["is not a director property section"] for k in unknown}, 422)
         if not set(data) & known:
             raise ApiError(
-                {"iaas_configuration": ["give iaas_configuration and/or director_configuration"]}
+                {"iaas_configuration": [f"give one or more of {', '.join(DIRECTOR_PROPERTIES)}"]}
             )
-        services.set_director_properties(
-            iaas_configuration=data.get("iaas_configuration"),
-            director_configuration=data.get("director_configuration"),
+        # Validate the Security and Syslog sections before anything is written.
+        d = services.get_director()
+        if "security_configuration" in data:
+            director_security.validate_security(
+                data["security_configuration"], d.security_configuration or {}
+            )
+        if "syslog_configuration" in data:
+            director_security.validate_syslog(
+                data["syslog_configuration"], d.syslog_configuration or {}
+            )
+        if {"iaas_configuration", "director_configuration"} & set(data):
+            services.set_director_properties(
+                iaas_configuration=data.get("iaas_configuration"),
+                director_configuration=data.get("director_configuration"),
+                user=_user(request),
+                version=version,
+            )
+        director_security.set_security_and_syslog(
+            data.get("security_configuration"),
+            data.get("syslog_configuration"),
             user=_user(request),
             version=version,
         )
-    return _director_versioned(services.director_properties(), *DIRECTOR_PROPERTIES)
+    return _director_versioned(_director_properties(), *DIRECTOR_PROPERTIES)
 
 
 @extend_schema(request=JSON, responses=JSON)
