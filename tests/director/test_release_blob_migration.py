@@ -1,4 +1,5 @@
-"""Migration director 0006: releases an older console uploaded become fetchable again.
+"""Migration director 0006 (and manage.py move_old_release_blobs): releases an older
+console uploaded become fetchable again.
 
 The older console kept each job and package tarball at
 ``BLOBSTORE_DIR/<sha1[:2]>/<sha1>`` and wrote that path into the row; the
@@ -10,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from director.blobstore import BLOB_ID_RE, InvalidBlobId, blobstore
+from director.blobstore import BLOB_ID_RE, InvalidBlobId, blobstore, legacy
 from director.models import Release, ReleaseJob, ReleasePackage, ReleaseVersion
 
 pytestmark = pytest.mark.django_db
@@ -198,12 +202,11 @@ def test_a_file_shared_with_a_row_that_does_not_match_stays_for_that_row(
 def test_a_migration_that_fails_part_way_leaves_rows_and_files_as_they_were(
     migration, settings, monkeypatch
 ):
-    module = importlib.import_module(f"director.migrations.{NAME}")
     contents = [b"first", b"second"]
     old_release("r", "1", jobs={}, packages={f"p{i}": (c, sha1(c)) for i, c in enumerate(contents)})
     rows_before = list(ReleasePackage.objects.values_list("pk", "blobstore_id"))
     files_before = blob_files(settings)
-    real_place, calls = module._place, []
+    real_place, calls = legacy._place, []
 
     def place_then_fail(old, new, root):
         calls.append(new)
@@ -211,10 +214,43 @@ def test_a_migration_that_fails_part_way_leaves_rows_and_files_as_they_were(
             raise OSError(28, "No space left on device")
         real_place(old, new, root)
 
-    monkeypatch.setattr(module, "_place", place_then_fail)
+    monkeypatch.setattr(legacy, "_place", place_then_fail)
 
     with pytest.raises(OSError, match="No space left"), transaction.atomic():
         migration()
 
     assert list(ReleasePackage.objects.values_list("pk", "blobstore_id")) == rows_before
     assert blob_files(settings) == files_before  # the first new blob went again
+
+
+def test_the_command_moves_a_file_put_back_after_the_migration(
+    migration, settings, django_capture_on_commit_callbacks, capsys
+):
+    content = b"package restored from a backup"
+    old_release("redis", "1", jobs={}, packages={"redis": (content, sha1(content))})
+    row = ReleasePackage.objects.get()
+    old = Path(settings.BLOBSTORE_DIR) / row.blobstore_id
+    old.rename(old.with_name("aside"))
+    with django_capture_on_commit_callbacks(execute=True):
+        migration()
+    assert "is missing" in capsys.readouterr().out
+
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 release job/package row"):
+        call_command("move_old_release_blobs", stdout=out)
+    assert f"package redis/1 of release redis/1: blob {row.blobstore_id} is missing" in (
+        out.getvalue()
+    )
+
+    old.with_name("aside").rename(old)  # the operator puts the file back
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("move_old_release_blobs", stdout=out)
+    assert "1 release job/package blob(s) moved" in out.getvalue()
+    row.refresh_from_db()
+    with blobstore().get(row.blobstore_id, digest=row.sha1) as fh:
+        assert fh.read() == content
+    assert not old.exists()
+    out = io.StringIO()
+    call_command("move_old_release_blobs", stdout=out)
+    assert out.getvalue() == "No release blob is left in the old layout.\n"
