@@ -70,6 +70,7 @@ from director.models import (
     Deployment,
     DirectorAttribute,
     Instance,
+    Lock,
     ResurrectionEvent,
     Severity,
     Task,
@@ -195,7 +196,10 @@ def busy_deployments(names: list[str]) -> set[str]:
         .filter(deployment_name__in=names)
         .values_list("deployment_name", flat=True)
     )
-    busy.update(n for n in names if n not in busy and locks.holder_of(n) is not None)
+    held = Lock.objects.filter(
+        name__in=[locks.deployment_lock_name(n) for n in names], expired_at__gte=timezone.now()
+    ).values_list("name", flat=True)
+    busy.update(name.removeprefix("lock:deployment:") for name in held)
     return busy
 
 

@@ -161,7 +161,7 @@ def test_resurrection_config_disables_one_instance_group(director_env):
         "name": "other",
         "azs": ["z1"],
         "instances": 1,
-        "jobs": [{"name": "zookeeper", "release": "zookeeper", "properties": {}}],
+        "jobs": [{"name": "smoke-tests", "release": "zookeeper", "properties": {}}],
         "vm_type": "small",
         "stemcell": "default",
         "networks": [{"name": "default"}],
