@@ -181,6 +181,7 @@ class VmAgent:
         await asyncio.to_thread(sandbox.kill_vm_processes, self.marker)
         await asyncio.to_thread(self.disk.boot)
         write_json(self.disk.bosh / "settings.json", self.settings)
+        self._forget_detached_disks()
         try:
             self.monit.reload()
         except MonitFileError as exc:
@@ -482,8 +483,9 @@ class VmAgent:
         """A blob the spec names (``blobstore_id`` or ``signed_url``, ``sha1``), digest checked."""
         if not isinstance(ref, dict) or not ref.get("sha1"):
             raise ActionError(f"{what}: no sha1 given")
-        sensitive = self.disk.data / "sensitive_blobs" / str(ref.get("blobstore_id"))
-        if ref.get("blobstore_id") and sensitive.is_file():
+        blob_id = str(ref.get("blobstore_id") or "")
+        sensitive = self.disk.data / "sensitive_blobs" / blob_id
+        if re.fullmatch(r"[0-9a-zA-Z-]+", blob_id) and sensitive.is_file():
             return _copy_checked(sensitive, ref["sha1"], self.disk.data / "blobs", what)
         if not ref.get("blobstore_id") and not ref.get("signed_url"):
             raise ActionError(f"{what}: no blobstore_id given")
@@ -900,6 +902,13 @@ class VmAgent:
     def store_dir(self) -> Path | None:
         mounted = self._mounts().get("store")
         return disk_dir(self.options.data_dir, mounted["disk"]) if mounted else None
+
+    def _forget_detached_disks(self) -> None:
+        """At boot the last disk is mounted again only if the VM still has it attached."""
+        mounts = self._mounts()
+        kept = {p: m for p, m in mounts.items() if m.get("disk") in self.facts.disks}
+        if kept != mounts:
+            write_json(self.disk.bosh / "mounts.json", kept)
 
     def _disk_file(self, cid: str) -> str:
         """The VMDK this VM has attached for ``cid``, as vCenter says now."""
