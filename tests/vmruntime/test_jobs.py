@@ -126,3 +126,61 @@ def test_fetch_logs_uploads_a_tgz_of_the_job_logs(deployed, blob_server):
         assert "./ticker/ticker.log" in names
         text = tar.extractfile("./ticker/ticker.log").read().decode()
     assert "ticker started: hello from the manifest" in text
+
+
+BPM_MONIT = """check process sleeper
+  with pidfile /var/vcap/sys/run/bpm/sleeper/sleeper.pid
+  start program "/var/vcap/jobs/bpm/bin/bpm start sleeper"
+  stop program "/var/vcap/jobs/bpm/bin/bpm stop sleeper"
+  group vcap
+"""
+
+BPM_YML = """processes:
+- name: sleeper
+  executable: /bin/bash
+  args: ["-c", "echo \\"sleeper sees $GREETING in $PWD, tmp $TMPDIR\\"; exec sleep 1000"]
+  env: {GREETING: rendered-by-bpm}
+  persistent_disk: true
+"""
+
+
+def test_a_bpm_job_runs_as_bpm_would_run_it(agent_vm, blob_server, vm_runtime):
+    from tests.vmruntime.release import sha1, tgz
+
+    vm = agent_vm(ip="10.0.0.26")
+    archive = tgz(
+        {
+            "./sleeper/monit": (BPM_MONIT, 0o644),
+            "./sleeper/config/bpm.yml": (BPM_YML, 0o644),
+        }
+    )
+    blob_id, digest = blob_server.put(archive)
+    spec = {
+        "deployment": "rt",
+        "name": "sleeper",
+        "id": vm.agent_id,
+        "index": 0,
+        "job": {
+            "name": "sleeper",
+            "templates": [{"name": "sleeper", "version": "1", "sha1": sha1(b"s")}],
+        },
+        "packages": {},
+        "networks": {},
+        "configuration_hash": digest,
+        "rendered_templates_archive": {"blobstore_id": blob_id, "sha1": digest},
+    }
+    vm.client.apply(spec)
+    vm.client.start()
+    pid = wait_for(lambda: running_pid(vm.client), what="sleeper running")
+    root = vm_runtime.root(vm.cid)
+    assert (root / "sys" / "run" / "bpm" / "sleeper" / "sleeper.pid").read_text().strip() == str(
+        pid
+    )
+    out = root / "sys" / "log" / "sleeper" / "sleeper.stdout.log"
+    wait_for(lambda: out.exists() and "sleeper sees" in out.read_text(), what="bpm's stdout log")
+    assert out.read_text() == (
+        "sleeper sees rendered-by-bpm in /var/vcap/jobs/sleeper, tmp /var/vcap/data/sleeper/tmp\n"
+    )
+    assert (root / "data" / "sleeper" / "tmp").is_dir() and (root / "store" / "sleeper").is_dir()
+    assert vm.client.stop() == "stopped"
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="sleeper stopped (SIGTERM)")
