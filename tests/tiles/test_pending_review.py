@@ -141,9 +141,19 @@ def test_vm_type_too_large_for_any_host(admin_client, small, monkeypatch):
     section = page[page.index(f'id="change-{small.guid}"') :]
     assert (
         "web: VM type huge (8 CPU, 8192 MB RAM) is larger than any host in vCenter "
-        "(the largest have 8 CPU cores and 8192 MB of memory)"
+        "(the largest have 8 CPU cores and 8192 MB of memory): its VMs cannot power on"
     ) in section
+    # The compilation workers take the last VM type (no large or medium): huge too.
+    director = page[page.index(f'id="change-{services.get_director().guid}"') :]
+    director = director[: director.index("</section>")]
+    assert "Compilation: VM type huge (8 CPU, 8192 MB RAM) is larger than any host" in director
     services.set_resource_config(small, "web", instance_type="fits")
+    services.set_vm_types(
+        [
+            {"name": "huge", "cpu": 8, "ram": 8192, "ephemeral_disk": 1024},
+            {"name": "fits", "cpu": 4, "ram": 8192, "ephemeral_disk": 1024},
+        ]
+    )
     page = admin_client.get(reverse("pending-changes")).content.decode()
     assert "is larger than any host" not in page
     # vCenter not answering: the check is skipped, saying so.

@@ -4,11 +4,12 @@
   instances and their persistent disks with it; ``deletion_losses`` names
   them (from the director's records), so the page can say what is lost
   before the operator applies.
-- **A VM type too large for any host**: an instance group whose VM type
-  asks for more CPUs or memory than the largest host of the Director tile's
-  vCenter datacenter has cannot power on; the deploy would fail there.
-  ``host_capacity`` asks vCenter (when it answers; the warning is skipped,
-  saying why, when it does not) and ``oversized_vm_types`` compares.
+- **A VM type too large for any host**: an instance group (or the
+  cloud-config's compilation workers) whose VM type asks for more CPUs or
+  memory than the largest host of the Director tile's vCenter datacenter has
+  cannot power on; the deploy would fail there. ``host_capacity`` asks
+  vCenter (when it answers; the warning is skipped, saying why, when it
+  does not) and ``oversized_vm_types``/``oversized_compilation`` compare.
 - **A powered-off VM**: an instance of a deployment the apply updates
   whose VM is powered off in vCenter has no agent to answer, so updating it
   fails; ``powered_off_vms`` reads the power states (one vCenter read).
@@ -145,27 +146,47 @@ def _ask_vcenter(props: Mapping[str, Any], datacenter: str) -> Capacity:
 
 def oversized_vm_types(manifest: Mapping[str, Any], capacity: Capacity) -> list[str]:
     """Warnings for instance groups whose VM type no host of ``capacity`` can hold."""
+    return [
+        f"{group.get('name')}: {text} and the deploy will fail. Choose a smaller VM type in "
+        "the product's Resource Config."
+        for group in manifest.get("instance_groups") or []
+        if group.get("instances")
+        for text in [_too_large(str(group.get("vm_type") or ""), capacity)]
+        if text
+    ]
+
+
+def oversized_compilation(cloud_config: Mapping[str, Any], capacity: Capacity) -> list[str]:
+    """The cloud-config's compilation VM type, when no host can hold it."""
+    name = str((cloud_config.get("compilation") or {}).get("vm_type") or "")
+    text = _too_large(name, capacity)
+    if not text:
+        return []
+    return [
+        f"Compilation: {text}, so no package can be compiled and every deploy that compiles "
+        "will fail. Without a VM type named large or medium the director compiles on the last "
+        "VM type of the BOSH Director tile's VM Types: add a smaller one last, or one named "
+        "medium."
+    ]
+
+
+def _too_large(vm_type_name: str, capacity: Capacity) -> str:
     from tiles import director_tile
 
     if not capacity.hosts:
-        return []
-    catalog = {t["name"]: t for t in director_tile.vm_types()}
+        return ""
+    vm_type = {t["name"]: t for t in director_tile.vm_types()}.get(vm_type_name)
+    if not vm_type:
+        return ""
+    need_cpu, need_ram = int(vm_type.get("cpu") or 0), int(vm_type.get("ram") or 0)
+    if capacity.fits(need_cpu, need_ram):
+        return ""
     cpus, memory = capacity.largest
-    out = []
-    for group in manifest.get("instance_groups") or []:
-        vm_type = catalog.get(str(group.get("vm_type") or ""))
-        if not vm_type or not group.get("instances"):
-            continue
-        need_cpu, need_ram = int(vm_type.get("cpu") or 0), int(vm_type.get("ram") or 0)
-        if capacity.fits(need_cpu, need_ram):
-            continue
-        out.append(
-            f"{group.get('name')}: VM type {vm_type['name']} ({need_cpu} CPU, {need_ram} MB RAM) "
-            f"is larger than any host in vCenter (the largest have {cpus} CPU cores and "
-            f"{memory} MB of memory): its VMs cannot power on and the deploy will fail. "
-            "Choose a smaller VM type in the product's Resource Config."
-        )
-    return out
+    return (
+        f"VM type {vm_type['name']} ({need_cpu} CPU, {need_ram} MB RAM) is larger than any "
+        f"host in vCenter (the largest have {cpus} CPU cores and {memory} MB of memory): "
+        "its VMs cannot power on"
+    )
 
 
 @dataclass

@@ -164,6 +164,12 @@ def _foresee(changes: list[dict]) -> dict:
             ),
             *powered_off.get(c["guid"], []),
         ]
+        if capacity and c["product_name"] == "p-bosh":  # products to deploy may compile
+            try:
+                cloud = services.render_cloud_config()
+            except ServiceError:
+                cloud = {}  # an incomplete tile: its warnings say so
+            c["foreseen"] += foresight.oversized_compilation(cloud, capacity)
     return {
         "capacity_error": capacity.error if capacity else "",
         "vcenter_error": vcenter_error if updating else "",
