@@ -62,7 +62,11 @@ def job_tgz(job: dict, omit_templates: tuple[str, ...] = ()) -> bytes:
     files: dict[str, bytes | str] = {"job.MF": yaml.safe_dump(spec)}
     for source in job.get("templates", {}):
         if source not in omit_templates:
-            files[f"templates/{source}"] = f"# template {source} of {job['name']}\n"
+            # a script a VM can run (bin/ctl, bin/run): it says which template it is
+            files[f"templates/{source}"] = (
+                f"#!/bin/sh\n# template {source} of {job['name']}\n"
+                f"echo '{job['name']} {source} ran'\n"
+            )
     return tgz_bytes(files)
 
 
