@@ -7,7 +7,8 @@ Task timeouts are scanned every ``TASK_TIMEOUT_SCAN_INTERVAL`` seconds
 (``OPSCONSOLE_TASK_TIMEOUT_SCAN_INTERVAL``): a quick database pass, run as a
 plain Celery job rather than a task row, and dropped when it waited longer
 than two intervals (a newer scan is queued behind it: no backlog piles up
-while no worker runs).
+while no worker runs); ``OPSCONSOLE_TASK_TIMEOUT_SCAN_QUEUE`` sends it to a
+queue of its own.
 The health monitor scans every ``HM_SCAN_INTERVAL`` seconds
 (``OPSCONSOLE_HM_SCAN_INTERVAL``, default 10; ``director.health.monitor``),
 dropped like the timeout scan when it waited longer than two intervals.
@@ -34,7 +35,14 @@ BEAT_SCHEDULE: dict = {
     "director-task-timeouts": {
         "task": "director.expire_timed_out_tasks",
         "schedule": settings.TASK_TIMEOUT_SCAN_INTERVAL,
-        "options": {"expires": 2 * settings.TASK_TIMEOUT_SCAN_INTERVAL},
+        "options": {
+            "expires": 2 * settings.TASK_TIMEOUT_SCAN_INTERVAL,
+            **(
+                {"queue": settings.TASK_TIMEOUT_SCAN_QUEUE}
+                if settings.TASK_TIMEOUT_SCAN_QUEUE
+                else {}
+            ),
+        },
     },
 }
 

@@ -289,6 +289,9 @@ def _positive_seconds(name: str, default: str) -> float:
 
 # Celery beat records the timeout of tasks whose worker died this often (director.schedule).
 TASK_TIMEOUT_SCAN_INTERVAL = _positive_seconds("OPSCONSOLE_TASK_TIMEOUT_SCAN_INTERVAL", "30")
+# The Celery queue beat sends those scans to (empty: the default queue every worker reads).
+# A deployment may give the housekeeping its own worker; the integration test does.
+TASK_TIMEOUT_SCAN_QUEUE = os.environ.get("OPSCONSOLE_TASK_TIMEOUT_SCAN_QUEUE", "")
 # The health monitor (director.health): Celery beat scans every managed VM this often (one
 # vCenter round trip); an agent silent this long is unresponsive (BOSH agent_timeout: 60 s);
 # a resurrection (scan and fix) that failed is retried after this long.

@@ -8,8 +8,14 @@ from .process import ManagedProcess
 
 
 def start_worker(
-    env: dict, log_path: Path, concurrency: int = 2, name: str = "worker", cwd=None
+    env: dict,
+    log_path: Path,
+    concurrency: int = 2,
+    name: str = "worker",
+    cwd=None,
+    queues: list[str] | None = None,
 ) -> ManagedProcess:
+    """A worker reading the default queue, or only ``queues`` when given."""
     argv = [
         sys.executable,
         "-m",
@@ -25,6 +31,8 @@ def start_worker(
         "--without-gossip",
         "--without-mingle",
     ]
+    if queues:
+        argv += ["-Q", ",".join(queues)]
     return ManagedProcess(name, argv, log_path, env=env, cwd=cwd)
 
 

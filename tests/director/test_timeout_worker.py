@@ -34,8 +34,9 @@ SCAN_INTERVAL = 1
 LIMIT = CHECKPOINT_INTERVAL * django_settings.TASK_TIMEOUT_FACTOR
 
 
-def _env() -> dict:
+def _env(**extra) -> dict:
     return {
+        **extra,
         "DATABASE_URL": _test_database_url(),
         "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
         "CELERY_RESULT_BACKEND": django_settings.CELERY_RESULT_BACKEND,
@@ -93,15 +94,22 @@ def test_a_task_whose_worker_is_killed_ends_timeout_without_being_read(tmp_path)
     queue = f"doomed-{uuid.uuid4().hex[:6]}"
     deployment = f"zk-{queue}"
     doomed = _doomed_worker(tmp_path, queue)
+    # The scans go to a queue only this test's scanner reads: the session's
+    # celery_worker (checkpoints every 30 s) must not take them.
+    scans = {"OPSCONSOLE_TASK_TIMEOUT_SCAN_QUEUE": f"scans-{queue}"}
     scanner = start_worker(
-        _env(),
+        _env(**scans),
         tmp_path / "scanner.log",
         concurrency=1,
         name=f"scanner-{queue}",
         cwd=str(django_settings.BASE_DIR),
+        queues=[f"scans-{queue}"],
     )
     beat = start_beat(
-        _env(), tmp_path / "beat.log", tmp_path / "beat-schedule", cwd=str(django_settings.BASE_DIR)
+        _env(**scans),
+        tmp_path / "beat.log",
+        tmp_path / "beat-schedule",
+        cwd=str(django_settings.BASE_DIR),
     )
     procs = (doomed, scanner, beat)
     try:

@@ -587,6 +587,7 @@ def test_credentials_of_a_deployed_product(small, stemcell):
     assert web["admin_password"] == f"((/opsmgr/{deployed.guid}/admin.password))"
 
 
+@needs_corpus
 def test_corpus_templates_render_or_name_what_is_missing(director_configured, stemcell):
     rendered = {}
     _stage_bare_cf()

@@ -17,6 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from director.agents import nats_auth
 from director.agents.certs import MbusPki
 from director.agents.client import AgentClient
+from tests.asyncutil import run_apart
 
 pytestmark = [
     pytest.mark.integration,
@@ -43,7 +44,7 @@ def _connect(url: str, context: ssl.SSLContext):
         await nc.close()
 
     try:
-        asyncio.run(attempt())
+        run_apart(attempt())
     except Exception as exc:  # what the client sees: the TLS alert or -ERR
         return exc
     return None

@@ -10,6 +10,7 @@ import pytest
 
 from director.agents.listener import AgentListener
 from director.models import AgentAlert, AgentHeartbeat
+from tests.asyncutil import run_apart
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -192,7 +193,7 @@ def _refused(url, context):
         await nc.close()
 
     try:
-        asyncio.run(attempt())
+        run_apart(attempt())
     except Exception as exc:
         return exc
     return None
