@@ -247,7 +247,13 @@ def _errand_overrides(errands: Any, staged: list[StagedProduct]) -> dict:
             continue
         names = {e["name"] for e in s.get_errands(by_guid[guid])}
         for phase in ("run_post_deploy", "run_pre_delete"):
-            for name, value in (cfg.get(phase) or {}).items():
+            settings_ = cfg.get(phase) or {}
+            if not isinstance(settings_, Mapping):
+                errors.setdefault(f"errands/{guid}/{phase}", []).append(
+                    "must be a map of errand name to true, false, when-changed or default"
+                )
+                continue
+            for name, value in settings_.items():
                 if name not in names:
                     errors.setdefault(f"errands/{guid}/{phase}/{name}", []).append(
                         "is not an errand of this product"

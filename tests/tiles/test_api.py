@@ -489,6 +489,13 @@ def test_malformed_bodies_are_4xx_with_field_errors(world, admin_api):
         ),
         ("put", "/vm_types", {"vm_types": "x"}, 422, "vm_types"),
         ("post", "/installations", {"errands": {"nope": {}}}, 422, "errands/nope"),
+        (
+            "post",
+            "/installations",
+            {"errands": {g: {"run_post_deploy": True}}},
+            422,
+            f"errands/{g}/run_post_deploy",
+        ),
         ("put", f"/staged/products/{g}", {"to_version": "7.7"}, 404, "product_version"),
     ]
     for method, path, body, code, key in cases:
