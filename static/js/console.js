@@ -61,16 +61,31 @@ document.addEventListener("submit", (event) => {
   });
 })();
 
-// A link to a line inside a closed <details> (a task's event line, #event-12):
-// open it and bring the line into view.
+// A link to a task's event line (/director/tasks/7/#event-12, from an
+// installation's failure box): mark the line that starts with that number in
+// the event log, open the <details> around it and bring it into view.
 document.addEventListener("DOMContentLoaded", () => {
-  const id = window.location.hash.slice(1);
-  const target = id && document.getElementById(id);
-  if (!target) {
+  const match = /^#event-(\d+)$/.exec(window.location.hash);
+  const pre = document.getElementById("task-lines");
+  if (!match || !pre || document.getElementById(`event-${match[1]}`)) {
     return;
   }
-  for (let d = target.closest("details"); d; d = d.parentElement.closest("details")) {
+  const text = pre.textContent;
+  const start = text.startsWith(`${match[1]} `)
+    ? 0
+    : text.indexOf(`\n${match[1]} `) + 1;
+  if (start === 0 && !text.startsWith(`${match[1]} `)) {
+    return;
+  }
+  let end = text.indexOf("\n", start);
+  end = end === -1 ? text.length : end;
+  const line = document.createElement("span");
+  line.id = `event-${match[1]}`;
+  line.className = "target-line";
+  line.textContent = text.slice(start, end);
+  pre.replaceChildren(text.slice(0, start), line, text.slice(end));
+  for (let d = pre.closest("details"); d; d = d.parentElement.closest("details")) {
     d.open = true;
   }
-  target.scrollIntoView({ block: "center" });
+  line.scrollIntoView({ block: "center" });
 });
