@@ -86,6 +86,25 @@ def test_first_install_says_what_the_gui_does_not_the_cli(admin_client, small):
     assert "This Apply Changes stores the BOSH Director tile&#x27;s cloud-config first" in page
 
 
+def test_stemcell_and_release_advice_in_gui_words(admin_client, small, monkeypatch):
+    errors = {
+        "stemcells/default": [
+            "Stemcell os 'ubuntu-jammy' version '1.0' is not uploaded (upload it with upload-stemcell)"
+        ],
+        "releases/small-release": [
+            "Release 'small-release/1.0' is not uploaded (upload it with upload-release)"
+        ],
+    }
+    monkeypatch.setattr(pending, "_plan", lambda *a, **k: {"errors": errors})
+    page = admin_client.get(reverse("pending-changes")).content.decode()
+    assert "upload-stemcell" not in page and "upload-release" not in page
+    assert (
+        "is not uploaded (import it on the Stemcells page: Apply Changes uploads it from the "
+        "Stemcell Library)"
+    ) in page
+    assert "(import the product file that carries it again" in page
+
+
 def deployed_with_disks(guid: str) -> list[Instance]:
     dep = Deployment.objects.create(name=guid)
     out = []

@@ -203,6 +203,25 @@ FIRST_INSTALL_NOTE = (
 )
 
 
+#: The director's CLI advice, and what to do in the console instead.
+GUI_ADVICE = (
+    (
+        "(upload it with upload-stemcell)",
+        "(import it on the Stemcells page: Apply Changes uploads it from the Stemcell Library)",
+    ),
+    (
+        "(upload it with upload-release)",
+        "(import the product file that carries it again: its releases are uploaded with it)",
+    ),
+)
+
+
+def _gui_words(line: str) -> str:
+    for cli, gui in GUI_ADVICE:
+        line = line.replace(cli, gui)
+    return line
+
+
 def _plan_rows(plan: Any) -> dict:
     """The director's plan (``director.execution.preview``) as table rows.
 
@@ -218,7 +237,7 @@ def _plan_rows(plan: Any) -> dict:
         if NO_CLOUD_CONFIG in line:
             notes.append(FIRST_INSTALL_NOTE)  # not an error: this apply uploads it first
         else:
-            errors.append(line)
+            errors.append(_gui_words(line))
     if plan.get("error"):
         errors.append(str(plan["error"]))
     rows = []
