@@ -350,3 +350,23 @@ def test_fold_keeps_a_failed_steps_progress_and_times():
     assert task.stages[0].state == "failed" and task.stages[0].percent == 30
     assert task.errors == [(4, "boom")]
     assert progress.duration_text(3723) == "1h 02m 03s"
+
+
+def test_timeline_of_a_big_deploy_keeps_its_failures_and_latest_steps():
+    events, seq = [], 0
+    for i in range(progress.MAX_BARS + 50):
+        for state in ("started", "failed" if i == 3 else "finished"):
+            seq += 1
+            events.append(
+                (seq, {"time": 1000 + i, "stage": "Updating instance", "tags": ["web"],
+                       "total": 250, "task": f"web/u{i} ({i})", "index": i + 1, "state": state,
+                       "progress": 100 if state != "started" else 0})
+            )  # fmt: skip
+    step = InstallationStep(seq=1, kind="deploy", label="Deploy", state="failed")
+    steps = [progress.StepProgress(step, progress.fold_events(1, events, now=2000), 50)]
+    picture = progress.timeline(steps, now=2000)
+    assert len(picture.bars) == progress.MAX_BARS and picture.hidden == 50
+    assert [b.label for b in picture.bars if b.state == "failed"] == [
+        "Updating instance: web/u3 (3)"
+    ]
+    assert picture.bars[-1].label == f"Updating instance: web/u{progress.MAX_BARS + 49} (249)"

@@ -277,6 +277,8 @@ BAR_WIDTH = 560
 ROW_HEIGHT = 20
 TOP = 24
 MAX_LABEL = 46
+#: At most this many bars; the failed ones are always among them.
+MAX_BARS = 200
 
 
 @dataclass
@@ -300,6 +302,8 @@ class Timeline:
     end_x: float
     span_text: str
     ticks: list[tuple[float, str]]
+    #: Instance steps left out (beyond ``MAX_BARS``).
+    hidden: int = 0
 
 
 def timeline(progress: list[StepProgress], now: float) -> Timeline | None:
@@ -313,6 +317,10 @@ def timeline(progress: list[StepProgress], now: float) -> Timeline | None:
     ]
     if not items:
         return None
+    hidden = max(0, len(items) - MAX_BARS)
+    if hidden:  # a big deploy: the failures and the latest steps, not a page-long picture
+        items.sort(key=lambda i: (i[1].failed, i[1].started), reverse=True)
+        items = items[:MAX_BARS]
     t0 = min(s.started for _, s in items)
     t1 = max(max((s.ended if s.ended is not None else now) for _, s in items), t0 + 1)
     scale = BAR_WIDTH / (t1 - t0)
@@ -349,6 +357,7 @@ def timeline(progress: list[StepProgress], now: float) -> Timeline | None:
         end_x=LABEL_WIDTH + BAR_WIDTH,
         span_text=duration_text(t1 - t0),
         ticks=ticks,
+        hidden=hidden,
     )
 
 
