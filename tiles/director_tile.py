@@ -44,6 +44,7 @@ from director.vcenter import local_vcsim
 from opsconsole.redaction import register_secret
 
 from .models import DIRECTOR_PRODUCT_NAME, DirectorConfig, new_guid
+from .vcenter_checks import VCenterCheck
 
 __all__ = [
     "DEFAULT_VM_TYPES",
@@ -420,10 +421,12 @@ def set_director_properties(
     *,
     user: str = "",
     version: int | None = None,
+    check: VCenterCheck | None = None,
 ) -> dict:
     """``PUT /staged/director/properties``: either pane or both; all or nothing.
 
     ``version``/``user``: a write based on a stale read is 409 (``_write``).
+    ``check``: the vCenter settings are checked against vCenter before writing.
     """
     d = get_director()
     errors: dict[str, list[str]] = {}
@@ -437,6 +440,9 @@ def set_director_properties(
                 iaas, password = _validate_iaas(iaas_configuration, current, current_pw)
             except ServiceError as exc:
                 errors.update(exc.errors)
+            else:
+                if check is not None:
+                    errors.update(check.iaas(iaas, password))
     if director_configuration is not None:
         if not isinstance(director_configuration, Mapping):
             _err(errors, "director_configuration", "must be a map")
@@ -470,9 +476,11 @@ PART_IAAS = "iaas_configuration"
 PART_DIRECTOR = "director_configuration"
 
 
-def set_iaas_configuration(data: Mapping, *, user: str = "", version: int | None = None) -> dict:
+def set_iaas_configuration(
+    data: Mapping, *, user: str = "", version: int | None = None, check: VCenterCheck | None = None
+) -> dict:
     """The vCenter Config pane (see ``IAAS_DEFAULTS`` for the fields)."""
-    return set_director_properties(iaas_configuration=data, user=user, version=version)
+    return set_director_properties(iaas_configuration=data, user=user, version=version, check=check)
 
 
 def set_director_configuration(
@@ -549,8 +557,12 @@ def _normalize_az(az: Any, path: str, errors: dict, existing: Mapping[str, dict]
     return {"guid": guid, "name": name, "clusters": clusters}
 
 
-def set_availability_zones(azs: list, *, user: str = "", version: int | None = None) -> list[dict]:
-    """Replace every AZ (``PUT``). An AZ still used by a network or a tile is refused."""
+def set_availability_zones(
+    azs: list, *, user: str = "", version: int | None = None, check: VCenterCheck | None = None
+) -> list[dict]:
+    """Replace every AZ (``PUT``). An AZ still used by a network or a tile is refused.
+
+    ``check``: clusters and resource pools are checked against vCenter first."""
     d = get_director()
     errors: dict[str, list[str]] = {}
     if not isinstance(azs, list):
@@ -565,6 +577,8 @@ def set_availability_zones(azs: list, *, user: str = "", version: int | None = N
             _err(errors, f"availability_zones/{n['name']}/name", "is defined twice")
         seen.add(n["name"])
         out.append(n)
+    if check is not None:
+        errors.update(check.availability_zones(out))
     removed = set(existing) - seen
     if removed:
         _check_azs_unused(removed, d, errors)
@@ -591,7 +605,9 @@ def _check_azs_unused(removed: set[str], d: DirectorConfig, errors: dict) -> Non
             _err(errors, f"availability_zones/{az}", f"is assigned to {sp.guid}")
 
 
-def add_availability_zone(az: Mapping, *, user: str = "", version: int | None = None) -> dict:
+def add_availability_zone(
+    az: Mapping, *, user: str = "", version: int | None = None, check: VCenterCheck | None = None
+) -> dict:
     """Add one AZ (``POST``); its name must be new."""
     d = get_director()
     errors: dict[str, list[str]] = {}
@@ -599,6 +615,8 @@ def add_availability_zone(az: Mapping, *, user: str = "", version: int | None = 
     n = _normalize_az(az, "availability_zone", errors, {})
     if n is not None and n["name"] in existing:
         _err(errors, "availability_zone/name", f"an availability zone '{n['name']}' exists")
+    if n is not None and check is not None:
+        errors.update(check.availability_zones([n]))
     _raise(errors)
     _write(
         d, {"availability_zones": [*d.availability_zones, n]}, "availability_zones", user, version
@@ -607,7 +625,12 @@ def add_availability_zone(az: Mapping, *, user: str = "", version: int | None = 
 
 
 def update_availability_zone(
-    guid: str, az: Mapping, *, user: str = "", version: int | None = None
+    guid: str,
+    az: Mapping,
+    *,
+    user: str = "",
+    version: int | None = None,
+    check: VCenterCheck | None = None,
 ) -> dict:
     """Change one AZ by guid (``PUT .../availability_zones/{guid}``); renames are refused."""
     d = get_director()
@@ -622,6 +645,8 @@ def update_availability_zone(
     n = _normalize_az({**az, "guid": guid}, "availability_zone", errors, {})
     if n is not None and n["name"] != current["name"]:
         _err(errors, "availability_zone/name", "an availability zone cannot be renamed")
+    if n is not None and check is not None:
+        errors.update(check.availability_zones([n]))
     _raise(errors)
     azs = [n if a.get("guid") == guid else a for a in d.availability_zones]
     _write(d, {"availability_zones": azs}, "availability_zones", user, version)
@@ -751,12 +776,15 @@ def _normalize_network(
     }
 
 
-def set_networks(data: Mapping, *, user: str = "", version: int | None = None) -> dict:
+def set_networks(
+    data: Mapping, *, user: str = "", version: int | None = None, check: VCenterCheck | None = None
+) -> dict:
     """``PUT /staged/director/networks``: all networks at once, validated together.
 
     Checks: names unique, CIDR valid, gateway inside its CIDR (not the network
     or broadcast address), reserved ranges inside, DNS are IPs, AZs exist, and
-    no two subnets (of any networks) overlap.
+    no two subnets (of any networks) overlap; with ``check``, the portgroups
+    exist in vCenter.
     """
     d = get_director()
     if not isinstance(data, Mapping) or not isinstance(data.get("networks"), list):
@@ -773,6 +801,8 @@ def set_networks(data: Mapping, *, user: str = "", version: int | None = None) -
             _err(errors, f"networks/{n['name']}/name", "is defined twice")
         seen.add(n["name"])
         nets.append(n)
+    if check is not None:
+        errors.update(check.networks(nets))
     cidrs: list[tuple[ipaddress._BaseNetwork, str]] = []
     for n in nets:
         for j, sn in enumerate(n["subnets"]):
@@ -1068,13 +1098,17 @@ def test_vcenter_connection(iaas: Mapping | None = None) -> dict:
     is not set), each a sorted list of names (resource pools as
     ``cluster/pool``). A wrong password, an unreachable host, an untrusted
     certificate or an unknown datacenter raise ``ServiceError`` naming the
-    field.
+    field; a vCenter that does not answer raises its subclass
+    ``vcenter_checks.VCenterUnreachable``. The names are read in two round
+    trips (``cpi.vsphere.catalog``).
     """
-    from pyVmomi import vim
+    from pyVmomi import vmodl
 
     from cpi.base import CloudError
-    from cpi.vsphere.client import VSphereClient
+    from cpi.vsphere.catalog import datacenter_names
+    from cpi.vsphere.client import VCenterUnreachable, VSphereClient
     from cpi.vsphere.config import ConfigError, VCenterConfig, split_host
+    from tiles import vcenter_checks
 
     d = get_director()
     current, current_pw, _ = _iaas(d)
@@ -1110,55 +1144,41 @@ def test_vcenter_connection(iaas: Mapping | None = None) -> dict:
     client = VSphereClient(config, keepalive_seconds=0)
     try:
         try:
-            content = client.content
+            names = datacenter_names(client, data.get("datacenter") or None)
+        except VCenterUnreachable as exc:
+            raise vcenter_checks.VCenterUnreachable(
+                {f"{p}/vcenter_host": [str(exc)]}, address=config.address
+            ) from None
         except CloudError as exc:
             msg = str(exc)
             field = "vcenter_password" if "user name or password" in msg else "vcenter_host"
             if "certificate" in msg:
                 field = "vcenter_ca_certificate"
             raise ServiceError({f"{p}/{field}": [msg]}) from None
-        dcs = {
-            dc.name: dc for dc in content.rootFolder.childEntity if isinstance(dc, vim.Datacenter)
-        }
-        want = data.get("datacenter") or (sorted(dcs)[0] if dcs else None)
-        dc = dcs.get(want) if want else None
-        if dc is None:
+        except vmodl.MethodFault as exc:
+            raise ServiceError({f"{p}/vcenter_host": [exc.msg or type(exc).__name__]}) from None
+        except OSError as exc:  # the connection broke after the login
+            raise vcenter_checks.VCenterUnreachable(
+                {f"{p}/vcenter_host": [f"vCenter {config.address} stopped answering: {exc}"]},
+                address=config.address,
+            ) from None
+        if names.datacenter is None:
             raise ServiceError(
                 {
                     f"{p}/datacenter": [
-                        f"vCenter {config.address} has no datacenter '{want}' "
-                        f"(it has: {', '.join(sorted(dcs)) or 'none'})"
+                        f"vCenter {config.address} has no datacenter '{data.get('datacenter') or ''}' "
+                        f"(it has: {', '.join(names.datacenters) or 'none'})"
                     ]
                 }
             )
-        clusters = client.retrieve(dc.hostFolder, vim.ClusterComputeResource, ["name"])
-        datastores = client.retrieve(dc.datastoreFolder, vim.Datastore, ["name"])
-        networks = client.retrieve(dc.networkFolder, vim.Network, ["name"])
-        uplinks = {
-            obj._moId
-            for obj, props in client.retrieve(
-                dc.networkFolder, vim.dvs.DistributedVirtualPortgroup, ["config.uplink"]
-            )
-            if props.get("config.uplink")
-        }
-        pools = []
-        for obj, props in clusters:
-            root = obj.resourcePool
-            for pool, pprops in client.retrieve(root, vim.ResourcePool, ["name"]):
-                if pool._moId != root._moId:
-                    pools.append(f"{props['name']}/{pprops['name']}")
         return {
-            "datacenters": sorted(dcs),
-            "datacenter": dc.name,
-            "clusters": sorted(props["name"] for _, props in clusters),
-            "datastores": sorted(props["name"] for _, props in datastores),
-            "portgroups": sorted(
-                props["name"] for obj, props in networks if obj._moId not in uplinks
-            ),
-            "resource_pools": sorted(pools),
+            "datacenters": list(names.datacenters),
+            "datacenter": names.datacenter,
+            "clusters": list(names.clusters),
+            "datastores": list(names.datastores),
+            "portgroups": list(names.portgroups),
+            "resource_pools": list(names.resource_pools),
         }
-    except CloudError as exc:
-        raise ServiceError({f"{p}/vcenter_host": [str(exc)]}) from None
     finally:
         client.close()
 

@@ -14,7 +14,10 @@ files) use a ``requests.Session`` with ``trust_env = False``, so that
 ``REQUESTS_CA_BUNDLE`` in the environment cannot replace our CA.
 
 Connecting fails fast with a ``CloudError`` naming the vCenter address:
-the version probe uses ``connect_timeout`` (default 5 s).
+the version probe uses ``connect_timeout`` (default 5 s). When nothing
+usable answered (no route, refused, timed out, an HTTP 5xx) it is a
+``VCenterUnreachable``: a caller may wait and try again, while a refused
+login or an untrusted certificate is an answer to act on.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ from cpi.vsphere.config import VCenterConfig
 log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 60.0
+
+
+class VCenterUnreachable(CloudError):
+    """No usable answer from vCenter (network, timeout, 5xx); BOSH type ``CloudError``."""
 
 
 def _login_method(user: str, password: str):
@@ -125,7 +132,9 @@ class VSphereClient:
             except vmodl.MethodFault as exc:
                 raise CloudError(f"Cannot log in to vCenter {cfg.address}: {exc.msg}") from None
             except (OSError, http.client.HTTPException) as exc:
-                raise CloudError(f"Cannot connect to vCenter {cfg.address}: {exc}") from None
+                raise VCenterUnreachable(
+                    f"Cannot connect to vCenter {cfg.address}: {exc}"
+                ) from None
             self._stub, self._si, self._content = stub, si, content
             if self._keepalive_seconds > 0:
                 self._keepalive = threading.Thread(
@@ -149,13 +158,17 @@ class VSphereClient:
                 f"({exc.verify_message}); set connection_options.ca_cert to the vCenter CA"
             ) from None
         except TimeoutError:
-            raise CloudError(
+            raise VCenterUnreachable(
                 f"Cannot connect to vCenter {cfg.address}: no answer within {cfg.connect_timeout:g} s"
             ) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise CloudError(f"Cannot connect to vCenter {cfg.address}: {exc}") from None
+            raise VCenterUnreachable(f"Cannot connect to vCenter {cfg.address}: {exc}") from None
         finally:
             conn.close()
+        if response.status >= 500:
+            raise VCenterUnreachable(
+                f"Cannot connect to vCenter {cfg.address}: it answered HTTP {response.status}"
+            )
         if response.status != 200:
             raise CloudError(
                 f"Cannot connect to vCenter {cfg.address}: /sdk/vimServiceVersions.xml answered "

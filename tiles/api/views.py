@@ -87,6 +87,36 @@ def _director_versioned(data, *parts: str, status: int = 200) -> Response:
     return _versioned(data, services.get_director(), parts, status)
 
 
+#: ``?ignore_unreachable_vcenter=true`` on the Director tile's vCenter, AZ and network writes.
+IGNORE_UNREACHABLE_VCENTER = OpenApiParameter(
+    "ignore_unreachable_vcenter",
+    bool,
+    OpenApiParameter.QUERY,
+    required=False,
+    description=(
+        "Names (datacenter, datastores, clusters, resource pools, portgroups) are checked "
+        "against vCenter before saving; a wrong one is 422 naming its field. When vCenter cannot "
+        "check them (unreachable, or the saved vCenter settings do not log in) the write is 422 "
+        "saying why, unless this is true: then it is saved and the answer's `warnings` say what "
+        "was not checked."
+    ),
+)
+
+
+def _vcenter_check(request):
+    """This write's check against vCenter (``tiles.vcenter_checks``)."""
+    from tiles.vcenter_checks import IGNORE_UNREACHABLE, VCenterCheck
+
+    flag = str(request.query_params.get(IGNORE_UNREACHABLE, "")).lower()
+    if flag not in ("", "true", "false", "1", "0"):
+        raise ApiError({IGNORE_UNREACHABLE: ["must be true or false"]}, 400)
+    return VCenterCheck(ignore_unreachable=flag in ("true", "1"))
+
+
+def _with_warnings(data: dict, check) -> dict:
+    return {**data, "warnings": check.warnings} if check.warnings else data
+
+
 def _time(value) -> str | None:
     return value.isoformat() if value else None
 
@@ -323,7 +353,7 @@ def _director_properties() -> dict:
 
 
 @extend_schema(request=JSON, responses=JSON)
-@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
+@extend_schema(methods=["PUT"], parameters=[IF_MATCH, IGNORE_UNREACHABLE_VCENTER])
 @api_view(["GET", "PUT"])
 def director_properties(request):
     """``{"iaas_configuration", "director_configuration", "security_configuration",
@@ -331,9 +361,11 @@ def director_properties(request):
 
     ``ETag`` covers the sections; ``PUT`` with ``If-Match`` is 409 when a
     section it writes changed since. A Security or Syslog setting that cannot
-    take effect yet is 422 naming the field and why (``tiles.director_security``)."""
+    take effect yet is 422 naming the field and why (``tiles.director_security``).
+    The vCenter settings are checked against vCenter (``ignore_unreachable_vcenter``)."""
     from tiles import director_security
 
+    check = _vcenter_check(request)
     if request.method == "PUT":
         version = _if_match(request)
         data = _body(request)
@@ -361,6 +393,7 @@ def director_properties(request):
                 director_configuration=data.get("director_configuration"),
                 user=_user(request),
                 version=version,
+                check=check,
             )
         director_security.set_security_and_syslog(
             data.get("security_configuration"),
@@ -368,7 +401,7 @@ def director_properties(request):
             user=_user(request),
             version=version,
         )
-    return _director_versioned(_director_properties(), *DIRECTOR_PROPERTIES)
+    return _director_versioned(_with_warnings(_director_properties(), check), *DIRECTOR_PROPERTIES)
 
 
 @extend_schema(request=JSON, responses=JSON)
@@ -386,49 +419,63 @@ def director_test_connection(request):
 @extend_schema(
     methods=["PUT"],
     operation_id="staged_director_availability_zones_replace",
-    parameters=[IF_MATCH],
+    parameters=[IF_MATCH, IGNORE_UNREACHABLE_VCENTER],
 )
-@extend_schema(methods=["POST"], parameters=[IF_MATCH])
+@extend_schema(methods=["POST"], parameters=[IF_MATCH, IGNORE_UNREACHABLE_VCENTER])
 @api_view(["GET", "POST", "PUT"])
 def availability_zones(request):
     """``GET`` all; ``POST {"availability_zone"}`` adds one; ``PUT {"availability_zones"}`` replaces all.
 
     ``ETag``/``If-Match``: the version of the AZs (all of them)."""
     kw = {"user": _user(request)}
+    check = _vcenter_check(request)
     if request.method in ("POST", "PUT"):
         kw["version"] = _if_match(request)
+        kw["check"] = check
     if request.method == "POST":
         az = services.add_availability_zone(_body(request, "availability_zone"), **kw)
         return _director_versioned(
-            {"availability_zone": az}, "availability_zones", status=status.HTTP_201_CREATED
+            _with_warnings({"availability_zone": az}, check),
+            "availability_zones",
+            status=status.HTTP_201_CREATED,
         )
     if request.method == "PUT":
         services.set_availability_zones(_body(request, "availability_zones"), **kw)
     return _director_versioned(
-        {"availability_zones": services.list_availability_zones()}, "availability_zones"
+        _with_warnings({"availability_zones": services.list_availability_zones()}, check),
+        "availability_zones",
     )
 
 
-@extend_schema(request=JSON, responses=JSON, parameters=[IF_MATCH])
+@extend_schema(request=JSON, responses=JSON, parameters=[IF_MATCH, IGNORE_UNREACHABLE_VCENTER])
 @api_view(["PUT"])
 def availability_zone(request, az_guid):
+    check = _vcenter_check(request)
     az = services.update_availability_zone(
         az_guid,
         _body(request, "availability_zone"),
         user=_user(request),
         version=_if_match(request),
+        check=check,
     )
-    return _director_versioned({"availability_zone": az}, "availability_zones")
+    return _director_versioned(
+        _with_warnings({"availability_zone": az}, check), "availability_zones"
+    )
 
 
 @extend_schema(request=JSON, responses=JSON)
-@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
+@extend_schema(methods=["PUT"], parameters=[IF_MATCH, IGNORE_UNREACHABLE_VCENTER])
 @api_view(["GET", "PUT"])
 def director_networks(request):
-    """``{"icmp_checks_enabled", "networks": [{"name", "subnets": [...]}]}``; ``ETag``/``If-Match``."""
+    """``{"icmp_checks_enabled", "networks": [{"name", "subnets": [...]}]}``; ``ETag``/``If-Match``.
+
+    Portgroups are checked against vCenter (``ignore_unreachable_vcenter``)."""
     if request.method == "PUT":
-        out = services.set_networks(_body(request), user=_user(request), version=_if_match(request))
-        return _director_versioned(out, "networks")
+        check = _vcenter_check(request)
+        out = services.set_networks(
+            _body(request), user=_user(request), version=_if_match(request), check=check
+        )
+        return _director_versioned(_with_warnings(out, check), "networks")
     return _director_versioned(services.get_networks(), "networks")
 
 

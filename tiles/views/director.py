@@ -29,7 +29,9 @@ from tiles.forms import (
     parse_vm_types,
 )
 from tiles.services import versions
+from tiles.vcenter_checks import IGNORE_UNREACHABLE, VCenterCheck
 
+from . import fielderrors
 from .common import _error_lines, writer_required
 
 INVENTORY_SESSION_KEY = "tiles.vcenter_inventory"
@@ -57,6 +59,9 @@ DIRECTOR_PANES = [
 
 def _director_menu(current: str) -> list[dict]:
     missing = director_tile.director_completeness()
+    na = director_tile.get_director().network_and_az or {}
+    if not (na.get("network") and na.get("singleton_availability_zone")):
+        missing["network_and_az"] = ["assign the director's network and AZ"]
     done_keys = {
         "vcenter": "iaas_configuration",
         "director": "director_configuration",
@@ -128,35 +133,34 @@ def _write_kw(request) -> dict:
     }
 
 
-def _saved(request, pane):
+def _saved(request, pane, check: VCenterCheck | None = None):
     messages.success(request, f"{dict(DIRECTOR_PANES)[pane]}: saved.")
+    for line in check.warnings if check else []:
+        messages.warning(request, line)
     return redirect(request.path)
 
 
-def _add_path_errors(form, errors) -> None:
-    """Errors keyed by path (``iaas_configuration/vcenter_host``) go on the field
-    named by the last part; others on the form."""
-    for key, msgs in errors.items():
-        field = key.rpartition("/")[2]
-        for m in msgs:
-            form.add_error(field if field in form.fields else None, m)
+def _check(request) -> VCenterCheck:
+    """This save's check against vCenter; "Save anyway" skips what vCenter cannot answer."""
+    return VCenterCheck(ignore_unreachable=bool(request.POST.get(IGNORE_UNREACHABLE)))
 
 
 def _director_vcenter(request, pane):
     current = director_tile.director_properties()["iaas_configuration"]
     stored = current.get("vcenter_password") == director_tile.MASK
     errors: list[str] = []
+    check = _check(request)
     if request.method == "POST":
         form = VCenterForm(request.POST, password_stored=stored)
         if form.is_valid():
             try:
-                director_tile.set_iaas_configuration(form.iaas(), **_write_kw(request))
+                director_tile.set_iaas_configuration(form.iaas(), check=check, **_write_kw(request))
             except Conflict:
                 raise
             except ServiceError as exc:
-                _add_path_errors(form, exc.errors)
+                fielderrors.form_errors(form, exc.errors)
             else:
-                return _saved(request, pane)
+                return _saved(request, pane, check)
         status = 422
     else:
         initial = {k: v for k, v in current.items() if k != "vcenter_password"}
@@ -165,7 +169,12 @@ def _director_vcenter(request, pane):
     return _director_page(
         request,
         pane,
-        {"form": form, "prefilled": current.get("prefilled"), "errors": errors},
+        {
+            "form": form,
+            "prefilled": current.get("prefilled"),
+            "errors": errors,
+            "save_anyway": check.unchecked,
+        },
         status=status,
     )
 
@@ -221,7 +230,7 @@ def _director_settings(request, pane):
             except Conflict:
                 raise
             except ServiceError as exc:
-                _add_path_errors(form, exc.errors)
+                fielderrors.form_errors(form, exc.errors)
             else:
                 return _saved(request, pane)
         status = 422
@@ -274,24 +283,30 @@ def _director_azs(request, pane):
         return _rows_fragment(request, pane, dict)
     errors: list[str] = []
     status = 200
+    check = _check(request)
     if request.method == "POST":
         azs = parse_availability_zones(request.POST)
         try:
-            director_tile.set_availability_zones(azs, **_write_kw(request))
+            director_tile.set_availability_zones(azs, check=check, **_write_kw(request))
         except Conflict:
             raise
         except ServiceError as exc:
-            errors = _error_lines(exc.errors)
+            errors = fielderrors.attach_rows(exc.errors, azs, "availability_zones")
             status = 422
         else:
-            return _saved(request, pane)
+            return _saved(request, pane, check)
     else:
         azs = director_tile.list_availability_zones()
     for az in azs:
         az.setdefault("clusters", [])
         if not az["clusters"]:
             az["clusters"] = [{}]
-    return _director_page(request, pane, {"azs": azs, "errors": errors}, status=status)
+    return _director_page(
+        request,
+        pane,
+        {"azs": azs, "errors": errors, "save_anyway": check.unchecked},
+        status=status,
+    )
 
 
 def _director_networks(request, pane):
@@ -299,17 +314,18 @@ def _director_networks(request, pane):
         return _rows_fragment(request, pane, _az_context)
     errors: list[str] = []
     status = 200
+    check = _check(request)
     if request.method == "POST":
         data = parse_networks(request.POST)
         try:
-            director_tile.set_networks(data, **_write_kw(request))
+            director_tile.set_networks(data, check=check, **_write_kw(request))
         except Conflict:
             raise
         except ServiceError as exc:
-            errors = _error_lines(exc.errors)
+            errors = fielderrors.attach_rows(exc.errors, data["networks"], "networks")
             status = 422
         else:
-            return _saved(request, pane)
+            return _saved(request, pane, check)
     else:
         data = director_tile.get_networks()
     return _director_page(
@@ -319,6 +335,7 @@ def _director_networks(request, pane):
             "networks": data["networks"],
             "icmp": data["icmp_checks_enabled"],
             "errors": errors,
+            "save_anyway": check.unchecked,
             **_az_context(),
         },
         status=status,
@@ -339,7 +356,7 @@ def _director_network_and_az(request, pane):
         except Conflict:
             raise
         except ServiceError as exc:
-            errors = _error_lines(exc.errors)
+            errors = fielderrors.top_lines(exc.errors)
             status = 422
         else:
             return _saved(request, pane)
@@ -368,7 +385,7 @@ def _director_vm_types(request, pane):
         except Conflict:
             raise
         except ServiceError as exc:
-            errors = _error_lines(exc.errors)
+            errors = fielderrors.top_lines(exc.errors)
             status = 422
             vm_types = types
         else:
