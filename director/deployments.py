@@ -152,12 +152,17 @@ def delete_deployment(name: str, user: str, force: bool = False, *, enqueue: boo
 
 
 def plan(
-    name: str, manifest_text: str, ops: list | None = None, vars: dict | None = None
+    name: str,
+    manifest_text: str,
+    ops: list | None = None,
+    vars: dict | None = None,
+    runtime_configs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The plan of deploying ``manifest_text`` to ``name``, as JSON (see ``execution.preview``).
 
     Same preparation and planner as the deploy; nothing is written. ``vars``
-    are used for this preview only.
+    are used for this preview only; so are ``runtime_configs`` (name -> YAML),
+    when given, in place of the stored runtime configs.
     """
     from .execution import PrepareError, plan_to_dict, prepare
     from .execution.variables import PreviewVariables
@@ -171,7 +176,9 @@ def plan(
         variables._put(str(key), value)
     try:
         with transaction.atomic():
-            prepared = prepare(text, variables, deployment_name=manifest_name)
+            prepared = prepare(
+                text, variables, deployment_name=manifest_name, runtime_configs=runtime_configs
+            )
             transaction.set_rollback(True)  # a preview never writes, whatever it touched
     except PrepareError as exc:
         errors: dict[str, list[str]] = {}

@@ -22,8 +22,10 @@ saved after the click waits for the next Apply Changes. The steps:
 2. ``configs``: store the reviewed cpi-config and cloud-config
    (``director.services.update_config``; unchanged content stores
    nothing, and the versions written are remembered so Review Pending
-   Changes can tell a config someone else uploaded) and the resurrector
-   switch;
+   Changes can tell a config someone else uploaded), the chosen tiles'
+   runtime configs (named ``<product guid>-<name>``, uploaded, or deleted
+   when the tile no longer has them or is deleted;
+   ``tiles.services.runtime_configs``) and the resurrector switch;
 3. ``stemcells`` (when products are deployed): upload, from the Stemcell
    Library, every stemcell a product needs that the director lacks
    (``tiles.services.stemcells.stemcells_to_upload``), one director
@@ -34,7 +36,9 @@ saved after the click waits for the next Apply Changes. The steps:
    (``director.deployments.delete_deployment``); a product whose manifest,
    version and stemcell did not change is recorded ``unchanged`` and not
    redeployed (deliberately quicker than Ops Manager, which redeploys every
-   selected tile);
+   selected tile) unless runtime configs change it (its own, or addons whose
+   include/exclude rules reach it); a runtime-config-only tile (no job
+   types) deploys nothing;
 5. ``errand`` per post-deploy errand that is on (or ``when-changed`` and the
    product changed). The director cannot run errands yet: such steps are
    recorded as skipped, saying so in the log.
@@ -306,6 +310,7 @@ def apply_changes(
     """
     from . import pending
     from . import services as s
+    from .services import runtime_configs
     from .services.staging import unmet_dependencies
 
     if isinstance(ignore_warnings, str):
@@ -331,9 +336,11 @@ def apply_changes(
     overrides = _errand_overrides(errands, staged)
     plans: list[tuple[StagedProduct, str, list[str]]] = []
     rendered: dict[str, str] = {}
+    runtime: dict[str, dict[str, str]] = {}  # guid -> the runtime configs it writes
     for sp in selected:
         if sp.marked_for_deletion:
             plans.append((sp, "delete", []))
+            runtime[sp.guid] = {}
             continue
         checks, warnings = s.product_checks(sp)
         # A dependency unstaged since staging: refused, never ignorable.
@@ -341,7 +348,10 @@ def apply_changes(
         if missing:
             errors.setdefault(sp.guid, []).extend(missing)
         try:
-            rendered[sp.guid] = s.manifest_yaml(s.render_manifest(sp))
+            # A runtime-config-only tile has no deployment: an empty manifest, never deployed.
+            only_rc = runtime_configs.runtime_config_only(sp)
+            rendered[sp.guid] = "" if only_rc else s.manifest_yaml(s.render_manifest(sp))
+            runtime[sp.guid] = runtime_configs.render(sp)
         except ServiceError as exc:
             for key, msgs in exc.errors.items():
                 errors.setdefault(sp.guid, []).extend(f"{key}: {m}" for m in msgs)
@@ -352,7 +362,14 @@ def apply_changes(
         plans.append((sp, action, _errands_to_run(sp, action, overrides)))
     if errors:
         raise ServiceError(errors)
+    plans = _runtime_config_plans(plans, rendered, runtime, overrides)
     snapshot = _snapshot(plans, rendered)
+    for guid, configs in runtime.items():
+        # Stored with the snapshot (encrypted), uploaded by the configs step.
+        entry = snapshot["products"][guid]
+        entry["runtime_configs"] = configs
+        sp = next(p for p, _, _ in plans if p.guid == guid)
+        entry["runtime_credentials"] = runtime_configs.credentials(sp, configs.values())
     with transaction.atomic():
         if running_installation() is not None:  # lost a race with another click
             raise Conflict(_running_message(running_installation()))
@@ -416,6 +433,34 @@ def apply_changes(
                 )
         transaction.on_commit(lambda: _enqueue(inst.id))
     return inst
+
+
+def _runtime_config_plans(
+    plans: list[tuple[StagedProduct, str, list[str]]],
+    rendered: Mapping[str, str],
+    runtime: Mapping[str, dict[str, str]],
+    overrides: Mapping,
+) -> list[tuple[StagedProduct, str, list[str]]]:
+    """An ``unchanged`` product becomes ``update`` when runtime configs change it.
+
+    Either its own runtime configs change (uploaded, then its deployment
+    deployed), or the addons of the runtime configs this apply leaves
+    change its deployment (``tiles.services.runtime_configs.affected``:
+    the director's include/exclude rules decide).
+    """
+    from .services import runtime_configs
+
+    new = runtime_configs.projected(runtime)
+    out = []
+    for sp, action, errands in plans:
+        if action == "unchanged" and (
+            runtime_configs.current(sp.guid) != runtime.get(sp.guid, {})
+            or runtime_configs.affected(sp.guid, rendered.get(sp.guid, ""), new)
+        ):
+            action = "update"
+            errands = _errands_to_run(sp, action, overrides)
+        out.append((sp, action, errands))
+    return out
 
 
 def _snapshot(plans: list[tuple[StagedProduct, str, list[str]]], rendered: Mapping) -> dict:
@@ -588,6 +633,10 @@ def _update_configs(ctx) -> str:
         _record_tile_config("cloud", update.config.id)
         if update.changed:
             changed.append("cloud-config")
+    ctx.checkpoint()
+    changed += _update_runtime_configs(
+        ctx, _snapshot_of(ctx.args.get("installation_id"))["products"], user
+    )
     with stage.track("resurrector"):
         cfg = snap["settings"]
         if director_services.resurrection_enabled() != bool(cfg["resurrector_enabled"]):
@@ -615,6 +664,43 @@ def _update_configs(ctx) -> str:
     d.deployed_at = timezone.now()
     d.save(update_fields=["deployed_state", "deployed_at", "updated_at"])
     return ("updated " + ", ".join(changed)) if changed else "configs unchanged"
+
+
+def _update_runtime_configs(ctx, products: Mapping[str, Mapping], user: str) -> list[str]:
+    """Upload the reviewed tiles' runtime configs; delete those a tile no longer has.
+
+    Only products whose snapshot entry carries ``runtime_configs`` (chosen
+    at the click; ``{}`` for a deleted tile) are touched. The values of the
+    secrets they reference go to the director's variable store first, so
+    every deployment their addons reach can resolve them.
+    """
+    from director import services as director_services
+    from director.execution.variables import store_vars
+
+    from .services import runtime_configs
+
+    work: list[tuple[str, str | None]] = []
+    for guid, entry in products.items():
+        if "runtime_configs" not in entry:
+            continue
+        store_vars("", entry.get("runtime_credentials") or {})  # absolute names: no deployment
+        old = runtime_configs.current(guid)
+        new = entry["runtime_configs"]
+        work += [(name, text) for name, text in new.items() if old.get(name) != text]
+        work += [(name, None) for name in old if name not in new]
+    if not work:
+        return []
+    stage = ctx.stage("Updating runtime configs", total=len(work))
+    changed = []
+    for name, text in work:
+        with stage.track(name):
+            if text is None:
+                director_services.delete_config(runtime_configs.RUNTIME, name, user)
+                changed.append(f"runtime-config {name} (deleted)")
+            else:
+                director_services.update_config(runtime_configs.RUNTIME, name, text, user)
+                changed.append(f"runtime-config {name}")
+    return changed
 
 
 def _finish_step(step: InstallationStep, state: str, message: str = "", task: Task | None = None):
@@ -699,7 +785,11 @@ def _run_stemcells(step: InstallationStep, inst: Installation) -> bool:
     from .services import stemcells
 
     snap = _snapshot_of(inst)["products"]
-    guids = list(inst.steps.filter(kind=StepKind.DEPLOY).values_list("product_guid", flat=True))
+    guids = [  # a runtime-config-only tile (no manifest) creates no VM: it needs no stemcell
+        g
+        for g in inst.steps.filter(kind=StepKind.DEPLOY).values_list("product_guid", flat=True)
+        if g not in snap or snap[g].get("manifest", True)
+    ]
     products = list(StagedProduct.objects.select_related("product").filter(guid__in=guids))
     for sp in products:  # the version reviewed, should it have been upgraded since
         if sp.guid in snap and sp.product_id != snap[sp.guid]["product_id"]:
@@ -760,6 +850,15 @@ def _run_deploy(step: InstallationStep, inst: Installation) -> bool:
         _finish_step(step, StepState.FAILED, f"{sp.guid} is not in the installation's snapshot")
         return False
     text = reviewed["manifest"]
+    if not text:  # a runtime-config-only tile: the configs step uploaded all it has
+        product = Product.objects.filter(pk=reviewed["product_id"]).first() or sp.product
+        s._mark_deployed(sp, "", product=product, state=reviewed["state"])
+        _finish_step(
+            step,
+            StepState.SUCCEEDED,
+            "runtime configs only: uploaded with the director configs, no deployment to deploy",
+        )
+        return True
     try:
         # The reviewed secret values go to the director's variable store, not into the task.
         credentials = reviewed.get("credentials") or None

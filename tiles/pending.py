@@ -57,6 +57,7 @@ from opsconsole.redaction import secret_values
 from . import director_tile
 from . import services as s
 from .models import DIRECTOR_PRODUCT_NAME, StagedProduct
+from .services import runtime_configs
 from .services.upgrades import pending_upgrade
 
 REDACTED = "((redacted))"
@@ -177,14 +178,28 @@ def _status(old: Any, new: Any) -> str:
     return "same" if old == new else "different"
 
 
-def _plan(name: str, manifest: dict, credentials: Mapping[str, Any] | None = None) -> dict:
-    """The director's plan; ``credentials`` resolve the manifest's secret references in memory."""
+def _plan(
+    name: str,
+    manifest: dict,
+    credentials: Mapping[str, Any] | None = None,
+    runtime_configs: dict[str, str] | None = None,
+) -> dict:
+    """The director's plan; ``credentials`` resolve the manifest's secret references in memory.
+
+    ``runtime_configs`` are the runtime configs the apply would leave (the
+    staged tiles' own in place of what the director holds).
+    """
     try:
         from director import deployments
     except ImportError:
         return {"error": "planning is not available yet"}
     try:
-        return deployments.plan(name, s.manifest_yaml(manifest), vars=dict(credentials or {}))
+        return deployments.plan(
+            name,
+            s.manifest_yaml(manifest),
+            vars=dict(credentials or {}),
+            runtime_configs=runtime_configs,
+        )
     except ServiceError as exc:
         return {"errors": exc.errors}
     except Exception as exc:  # noqa: BLE001 - a preview must never break the page
@@ -199,6 +214,8 @@ def _manifests(staged: StagedProduct) -> tuple[dict, dict | None, dict[str, list
     deployed = yaml.safe_load(staged.deployed_manifest) if staged.deployed_manifest else {}
     if staged.marked_for_deletion:
         return redact(deployed or {}, hidden), None, {}
+    if runtime_configs.runtime_config_only(staged):
+        return {}, {}, {}  # no deployment of its own: only its runtime configs change
     try:
         manifest = s.render_manifest(staged, require_stemcell=False)
     except ServiceError as exc:
@@ -225,11 +242,21 @@ def _action(staged: StagedProduct, deployed: dict, manifest: dict | None) -> str
     return "unchanged"
 
 
-def product_change(staged: StagedProduct, *, with_plan: bool = True) -> dict:
-    """One entry of ``product_changes`` (see the module docstring)."""
+def product_change(
+    staged: StagedProduct, *, with_plan: bool = True, runtime_set: dict[str, str] | None = None
+) -> dict:
+    """One entry of ``product_changes`` (see the module docstring).
+
+    ``runtime_set``: the runtime configs every staged tile would leave
+    (``pending_changes`` computes it once for all products).
+    """
     checks, warnings = s.product_checks(staged)
     deployed, manifest, render_errors = _manifests(staged)
     action = _action(staged, deployed, manifest)
+    rc_entries, rc_notes, rc_errors = _runtime_configs(staged, manifest, runtime_set)
+    if action == "unchanged" and rc_notes:
+        action = "update"  # only its runtime configs (or another tile's addons) change it
+    render_errors = {**render_errors, **rc_errors}
     if render_errors:
         warnings = [*warnings, *(f"{k}: {m}" for k, ms in render_errors.items() for m in ms)]
     entry: dict[str, Any] = {
@@ -242,20 +269,79 @@ def product_change(staged: StagedProduct, *, with_plan: bool = True) -> dict:
         "completeness_checks": checks,
         "warnings": warnings,
         # Not warnings: things Apply Changes will do first (upload a library stemcell).
-        "notes": [] if staged.marked_for_deletion else s.stemcell_notes(staged),
+        "notes": ([] if staged.marked_for_deletion else s.stemcell_notes(staged)) + rc_notes,
         "render_errors": render_errors,
         "errands": s.get_errands(staged),
         "manifest_diff": _manifest_diff(staged, deployed, manifest)
         if action != "unchanged"
         else "",
+        # Ops Manager's ``[{"name", "status", "diff"}]``.
+        "runtime_configs": rc_entries,
         "plan": None,
         # The upgrade's property changes (migrations run, renamed/added/removed; secrets ***).
         "upgrade": pending_upgrade(staged),
     }
-    if with_plan and manifest is not None and action in ("install", "update"):
+    if rc_entries:  # the page's "Runtime configs" block: every config's diff in one text
+        entry["runtime_configs_diff"] = "".join(e["diff"] for e in rc_entries)
+    if with_plan and manifest and action in ("install", "update"):
         raw = s.render_manifest(staged, require_stemcell=False)
-        entry["plan"] = _plan(staged.guid, raw, s.manifest_credentials(staged))
+        entry["plan"] = _plan(
+            staged.guid,
+            raw,
+            {**_runtime_credentials(), **s.manifest_credentials(staged)},
+            _runtime_set(runtime_set),
+        )
     return entry
+
+
+def _runtime_set(runtime_set: dict[str, str] | None) -> dict[str, str]:
+    if runtime_set is None:
+        return runtime_configs.projected(runtime_configs.staged_changes(s.list_staged_products()))
+    return runtime_set
+
+
+def _runtime_credentials() -> dict[str, Any]:
+    """The values of the staged runtime configs' secret references (for the plan only)."""
+    out: dict[str, Any] = {}
+    for sp in s.list_staged_products():
+        if sp.marked_for_deletion or not s.product_template(sp).runtime_configs:
+            continue
+        try:
+            out.update(runtime_configs.credentials(sp, runtime_configs.render(sp).values()))
+        except ServiceError:
+            continue
+    return out
+
+
+def _runtime_configs(
+    staged: StagedProduct, manifest: dict | None, runtime_set: dict[str, str] | None
+) -> tuple[list[dict], list[str], dict[str, list[str]]]:
+    """``(diff entries, notes, render errors)`` of a product's runtime configs.
+
+    The notes say why a product is ``update`` for them: its own runtime
+    configs change, or runtime configs (its own or another tile's) change
+    the addons of its deployment, by the director's include/exclude rules.
+    """
+    try:
+        entries = runtime_configs.diffs(staged)
+    except ServiceError as exc:
+        return [], [], exc.errors
+    notes = [
+        f"runtime config {e['name']}: {e['status'].replace('_', ' ')}"
+        for e in entries
+        if e["status"] != "same"
+    ]
+    if manifest and staged.is_deployed and not staged.marked_for_deletion:
+        names = runtime_configs.affected(
+            staged.guid, s.manifest_yaml(manifest), _runtime_set(runtime_set)
+        )
+        if names:
+            notes.append(
+                "the addons of runtime config"
+                f"{'s' if len(names) > 1 else ''} {', '.join(names)} change this deployment: "
+                "it is redeployed"
+            )
+    return entries, notes, {}
 
 
 def _director_configs() -> tuple[dict | None, dict | None, dict[str, list[str]]]:
@@ -455,8 +541,10 @@ def director_change() -> dict:
 def pending_changes(with_plan: bool = True) -> dict:
     """``{"product_changes": [director, products...]}`` in deployment order."""
     changes = [director_change()]
-    for staged in s.list_staged_products():
-        changes.append(product_change(staged, with_plan=with_plan))
+    staged_products = s.list_staged_products()
+    runtime_set = runtime_configs.projected(runtime_configs.staged_changes(staged_products))
+    for staged in staged_products:
+        changes.append(product_change(staged, with_plan=with_plan, runtime_set=runtime_set))
     return {"product_changes": changes}
 
 
@@ -467,12 +555,16 @@ def product_diff(guid: str) -> dict:
     status = _status(deployed, manifest) if not errors else "error"
     if status == "same" and changed_secrets(staged):
         status = "different"  # only secret values changed: the note names them
+    try:
+        rc_entries = runtime_configs.diffs(staged)
+    except ServiceError as exc:
+        rc_entries, errors = [], {**errors, **exc.errors}
     return {
         "manifest": {
             "status": status,
             "diff": _manifest_diff(staged, deployed, manifest),
         },
-        "runtime_configs": [],
+        "runtime_configs": rc_entries,
         "errors": errors,
     }
 

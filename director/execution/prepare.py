@@ -181,11 +181,14 @@ def prepare(
     *,
     deployment_name: str | None = None,
     options: PlanOptions | None = None,
+    runtime_configs: dict[str, str] | None = None,
 ) -> Prepared:
     """Validate, interpolate, resolve and plan; see the module docstring.
 
     ``variables`` is a ``DeployVariables`` or ``PreviewVariables``.
     ``deployment_name``, when given, must match the manifest's ``name``.
+    ``runtime_configs`` (name -> YAML text), for a preview, stand for the
+    stored runtime configs: the set a pending change would leave.
     """
     try:
         doc = load_yaml(manifest_text)
@@ -198,6 +201,10 @@ def prepare(
     warnings: list[str] = []
 
     runtime_rows = Config.latest_set(ConfigType.RUNTIME)
+    runtime_texts = [(c.name, c.content) for c in runtime_rows]
+    if runtime_configs is not None:
+        runtime_rows = []  # a preview: nothing is recorded
+        runtime_texts = sorted(runtime_configs.items())
     cloud_rows = Config.latest_set(ConfigType.CLOUD)
     if not cloud_rows:
         raise PrepareError(
@@ -205,7 +212,7 @@ def prepare(
         )
     try:
         raw_with_addons = apply_addons(
-            raw, name, [load_yaml(c.content, f"runtime-config {c.name}") for c in runtime_rows]
+            raw, name, [load_yaml(text, f"runtime-config {n}") for n, text in runtime_texts]
         )
         variables.generate(raw_with_addons.get("variables") or [])
         manifest = parse_manifest(

@@ -147,7 +147,9 @@ def _resources(staged: StagedProduct) -> dict[str, ResourceConfig]:
     }
 
 
-def render_context(staged: StagedProduct, *, require_stemcell: bool = True) -> RenderContext:
+def render_context(
+    staged: StagedProduct, *, require_stemcell: bool = True, require_network: bool = True
+) -> RenderContext:
     """Everything outside the tile its manifest needs, from the Director tile.
 
     Raises ``ServiceError`` on ``networks_and_azs`` when no AZ/network is
@@ -155,12 +157,18 @@ def render_context(staged: StagedProduct, *, require_stemcell: bool = True) -> R
     Stemcell Library has a stemcell matching the tile's ``stemcell_criteria``
     (unless ``require_stemcell=False``, which renders with the criteria's
     version, for previews). A library stemcell renders as the version Apply
-    Changes will upload.
+    Changes will upload. ``require_network=False`` renders a tile without
+    AZs and network as on no network (a runtime-config-only tile has no
+    instance to place).
     """
     template = product_template(staged)
     na = staged.network_and_azs or {}
     if not na.get("network") or not na.get("singleton_availability_zone"):
-        raise ServiceError({"networks_and_azs": ["assign availability zones and a network first"]})
+        if require_network:
+            raise ServiceError(
+                {"networks_and_azs": ["assign availability zones and a network first"]}
+            )
+        na = {**na, "network": na.get("network") or "", "singleton_availability_zone": ""}
     d = get_director()
     criteria = template.stemcell_criteria or {}
     stemcell = resolve_stemcell(criteria)
@@ -319,7 +327,8 @@ def product_checks(staged: StagedProduct) -> tuple[dict[str, bool], list[str]]:
     values = staged.all_values()
     missing = props.completeness(template, values)
     na = staged.network_and_azs or {}
-    if not na.get("network") or not na.get("singleton_availability_zone"):
+    if (not na.get("network") or not na.get("singleton_availability_zone")) and template.job_types:
+        # A runtime-config-only tile places no instance: it needs no AZ or network.
         missing = ["Assign AZs and Networks", *missing]
     if missing:
         warnings.append("Configuration is incomplete: " + ", ".join(missing))
@@ -338,7 +347,8 @@ def product_checks(staged: StagedProduct) -> tuple[dict[str, bool], list[str]]:
         )
     criteria = template.stemcell_criteria
     # A stemcell only in the Stemcell Library counts: Apply Changes uploads it first.
-    stemcell_ok = not criteria or resolve_stemcell(criteria) is not None
+    # A runtime-config-only tile creates no VM: it needs no stemcell.
+    stemcell_ok = not criteria or not template.job_types or resolve_stemcell(criteria) is not None
     if not stemcell_ok:
         warnings.append(f"Missing stemcell: {criteria_text(criteria)}")
     have = set(

@@ -73,6 +73,7 @@ def pending_changes(request):
             )
             for key, title, kind in (
                 ("manifest_diff", "Manifest", ""),
+                ("runtime_configs_diff", "Runtime configs", ""),
                 ("cloud_config_diff", "Cloud config", "cloud"),
                 ("cpi_config_diff", "CPI config", "cpi"),
             )
