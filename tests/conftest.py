@@ -86,6 +86,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, nats_ser
     try:
         wait_for_port(port, 30, web.proc, "the blobstore web server (gunicorn)")
         wait_for_worker(app, timeout=60, proc=worker)
+        worker.env = env  # for tests that start a worker of their own beside it
         yield worker
     finally:
         worker.stop()

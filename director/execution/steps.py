@@ -284,6 +284,7 @@ def record_vm_applied(instance: Instance, desired: DesiredInstance) -> None:
     instance.refresh_from_db(fields=["spec_json"])
     spec = dict(instance.spec_json or {})
     spec["applied"] = applied
+    spec.pop("configuration_hash", None)  # the new VM's agent has no jobs yet
     Instance.objects.filter(id=instance.id).update(spec_json=spec, update_completed=False)
     instance.spec_json = spec
 

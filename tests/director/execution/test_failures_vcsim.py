@@ -114,11 +114,12 @@ def test_vms_created_but_never_recorded_are_found_and_deleted(director_env):
     assert_nothing_leaked(env, "zkl")
 
 
-def _start_dedicated_worker(tmp_path, queue):
+def _start_dedicated_worker(tmp_path, queue, celery_worker):
     from opsconsole.localservices.process import ManagedProcess
 
     db = django_settings.DATABASES["default"]
     env = {
+        **celery_worker.env,  # the message bus and the blobstore endpoint agents reach
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
         "CELERY_RESULT_BACKEND": django_settings.CELERY_RESULT_BACKEND,
@@ -151,7 +152,7 @@ def _start_dedicated_worker(tmp_path, queue):
 
 
 def test_a_worker_killed_mid_deploy_times_out_and_the_rerun_leaks_nothing(
-    director_env, tmp_path, settings
+    director_env, tmp_path, settings, celery_worker
 ):
     if not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         pytest.skip("needs the PostgreSQL test database shared with a second worker")
@@ -162,7 +163,7 @@ def test_a_worker_killed_mid_deploy_times_out_and_the_rerun_leaks_nothing(
         "zkk", update={"canary_watch_time": 1500, "update_watch_time": 1500}
     )
     queue = f"kill-{uuid.uuid4().hex[:6]}"
-    worker = _start_dedicated_worker(tmp_path, queue)
+    worker = _start_dedicated_worker(tmp_path, queue, celery_worker)
     try:
         task = Task.objects.create(
             type="update_deployment",
@@ -268,11 +269,14 @@ def run_in_process(monkeypatch, module, faults, task):
 
 
 def test_injected_cpi_faults_fail_naming_the_instance_and_force_delete_ignores_them(
-    director_env, monkeypatch
+    director_env, monkeypatch, settings, celery_worker
 ):
     from cpi.base import CloudError
 
     env = director_env
+    # tasks run in this process too: they reach the agents as the worker does
+    settings.NATS_URL = celery_worker.env["OPSCONSOLE_NATS_URL"]
+    settings.BLOBSTORE_ENDPOINT = celery_worker.env["OPSCONSOLE_BLOBSTORE_ENDPOINT"]
     wait_done(env.deploy(zookeeper_manifest("zkx", instances=1)))
     [inst] = Instance.objects.filter(deployment__name="zkx")
 
