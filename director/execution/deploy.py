@@ -399,12 +399,15 @@ class InstanceUpdater:
 
 def _record_applied_templates(instance: Instance, spec: dict) -> None:
     """Keep the archive the agent now holds; the one it replaced is deleted from the
-    blobstore. (``configuration_hash`` is recorded only once the jobs run.)"""
+    blobstore. (``configuration_hash`` is recorded only once the jobs run.) The spec
+    itself is kept too (BOSH's ``instances.spec_json``): the resurrector applies it to
+    a recreated VM (``director.health.resurrector``); it holds no job properties."""
     instance.refresh_from_db(fields=["spec_json"])
     record = dict(instance.spec_json or {})
     old = (record.get("rendered_templates_archive") or {}).get("blobstore_id")
     new = (spec.get("rendered_templates_archive") or {}).get("blobstore_id")
     record["rendered_templates_archive"] = spec.get("rendered_templates_archive")
+    record["apply_spec"] = spec
     Instance.objects.filter(id=instance.id).update(spec_json=record)
     instance.spec_json = record
     if old and old != new:

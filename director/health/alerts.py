@@ -68,12 +68,18 @@ def resolve(keys: Iterable[str], now: datetime | None = None) -> int:
     )
 
 
-def resolve_deployment(name: str, now: datetime, *, keep_vm_health: bool = True) -> int:
-    """Close a healthy deployment's alerts (its instances' too unless ``keep_vm_health``)."""
-    qs = Alert.objects.filter(deployment=name, resolved_at__isnull=True)
-    if keep_vm_health:
-        qs = qs.exclude(category="vm_health")
-    return qs.update(resolved_at=now)
+def resolve_deployment(name: str, now: datetime) -> int:
+    """Close every alert of a healthy deployment."""
+    return Alert.objects.filter(deployment=name, resolved_at__isnull=True).update(resolved_at=now)
+
+
+def resolve_resurrector_alerts(name: str, now: datetime) -> int:
+    """Close the resurrector's alerts (meltdown, disabled) of a deployment it has nothing to do for."""
+    return Alert.objects.filter(
+        deployment=name,
+        resolved_at__isnull=True,
+        cause__in=("meltdown", "resurrection_disabled"),
+    ).update(resolved_at=now)
 
 
 def resolve_gone_deployments(existing: set[str], now: datetime) -> int:

@@ -29,8 +29,11 @@ and can be called directly. One pass:
    ``unresponsive_agent``  its agent's last heartbeat (``AgentHeartbeat``,
                            written by the agent listener) is older than
                            ``HM_AGENT_TIMEOUT`` (BOSH: 60 s). An agent never
-                           heard from is not judged: until the agents plane
-                           runs, no VM heartbeats, and that is not a failure.
+                           heard from is not judged (no listener runs, or it
+                           has not beaten yet), nor a VM younger than that.
+   ``failing``             its agent's last heartbeat reports ``job_state:
+                           failing`` (a job process died): alerted on, never
+                           resurrected (a new VM would run the job the same way).
 
 4. Alerts (``director.health.alerts``): a ``vm_health`` alert per unhealthy
    instance and one ``deployment_health`` alert per deployment that has
@@ -90,7 +93,11 @@ CAUSE_TEXT = {
     "missing_vm": "VM {cid} is missing from vCenter",
     "powered_off": "VM {cid} is {power} in vCenter (not by the director)",
     "unresponsive_agent": "agent {agent} has timed out (no heartbeat for {timeout:g} s)",
+    "failing": "has failing jobs (agent {agent} reports job_state failing)",
 }
+#: Causes the resurrector acts on (BOSH: missing VMs and timed-out agents). A job that
+#: fails on a healthy VM is alerted on, not recreated: a new VM would run it the same way.
+RESURRECTABLE = ("no_vm", "missing_vm", "powered_off", "unresponsive_agent")
 
 
 def agent_timeout() -> float:
@@ -155,19 +162,28 @@ def vcenter_view(cloud: Any, cids: list[str]) -> dict[str, dict]:
     return getattr(cloud, "wrapped", cloud).vm_health(list(cids))
 
 
-def heartbeats_for(agent_ids: list[str]) -> dict[str, datetime | None]:
-    return dict(
-        AgentHeartbeat.objects.filter(agent_id__in=agent_ids).values_list(
-            "agent_id", "last_heartbeat_at"
-        )
-    )
+@dataclass(frozen=True)
+class Beat:
+    """An agent's last heartbeat as the agent listener recorded it."""
+
+    at: datetime | None
+    job_state: str
+
+
+def heartbeats_for(agent_ids: list[str]) -> dict[str, Beat]:
+    return {
+        agent_id: Beat(at, job_state or "")
+        for agent_id, at, job_state in AgentHeartbeat.objects.filter(
+            agent_id__in=agent_ids
+        ).values_list("agent_id", "last_heartbeat_at", "job_state")
+    }
 
 
 def classify(
     instance: Instance,
     vm: Vm | None,
     facts: dict[str, dict],
-    beats: dict[str, datetime | None],
+    beats: dict[str, Beat],
     now: datetime,
 ) -> str | None:
     """The cause that makes ``instance`` unhealthy, or None (see the module docstring)."""
@@ -178,10 +194,14 @@ def classify(
         return "missing_vm"
     if seen.get("power_state") != "poweredOn":
         return "powered_off"
-    last = beats.get(vm.agent_id)
+    beat = beats.get(vm.agent_id)
     timeout = timedelta(seconds=agent_timeout())
-    if last is not None and now - last > timeout and now - vm.created_at > timeout:
+    if beat is None or beat.at is None:
+        return None
+    if now - beat.at > timeout and now - vm.created_at > timeout:
         return "unresponsive_agent"
+    if beat.job_state == "failing" and instance.state == "started":
+        return "failing"
     return None
 
 
@@ -294,14 +314,17 @@ def scan(now: datetime | None = None, cloud: Any = None) -> ScanReport:
                 problems.append(Problem(i, vm, cause, detail))
         report.problems[name] = problems
         _record_health(name, expected[name], problems, now)
-        if problems:
-            task_id = decide(deployments[name], expected[name], problems, now)
+        fixable = [p for p in problems if p.cause in RESURRECTABLE]
+        if fixable:
+            task_id = decide(deployments[name], expected[name], fixable, now)
             if task_id == -1:
                 report.meltdown.append(name)
             elif task_id:
                 report.tasks[name] = task_id
+        elif problems:  # only failing jobs: nothing for the resurrector to hold back
+            alerts.resolve_resurrector_alerts(name, now)
         else:
-            alerts.resolve_deployment(name, now, keep_vm_health=False)
+            alerts.resolve_deployment(name, now)
     alerts.resolve_gone_deployments(set(deployments), now)
     alerts.send_new_alerts()
     return report
@@ -422,7 +445,10 @@ def decide(deployment: Deployment, instances: list[Instance], problems: list[Pro
     window = now - timedelta(seconds=thresholds.time_threshold)
     unhealthy = (
         Alert.objects.filter(
-            deployment=name, category=AlertCategory.VM_HEALTH, last_seen_at__gte=window
+            deployment=name,
+            category=AlertCategory.VM_HEALTH,
+            cause__in=RESURRECTABLE,
+            last_seen_at__gte=window,
         )
         .values("instance")
         .distinct()

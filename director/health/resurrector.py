@@ -223,7 +223,7 @@ def scan_and_fix(ctx: TaskContext) -> str:
     )
     cloud = cloud_for_director(ctx)
 
-    from .monitor import classify, heartbeats_for, vcenter_view
+    from .monitor import RESURRECTABLE, classify, heartbeats_for, vcenter_view
 
     stage = ctx.stage("Scanning VMs", total=1)
     with stage.track(f"Checking {len(instances)} VMs"):
@@ -234,7 +234,7 @@ def scan_and_fix(ctx: TaskContext) -> str:
         todo = []
         for i in instances:
             cause = classify(i, vms[i.id], facts, beats, now)
-            if cause is None:
+            if cause not in RESURRECTABLE:
                 ctx.debug(f"{i.name} is healthy again: left alone")
                 _record(deployment.name, i, "", Decision.SKIPPED, ctx, message="healthy again")
             else:
@@ -321,6 +321,7 @@ def recreate_vm(run, instance: Instance, step=None) -> Vm:
         if old is not None:
             if step:
                 step.advance(10, status="deleting VM")
+            _detach_without_agent(run, old)
             steps.delete_vm(run, old)
         if step:
             step.advance(10, status="creating VM")
@@ -351,6 +352,31 @@ def recreate_vm(run, instance: Instance, step=None) -> Vm:
             spec_json=spec, update_completed=True, updated_at=timezone.now()
         )
     return vm
+
+
+def _detach_without_agent(run, vm: Vm) -> None:
+    """Detach the instance's disks from a broken VM through the CPI alone.
+
+    Its agent is gone (VM missing, powered off, silent): asking it to
+    unmount would only wait for timeouts. BOSH deletes an unresponsive
+    agent's VM the same way, without the agent. ``delete_vm`` then finds no
+    disk left attached and makes no agent call for it.
+    """
+    from cpi.base import DiskNotAttached, NotImplemented, NotSupported, VMNotFound
+
+    try:
+        attached = set(run.cloud.get_disks(vm.cid))
+    except VMNotFound:
+        return
+    except (NotImplemented, NotSupported):
+        attached = None
+    for disk in PersistentDisk.objects.filter(instance_id=vm.instance_id):
+        if attached is not None and disk.disk_cid not in attached:
+            continue
+        try:
+            run.cloud.detach_disk(vm.cid, disk.disk_cid)
+        except (DiskNotAttached, VMNotFound):
+            pass
 
 
 def _post_deploy(run, deployment: Deployment) -> None:
