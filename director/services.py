@@ -428,6 +428,16 @@ def list_events(filters: dict | None = None, limit: int = MAX_EVENTS) -> list[Ev
     return list(qs[: max(1, min(int(limit), MAX_EVENTS))])
 
 
+def event_filter_values(fields: tuple[str, ...]) -> dict[str, list[str]]:
+    """The distinct values events hold in ``fields`` (the events page's filter choices)."""
+    allowed = {"deployment", "action", "object_type", "user", "object_name", "instance"}
+    return {
+        f: sorted(v for v in Event.objects.order_by().values_list(f, flat=True).distinct() if v)
+        for f in fields
+        if f in allowed
+    }
+
+
 def get_event(event_id: int) -> Event:
     event = Event.objects.filter(id=event_id).first()
     if event is None:

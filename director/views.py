@@ -10,6 +10,7 @@ so htmx stops polling.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -295,7 +296,22 @@ def task_cancel(request, task_id: int):
 EVENT_FILTERS = ("deployment", "instance", "user", "action", "object_type", "object_name", "task")
 
 
+#: Event filters offered as choices (the values the events hold); the others are typed.
+EVENT_CHOICE_FILTERS = ("deployment", "action", "object_type", "user")
+
+
+def _event_context_lines(context) -> list[tuple[str, str]]:
+    """An event's context as ``key: value`` lines (nested values as compact JSON)."""
+    if not isinstance(context, dict):
+        return [("", json.dumps(context))] if context not in (None, "") else []
+    return [
+        (str(k), v if isinstance(v, str) else json.dumps(v, sort_keys=True))
+        for k, v in sorted(context.items())
+    ]
+
+
 def events(request):
+    """Audit events, newest first; the filters are in the URL (htmx pushes it too)."""
     filters = {k: request.GET.get(k, "").strip() for k in EVENT_FILTERS}
     before = request.GET.get("before_id") or None
     error = None
@@ -308,7 +324,26 @@ def events(request):
         query = request.GET.copy()
         query["before_id"] = str(found[-1].id)
         next_query = query.urlencode()
-    context = {"events": found, "filters": filters, "error": error, "next_query": next_query}
+    for e in found:
+        e.context_lines = _event_context_lines(e.context)
+    choices = services.event_filter_values(EVENT_CHOICE_FILTERS)
+    fields = [
+        {
+            "name": k,
+            "label": k.replace("_", " ").capitalize(),
+            "value": filters[k],
+            # a value typed in the URL that no event holds stays selectable
+            "choices": sorted({*choices[k], filters[k]} - {""}) if k in choices else None,
+        }
+        for k in EVENT_FILTERS
+    ]
+    context = {
+        "events": found,
+        "filters": filters,
+        "fields": fields,
+        "error": error,
+        "next_query": next_query,
+    }
     if request.htmx:
         return render(request, "director/events_table.html", context)
     return render(request, "director/events.html", context)

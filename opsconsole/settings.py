@@ -107,6 +107,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "opsconsole.auth.LoginRequiredMiddleware",
+    "opsconsole.uploads.UploadRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "opsconsole.urls"

@@ -68,9 +68,15 @@ def health(request):
 
 
 def not_found(request, exception=None):
-    """404: the API's ``{"errors": ...}`` shape under /api/, Django's page elsewhere."""
+    """404: the API's ``{"errors": ...}`` shape under /api/, a page with a way back elsewhere
+    (to the page the operator came from when it is one of ours, and to the dashboard)."""
     if request.path_info.startswith("/api/"):
         return JsonResponse({"errors": {"base": [f"No route {request.path_info}"]}}, status=404)
-    from django.views.defaults import page_not_found
+    from django.utils.http import url_has_allowed_host_and_scheme
 
-    return page_not_found(request, exception)
+    back = request.META.get("HTTP_REFERER", "")
+    if back and not url_has_allowed_host_and_scheme(
+        back, {request.get_host()}, require_https=request.is_secure()
+    ):
+        back = ""
+    return render(request, "404.html", {"back": back}, status=404)
