@@ -128,6 +128,9 @@ class _MonitorCloud:
     def vm_health(self, cids: list[str]) -> dict[str, dict]:
         from director.cloud import cloud_for_director, cloud_properties
 
+        if not cids:  # nothing deployed: no need for a vCenter (or a cpi config) at all
+            return {}
+
         text = json.dumps(cloud_properties(), sort_keys=True, default=str)
         key = hashlib.sha256(text.encode()).hexdigest()
         with self._lock:
@@ -484,7 +487,18 @@ def decide(deployment: Deployment, instances: list[Instance], problems: list[Pro
     rules = resurrection_rules()
     fixable: dict[str, list[str]] = defaultdict(list)
     disabled_groups = set()
+    never_deployed = [p for p in problems if not (p.instance.spec_json or {}).get("applied")]
+    if never_deployed:
+        _set_decision(
+            name,
+            never_deployed,
+            Decision.SKIPPED,
+            now,
+            message="never deployed (no applied state to recreate from): deploy it again",
+        )
     for p in problems:
+        if p in never_deployed:
+            continue
         if rules.enabled(name, p.instance.group):
             fixable[p.instance.group].append(p.instance.uuid)
         else:

@@ -17,10 +17,11 @@ import yaml
 
 from benchmarks.soap_calls import count_soap_calls
 from director import locks, runner, services
+from director.agent import agent_for
 from director.health import monitor
 from director.models import (
+    AgentHeartbeat,
     Alert,
-    Config,
     Instance,
     IpAddress,
     PersistentDisk,
@@ -58,11 +59,13 @@ def open_alerts(**filters):
     return Alert.objects.filter(resolved_at__isnull=True, **filters)
 
 
-def test_a_vm_removed_from_vcenter_comes_back_with_its_ip_and_disk(director_env):
+def test_a_vm_removed_from_vcenter_comes_back_with_its_ip_and_disk(director_env, vm_runtime):
     env, name = director_env, "hm-missing"
     instances = deploy(env, name)
     victim = instances[1]
     old_cid, ips, disk = facts(victim)
+    # What the job wrote on its persistent disk (the VM runtime keeps a disk as a directory).
+    (vm_runtime.disk(disk) / "hm-marker").write_text("written before the outage")
     unregister(env, old_cid)
     assert old_cid not in env.vms()
 
@@ -86,6 +89,11 @@ def test_a_vm_removed_from_vcenter_comes_back_with_its_ip_and_disk(director_env)
     assert seen.disks == [disk]  # the same persistent disk, reattached
     assert seen.metadata["id"] == victim.uuid and seen.metadata["deployment"] == name
     assert seen.settings["agent_id"] == Vm.objects.get(cid=new_cid).agent_id
+    # The new VM's agent runs the jobs again, with the same disk mounted and its data.
+    agent = agent_for(Vm.objects.get(cid=new_cid))
+    assert agent.get_state()["job_state"] == "running"
+    assert disk in agent.list_disk()
+    assert (vm_runtime.disk(disk) / "hm-marker").read_text() == "written before the outage"
     # the other instances were left alone
     assert {facts(i)[0] for i in instances if i.id != victim.id} <= set(in_vcenter)
 
@@ -292,7 +300,7 @@ def test_a_scan_is_one_vcenter_round_trip(director_env):
     assert calls == {"RetrievePropertiesEx": 1}, calls
 
 
-def test_a_config_and_email(director_env, mailoutbox):
+def test_new_alerts_are_emailed_once_when_hm_email_is_configured(director_env, mailoutbox):
     from director.health import alerts
 
     env, name = director_env, "hm-mail"
@@ -317,5 +325,39 @@ def test_a_config_and_email(director_env, mailoutbox):
     assert f"{name} has instances which do not have VMs" in mail.body
     from director.models import DirectorAttribute
 
-    assert "smtp-secret-1" not in DirectorAttribute.get("hm_email")
-    assert Config.objects.filter(type="resurrection").count() == 0
+    assert "smtp-secret-1" not in DirectorAttribute.get("hm_email")  # encrypted at rest
+
+
+def test_a_silent_agent_is_recreated_and_failing_jobs_are_only_alerted(director_env):
+    """Heartbeats as the agent listener records them: one agent silent past agent_timeout
+    (its VM older than that), one reporting failing jobs."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    env, name = director_env, "hm-beats"
+    silent, failing = deploy(env, name, instances=2)
+    silent_vm = Vm.objects.get(instance=silent, active=True)
+    failing_vm = Vm.objects.get(instance=failing, active=True)
+    now = timezone.now()
+    Vm.objects.filter(id=silent_vm.id).update(created_at=now - timedelta(minutes=5))
+    AgentHeartbeat.objects.create(
+        agent_id=silent_vm.agent_id,
+        last_heartbeat_at=now - timedelta(minutes=2),
+        job_state="running",
+    )
+    AgentHeartbeat.objects.create(
+        agent_id=failing_vm.agent_id, last_heartbeat_at=now, job_state="failing"
+    )
+
+    report = monitor.scan()
+    causes = {p.instance.uuid: p.cause for p in report.problems[name]}
+    assert causes == {silent.uuid: "unresponsive_agent", failing.uuid: "failing"}
+    task = wait_fix(name)
+    assert task.state == TaskState.DONE, task.result
+    assert task.args == {"jobs": {"zookeeper": [silent.uuid]}}  # failing jobs are not recreated
+    assert Vm.objects.get(instance=silent, active=True).cid != silent_vm.cid
+    assert Vm.objects.get(instance=failing, active=True).cid == failing_vm.cid
+    assert silent_vm.cid not in env.vms()
+    failing_alert = open_alerts(category="vm_health").get(instance=failing.name)
+    assert "failing" in failing_alert.title and failing_alert.decision == ""
