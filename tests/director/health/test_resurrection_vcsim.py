@@ -59,7 +59,10 @@ def open_alerts(**filters):
     return Alert.objects.filter(resolved_at__isnull=True, **filters)
 
 
-def test_a_vm_removed_from_vcenter_comes_back_with_its_ip_and_disk(director_env, vm_runtime):
+def test_a_vm_removed_from_vcenter_comes_back_with_its_ip_and_disk(
+    director_env, vm_runtime, nats_server, settings
+):
+    settings.NATS_URL = nats_server.url  # the test asks the new VM's agent itself
     env, name = director_env, "hm-missing"
     instances = deploy(env, name)
     victim = instances[1]
