@@ -68,6 +68,7 @@ __all__ = [
     "disk_types",
     "render_cpi_config",
     "render_cloud_config",
+    "compilation_vm_type",
     "director_completeness",
     "test_vcenter_connection",
     "director_state",
@@ -102,6 +103,14 @@ DEFAULT_VM_TYPES: tuple[dict, ...] = tuple(
         ("2xlarge.cpu", 16, 16384, 65536),
     )
 )
+
+#: The compilation workers' VM type on Automatic: the first of these the catalog has, else
+#: its last type. Compiling wants disk more than memory, and its workers must power on
+#: wherever the deployments do: small.disk (1 CPU, 2 GB RAM, 16 GB disk) fits a host of 2
+#: cores and 4 GB (a small lab's, vcsim's), where a large type (8 GB) finds no placement
+#: and every deploy that compiles would fail. The operator picks another in the
+#: ``compilation`` job's Resource Config.
+AUTOMATIC_COMPILATION_VM_TYPES = ("small.disk", "small", "medium")
 
 #: Ops Manager's persistent disk catalog (MB); a disk type is named after its size.
 DISK_TYPE_SIZES_MB: tuple[int, ...] = (
@@ -1017,6 +1026,17 @@ def render_cpi_config(d: DirectorConfig | None = None) -> dict:
     }
 
 
+def compilation_vm_type(d: DirectorConfig | None = None, types: list[dict] | None = None) -> str:
+    """The compilation workers' VM type: the ``compilation`` job's Resource Config when it
+    names one, else Automatic (``AUTOMATIC_COMPILATION_VM_TYPES``)."""
+    d = d or get_director()
+    names = [t["name"] for t in (vm_types() if types is None else types)]
+    chosen = ((d.resource_config or {}).get("compilation") or {}).get("instance_type")
+    if chosen and chosen != "automatic":
+        return chosen
+    return next((n for n in AUTOMATIC_COMPILATION_VM_TYPES if n in names), names[-1])
+
+
 def render_cloud_config(d: DirectorConfig | None = None) -> dict:
     """The BOSH cloud-config the tile renders to (azs, vm_types, disk_types, networks, compilation)."""
     d = d or get_director()
@@ -1067,15 +1087,11 @@ def render_cloud_config(d: DirectorConfig | None = None) -> dict:
         networks.append({"name": n["name"], "type": "manual", "subnets": subnets})
     na = d.network_and_az or {}
     comp = (d.resource_config or {}).get("compilation") or {}
-    type_names = [t["name"] for t in types]
-    comp_type = comp.get("instance_type") or next(
-        (n for n in ("large.disk", "large", "medium") if n in type_names), type_names[-1]
-    )
     compilation = {
         "workers": int(comp.get("instances") or 4),
         "reuse_compilation_vms": True,
         "az": na.get("singleton_availability_zone") or azs[0]["name"],
-        "vm_type": comp_type,
+        "vm_type": compilation_vm_type(d, types),
         "network": na.get("network") or networks[0]["name"],
     }
     return {

@@ -108,7 +108,7 @@ def configure_director(vcsim, folder: str) -> None:
     services.set_network_and_az({"network": "default", "singleton_availability_zone": "az1"})
     services.set_vm_types(
         [
-            # Not last: without large or medium the compilation workers take the last type.
+            # Not last: with none of small.disk, small, medium compilation takes the last.
             {"name": "huge", "cpu": 128, "ram": 4194304, "ephemeral_disk": 2048},
             {"name": "nano", "cpu": 1, "ram": 512, "ephemeral_disk": 1024},
             {"name": "micro", "cpu": 1, "ram": 1024, "ephemeral_disk": 2048},

@@ -162,7 +162,7 @@ def test_vm_type_too_large_for_any_host(admin_client, small, monkeypatch):
         "web: VM type huge (8 CPU, 8192 MB RAM) is larger than any host in vCenter "
         "(the largest have 8 CPU cores and 8192 MB of memory): its VMs cannot power on"
     ) in section
-    # The compilation workers take the last VM type (no large or medium): huge too.
+    # The compilation workers take the last VM type (none of small.disk, small, medium): huge.
     director = page[page.index(f'id="change-{services.get_director().guid}"') :]
     director = director[: director.index("</section>")]
     assert "Compilation: VM type huge (8 CPU, 8192 MB RAM) is larger than any host" in director
@@ -181,6 +181,27 @@ def test_vm_type_too_large_for_any_host(admin_client, small, monkeypatch):
     )
     page = admin_client.get(reverse("pending-changes")).content.decode()
     assert "VM sizes were not checked against the vCenter hosts: connection refused" in page
+
+
+def test_automatic_compilation_vm_type_fits_a_small_host(admin_client, small, monkeypatch):
+    """The built-in catalog's Automatic compilation type powers on where vcsim's hosts (2
+    cores, 4 GB) do: no warning, and the cloud-config compiles on small.disk."""
+    from tiles import director_tile
+
+    capacity = foresight.Capacity(hosts=[foresight.Host(f"esx-{i}", 2, 4095) for i in range(3)])
+    monkeypatch.setattr(foresight, "host_capacity", lambda: capacity)
+    services.set_vm_types(None)
+    assert director_tile.render_cloud_config()["compilation"]["vm_type"] == "small.disk"
+    page = admin_client.get(reverse("pending-changes")).content.decode()
+    director = page[page.index(f'id="change-{services.get_director().guid}"') :]
+    assert "Compilation:" not in director[: director.index("</section>")]
+    # The operator's choice in the compilation job's Resource Config wins, and is checked.
+    d = services.get_director()
+    d.resource_config = {"compilation": {"instance_type": "large"}}
+    d.save()
+    assert director_tile.render_cloud_config()["compilation"]["vm_type"] == "large"
+    page = admin_client.get(reverse("pending-changes")).content.decode()
+    assert "Compilation: VM type large (2 CPU, 8192 MB RAM) is larger than any host" in page
 
 
 def test_powered_off_vm_of_an_updated_deployment(admin_client, small, monkeypatch):

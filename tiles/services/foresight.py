@@ -162,11 +162,14 @@ def oversized_compilation(cloud_config: Mapping[str, Any], capacity: Capacity) -
     text = _too_large(name, capacity)
     if not text:
         return []
+    from tiles import director_tile
+
+    automatic = ", ".join(director_tile.AUTOMATIC_COMPILATION_VM_TYPES)
     return [
         f"Compilation: {text}, so no package can be compiled and every deploy that compiles "
-        "will fail. Without a VM type named large or medium the director compiles on the last "
-        "VM type of the BOSH Director tile's VM Types: add a smaller one last, or one named "
-        "medium."
+        f"will fail. On Automatic the director compiles on the first of {automatic} that the "
+        "BOSH Director tile's VM Types has, else on its last VM type: add a smaller one "
+        "named small.disk or small, or last."
     ]
 
 
