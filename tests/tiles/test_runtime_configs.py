@@ -258,3 +258,35 @@ def test_the_directors_include_rules_decide_which_deployments_change(banner):
     assert rc.affected("app-one", MANIFEST.format(name="app-one"), rc.projected({})) == []
     # The tile deleted: app-one loses the addon, so it changes again.
     assert rc.affected("app-one", MANIFEST.format(name="app-one"), rc.projected({banner.guid: {}}))
+
+
+def test_a_runtime_config_the_director_would_refuse_is_refused_at_apply(
+    director_configured, admin_api
+):
+    from director.models import Release, ReleaseVersion
+
+    ReleaseVersion.objects.create(release=Release.objects.create(name="os-conf"), version="1.0")
+    tile = BANNER_TILE.replace(
+        "releases: [{name: os-conf, version: '1.0'}]",
+        "releases: [{name: os-conf, version: latest}]",
+    ).replace("include: {deployments:", "include: {colours: [red], deployments:")
+    services.import_product(tile.encode(), "banner.yml", "admin")
+    staged = services.stage_product("banner", "1.0.0")
+    services.set_properties(staged, {".properties.audit_token": {"value": AUDIT_TOKEN}})
+    response = admin_api.post(
+        "/api/v0/installations", {"deploy_products": [staged.guid]}, format="json"
+    )
+    assert response.status_code == 422, response.content
+    messages = " ".join(response.json()["errors"][staged.guid])
+    assert (
+        "runtime_configs/login-banner/releases/os-conf/version: a runtime-config cannot use 'latest'"
+        in messages
+    )
+    assert (
+        "runtime_configs/login-banner/addons/login-banner/include/colours: unknown filter"
+        in messages
+    )
+    assert AUDIT_TOKEN not in response.content.decode()
+    assert not Config.objects.filter(type="runtime").exists()
+    entry = pending.product_change(services.get_staged_product(staged.guid), with_plan=False)
+    assert any("include/colours" in w for w in entry["warnings"]), entry["warnings"]

@@ -93,12 +93,29 @@ def render(staged: StagedProduct) -> dict[str, str]:
         elif full in out:
             _err(errors, f"runtime_configs/{name}/name", "is used by two runtime configs")
         else:
+            for path, message in _director_errors(item["runtime_config"]):
+                _err(errors, f"runtime_configs/{name}/{path}".rstrip("/"), message)
             out[full] = yaml.safe_dump(
                 item["runtime_config"], default_flow_style=False, sort_keys=False
             )
     if errors:
         raise ServiceError(errors)
     return out
+
+
+def _director_errors(doc: dict) -> list[tuple[str, str]]:
+    """What the director would refuse in a runtime config, as ``(path, message)``.
+
+    Checked before upload: a runtime config the director cannot apply would
+    fail every deployment's next deploy, not only this tile's.
+    """
+    from director.manifest import ManifestError, apply_addons
+
+    try:
+        apply_addons({}, "", [doc])
+    except ManifestError as exc:
+        return list(exc.errors)
+    return []
 
 
 def credentials(staged: StagedProduct, texts: Iterable[str], values: Mapping | None = None) -> dict:
