@@ -40,7 +40,7 @@ def test_upload_redirect_is_json_for_the_progress_script(admin_client, tmp_path,
     assert response.status_code == 200 and response.json() == {"redirect": "/"}
     # the message waits for the page the script goes to
     page = admin_client.get("/").content.decode()
-    assert "bad.yml" in page
+    assert "bad.yml: " in page and "product[file]:" not in page
     with bad.open("rb") as fh:
         plain = admin_client.post("/products/import", {"product[file]": fh})
     assert plain.status_code == 302 and plain["Location"] == "/"

@@ -107,8 +107,11 @@ def product_import(request):
     try:
         product = services.import_product(upload, upload.name, request.user.get_username())
     except ServiceError as exc:
-        for line in _error_lines(exc.errors):
-            messages.error(request, f"{upload.name}: {line}")
+        # "product[file]" is the API's field name: here it is the file just chosen.
+        for key, msgs in exc.errors.items():
+            for m in msgs:
+                where = "" if key in ("product[file]", "file", "base") else f"{key}: "
+                messages.error(request, f"{upload.name}: {where}{m}")
         return redirect("dashboard")
     messages.success(request, f"Imported {product.label or product.name} {product.version}.")
     for line in product.warnings:  # quirks accepted as Ops Manager accepts them
