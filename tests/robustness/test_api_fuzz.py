@@ -382,6 +382,12 @@ OPS = [
         query={"deployment": "zk", "action": "create", "object_type": "deployment", "limit": "2"},
     ),
     Op("get", f"{D}/events/{{event_id}}"),
+    Op(
+        "get",
+        f"{D}/health/alerts",
+        query={"state": "all", "deployment": "zk", "category": "vm_health", "limit": "1"},
+    ),
+    Op("get", f"{D}/health/resurrections", query={"deployment": "zk", "instance": "zk/0"}),
     Op("get", f"{D}/info"),
     Op("get", f"{D}/releases"),
     Op("post", f"{D}/releases", upload="release[file]"),
