@@ -103,6 +103,15 @@ def old_console(security_dirs, director_configured, stemcell):
     return staged, old, secrets
 
 
+def migrated_state():
+    """Historical models (the migration's frozen state, not the model classes) of the
+    schema the test database has: every app migrated. The state at tiles 0006 itself
+    would name columns later migrations renamed (director 0006's ``blob_path``)."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    return MigrationExecutor(connection).loader.project_state()
+
+
 def task_logs() -> dict[str, str]:
     root = Path(settings.TASK_LOG_DIR)
     return {str(p): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -213,11 +222,9 @@ def test_by_value_only_still_leaves_no_secret(old_console, django_capture_on_com
 def test_the_migration_scrubs_with_the_historical_models(
     old_console, django_capture_on_commit_callbacks, capsys
 ):
-    from django.db.migrations.executor import MigrationExecutor
-
     staged, _, secrets = old_console
     migration = importlib.import_module("tiles.migrations.0006_scrub_secrets")
-    state = MigrationExecutor(connection).loader.project_state(("tiles", "0006_scrub_secrets"))
+    state = migrated_state()
     with django_capture_on_commit_callbacks(execute=True):
         migration.scrub(state.apps, None)
     assert leaks(secrets) == []
@@ -298,7 +305,6 @@ def test_after_migrate_the_references_are_placed_exactly(
 ):
     """The migration's models may be older than the renderer's: then migrate finishes the job."""
     from django.apps import apps as installed
-    from django.db.migrations.executor import MigrationExecutor
     from django.db.models.signals import post_migrate
 
     from director.models import DirectorAttribute
@@ -306,7 +312,7 @@ def test_after_migrate_the_references_are_placed_exactly(
 
     staged, _, secrets = old_console
     migration = importlib.import_module("tiles.migrations.0006_scrub_secrets")
-    state = MigrationExecutor(connection).loader.project_state(("tiles", "0006_scrub_secrets"))
+    state = migrated_state()
     with monkeypatch.context() as m:  # a later migration changed a table the renderer reads
         m.setattr(scrub, "_render_with_references", lambda pk: None)
         with django_capture_on_commit_callbacks(execute=True):

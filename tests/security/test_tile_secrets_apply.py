@@ -6,12 +6,15 @@ and salted credentials, a certificate, an RSA key, a collection with a
 secret field), Apply Changes. Then every column of every table, the task
 logs, the logs dir and the worker's log are searched for each secret: none
 is there. The director still resolves them: the deploy's variable set holds
-the reviewed values, and the director renders them into the instances'
-job properties. A changed secret is an update that reaches the store.
+the reviewed values, and the instance's VM holds them in its rendered job
+files (the agent's ``/var/vcap/jobs``, from the templates archive in the
+blobstore), while the spec the director keeps for the instance holds no
+properties. A changed secret is an update that reaches the store and the VM.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -23,7 +26,7 @@ from django.db import connection
 from director import services as director_services
 from director.execution.prepare import prepare
 from director.execution.variables import PreviewVariables
-from director.models import Deployment, Instance, Task, TaskState, VariableSet
+from director.models import Deployment, Instance, Task, TaskState, VariableSet, Vm
 from tiles import services
 from tiles.models import Installation
 from tiles.pending import secret_strings
@@ -158,7 +161,18 @@ def rendered_properties(deployment: str) -> dict:
     return job["properties"]["demo"]
 
 
-def test_apply_changes_leaves_no_tile_secret_in_clear(celery_worker, vcsim, jammy_stemcell):
+def config_on_vm(vm_runtime, deployment: str) -> dict:
+    """The web VM's rendered ``demo-web`` config (its template dumps ``p('demo')``)."""
+    [instance] = Instance.objects.filter(deployment__name=deployment, group="web")
+    assert "properties" not in (instance.spec_json or {}).get("apply_spec", {})
+    vm = Vm.objects.get(instance=instance, active=True)
+    path = vm_runtime.root(vm.cid) / "jobs" / "demo-web" / "config" / "config.yml"
+    return json.loads(path.read_text())
+
+
+def test_apply_changes_leaves_no_tile_secret_in_clear(
+    celery_worker, vcsim, vm_runtime, jammy_stemcell
+):
     from tiles import demo
 
     configure_director_on(vcsim)
@@ -183,9 +197,7 @@ def test_apply_changes_leaves_no_tile_secret_in_clear(celery_worker, vcsim, jamm
     var = f"/opsmgr/{staged.guid}"
     deployment = Deployment.objects.get(name=staged.guid)
     assert f"(({var}/admin.password))" in deployment.manifest_text
-    [instance] = Instance.objects.filter(deployment=deployment, group="web")
-    demo_props = instance.spec_json["apply_spec"]["properties"]["demo-web"]["demo"]
-    assert demo_props["storage"]["api_key"] == f"(({var}/api_key.value))"
+    assert f"(({var}/api_key.value))" in deployment.manifest_text
     used = {
         v.name: v.credential.value
         for v in VariableSet.objects.filter(deployment=deployment, deployed_successfully=True)
@@ -201,6 +213,11 @@ def test_apply_changes_leaves_no_tile_secret_in_clear(celery_worker, vcsim, jamm
     assert resolved["storage"]["hash"].startswith("$6$")
     assert resolved["storage"]["peers"][0]["token"] == PEER_TOKEN
     assert resolved["storage"]["ssh_key"] == staged.secrets[".properties.ssh"]["private_key_pem"]
+    # What the VM's job reads: the values, rendered by the director, fetched by the agent.
+    on_vm = config_on_vm(vm_runtime, staged.guid)
+    assert on_vm["admin"]["password"] == admin_password
+    assert on_vm["storage"]["api_key"] == OLD_KEY
+    assert on_vm["storage"]["peers"][0]["token"] == PEER_TOKEN
 
     # A changed secret: the same manifest, an update that reaches the store and the instance.
     services.set_properties(staged, {".properties.api_key": {"value": {"secret": NEW_KEY}}})
@@ -210,5 +227,6 @@ def test_apply_changes_leaves_no_tile_secret_in_clear(celery_worker, vcsim, jamm
     inst = apply()
     assert inst.steps.get(kind="deploy").state == "succeeded"
     assert rendered_properties(staged.guid)["storage"]["api_key"] == NEW_KEY
+    assert config_on_vm(vm_runtime, staged.guid)["storage"]["api_key"] == NEW_KEY
     assert services.pending_changes(with_plan=False)["product_changes"][1]["action"] == "unchanged"
     assert_nowhere(secrets | {NEW_KEY}, celery_worker)
