@@ -170,7 +170,12 @@ def _lock_event(action: str, lock: Lock, task: Task | None) -> None:
 
 
 #: Task types that change a deployment: one at a time per deployment.
-CHANGING_TYPES = ("update_deployment", "delete_deployment", "run_errand")
+CHANGING_TYPES = (
+    "update_deployment",
+    "delete_deployment",
+    "run_errand",
+    "change_instance_state",
+)
 
 
 def changing_task(deployment: str) -> Task | None:

@@ -118,6 +118,8 @@ HANDLER_MODULES = (
     "director.cleanup",
     "director.health",
     "director.errands",
+    "director.instance_actions",
+    "director.logs",
 )
 
 

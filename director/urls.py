@@ -10,6 +10,11 @@ urlpatterns = [
     path("tasks/<int:task_id>/", views.task, name="task"),
     path("tasks/<int:task_id>/cancel", views.task_cancel, name="task-cancel"),
     path("vms/", views.vms, name="vms"),
+    path(
+        "vms/<str:deployment>/<str:group>/<str:ident>/<str:action>",
+        views.instance_action,
+        name="instance-action",
+    ),
     path("events/", views.events, name="events"),
     path("health/", views.health, name="health"),
 ]

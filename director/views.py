@@ -258,6 +258,12 @@ def task(request, task_id: int):
             ("result", "Result"),
         ],
     }
+    if (
+        task.type == "fetch_logs"
+        and task.state == TaskState.DONE
+        and can_see_credentials(request.user)
+    ):
+        context["logs_url"] = _logs_bundle_url(task)
     if kind == "event":
         _with_clock(out.events or [])
         # Stages are folded from all events: cheap next to rendering, and always right.
@@ -275,6 +281,14 @@ def task(request, task_id: int):
             response.status_code = HTMX_STOP_POLLING
         return response
     return render(request, "director/task.html", context)
+
+
+def _logs_bundle_url(task) -> str | None:
+    """The download URL of the logs bundle a ``fetch_logs`` task produced."""
+    from .logs import bundle_of
+
+    blob = bundle_of(task)
+    return reverse("director-resource", args=[blob]) if blob else None
 
 
 @require_http_methods(["POST"])
@@ -376,12 +390,45 @@ def vms(request):
         "chosen": chosen,
         "report": report,
         "health": _attach_health(report),
+        "may_act": can_write(request.user),
+        "may_fetch_logs": can_write(request.user) and can_see_credentials(request.user),
         "refresh_url": reverse("vms") + (f"?{urlencode({'deployment': chosen})}" if chosen else ""),
         "refresh": VMS_REFRESH,
     }
     if request.htmx:
         return render(request, "partials/vm_table.html", context)
     return render(request, "director/vms.html", context)
+
+
+#: The VMs page's instance buttons (``stop-hard``: ``stop --hard``); ``logs`` besides.
+INSTANCE_BUTTONS = ("start", "stop", "stop-hard", "restart", "recreate")
+
+
+@require_http_methods(["POST"])
+def instance_action(request, deployment: str, group: str, ident: str, action: str):
+    """A VMs page button: start, stop, stop --hard, restart or recreate one instance, or
+    fetch its logs. Off to the task's page, or back to the VMs page saying why not."""
+    from . import instance_actions, logs
+
+    back = reverse("vms") + f"?{urlencode({'deployment': deployment})}"
+    if action != "logs" and action not in INSTANCE_BUTTONS:
+        raise Http404(f"No instance action '{action}'")
+    if not can_write(request.user) or (action == "logs" and not can_see_credentials(request.user)):
+        messages.error(request, "Your role may not do that.")
+        return redirect(back)
+    user = request.user.get_username()
+    try:
+        if action == "logs":
+            task = logs.fetch_logs(deployment, user, [f"{group}/{ident}"])
+        else:
+            hard = action == "stop-hard"
+            task = instance_actions.change_instance_state(
+                deployment, group, ident, "stop" if hard else action, user, hard=hard
+            )
+    except services.ServiceError as exc:
+        messages.error(request, _service_error_text(exc))
+        return redirect(back)
+    return redirect("task", task_id=task.id)
 
 
 def _attach_health(report) -> dict:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import errands, health, views
+from . import errands, health, instances, views
 
 urlpatterns = [
     path("info", views.info, name="director-info"),
@@ -30,6 +30,18 @@ urlpatterns = [
         errands.errand_runs,
         name="director-errand-runs",
     ),
+    path("deployments/<str:name>/logs", instances.deployment_logs, name="director-logs"),
+    path(
+        "deployments/<str:name>/instances/<str:group>/actions",
+        instances.instance_action,
+        name="director-group-actions",
+    ),
+    path(
+        "deployments/<str:name>/instances/<str:group>/<str:ident>/actions",
+        instances.instance_action,
+        name="director-instance-actions",
+    ),
+    path("resources/<str:blob>", instances.resource, name="director-resource"),
     path("resurrection", views.resurrection, name="director-resurrection"),
     path("tasks", views.tasks, name="director-tasks"),
     path("tasks/<int:task_id>", views.task, name="director-task"),

@@ -13,7 +13,8 @@ A worker killed mid-deploy can leave:
 * compilation instances (``Instance.compilation``) of a compile that never
   finished: their VMs deleted, their IPs released, their rows dropped;
 * IP reservations of instances that have no VM (a create that failed or
-  never happened): released, as BOSH's ``cleanup_orphaned_ips`` does.
+  never happened): released, as BOSH's ``cleanup_orphaned_ips`` does; a
+  detached instance (``stop --hard``) keeps its IPs for when it starts again.
 
 Nothing leaks: every VM the director ever created for a deployment is in
 the database or is deleted here.
@@ -126,7 +127,7 @@ def clean_leftovers(run: DeployRun) -> list[str]:
         delete_vm(run, vm)
         done.append(f"deleted inactive VM {vm.cid} of {vm.instance}")
 
-    instances = Instance.objects.filter(deployment=run.deployment)
+    instances = Instance.objects.filter(deployment=run.deployment).exclude(state="detached")
     released = IpAddress.objects.filter(
         instance__in=instances, vm__isnull=True, orphaned_vm__isnull=True
     )

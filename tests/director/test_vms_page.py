@@ -132,10 +132,17 @@ def vc_folder(vcsim, vsphere_si):
         folder.destroy()
 
 
-def row(page: str, inst: Instance) -> str:
+def row(page: str, inst: Instance, actions: bool = False) -> str:
+    """The row's text; its Actions cell (the buttons) only with ``actions``."""
     found = re.search(rf'<tr id="instance-{inst.uuid}".*?</tr>', page, re.S)
     assert found, f"no row for {inst}"
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(0))).strip()
+    html = found.group(0)
+    cell = re.search(r'<td class="actions">.*?</td>', html, re.S)
+    if cell:
+        html = cell.group(0) if actions else html.replace(cell.group(0), "")
+    elif actions:
+        return ""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
 
 
 def test_rows_show_what_the_director_holds_and_what_vcenter_holds_now(admin_client, vc_folder):
@@ -161,6 +168,8 @@ def test_rows_show_what_the_director_holds_and_what_vcenter_holds_now(admin_clie
     assert row(page, gone).endswith(f"{gone.active_vm.cid} small — not in vCenter —")
     assert "unresponsive agent" in row(page, gone)
     assert row(page, no_vm) == f"zookeeper/{no_vm.uuid} (3) - z4 10.10.3.11 no VM small — — —"
+    assert row(page, on, actions=True) == "Logs Stop Restart Recreate Delete VM"
+    assert row(page, no_vm, actions=True) == ""  # no VM, not detached: nothing to act on
 
     # Powered on again in vCenter: the next refresh of the fragment says so.
     WaitForTask(vc_folder.vms[off.active_vm.cid].PowerOnVM_Task())

@@ -1,0 +1,96 @@
+"""Instance routes of the director API: ``bosh logs`` and ``bosh start/stop/restart/recreate``.
+
+``POST deployments/{name}/logs`` with ``{"instances": ["group/id", ...],
+"type": "job" or "agent", "filters": [...]}``: 202 with the ``fetch_logs``
+task; its result output holds ``{"blob": "<id>", "sha1"}``.
+``GET resources/{blob}``: the logs bundle (a tgz) such a task produced.
+Logs may hold what jobs print, secrets included: both need a role that may
+see credentials (and fetching, a control role).
+
+``POST deployments/{name}/instances/{group}/{id}/actions`` (or
+``.../instances/{group}/actions`` for the whole group) with ``{"action":
+"start" | "stop" | "restart" | "recreate", "hard": bool}``: 202 with the
+``change_instance_state`` task.
+"""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers as drf
+from rest_framework.exceptions import PermissionDenied
+
+from director import instance_actions, logs
+from opsconsole.apierrors import ApiError
+from opsconsole.auth import can_see_credentials
+
+from .guard import api_view
+from .views import JSON, _accepted, _user
+
+LOGS_BODY = inline_serializer(
+    name="FetchLogsRequest",
+    fields={
+        "instances": drf.ListField(
+            child=drf.CharField(), required=False, help_text="group or group/id; default all"
+        ),
+        "type": drf.ChoiceField(choices=list(logs.LOG_TYPES), required=False, default="job"),
+        "filters": drf.ListField(child=drf.CharField(), required=False, help_text="globs"),
+    },
+)
+ACTION_BODY = inline_serializer(
+    name="InstanceActionRequest",
+    fields={
+        "action": drf.ChoiceField(choices=list(instance_actions.ACTIONS)),
+        "hard": drf.BooleanField(required=False, help_text="stop only: delete the VM too"),
+    },
+)
+
+
+def _body(request) -> dict:
+    data = request.data if request.data is not None else {}
+    if not isinstance(data, dict):
+        raise ApiError({"base": ["the body must be a JSON object"]})
+    return data
+
+
+def _may_read_logs(request) -> None:
+    if not can_see_credentials(request.user):
+        raise PermissionDenied("Logs may hold credentials: your role may not read them.")
+
+
+@extend_schema(responses=JSON, request=LOGS_BODY)
+@api_view(["POST"])
+def deployment_logs(request, name):
+    _may_read_logs(request)
+    data = _body(request)
+    task = logs.fetch_logs(
+        name,
+        _user(request),
+        instances=data.get("instances"),
+        log_type=data.get("type"),
+        filters=data.get("filters"),
+    )
+    return _accepted(request, task)
+
+
+@extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
+@api_view(["GET"])
+def resource(request, blob):
+    _may_read_logs(request)
+    stream, size = logs.open_bundle(blob)
+    response = FileResponse(
+        stream, as_attachment=True, filename=f"logs-{blob}.tgz", content_type="application/gzip"
+    )
+    response["Content-Length"] = str(size)
+    return response
+
+
+@extend_schema(responses=JSON, request=ACTION_BODY)
+@api_view(["POST"])
+def instance_action(request, name, group, ident=None):
+    data = _body(request)
+    task = instance_actions.change_instance_state(
+        name, group, ident, data.get("action"), _user(request), hard=data.get("hard", False)
+    )
+    return _accepted(request, task)

@@ -1,0 +1,5 @@
+"""``manage.py restart DEPLOYMENT GROUP[/ID]``: see director.management.instance_action."""
+
+from director.management.instance_action import command_for
+
+Command = command_for("restart")
