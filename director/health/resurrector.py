@@ -235,8 +235,9 @@ def scan_and_fix(ctx: TaskContext) -> str:
         for i in instances:
             cause = classify(i, vms[i.id], facts, beats, now)
             if cause not in RESURRECTABLE:
-                ctx.debug(f"{i.name} is healthy again: left alone")
-                _record(deployment.name, i, "", Decision.SKIPPED, ctx, message="healthy again")
+                why = "healthy again" if cause is None else f"{cause}: not a cause to recreate"
+                ctx.debug(f"{i.name}: {why}; left alone")
+                _record(deployment.name, i, cause or "", Decision.SKIPPED, ctx, message=why)
             else:
                 todo.append((i, cause))
     if not todo:
@@ -248,28 +249,26 @@ def scan_and_fix(ctx: TaskContext) -> str:
     for instance, cause in todo:
         ctx.checkpoint()
         label = f"{instance.name} ({instance.index})"
-        with stage.track(f"{cause} {label}: recreate_vm") as step:
-            try:
+        try:
+            with stage.track(f"{cause} {label}: recreate_vm") as step:  # "failed" on error
                 new = recreate_vm(run, instance, step)
-            except Exception as exc:
-                from director.execution.run import describe
+        except Exception as exc:
+            from director.execution.run import describe
 
-                failed.append(f"{label}: {describe(exc)}")
-                _record(
-                    deployment.name, instance, cause, Decision.FAILED, ctx, message=describe(exc)
-                )
-                ctx.warning(f"could not recreate {label}: {describe(exc)}")
-                continue
-            fixed += 1
-            _record(
-                deployment.name,
-                instance,
-                cause,
-                Decision.RECREATED,
-                ctx,
-                new_cid=new.cid,
-                recovered=True,
-            )
+            failed.append(f"{label}: {describe(exc)}")
+            _record(deployment.name, instance, cause, Decision.FAILED, ctx, message=describe(exc))
+            ctx.warning(f"could not recreate {label}: {describe(exc)}")
+            continue
+        fixed += 1
+        _record(
+            deployment.name,
+            instance,
+            cause,
+            Decision.RECREATED,
+            ctx,
+            new_cid=new.cid,
+            recovered=True,
+        )
     if fixed:
         _post_deploy(run, deployment)
     if failed:

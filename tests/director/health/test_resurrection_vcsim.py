@@ -364,3 +364,25 @@ def test_a_silent_agent_is_recreated_and_failing_jobs_are_only_alerted(director_
     assert silent_vm.cid not in env.vms()
     failing_alert = open_alerts(category="vm_health").get(instance=failing.name)
     assert "failing" in failing_alert.title and failing_alert.decision == ""
+
+
+def test_a_resurrection_that_cannot_work_fails_naming_why_and_waits_to_retry(director_env):
+    from director.models import Stemcell
+
+    env, name = director_env, "hm-fail"
+    (instance,) = deploy(env, name, instances=1)
+    cid = facts(instance)[0]
+    Stemcell.objects.all().delete()  # the stemcell it was deployed with is gone
+    unregister(env, cid)
+
+    monitor.scan()
+    task = wait_fix(name)
+    assert task.state == TaskState.ERROR
+    assert "no longer uploaded" in task.result
+    step = [e for e in runner.read_output(task, "event").events if e.get("state") == "failed"]
+    assert step and step[0]["stage"] == "Applying problem resolutions"
+    failed = ResurrectionEvent.objects.get(decision="failed")
+    assert failed.instance == instance.name and "no longer uploaded" in failed.message
+    assert open_alerts(category="vm_health").get().decision == "failed"
+    monitor.scan()  # within the retry interval: no second task
+    assert fix_tasks(name).count() == 1
