@@ -481,13 +481,17 @@ class VmOperations:
         if stemcell.snapshot is not None:
             relocate.diskMoveType = "createNewChildDiskBacking"
         # CPU, RAM, NICs and the ephemeral disk ride in the clone itself. The agent
-        # settings cannot: they carry the MACs vCenter assigns while cloning.
+        # settings cannot: they carry the MACs vCenter assigns while cloning. Until they
+        # are written, guestinfo holds who the VM is for (agent id, env.bosh.groups): a
+        # director killed in between finds it and deletes it (director.execution.leftovers).
+        marker = {"agent_id": agent_id, "vm": {"name": name}, "env": dict(env or {})}
         clone_spec = vim.vm.CloneSpec(
             location=relocate,
             config=vim.vm.ConfigSpec(
                 numCPUs=resources.cpu,
                 memoryMB=resources.ram_mb,
                 deviceChange=changes,
+                extraConfig=settings_options(marker),
             ),
             powerOn=False,
             template=False,
