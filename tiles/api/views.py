@@ -372,7 +372,10 @@ def director_properties(request):
         known = set(DIRECTOR_PROPERTIES)
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ApiError({k: ["is not a director property section"] for k in unknown}, 422)
+            raise ApiError(
+                {(k or "body"): [f"'{k}' is not a director property section"] for k in unknown},
+                422,
+            )
         if not set(data) & known:
             raise ApiError(
                 {"iaas_configuration": [f"give one or more of {', '.join(DIRECTOR_PROPERTIES)}"]}
