@@ -140,8 +140,11 @@ class VSphereCloud(Cpi):
             if props.get("name") in wanted
         }
 
-    def vm_health(self, vm_cids: list[str]) -> dict[str, dict[str, Any]]:
+    def vm_health(self, vm_cids: list[str] | None) -> dict[str, dict[str, Any]]:
         """``{vm_cid: {"power_state": ..., "metadata": {name: value}}}`` in ONE round trip.
+
+        ``vm_cids=None`` answers for every VM found (cloud check looks for VMs
+        tagged as the director's that it does not know).
 
         Not a CPI method: what the director's health monitor reads every
         interval for every VM it manages (BOSH's health monitor asks the
@@ -156,8 +159,8 @@ class VSphereCloud(Cpi):
         vCenter's default page hold far more than a thousand VMs' few
         properties. Nothing is created.
         """
-        wanted = set(vm_cids)
-        if not wanted:
+        wanted = None if vm_cids is None else set(vm_cids)
+        if wanted is not None and not wanted:
             return {}
         content = self.client.content
         children = "healthFolderChildren"
@@ -197,7 +200,7 @@ class VSphereCloud(Cpi):
         out: dict[str, dict[str, Any]] = {}
         for obj, props in found:
             name = props.get("name")
-            if not isinstance(obj, vim.VirtualMachine) or name not in wanted:
+            if not isinstance(obj, vim.VirtualMachine) or (wanted is not None and name not in wanted):
                 continue
             out[name] = {
                 "power_state": str(props.get("runtime.powerState", "unknown")),

@@ -11,6 +11,11 @@ see credentials (and fetching, a control role).
 ``.../instances/{group}/actions`` for the whole group) with ``{"action":
 "start" | "stop" | "restart" | "recreate", "hard": bool}``: 202 with the
 ``change_instance_state`` task.
+
+``POST deployments/{name}/scans``: 202 with the cloud check's ``cck_scan``
+task; ``GET deployments/{name}/problems``: its open problems with BOSH's
+resolutions; ``PUT deployments/{name}/problems`` with ``{"resolutions":
+{problem id: name}}`` or ``{"auto": true}``: 202 with the task applying them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from rest_framework import serializers as drf
 from rest_framework.exceptions import PermissionDenied
 
 from director import instance_actions, logs
-from opsconsole.apierrors import ApiError
+from director.health import cck
+from opsconsole.apierrors import ApiError, Pagination
 from opsconsole.auth import can_see_credentials
 
 from .guard import api_view
@@ -92,5 +98,36 @@ def instance_action(request, name, group, ident=None):
     data = _body(request)
     task = instance_actions.change_instance_state(
         name, group, ident, data.get("action"), _user(request), hard=data.get("hard", False)
+    )
+    return _accepted(request, task)
+
+
+@extend_schema(responses=JSON, request=None)
+@api_view(["POST"])
+def deployment_scans(request, name):
+    """``bosh cck`` scan: 202 with the ``cck_scan`` task."""
+    return _accepted(request, cck.scan_deployment(name, _user(request)))
+
+
+RESOLVE_BODY = inline_serializer(
+    name="ResolveProblemsRequest",
+    fields={
+        "resolutions": drf.DictField(child=drf.CharField(), required=False),
+        "auto": drf.BooleanField(required=False, help_text="BOSH's automatic resolutions"),
+    },
+)
+
+
+@extend_schema(responses=JSON, request=RESOLVE_BODY)
+@api_view(["GET", "PUT"])
+def deployment_problems(request, name):
+    """GET: open problems with their resolutions; PUT: apply resolutions (202 + task)."""
+    if request.method == "GET":
+        paginator = Pagination()
+        page = paginator.paginate_queryset(cck.open_problems(name), request, view=None)
+        return paginator.get_paginated_response([cck.problem_dict(p) for p in page])
+    data = _body(request)
+    task = cck.resolve_problems(
+        name, data.get("resolutions"), _user(request), auto=data.get("auto", False)
     )
     return _accepted(request, task)

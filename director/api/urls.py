@@ -41,6 +41,10 @@ urlpatterns = [
         instances.instance_action,
         name="director-instance-actions",
     ),
+    path("deployments/<str:name>/scans", instances.deployment_scans, name="director-scans"),
+    path(
+        "deployments/<str:name>/problems", instances.deployment_problems, name="director-problems"
+    ),
     path("resources/<str:blob>", instances.resource, name="director-resource"),
     path("resurrection", views.resurrection, name="director-resurrection"),
     path("tasks", views.tasks, name="director-tasks"),

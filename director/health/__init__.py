@@ -11,4 +11,4 @@
 Importing this package registers the ``scan_and_fix`` task handler.
 """
 
-from . import resurrector  # noqa: F401  (registers the scan_and_fix handler)
+from . import cck, resurrector  # noqa: F401  (register the cck and scan_and_fix handlers)

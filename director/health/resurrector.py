@@ -290,8 +290,12 @@ def _run(ctx: TaskContext, cloud: Any, deployment: Deployment):
     return DeployRun(ctx, cloud, deployment, prepared=LastApplied(manifest=manifest))
 
 
-def recreate_vm(run, instance: Instance, step=None) -> Vm:
-    """Replace the instance's VM from its last applied state; returns the new ``Vm``."""
+def recreate_vm(run, instance: Instance, step=None, wait: bool = True) -> Vm:
+    """Replace the instance's VM from its last applied state; returns the new ``Vm``.
+
+    ``wait=False`` (cloud check's ``recreate_vm_without_wait``) starts the
+    jobs without waiting for them to run.
+    """
     from director.execution import steps
     from director.execution.state import applied_to_json  # noqa: F401  (documented shape)
 
@@ -339,7 +343,8 @@ def recreate_vm(run, instance: Instance, step=None) -> Vm:
                 step.advance(10, status="starting jobs")
             agent.run_script("pre-start", {})
             agent.start()
-            agent.wait_until_running(*WATCH_MS)
+            if wait:
+                agent.wait_until_running(*WATCH_MS)
             agent.run_script("post-start", {})
         else:
             agent.stop()
