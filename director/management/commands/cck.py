@@ -1,0 +1,68 @@
+"""``manage.py cck DEPLOYMENT [--report | --auto | --resolution NAME ...]``: ``bosh cck``.
+
+Scans the deployment (a ``cck_scan`` task, followed to its end), prints the
+problems found with their resolutions, then, unless ``--report``, applies
+resolutions as one task: ``--auto`` BOSH's automatic ones, ``--resolution``
+(repeatable) for each problem the first named resolution it has (a problem
+with none of them is left open and said so). Without either, it only
+reports, as a non-interactive ``bosh cck`` cannot ask.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from director.health import cck
+from director.management.progress import add_common, finish, service_call, table
+
+
+class Command(BaseCommand):
+    help = "Cloud check: scan a deployment for problems and apply resolutions."
+
+    def add_arguments(self, parser):
+        parser.add_argument("deployment")
+        how = parser.add_mutually_exclusive_group()
+        how.add_argument("--report", action="store_true", help="only scan and list problems")
+        how.add_argument("--auto", action="store_true", help="apply the automatic resolutions")
+        how.add_argument(
+            "--resolution",
+            action="append",
+            default=[],
+            help="apply this resolution where a problem has it (repeatable)",
+        )
+        add_common(parser, wait=False)
+
+    def handle(self, deployment, report, auto, resolution, user, **options):
+        finish(self, service_call(cck.scan_deployment, deployment, user), wait=True)
+        problems = list(service_call(cck.open_problems, deployment))
+        if not problems:
+            self.stdout.write("No problems found")
+            return
+        rows = [
+            [
+                p.id,
+                p.type,
+                p.data.get("description", ""),
+                ", ".join(n for n, _ in cck.RESOLUTIONS.get(p.type, ())),
+            ]
+            for p in problems
+        ]
+        self.stdout.write(table(rows, ["#", "Type", "Description", "Resolutions"]))
+        self.stdout.write(f"{len(problems)} problem(s)")
+        if report or not (auto or resolution):
+            return
+        chosen = {}
+        if resolution:
+            for p in problems:
+                names = [n for n, _ in cck.RESOLUTIONS.get(p.type, ())]
+                pick = next((r for r in resolution if r in names), None)
+                if pick is None:
+                    self.stdout.write(
+                        f"problem {p.id} ({p.type}) has none of {resolution}: left open"
+                    )
+                else:
+                    chosen[str(p.id)] = pick
+            if not chosen:
+                raise CommandError("no problem has any of the resolutions given", returncode=1)
+        task = service_call(cck.resolve_problems, deployment, chosen, user, auto=auto)
+        finish(self, task, wait=True)

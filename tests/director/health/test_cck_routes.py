@@ -1,0 +1,128 @@
+"""Cloud check routes and ``manage.py cck``: who may, what bad input gets, what task is queued.
+
+(What the scan and the resolutions do is tested on vcsim in test_cck_vcsim.py.)
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from director.models import Deployment, DeploymentProblem, Instance, PersistentDisk, Task
+
+pytestmark = pytest.mark.django_db
+
+D = "/api/v0/director/deployments"
+
+
+@pytest.fixture
+def world():
+    deployment = Deployment.objects.create(name="zk", manifest_text="name: zk\n")
+    inst = Instance.objects.create(deployment=deployment, group="zk", uuid="u-1", index=0)
+    disk = PersistentDisk.objects.create(instance=inst, disk_cid="disk-1", size=1024, active=False)
+    vm_problem = DeploymentProblem.objects.create(
+        deployment=deployment,
+        type="missing_vm",
+        resource_id=inst.id,
+        data={"instance_group": "zk", "vm_cid": "vm-1", "description": "VM for 'zk/u-1' missing."},
+    )
+    disk_problem = DeploymentProblem.objects.create(
+        deployment=deployment, type="inactive_disk", resource_id=disk.id, data={}
+    )
+    DeploymentProblem.objects.create(
+        deployment=deployment, type="missing_vm", resource_id=inst.id, state="closed"
+    )
+    return {"vm": vm_problem, "disk": disk_problem}
+
+
+def cck_tasks():
+    return Task.objects.filter(type__in=["cck_scan", "cck_apply_resolutions"])
+
+
+def test_anonymous_gets_401(api_client, world):
+    assert api_client.post(f"{D}/zk/scans").status_code == 401
+    assert api_client.get(f"{D}/zk/problems").status_code == 401
+    assert api_client.put(f"{D}/zk/problems", {"auto": True}, format="json").status_code == 401
+
+
+@pytest.mark.parametrize("role", ["full_view", "restricted_view"])
+def test_read_only_roles_may_list_but_not_scan_or_resolve(role_api, world, role):
+    client = role_api(role)
+    assert client.get(f"{D}/zk/problems").status_code == 200
+    assert client.post(f"{D}/zk/scans").status_code == 403
+    assert client.put(f"{D}/zk/problems", {"auto": True}, format="json").status_code == 403
+    assert not cck_tasks().exists()
+
+
+def test_open_problems_are_listed_with_boshs_resolutions(admin_api, world):
+    response = admin_api.get(f"{D}/zk/problems")
+    assert response.status_code == 200
+    vm, disk = response.json()["results"]  # the closed one is not listed
+    assert vm["id"] == world["vm"].id and vm["type"] == "missing_vm"
+    assert vm["description"] == "VM for 'zk/u-1' missing." and vm["instance_group"] == "zk"
+    assert vm["resolutions"][2] == {
+        "name": "recreate_vm",
+        "plan": "Recreate VM and wait for processes to start",
+    }
+    assert [r["name"] for r in disk["resolutions"]] == ["ignore", "delete_disk"]
+
+
+def test_a_scan_is_a_202_task(admin_api, world):
+    response = admin_api.post(f"{D}/zk/scans")
+    assert response.status_code == 202
+    task = Task.objects.get(id=response.json()["id"])
+    assert (task.type, task.deployment_name, task.description) == ("cck_scan", "zk", "scan cloud")
+    assert response["Location"].endswith(f"/tasks/{task.id}")
+
+
+def test_unknown_deployment_is_a_404(admin_api, db):
+    assert admin_api.post(f"{D}/nope/scans").status_code == 404
+    assert admin_api.get(f"{D}/nope/problems").status_code == 404
+    assert admin_api.put(f"{D}/nope/problems", {"auto": True}, format="json").status_code == 404
+
+
+def test_auto_picks_boshs_automatic_resolutions(admin_api, world):
+    response = admin_api.put(f"{D}/zk/problems", {"auto": True}, format="json")
+    assert response.status_code == 202
+    task = Task.objects.get(id=response.json()["id"])
+    assert task.type == "cck_apply_resolutions"
+    assert task.args["resolutions"] == {
+        str(world["vm"].id): "recreate_vm_without_wait",
+        str(world["disk"].id): "ignore",
+    }
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "resolutions"),
+        ({"resolutions": []}, "resolutions"),
+        ({"auto": "yes"}, "auto"),
+        ({"resolutions": {"VM": "no_such_thing"}}, "resolutions.VM"),
+        ({"resolutions": {"DISK": "recreate_vm"}}, "resolutions.DISK"),
+    ],
+)
+def test_bad_bodies_are_422_naming_the_entry(admin_api, world, body, field):
+    ids = {"VM": str(world["vm"].id), "DISK": str(world["disk"].id)}
+    for key, value in ids.items():
+        field = field.replace(key, value)
+    if isinstance(body.get("resolutions"), dict):
+        body = {"resolutions": {ids[k]: v for k, v in body["resolutions"].items()}}
+    response = admin_api.put(f"{D}/zk/problems", body, format="json")
+    assert response.status_code == 422, response.content
+    assert field in response.json()["errors"]
+    assert not cck_tasks().exists()
+
+
+def test_a_deployment_being_changed_is_a_409(admin_api, world):
+    Task.objects.create(type="update_deployment", description="deploy", deployment_name="zk")
+    assert admin_api.post(f"{D}/zk/scans").status_code == 409
+    assert admin_api.put(f"{D}/zk/problems", {"auto": True}, format="json").status_code == 409
+    assert not cck_tasks().exists()
+
+
+def test_manage_py_cck_report_fails_cleanly_for_an_unknown_deployment(db):
+    with pytest.raises(CommandError, match="Deployment 'nope' does not exist"):
+        call_command("cck", "nope", "--report", stdout=io.StringIO())
