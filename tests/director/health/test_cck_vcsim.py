@@ -140,3 +140,77 @@ def test_a_bad_resolution_is_a_422_naming_it(director_env, admin_api):
     assert response.status_code == 422 and "resolutions.999999" in str(response.json())
     assert Task.objects.count() == tasks  # nothing queued
     assert problems(admin_api, name)[0]["id"] == problem["id"]  # still open
+
+
+def test_missing_and_inactive_disks_are_found_and_resolved(director_env, admin_api):
+    from director.cloud import cloud_for_director
+
+    env, name = director_env, "cck-disks"
+    instance = deploy(env, name, instances=1)[0]
+    cloud = cloud_for_director()
+    try:
+        spare = cloud.create_disk(64, {})
+        assert cloud.has_disk(spare)
+    finally:
+        cloud.close()
+    gone = f"disk-{uuid.uuid4()}"
+    PersistentDisk.objects.create(instance=instance, disk_cid=spare, size=64, active=False)
+    PersistentDisk.objects.create(instance=instance, disk_cid=gone, size=64, active=False)
+
+    run(admin_api, "post", f"{D}/{name}/scans")
+    found = {p["data"]["disk_cid"]: p for p in problems(admin_api, name)}
+    assert {cid: p["type"] for cid, p in found.items()} == {
+        spare: "inactive_disk",
+        gone: "missing_disk",
+    }
+    body = {
+        "resolutions": {
+            found[spare]["id"]: "delete_disk",
+            found[gone]["id"]: "delete_disk_reference",
+        }
+    }
+    run(admin_api, "put", f"{D}/{name}/problems", body)
+    assert not PersistentDisk.objects.filter(disk_cid__in=[spare, gone]).exists()
+    cloud = cloud_for_director()
+    try:
+        assert not cloud.has_disk(spare)  # deleted from the datastore
+    finally:
+        cloud.close()
+    # the instance's own disk is untouched and still attached
+    disk = PersistentDisk.objects.get(instance=instance, active=True).disk_cid
+    assert env.vms()[Vm.objects.get(instance=instance).cid].disks == [disk]
+
+
+def test_manage_py_cck_auto_recreates_a_missing_vm_and_ignores_a_silent_agent(director_env):
+    import io
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from director.models import AgentHeartbeat
+
+    env, name = director_env, "cck-auto"
+    silent, missing = deploy(env, name)
+    silent_vm = Vm.objects.get(instance=silent, active=True)
+    AgentHeartbeat.objects.create(
+        agent_id=silent_vm.agent_id, last_heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    Vm.objects.filter(id=silent_vm.id).update(created_at=timezone.now() - timedelta(hours=1))
+    old = Vm.objects.get(instance=missing, active=True).cid
+    unregister(env, old)
+
+    out = io.StringIO()
+    call_command("cck", name, "--auto", stdout=out)
+    text = out.getvalue()
+    assert "missing_vm" in text and "unresponsive_agent" in text and "2 problem(s)" in text
+    new = Vm.objects.get(instance=missing, active=True).cid
+    in_vcenter = env.vms()
+    assert new != old and in_vcenter[new].power == "poweredOn"
+    assert silent_vm.cid in in_vcenter  # auto ignores an unresponsive agent
+    kinds = dict(
+        DeploymentProblem.objects.filter(deployment__name=name).values_list(
+            "type", "data__resolution"
+        )
+    )
+    assert kinds == {"missing_vm": "recreate_vm_without_wait", "unresponsive_agent": "ignore"}
