@@ -15,6 +15,7 @@ urlpatterns = [
         views.instance_action,
         name="instance-action",
     ),
+    path("vms/<str:deployment>/cloud-check", views.cloud_check, name="cloud-check"),
     path("events/", views.events, name="events"),
     path("health/", views.health, name="health"),
 ]

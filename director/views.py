@@ -477,3 +477,45 @@ def health(request):
     if request.htmx:
         return render(request, "director/health_feed.html", context)
     return render(request, "director/health.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def cloud_check(request, deployment: str):
+    """``bosh cck`` for one deployment: its open problems, each with BOSH's resolutions.
+
+    POST ``scan`` queues a scan; POST ``apply`` queues the resolutions
+    chosen in the form (``resolution_<id>``) and leaves problems left on
+    "-" open. Both go to the task's page; a refusal
+    comes back here naming why.
+    """
+    from director.health import cck
+
+    try:
+        problems = list(cck.open_problems(deployment))
+    except services.NotFound as exc:
+        raise Http404(_service_error_text(exc)) from None
+    if request.method == "POST":
+        if not can_write(request.user):
+            messages.error(request, "Your role may not do that.")
+            return redirect("cloud-check", deployment=deployment)
+        user = request.user.get_username()
+        try:
+            if "scan" in request.POST:
+                task = cck.scan_deployment(deployment, user)
+            else:
+                chosen = {
+                    str(p.id): request.POST.get(f"resolution_{p.id}")
+                    for p in problems
+                    if request.POST.get(f"resolution_{p.id}")
+                }
+                task = cck.resolve_problems(deployment, chosen, user)
+        except services.ServiceError as exc:
+            messages.error(request, _service_error_text(exc))
+            return redirect("cloud-check", deployment=deployment)
+        return redirect("task", task_id=task.id)
+    context = {
+        "deployment": deployment,
+        "problems": [cck.problem_dict(p) for p in problems],
+        "may_act": can_write(request.user),
+    }
+    return render(request, "director/cloud_check.html", context)

@@ -126,3 +126,64 @@ def test_a_deployment_being_changed_is_a_409(admin_api, world):
 def test_manage_py_cck_report_fails_cleanly_for_an_unknown_deployment(db):
     with pytest.raises(CommandError, match="Deployment 'nope' does not exist"):
         call_command("cck", "nope", "--report", stdout=io.StringIO())
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def page(deployment="zk"):
+    return f"/director/vms/{deployment}/cloud-check"
+
+
+@pytest.fixture
+def logged_in(client, user_with_role):
+    def make(role):
+        client.force_login(user_with_role(role))
+        return client
+
+    return make
+
+
+def test_the_page_needs_a_login(client, world):
+    response = client.get(page())
+    assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_the_page_lists_open_problems_with_their_resolutions(logged_in, world):
+    body = logged_in("admin").get(page()).content.decode()
+    assert "VM for &#x27;zk/u-1&#x27; missing." in body
+    assert f'name="resolution_{world["vm"].id}"' in body
+    assert '<option value="recreate_vm">Recreate VM and wait for processes to start' in body
+    assert "Apply resolutions" in body and 'name="scan"' in body
+
+
+def test_a_read_only_role_sees_problems_but_may_not_act(logged_in, world):
+    client = logged_in("full_view")
+    body = client.get(page()).content.decode()
+    assert "missing_vm" in body and "Apply resolutions" not in body and 'name="scan"' not in body
+    response = client.post(page(), {"scan": "1"}, follow=True)
+    assert "Your role may not do that." in response.content.decode()
+    assert not cck_tasks().exists()
+
+
+def test_scan_and_apply_from_the_page_queue_tasks(logged_in, world):
+    client = logged_in("admin")
+    response = client.post(page(), {"scan": "1"})
+    task = Task.objects.get(type="cck_scan")
+    assert response["Location"].endswith(f"/tasks/{task.id}/")
+    response = client.post(page(), {"apply": "1", f"resolution_{world['vm'].id}": "recreate_vm"})
+    task = Task.objects.get(type="cck_apply_resolutions")
+    assert task.args["resolutions"] == {str(world["vm"].id): "recreate_vm"}
+    assert response["Location"].endswith(f"/tasks/{task.id}/")
+
+
+def test_a_bad_resolution_from_the_page_comes_back_naming_it(logged_in, world):
+    client = logged_in("admin")
+    form = {"apply": "1", f"resolution_{world['disk'].id}": "recreate_vm"}
+    body = client.post(page(), form, follow=True).content.decode()
+    assert "&#x27;recreate_vm&#x27; is not a resolution of inactive_disk" in body
+    assert not cck_tasks().exists()
+
+
+def test_an_unknown_deployment_page_is_a_404(logged_in, db):
+    assert logged_in("admin").get(page("nope")).status_code == 404
