@@ -67,14 +67,21 @@ USER = "bench"
 # --------------------------------------------------------------------------- environment
 
 
-def setup_django(data_dir: Path, database_url: str) -> None:
+def setup_django(
+    data_dir: Path, database_url: str, nats_url: str = "", blobstore_endpoint: str = ""
+) -> None:
     """A private director: settings from the environment, then ``django.setup()`` + migrate.
 
     Must run before any model is imported. The broker is Kombu's in-memory
     transport: ``create_task`` still publishes (nobody consumes) and the
-    benchmark runs the task itself with ``run_task``.
+    benchmark runs the task itself with ``run_task``. ``nats_url`` and
+    ``blobstore_endpoint`` are where the VMs' agents reach the director
+    (``env.bosh.mbus``, ``env.bosh.blobstores``); the processes listening
+    there are started by :func:`start_agent_services`.
     """
     os.environ["OPSCONSOLE_DATA_DIR"] = str(data_dir)
+    os.environ["OPSCONSOLE_NATS_URL"] = nats_url
+    os.environ["OPSCONSOLE_BLOBSTORE_ENDPOINT"] = blobstore_endpoint
     os.environ["DATABASE_URL"] = database_url
     os.environ["CELERY_BROKER_URL"] = "memory://localhost/"
     os.environ["CELERY_RESULT_BACKEND"] = "cache+memory://"
@@ -93,6 +100,42 @@ def setup_django(data_dir: Path, database_url: str) -> None:
             {"timeout": 30, "transaction_mode": "IMMEDIATE"}
         )
     call_command("migrate", verbosity=0, interactive=False)
+
+
+def start_agent_services(stack: ExitStack, tmp: Path, nats_port: int, web_port: int) -> None:
+    """nats-server (the director's certificates and users) and the blobstore web server.
+
+    As ``make run`` has them: the agents of the VM runtime connect to the bus
+    with their VM's credentials and fetch blobs from ``/blobstore/`` of a
+    gunicorn on the director's data directory and database (it inherits this
+    process's environment, set by :func:`setup_django`).
+    """
+    from django.conf import settings
+
+    from director.agents.nats_auth import prepare_server
+    from opsconsole.localservices.nats import start_nats
+    from opsconsole.localservices.web import start_blobstore_web
+
+    files = prepare_server(Path(settings.NATS_DIR))
+    nats, _ = start_nats(Path(settings.NATS_DIR), port=nats_port, **files)
+    stack.callback(nats.stop)
+    web = start_blobstore_web(web_port, {}, tmp / "web.log")
+    stack.callback(web.stop)
+
+
+def start_agents(stack: ExitStack, vc, workdir: Path) -> None:
+    """The VM runtime on this vcsim: an agent in every VM the director powers on."""
+    from opsconsole.localservices.vmruntime import start_vmruntime, write_vcenter_file
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    runtime = start_vmruntime(
+        workdir / "data",
+        write_vcenter_file(workdir / "vcsim.json", vc),
+        log_path=workdir / "vmruntime.log",
+        heartbeat_interval=1.0,
+        monit_interval=0.5,
+    )
+    stack.callback(runtime.stop, timeout=30)
 
 
 def cpi_config(vc) -> str:
@@ -493,6 +536,7 @@ def run(
     """Run the deploy suite; print rows as they are measured; return them."""
     import tempfile
 
+    from opsconsole.localservices.process import free_port
     from opsconsole.localservices.vcsim import start_vcsim
 
     def say(line: str) -> None:
@@ -513,13 +557,27 @@ def run(
         else:
             raise ValueError(f"--db: unknown database {database!r} (sqlite or postgres)")
         t0 = time.perf_counter()
-        setup_django(tmp / "data", url)
-        out(f"director on {database}: migrated in {time.perf_counter() - t0:.1f}s")
+        nats_port, web_port = free_port(), free_port()
+        setup_django(
+            tmp / "data",
+            url,
+            nats_url=f"nats://127.0.0.1:{nats_port}",
+            blobstore_endpoint=f"http://127.0.0.1:{web_port}/blobstore",
+        )
+        start_agent_services(stack, tmp, nats_port, web_port)
+        out(
+            f"director on {database}: migrated, nats-server and blobstore up in "
+            f"{time.perf_counter() - t0:.1f}s"
+        )
 
         passes = [0] + ([delay_ms] if delay_ms else [])
         for delay in passes:
             delays = {"CloneVM_Task": delay, "PowerOnVM_Task": delay // 2} if delay else None
-            with start_vcsim(delays=delays, workdir=tmp / f"vcsim-{delay}") as vc:
+            with (
+                start_vcsim(delays=delays, workdir=tmp / f"vcsim-{delay}") as vc,
+                ExitStack() as agents,
+            ):
+                start_agents(agents, vc, tmp / f"vmruntime-{delay}")
                 t0 = time.perf_counter()
                 director = _fresh_director(vc, tmp / f"uploads-{delay}")
                 title = (

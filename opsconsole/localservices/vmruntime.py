@@ -8,6 +8,8 @@ it) and waits until it has read vCenter once (it writes
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +18,21 @@ from .process import ManagedProcess
 
 REPO = Path(__file__).resolve().parents[2]
 READY_FILE = "vmruntime.json"
+
+
+def write_vcenter_file(path: Path, vcsim) -> Path:
+    """The ``--vcenter-file`` of a vcsim (host, credentials, certificate), mode 0600."""
+    facts = {
+        "host": vcsim.host,
+        "username": vcsim.username,
+        "password": vcsim.password,
+        "cert_file": str(vcsim.cert_file),
+    }
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(facts, fh)
+    return path
 
 
 def start_vmruntime(
