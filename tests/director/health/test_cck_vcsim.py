@@ -214,3 +214,26 @@ def test_manage_py_cck_auto_recreates_a_missing_vm_and_ignores_a_silent_agent(di
         )
     )
     assert kinds == {"missing_vm": "recreate_vm_without_wait", "unresponsive_agent": "ignore"}
+
+
+def test_an_agent_that_does_not_answer_is_unresponsive_and_delete_vm_removes_its_vm(
+    director_env, admin_api
+):
+    env, name = director_env, "cck-deaf"
+    instance = deploy(env, name, instances=1)[0]
+    vm = Vm.objects.get(instance=instance, active=True)
+    disk = PersistentDisk.objects.get(instance=instance, active=True).disk_cid
+    # The director now addresses an agent nobody runs: pings go unanswered.
+    Vm.objects.filter(id=vm.id).update(agent_id=str(uuid.uuid4()))
+
+    run(admin_api, "post", f"{D}/{name}/scans")
+    [problem] = problems(admin_api, name)
+    assert problem["type"] == "unresponsive_agent" and problem["data"]["vm_cid"] == vm.cid
+    assert "is not responding" in problem["description"]
+
+    run(admin_api, "put", f"{D}/{name}/problems", {"resolutions": {problem["id"]: "delete_vm"}})
+    assert vm.cid not in env.vms()
+    assert not Vm.objects.filter(instance=instance).exists()
+    # the persistent disk and the IP stay the instance's, for a later recreate
+    assert PersistentDisk.objects.get(instance=instance, active=True).disk_cid == disk
+    assert IpAddress.objects.filter(instance=instance).exists()
