@@ -119,8 +119,16 @@ def start_agent_services(stack: ExitStack, tmp: Path, nats_port: int, web_port: 
     files = prepare_server(Path(settings.NATS_DIR))
     nats, _ = start_nats(Path(settings.NATS_DIR), port=nats_port, **files)
     stack.callback(nats.stop)
+    stack.callback(_close_director_mbus)  # before nats-server stops: no reconnect warnings
     web = start_blobstore_web(web_port, {}, tmp / "web.log")
     stack.callback(web.stop)
+
+
+def _close_director_mbus() -> None:
+    from director.agents import mbus
+
+    if mbus._default is not None:
+        mbus._default.close()
 
 
 def start_agents(stack: ExitStack, vc, workdir: Path) -> None:
@@ -192,22 +200,39 @@ def cloud_config(vc) -> str:
 
 
 def manifest(
-    instances: int, max_in_flight: int, disk: bool, vm_type: str = "small", stemcell_os: str = ""
+    instances: int,
+    max_in_flight: int,
+    disk: bool,
+    vm_type: str = "small",
+    stemcell_os: str = "",
+    compiled: bool = False,
 ) -> str:
-    """One group of ``instances`` demo workers over z1 and z2 (watch times of 1 ms)."""
+    """One group of ``instances`` demo workers over z1 and z2 (watch times of 1 ms).
+
+    ``compiled``: the ``bench-ticker`` job instead (``benchmarks.agent_release``:
+    a compiled package, a monit process), watched until running (up to 60 s).
+    """
+    from benchmarks.agent_release import JOB, RELEASE
     from tiles.demo import RELEASE_NAME
 
+    job = {
+        "name": "demo-worker",
+        "release": RELEASE_NAME,
+        "properties": {"demo": {"queues": ["q1"], "storage": {"local": {}}}},
+    }
+    release = RELEASE_NAME
+    watch: int | str = 1
+    if compiled:
+        job, release, watch = (
+            {"name": JOB, "release": RELEASE, "properties": {}},
+            RELEASE,
+            "1-60000",
+        )
     group: dict[str, Any] = {
         "name": "worker",
         "azs": ["z1", "z2"],
         "instances": instances,
-        "jobs": [
-            {
-                "name": "demo-worker",
-                "release": RELEASE_NAME,
-                "properties": {"demo": {"queues": ["q1"], "storage": {"local": {}}}},
-            }
-        ],
+        "jobs": [job],
         "vm_type": vm_type,
         "stemcell": "default",
         "networks": [{"name": "default"}],
@@ -217,13 +242,13 @@ def manifest(
     return yaml.safe_dump(
         {
             "name": DEPLOYMENT,
-            "releases": [{"name": RELEASE_NAME, "version": "latest"}],
+            "releases": [{"name": release, "version": "latest"}],
             "stemcells": [{"alias": "default", "os": stemcell_os, "version": "latest"}],
             "update": {
                 "canaries": 1,
                 "max_in_flight": max_in_flight,
-                "canary_watch_time": 1,
-                "update_watch_time": 1,
+                "canary_watch_time": watch,
+                "update_watch_time": watch,
             },
             "instance_groups": [group],
         },
@@ -278,9 +303,10 @@ class Director:
 
 def prepare_director(vc, tmp: Path) -> Director:
     """cpi-config and cloud-config, then the stemcell and release through the upload tasks."""
+    from benchmarks.agent_release import RELEASE, build_compiled_release
     from cpi.stemcell_builder import build_stemcell
     from director import services
-    from director.models import Stemcell
+    from director.models import Release, Stemcell
     from tiles.demo import build_release
 
     services.update_config("cpi", "default", cpi_config(vc), USER)
@@ -288,6 +314,8 @@ def prepare_director(vc, tmp: Path) -> Director:
     stemcell = build_stemcell(tmp / "stemcell.tgz")
     run_inline(services.upload_stemcell(stemcell, USER))
     run_inline(services.upload_release(build_release(tmp / "release"), USER))
+    if not Release.objects.filter(name=RELEASE).exists():
+        run_inline(services.upload_release(build_compiled_release(tmp / "ticker.tgz"), USER))
     sc = Stemcell.objects.get()
     return Director(vc, sc.cid, sc.operating_system)
 
@@ -400,7 +428,24 @@ def measure_pass(
             add(f"delete, {what}", mif, director.delete())
             if director.vm_count():
                 raise BenchFailed(f"{director.vm_count()} VMs left after delete")
+            if mif == top and not disk:
+                compiled_rows(director, instances, mif, add)
     return rows
+
+
+def compiled_rows(director: Director, instances: int, mif: int, add) -> None:
+    """Issue 11: the same group with a compiled package and a running job, real agents.
+
+    The first deploy compiles the package on a compilation VM; the second
+    (after a delete) reuses the compiled package: both download it and the
+    rendered job from the blobstore and wait for monit to report running.
+    """
+    text = manifest(instances, mif, False, stemcell_os=director.stemcell_os, compiled=True)
+    for what in ("compiles", "pkg reused"):
+        add(f"deploy, pkg+running job, {what}", mif, director.deploy(text))
+        if director.vm_count() != instances:
+            raise BenchFailed(f"deployed {director.vm_count()} VMs, expected {instances}")
+        director.delete()
 
 
 REPO = Path(__file__).resolve().parents[1]
