@@ -175,6 +175,8 @@ CHANGING_TYPES = (
     "delete_deployment",
     "run_errand",
     "change_instance_state",
+    "cck_scan",
+    "cck_apply_resolutions",
 )
 
 

@@ -15,6 +15,13 @@ from director.models import Deployment, DeploymentProblem, Instance, PersistentD
 pytestmark = pytest.mark.django_db
 
 D = "/api/v0/director/deployments"
+MANIFEST = """name: zk
+releases: [{name: r, version: "1"}]
+stemcells: [{alias: default, os: ubuntu-jammy, version: latest}]
+update: {canaries: 1, max_in_flight: 1, canary_watch_time: 1000, update_watch_time: 1000}
+instance_groups:
+- {name: zk, instances: 1, azs: [z1], vm_type: small, stemcell: default, networks: [{name: default}], jobs: [{name: zk, release: r}]}
+"""
 
 
 @pytest.fixture
@@ -171,6 +178,7 @@ def test_scan_and_apply_from_the_page_queue_tasks(logged_in, world):
     response = client.post(page(), {"scan": "1"})
     task = Task.objects.get(type="cck_scan")
     assert response["Location"].endswith(f"/tasks/{task.id}/")
+    Task.objects.filter(id=task.id).update(state="done")  # as the worker leaves it
     response = client.post(page(), {"apply": "1", f"resolution_{world['vm'].id}": "recreate_vm"})
     task = Task.objects.get(type="cck_apply_resolutions")
     assert task.args["resolutions"] == {str(world["vm"].id): "recreate_vm"}
@@ -187,3 +195,14 @@ def test_a_bad_resolution_from_the_page_comes_back_naming_it(logged_in, world):
 
 def test_an_unknown_deployment_page_is_a_404(logged_in, db):
     assert logged_in("admin").get(page("nope")).status_code == 404
+
+
+def test_a_cloud_check_task_holds_off_a_second_one_and_a_deploy(admin_api, world):
+    from director import services
+
+    assert admin_api.post(f"{D}/zk/scans").status_code == 202
+    response = admin_api.put(f"{D}/zk/problems", {"auto": True}, format="json")
+    assert response.status_code == 409
+    assert "is being changed by task" in str(response.json())
+    with pytest.raises(services.Conflict, match="being changed by task"):
+        services.deploy(MANIFEST, "admin")
