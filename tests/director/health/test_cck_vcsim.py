@@ -237,3 +237,29 @@ def test_an_agent_that_does_not_answer_is_unresponsive_and_delete_vm_removes_its
     # the persistent disk and the IP stay the instance's, for a later recreate
     assert PersistentDisk.objects.get(instance=instance, active=True).disk_cid == disk
     assert IpAddress.objects.filter(instance=instance).exists()
+
+
+def test_reboot_vm_and_delete_vm_reference(director_env, admin_api):
+    env, name = director_env, "cck-refs"
+    deaf, gone = deploy(env, name)
+    deaf_vm = Vm.objects.get(instance=deaf, active=True)
+    Vm.objects.filter(id=deaf_vm.id).update(agent_id=str(uuid.uuid4()))
+    gone_cid = Vm.objects.get(instance=gone, active=True).cid
+    ips = sorted(IpAddress.objects.filter(instance=gone).values_list("address", flat=True))
+    unregister(env, gone_cid)
+
+    run(admin_api, "post", f"{D}/{name}/scans")
+    found = {p["type"]: p for p in problems(admin_api, name)}
+    assert set(found) == {"unresponsive_agent", "missing_vm"}
+    body = {
+        "resolutions": {
+            found["unresponsive_agent"]["id"]: "reboot_vm",
+            found["missing_vm"]["id"]: "delete_vm_reference",
+        }
+    }
+    run(admin_api, "put", f"{D}/{name}/problems", body)
+    assert env.vms()[deaf_vm.cid].power == "poweredOn"  # rebooted, the same VM
+    assert Vm.objects.filter(id=deaf_vm.id).exists()
+    # the reference is gone; the instance keeps its IP for a later recreate
+    assert not Vm.objects.filter(instance=gone).exists()
+    assert sorted(IpAddress.objects.filter(instance=gone).values_list("address", flat=True)) == ips
