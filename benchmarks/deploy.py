@@ -14,7 +14,17 @@ times, for one instance group of N instances:
 * ``re-deploy (no change)``: the same manifest again: planning cost only;
 * ``vm_type change``: every instance recreated (delete VM, create VM,
   re-attach the persistent disk);
-* ``delete``: ``delete_deployment``.
+* ``delete``: ``delete_deployment``;
+* ``deploy, pkg+running job``: the group with ``benchmarks.agent_release``'s
+  job (a package compiled on a compilation VM, a monit process), without a
+  disk, at the largest ``max_in_flight``: once compiling, once reusing the
+  compiled package (issue 11).
+
+Every deploy goes through the real agent path, as under ``make run``:
+nats-server with the director's certificates and users, the VM runtime
+(``tools.vmruntime``, one per vcsim) playing the agents of vcsim's VMs
+(heartbeat 1 s, monit every 0.5 s), and a gunicorn serving the director's
+blobstore at ``/blobstore/``.
 
 The floor is raw pyvmomi measured in the same run on the same vcsim: per VM,
 linked clone from the stemcell + power on + power off + destroy, with 1
