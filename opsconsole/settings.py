@@ -249,6 +249,7 @@ BLOBSTORE_DIR = DATA_DIR / "blobstore"
 # Uploaded tarballs (stemcells, releases, tiles) wait here until a task imports them.
 UPLOAD_DIR = DATA_DIR / "uploads"
 
+
 def _positive_int(name: str, default: str) -> int:
     raw = os.environ.get(name, default)
     try:
@@ -327,7 +328,9 @@ LOGGING = {
     "filters": {"redact": {"()": "opsconsole.redaction.RedactingFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "syslog": {"format": "opsconsole-director[%(process)d]: %(levelname)s %(name)s: %(message)s"},
+        "syslog": {
+            "format": "opsconsole-director[%(process)d]: %(levelname)s %(name)s: %(message)s"
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},

@@ -92,14 +92,26 @@ def resource(request, blob):
     return response
 
 
-@extend_schema(responses=JSON, request=ACTION_BODY)
-@api_view(["POST"])
-def instance_action(request, name, group, ident=None):
+def _change_state(request, name, group, ident):
     data = _body(request)
     task = instance_actions.change_instance_state(
         name, group, ident, data.get("action"), _user(request), hard=data.get("hard", False)
     )
     return _accepted(request, task)
+
+
+@extend_schema(responses=JSON, request=ACTION_BODY, operation_id="director_group_action")
+@api_view(["POST"])
+def group_action(request, name, group):
+    """``bosh start|stop|restart|recreate GROUP``: every instance of the group."""
+    return _change_state(request, name, group, None)
+
+
+@extend_schema(responses=JSON, request=ACTION_BODY, operation_id="director_instance_action")
+@api_view(["POST"])
+def instance_action(request, name, group, ident):
+    """``bosh start|stop|restart|recreate GROUP/ID``: one instance (index or uuid)."""
+    return _change_state(request, name, group, ident)
 
 
 @extend_schema(responses=JSON, request=None)

@@ -33,7 +33,7 @@ urlpatterns = [
     path("deployments/<str:name>/logs", instances.deployment_logs, name="director-logs"),
     path(
         "deployments/<str:name>/instances/<str:group>/actions",
-        instances.instance_action,
+        instances.group_action,
         name="director-group-actions",
     ),
     path(

@@ -392,6 +392,13 @@ OPS = [
         [{"instances": ["zookeeper/0"], "type": "job", "filters": ["*.log"]}, {"type": "agent"}],
     ),
     Op("post", f"{D}/deployments/{{name}}/plan", [DEPLOY, DEPLOY_OPS]),
+    Op("get", f"{D}/deployments/{{name}}/problems"),
+    Op(
+        "put",
+        f"{D}/deployments/{{name}}/problems",
+        [{"resolutions": {"1": "recreate_vm"}}, {"auto": True}],
+    ),
+    Op("post", f"{D}/deployments/{{name}}/scans"),
     Op("get", f"{D}/deployments/{{name}}/vms"),
     Op("get", f"{D}/diff"),
     Op(

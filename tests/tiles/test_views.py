@@ -309,7 +309,11 @@ def test_director_azs_rows_and_errors(admin_client):
     assert re.search(r'id="add-az" hx-swap-oob="true"[^>]*row=3', page)
     response = admin_client.post(url, {"az-0-name": "az1", "az-0-cluster-0-res_pool": "rp"})
     assert response.status_code == 422
-    assert "availability_zones/az1/clusters/0/cluster: is required" in response.content.decode()
+    page = response.content.decode()
+    # the error sits under the cluster field, as a sentence, not as an API path
+    field = page[page.index('<label for="az-0-cluster-0-cluster">') :][:700]
+    assert 'id="az-0-cluster-0-cluster-errors"' in field and "Cluster is required." in field
+    assert "availability_zones/" not in page
     assert director_tile.list_availability_zones() == []
     response = admin_client.post(
         url,
@@ -318,6 +322,20 @@ def test_director_azs_rows_and_errors(admin_client):
             "az-0-cluster-0-cluster": "DC0_C0",
             "az-0-cluster-0-host_group": "hg",
             "az-0-cluster-0-drs_rule": "SHOULD",
+        },
+    )
+    # no vCenter answers here: refused, saying so, with "Save anyway" offered
+    assert response.status_code == 422
+    assert 'name="ignore_unreachable_vcenter"' in response.content.decode()
+    assert director_tile.list_availability_zones() == []
+    response = admin_client.post(
+        url,
+        {
+            "az-0-name": "az1",
+            "az-0-cluster-0-cluster": "DC0_C0",
+            "az-0-cluster-0-host_group": "hg",
+            "az-0-cluster-0-drs_rule": "SHOULD",
+            "ignore_unreachable_vcenter": "true",
         },
     )
     assert response.status_code == 302
@@ -334,12 +352,14 @@ def test_director_networks_gateway_error_names_the_subnet(admin_client):
         "net-0-subnet-0-cidr": "10.0.0.0/24",
         "net-0-subnet-0-gateway": "10.0.1.1",
         "net-0-subnet-0-azs": ["az1"],
+        "ignore_unreachable_vcenter": "true",
     }
     response = admin_client.post(url, data)
     assert response.status_code == 422
-    assert "networks/default/subnets/0/gateway: 10.0.1.1 is not inside 10.0.0.0/24" in (
-        response.content.decode()
-    )
+    page = response.content.decode()
+    field = page[page.index('<label for="net-0-subnet-0-gateway">') :][:700]
+    assert "Gateway 10.0.1.1 is not inside 10.0.0.0/24." in field
+    assert "networks/default" not in page
     data["net-0-subnet-0-gateway"] = "10.0.0.1"
     assert admin_client.post(url, data).status_code == 302
     assert director_tile.get_networks()["networks"][0]["subnets"][0]["gateway"] == "10.0.0.1"

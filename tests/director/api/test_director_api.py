@@ -76,8 +76,8 @@ def world(tmp_path):
     deployment.release_versions.add(rv)
     deployment.configs.add(cloud)
     add_instances(deployment, 2)
-    # an errand run: active on zk, yet not one that blocks a deploy or delete of zk
-    task = runner.create_task("cck_scan", "scan deployment", "admin", deployment_name="zk")
+    # a logs fetch: active on zk, yet not one that blocks a deploy or delete of zk
+    task = runner.create_task("fetch_logs", "fetch job logs", "admin", deployment_name="zk")
     event = record_event("create", "deployment", "zk", user="admin", task=task, deployment="zk")
     return {"task": task, "event": event, "config": cloud, "tmp": tmp_path}
 
