@@ -17,12 +17,13 @@ from typing import Any
 
 from django.db import transaction
 
+from opsconsole.errors import Conflict, NotFound, ServiceError
+
 from . import locks, runner
 from .errands import run_errand  # noqa: F401  (re-exported for callers)
 from .manifest import ManifestError, apply_ops, dump_yaml, load_yaml, load_yaml_document
 from .manifest import parse_manifest as _parse_manifest
 from .models import Deployment, Task
-from .services import Conflict, NotFound, ServiceError
 
 
 def _errors(exc: ManifestError, prefix: str = "") -> dict[str, list[str]]:

@@ -51,6 +51,8 @@ from typing import Any
 
 from django.db import transaction
 
+from opsconsole.errors import Conflict, NotFound, ServiceError
+
 from . import locks, runner
 from .events import event_span
 from .manifest import ManifestError, load_yaml
@@ -66,7 +68,6 @@ from .models import (
     Vm,
 )
 from .runner import TaskContext, task_handler
-from .services import Conflict, NotFound, ServiceError
 
 TASK_TYPE = "run_errand"
 

@@ -34,10 +34,11 @@ from typing import Any
 
 from django.db import transaction
 
+from opsconsole.errors import Conflict, NotFound, ServiceError
+
 from . import locks, runner
 from .models import Deployment, Instance, InstanceState, Task, Vm
 from .runner import TaskContext, task_handler
-from .services import Conflict, NotFound, ServiceError
 
 TASK_TYPE = "change_instance_state"
 ACTIONS = ("start", "stop", "restart", "recreate")

@@ -30,11 +30,12 @@ import tarfile
 import tempfile
 from typing import Any
 
+from opsconsole.errors import NotFound, ServiceError
+
 from .blobstore import BlobNotFound, blobstore, check_blob_id, new_blob_id
 from .blobstore.errors import InvalidBlobId
 from .models import Deployment, Instance, Task, TaskState, Vm
 from .runner import TaskContext, task_handler
-from .services import NotFound, ServiceError
 
 TASK_TYPE = "fetch_logs"
 LOG_TYPES = ("job", "agent")

@@ -26,6 +26,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from opsconsole.errors import Conflict, NotFound, NotYetImplemented, ServiceError
 from opsconsole.redaction import register_yaml_secrets
 
 from . import runner
@@ -59,34 +60,6 @@ from .uploads import (
 
 #: Most events one call returns (BOSH: 200).
 MAX_EVENTS = 200
-
-
-class ServiceError(Exception):
-    """Refused input or state; ``errors`` maps a field or manifest path to messages."""
-
-    status = 422
-
-    def __init__(self, errors: dict | str, status: int | None = None):
-        if isinstance(errors, str):
-            errors = {"base": [errors]}
-        self.errors = {k: (v if isinstance(v, list) else [v]) for k, v in errors.items()}
-        if status is not None:
-            self.status = status
-        super().__init__("; ".join(m for msgs in self.errors.values() for m in msgs))
-
-
-class NotFound(ServiceError):
-    status = 404
-
-
-class Conflict(ServiceError):
-    status = 409
-
-
-class NotYetImplemented(ServiceError, NotImplementedError):
-    """A director operation whose execution is not built yet (API: 501)."""
-
-    status = 501
 
 
 # --------------------------------------------------------------------------- stemcells

@@ -24,6 +24,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from opsconsole.auth import can_see_credentials, can_write
+from opsconsole.errors import NotFound, ServiceError
 
 from . import runner, services
 from .models import TaskState
@@ -34,7 +35,7 @@ HTMX_STOP_POLLING = 286
 EVENT_PAGE = 1000
 
 
-def _service_error_text(exc: services.ServiceError) -> str:
+def _service_error_text(exc: ServiceError) -> str:
     return "; ".join(m for msgs in exc.errors.values() for m in msgs)
 
 
@@ -64,7 +65,7 @@ def stemcells(request):
             return redirect("stemcells")
         try:
             result = console.import_stemcell(upload, request.user.get_username())
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             messages.error(request, f"{upload.name}: {_service_error_text(exc)}")
             return redirect("stemcells")
         messages.info(request, result.message)
@@ -223,7 +224,7 @@ def task(request, task_id: int):
     """
     try:
         task = services.get_task(task_id)
-    except services.NotFound:
+    except NotFound:
         raise Http404(f"Task {task_id} does not exist") from None
     kind = request.GET.get("type", "event")
     if kind not in runner.OUTPUT_TYPES:
@@ -299,7 +300,7 @@ def task_cancel(request, task_id: int):
         try:
             services.cancel_task(task_id, request.user.get_username())
             messages.info(request, f"Task {task_id}: cancel requested.")
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             messages.error(request, _service_error_text(exc))
     return redirect("task", task_id=task_id)
 
@@ -331,7 +332,7 @@ def events(request):
     error = None
     try:
         found = services.list_events({**filters, "before_id": before}, limit=100)
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         found, error = [], _service_error_text(exc)
     next_query = None
     if len(found) == 100:
@@ -381,7 +382,7 @@ def vms(request):
     chosen = request.GET.get("deployment") or ""
     try:
         report = services.deployment_vms(chosen or None)
-    except services.NotFound as exc:
+    except NotFound as exc:
         messages.error(request, _service_error_text(exc))
         chosen = ""
         report = services.deployment_vms(None)
@@ -425,7 +426,7 @@ def instance_action(request, deployment: str, group: str, ident: str, action: st
             task = instance_actions.change_instance_state(
                 deployment, group, ident, "stop" if hard else action, user, hard=hard
             )
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         messages.error(request, _service_error_text(exc))
         return redirect(back)
     return redirect("task", task_id=task.id)
@@ -492,7 +493,7 @@ def cloud_check(request, deployment: str):
 
     try:
         problems = list(cck.open_problems(deployment))
-    except services.NotFound as exc:
+    except NotFound as exc:
         raise Http404(_service_error_text(exc)) from None
     if request.method == "POST":
         if not can_write(request.user):
@@ -509,7 +510,7 @@ def cloud_check(request, deployment: str):
                     if request.POST.get(f"resolution_{p.id}")
                 }
                 task = cck.resolve_problems(deployment, chosen, user)
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             messages.error(request, _service_error_text(exc))
             return redirect("cloud-check", deployment=deployment)
         return redirect("task", task_id=task.id)

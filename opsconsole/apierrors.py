@@ -31,7 +31,7 @@ def exception_handler(exc, context):
     """Wrap every DRF error as ``{"errors": ...}``."""
     from rest_framework.views import exception_handler as drf_exception_handler
 
-    from director.services import ServiceError
+    from opsconsole.errors import ServiceError
 
     if isinstance(exc, ApiError):
         return Response({"errors": exc.errors}, status=exc.status_code)

@@ -23,7 +23,7 @@ from typing import Any
 
 from cryptography import x509
 
-from director.services import ServiceError
+from opsconsole.errors import ServiceError
 from tiles.models import DirectorConfig
 
 __all__ = [

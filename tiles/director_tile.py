@@ -39,8 +39,8 @@ from typing import Any
 
 from django.db import transaction
 
-from director.services import ServiceError
 from director.vcenter import local_vcsim
+from opsconsole.errors import ServiceError
 from opsconsole.redaction import register_secret
 
 from .models import DIRECTOR_PRODUCT_NAME, DirectorConfig, new_guid
@@ -645,7 +645,7 @@ def update_availability_zone(
     d = get_director()
     current = next((a for a in d.availability_zones if a.get("guid") == guid), None)
     if current is None:
-        from director.services import NotFound
+        from opsconsole.errors import NotFound
 
         raise NotFound({"guid": [f"no availability zone with guid '{guid}'"]})
     if not isinstance(az, Mapping):

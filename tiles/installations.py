@@ -68,7 +68,7 @@ from django.utils import timezone
 from director import runner, vm_security
 from director import syslog as director_syslog
 from director.models import DirectorAttribute, Task, TaskEvent, TaskState
-from director.services import Conflict, NotFound, ServiceError
+from opsconsole.errors import Conflict, NotFound, ServiceError
 from opsconsole.redaction import redact_text, register_secret
 
 from . import director_security, director_tile

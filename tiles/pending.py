@@ -50,7 +50,7 @@ import yaml
 from django.db import transaction
 from django.utils import timezone
 
-from director.services import Conflict, ServiceError
+from opsconsole.errors import Conflict, ServiceError
 from opsconsole.redaction import redact as redact_secret_keys
 from opsconsole.redaction import secret_values
 

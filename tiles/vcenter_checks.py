@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from director.services import ServiceError
+from opsconsole.errors import ServiceError
 
 #: The API's query flag (and the pane's checkbox) to save when vCenter cannot check.
 IGNORE_UNREACHABLE = "ignore_unreachable_vcenter"

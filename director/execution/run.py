@@ -25,7 +25,7 @@ from cpi.base import CpiError
 from director.events import record_event
 from director.models import Deployment, Event, VariableSet
 from director.runner import TaskCancelled, TaskContext
-from director.services import ServiceError
+from opsconsole.errors import ServiceError
 
 #: How many VMs are created or deleted at once (BOSH ``director.max_threads``).
 DEFAULT_MAX_THREADS = 32

@@ -47,7 +47,7 @@ from director.models import (
     Vm,
 )
 from director.runner import TaskContext, task_handler
-from director.services import Conflict, NotFound, ServiceError
+from opsconsole.errors import Conflict, NotFound, ServiceError
 
 SCAN_TASK = "cck_scan"
 APPLY_TASK = "cck_apply_resolutions"

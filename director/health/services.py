@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from director.models import Alert, AlertCategory, ResurrectionEvent
-from director.services import ServiceError
+from opsconsole.errors import ServiceError
 
 ALERT_STATES = ("open", "resolved", "all")
 

@@ -19,6 +19,7 @@ from django.core.management.base import CommandError
 
 from director import runner, services
 from director.models import TaskState
+from opsconsole.errors import ServiceError
 
 #: Say why nothing happens if a task stays queued this long.
 QUEUED_HINT_AFTER = 10.0
@@ -100,7 +101,7 @@ def service_call(fn, *args, **kwargs):
     """Run a service, turning its refusals into a CommandError with the message."""
     try:
         return fn(*args, **kwargs)
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         lines = [f"{k}: {m}" if k != "base" else m for k, ms in exc.errors.items() for m in ms]
         raise CommandError("\n".join(lines), returncode=1 if exc.status != 501 else 2) from None
 

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from director.services import ServiceError
+from opsconsole.errors import ServiceError
 
 FORMAT = "opsconsole-installation-export"
 VERSION = 1

@@ -57,7 +57,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, models, transaction
 from django.db.migrations.recorder import MigrationRecorder
 
-from director.services import Conflict, ServiceError
+from opsconsole.errors import Conflict, ServiceError
 
 from .. import __version__
 from .archive import ArchiveReader, ArchiveWriter, check_passphrase, corrupt

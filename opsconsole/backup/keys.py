@@ -39,8 +39,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps
 from django.db import connection, transaction
 
-from director.services import Conflict, ServiceError
 from opsconsole import crypto
+from opsconsole.errors import Conflict, ServiceError
 
 #: The environment variable the operator gives a new key in, when the key comes from environment.
 NEW_KEY_VARIABLE = "OPSCONSOLE_NEW_ENCRYPTION_KEY"

@@ -36,8 +36,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from director.events import record_event
-from director.services import NotFound, ServiceError
 from opsconsole.auth import ROLE_ADMIN, ROLES, role_of
+from opsconsole.errors import NotFound, ServiceError
 from opsconsole.models import ApiToken, UserProfile
 
 #: ``Event.object_type`` of every user change.

@@ -16,8 +16,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from director.services import NotFound, ServiceError
 from opsconsole.auth import ROLE_ADMIN, role_of
+from opsconsole.errors import NotFound, ServiceError
 
 from . import services
 from .forms import PasswordResetForm, RoleForm, UserCreateForm, add_service_errors

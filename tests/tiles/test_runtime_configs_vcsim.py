@@ -157,9 +157,9 @@ def test_runtime_config_tile_applied_updated_and_deleted_on_vcsim(
     celery_worker,
     vcsim,
     vm_runtime,
-    jammy_stemcell,
+    jammy_stemcell,  # noqa: F811 (the fixture imported above)
     settings,
-    tmp_path,  # noqa: F811
+    tmp_path,
 ):
     settings.LOCAL_VCSIM_FILE = tmp_path / "none.json"
     inv = vcsim.inventory

@@ -4,7 +4,7 @@ Every function is a verb on the console's nouns (available products, staged
 products, their panes, the Director tile, installations). Views and API
 views stay thin and call these; both get the same validation and errors.
 
-Errors are ``director.services.ServiceError`` (and its ``NotFound`` /
+Errors are ``opsconsole.errors.ServiceError`` (and its ``NotFound`` /
 ``Conflict``): ``errors`` maps a field, a property reference
 (``.properties.port``, ``.properties.hosts[1].name``) or a path
 (``networks/infra/subnets/0/gateway``) to messages, ``status`` is the HTTP
@@ -34,7 +34,7 @@ credentials), and a ``***`` sent back keeps the stored value.
 
 from __future__ import annotations
 
-from director.services import Conflict, NotFound, ServiceError
+from opsconsole.errors import Conflict, NotFound, ServiceError
 from tiles.director_tile import (
     MASK,
     get_director,  # noqa: F401 (API views)
@@ -48,8 +48,8 @@ from .deployed import (
     deployed_status,
     get_credential,
     list_credentials,
-    reveal_credential,
     list_deployed_products,
+    reveal_credential,
 )
 from .panes import (
     AUTOMATIC,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import yaml
 from django.utils import timezone
 
-from director.services import NotFound
+from opsconsole.errors import NotFound
 from tiles import properties as props
 from tiles.director_tile import get_director
 from tiles.models import DIRECTOR_PRODUCT_NAME, Product, StagedProduct

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
-from director.services import NotFound, ServiceError
+from opsconsole.errors import NotFound, ServiceError
 from tiles import director_tile
 from tiles.director_tile import get_director
 from tiles.models import StagedProduct

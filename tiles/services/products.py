@@ -14,8 +14,8 @@ from typing import IO
 
 from django.db import IntegrityError, transaction
 
-from director.services import Conflict, NotFound, ServiceError
 from director.uploads import discard_upload
+from opsconsole.errors import Conflict, NotFound, ServiceError
 from tiles.jsmigrations import (
     MAX_MIGRATION_BYTES,
     MAX_MIGRATIONS,

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
-from director.services import ServiceError
+from opsconsole.errors import ServiceError
 from tiles import credentials as creds
 from tiles import director_tile
 from tiles import properties as props

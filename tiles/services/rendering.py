@@ -23,7 +23,7 @@ import yaml
 from django.db import transaction
 from django.utils.crypto import salted_hmac
 
-from director.services import ServiceError
+from opsconsole.errors import ServiceError
 from tiles import director_tile
 from tiles import properties as props
 from tiles.accessors import CREDENTIAL_ROOT, ContextSecret, credential_values

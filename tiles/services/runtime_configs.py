@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 
 import yaml
 
-from director.services import ServiceError
+from opsconsole.errors import ServiceError
 from tiles.models import StagedProduct
 
 from .common import _err, product_template

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from director.services import Conflict, NotFound, ServiceError
+from opsconsole.errors import Conflict, NotFound, ServiceError
 from tiles import dependencies
 from tiles.models import Product, StagedProduct, new_guid
 

@@ -39,8 +39,8 @@ from typing import Any, Protocol, TypeVar
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from director.services import ServiceError
 from director.uploads import UploadError, read_stemcell
+from opsconsole.errors import ServiceError
 from tiles.models import LibraryStemcell, StagedProduct
 
 

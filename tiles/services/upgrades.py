@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from director.services import ServiceError
+from opsconsole.errors import ServiceError
 from tiles import properties as props
 from tiles.jsmigrations import MigrationError, MigrationFile, run_migrations
 from tiles.models import Product, StagedProduct

@@ -27,7 +27,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from director.services import Conflict, ServiceError
+from opsconsole.errors import Conflict, ServiceError
 from tiles.models import StagedProduct
 
 __all__ = [

@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
-from director.services import Conflict, NotFound, ServiceError
 from opsconsole.auth import can_write
+from opsconsole.errors import Conflict, NotFound, ServiceError
 from tiles import installations, services
 from tiles.services import foresight
 

@@ -13,8 +13,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from director.services import NotFound
 from opsconsole.auth import can_write
+from opsconsole.errors import NotFound
 from tiles import services
 from tiles.models import StagedProduct
 

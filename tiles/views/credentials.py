@@ -16,8 +16,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from director.services import NotFound
 from opsconsole.auth import can_see_credentials
+from opsconsole.errors import NotFound
 from tiles import services
 
 from .common import _staged_or_404

@@ -14,8 +14,8 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from director.services import ServiceError
 from opsconsole.auth import can_write
+from opsconsole.errors import ServiceError
 from tiles import director_tile, installations, services
 from tiles.models import StagedProduct
 

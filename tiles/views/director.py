@@ -18,8 +18,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from director.services import Conflict, ServiceError
 from opsconsole.auth import can_write
+from opsconsole.errors import Conflict, ServiceError
 from tiles import director_tile
 from tiles.forms import (
     DirectorSettingsForm,

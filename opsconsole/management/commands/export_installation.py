@@ -13,8 +13,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from director.services import ServiceError
 from opsconsole.backup import installation
+from opsconsole.errors import ServiceError
 
 PASSPHRASE_VARIABLE = "OPSCONSOLE_EXPORT_PASSPHRASE"
 

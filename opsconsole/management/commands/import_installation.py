@@ -10,8 +10,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from director.services import ServiceError
 from opsconsole.backup import installation
+from opsconsole.errors import ServiceError
 
 from .export_installation import read_passphrase
 

@@ -17,9 +17,9 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
-from director.services import ServiceError
 from opsconsole import crypto
 from opsconsole.backup import keys
+from opsconsole.errors import ServiceError
 
 
 class Command(BaseCommand):

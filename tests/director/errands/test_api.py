@@ -10,7 +10,7 @@ import yaml
 
 from director import deployments, errands, runner
 from director.models import Deployment, Release, ReleaseJob, ReleaseVersion, Task
-from director.services import ServiceError
+from opsconsole.errors import ServiceError
 
 from .conftest import errand_manifest
 

@@ -254,7 +254,7 @@ def test_logs_of_one_instance_and_of_the_deployment_as_a_tgz(keeper, vm_runtime,
 def test_an_action_while_the_deployment_changes_is_refused(keeper):
     inst = Instance.objects.filter(deployment__name="keep").first()
     task = instance_actions.change_instance_state("keep", "keeper", inst.uuid, "restart", "admin")
-    from director.services import Conflict
+    from opsconsole.errors import Conflict
 
     with pytest.raises(Conflict) as err:
         instance_actions.change_instance_state("keep", "keeper", str(inst.index), "stop", "admin")

@@ -15,7 +15,7 @@ from director.models import (
     Task,
     VariableSet,
 )
-from director.services import Conflict, NotFound, ServiceError
+from opsconsole.errors import Conflict, NotFound, ServiceError
 
 from .conftest import CLOUD_CONFIG, zookeeper_manifest
 

@@ -12,8 +12,8 @@ files they append to would be rewritten under them.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from director.services import ServiceError
 from opsconsole.backup.keys import refuse_while_busy
+from opsconsole.errors import ServiceError
 from tiles.services.scrub import file_lines, scrub_secrets
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from opsconsole.errors import ServiceError
 from tiles import demo
 
 
@@ -67,7 +68,7 @@ class Command(BaseCommand):
         self.stdout.write(f"demo stemcell: {path}")
         try:
             kept = services.import_stemcell(path, user, upload=False)
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             raise CommandError(f"keeping the demo stemcell failed: {exc.errors}") from None
         self.stdout.write(kept.message)
         if Stemcell.objects.filter(name=name, version=version).exists():
@@ -84,7 +85,7 @@ class Command(BaseCommand):
             return
         try:
             task = director_services.upload_stemcell(kept.stemcell.path, user)
-        except director_services.ServiceError as exc:
+        except ServiceError as exc:
             raise CommandError(f"uploading the demo stemcell failed: {exc.errors}") from None
         self.stdout.write(f"uploading stemcell {name}/{version}: task {task.id} ({task.state})")
 
