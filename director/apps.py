@@ -1,3 +1,5 @@
+"""The director app: at start it registers its task handlers, its task queue and its checks."""
+
 from django.apps import AppConfig
 
 
@@ -6,4 +8,24 @@ class DirectorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import cleanup, schedule  # noqa: F401  (cleanup task handlers, beat entries)
+        # Imported here, not at the top: a module that touches models may load
+        # only once the app registry is ready.
+        from opsconsole import doctor
+
+        # Each of these registers its task handlers with the runner on import
+        # (``@task_handler``); ``tasks`` installs Celery as the runner's queue,
+        # ``schedule`` merges the beat entries.
+        from . import (  # noqa: F401
+            cleanup,
+            errands,
+            instance_actions,
+            logs,
+            schedule,
+            tasks,
+            uploads,
+        )
+        from .execution import delete, deploy  # noqa: F401
+        from .health import cck, resurrector  # noqa: F401
+        from .vcenter import vcenter_check
+
+        doctor.register("vcenter", vcenter_check, quick=False, title="vCenter")

@@ -19,7 +19,7 @@ from django.db import transaction
 
 from opsconsole.errors import Conflict, NotFound, ServiceError
 
-from . import locks, runner
+from . import runner
 from .errands import run_errand  # noqa: F401  (re-exported for callers)
 from .manifest import ManifestError, apply_ops, dump_yaml, load_yaml, load_yaml_document
 from .manifest import parse_manifest as _parse_manifest
@@ -63,7 +63,7 @@ def _check(doc: dict) -> str:
 
 
 def _refuse_if_busy(name: str) -> None:
-    running = locks.changing_task(name)
+    running = runner.changing_task(name)
     if running is not None:
         raise Conflict(
             {"deployment": [f"Deployment '{name}' is being changed by task {running.id}"]}

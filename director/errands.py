@@ -272,7 +272,7 @@ def run_errand(
         )
     filters = _instance_filters(instances, errand)
     with transaction.atomic():
-        busy = locks.changing_task(deployment_name)
+        busy = runner.changing_task(deployment_name)
         if busy is not None:
             raise Conflict(
                 {

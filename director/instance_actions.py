@@ -125,7 +125,7 @@ def change_instance_state(
         )
     target = f"{group}/{ident}" if ident not in (None, "") else group
     with transaction.atomic():
-        busy = locks.changing_task(deployment_name)
+        busy = runner.changing_task(deployment_name)
         if busy is not None:
             raise Conflict(
                 {

@@ -167,32 +167,3 @@ def _lock_event(action: str, lock: Lock, task: Task | None) -> None:
         if lock.name.startswith("lock:deployment:")
         else "",
     )
-
-
-#: Task types that change a deployment: one at a time per deployment.
-CHANGING_TYPES = (
-    "update_deployment",
-    "delete_deployment",
-    "run_errand",
-    "change_instance_state",
-    "cck_scan",
-    "cck_apply_resolutions",
-)
-
-
-def changing_task(deployment: str) -> Task | None:
-    """The queued or running task that is changing ``deployment``, if any.
-
-    Deploy, delete and errand runs ask this before queueing, so a second one
-    is refused at once naming the task, instead of waiting for the lock.
-    Timed-out tasks are recorded first, so a dead worker blocks nothing.
-    """
-    from .runner import expire_timed_out_tasks  # the runner imports this module
-
-    expire_timed_out_tasks(Task.objects.filter(deployment_name=deployment))
-    return (
-        Task.objects.active()
-        .filter(deployment_name=deployment, type__in=CHANGING_TYPES)
-        .order_by("id")
-        .first()
-    )

@@ -56,10 +56,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from opsconsole.redaction import redact, redact_text
 
+from . import locks
 from .models import (
     ACTIVE_STATES,
     CANCELLABLE_STATES,
@@ -107,32 +110,12 @@ def task_handler(task_type: str) -> Callable[[HandlerFn], HandlerFn]:
 
 
 def handler_for(task_type: str) -> HandlerFn | None:
-    _load_handlers()
+    """The handler registered for ``task_type``.
+
+    Handlers register when their modules are imported, which the apps do
+    at start (``DirectorConfig.ready``, ``TilesConfig.ready``).
+    """
     return _HANDLERS.get(task_type)
-
-
-#: Modules whose import registers task handlers; a module not written yet is skipped.
-HANDLER_MODULES = (
-    "director.uploads",
-    "director.execution",
-    "director.cleanup",
-    "director.health",
-    "director.errands",
-    "director.instance_actions",
-    "director.logs",
-)
-
-
-def _load_handlers() -> None:
-    """Import the modules that register handlers (they register on import)."""
-    import importlib
-
-    for module in HANDLER_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
 
 
 # --------------------------------------------------------------------------- paths
@@ -182,12 +165,23 @@ def create_task(
     return task
 
 
+#: Sends a task id to the workers; ``director.tasks`` installs the Celery one
+#: (it imports this module, so the runner cannot import it back).
+_sender: Callable[[int], Any] | None = None
+
+
+def set_sender(send: Callable[[int], Any]) -> None:
+    """Install the function that hands a task id to the workers (``director.tasks``)."""
+    global _sender
+    _sender = send
+
+
 def enqueue(task_id: int) -> None:
     """Send a task to the workers; if the broker is unreachable the task ends in error."""
-    from . import tasks
-
     try:
-        tasks.run_task.delay(task_id)
+        if _sender is None:
+            raise RuntimeError("no task queue is installed (director.tasks was not loaded)")
+        _sender(task_id)
     except Exception as exc:  # the broker is down: say so rather than stay queued forever
         log.error("could not queue task %s: %s", task_id, exc)
         Task.objects.filter(id=task_id, state=TaskState.QUEUED).update(
@@ -414,9 +408,6 @@ class TaskContext:
 
     def write_result(self, obj: Any) -> None:
         """Append one line to the result output (JSON unless given a string)."""
-        from django.db.models import Value
-        from django.db.models.functions import Concat
-
         line = obj if isinstance(obj, str) else json.dumps(obj, sort_keys=True, default=str)
         Task.objects.filter(id=self.task.id).update(
             result_output=Concat("result_output", Value(line + "\n"))
@@ -452,8 +443,6 @@ class _Checkpointer(threading.Thread):
             connection.close()
 
     def beat(self) -> None:
-        from . import locks
-
         try:
             now = timezone.now()
             Task.objects.filter(id=self.ctx.task_id, state__in=RUNNING_STATES).update(
@@ -537,9 +526,7 @@ def run_task(task_id: int) -> str:
         result = _error_message(exc)
         ctx.debug(f"Task failed: {result}\n{redact_text(traceback.format_exc())}")
         try:
-            from .locks import LockHeld
-
-            code = ERROR_CODE_LOCK if isinstance(exc, LockHeld) else ERROR_CODE_GENERIC
+            code = ERROR_CODE_LOCK if isinstance(exc, locks.LockHeld) else ERROR_CODE_GENERIC
             ctx.event_log.error(result, code=code)
         except Exception as log_exc:
             log.error("task %s: could not write the error event: %s", task_id, log_exc)
@@ -559,8 +546,6 @@ def run_task(task_id: int) -> str:
 
 
 def _release_all(ctx: TaskContext) -> None:
-    from . import locks
-
     for fn in reversed(ctx._cleanups):
         try:
             fn()
@@ -614,8 +599,6 @@ def expire_timed_out_tasks(tasks=None, now=None) -> list[int]:
 
 def _record_timeout(task: Task, reason: str) -> None:
     """Say why in the task's logs and release its locks (best effort: the row is final)."""
-    from . import locks
-
     for attempt in (1, 2, 3):  # a worker still writing may take the next seq first
         try:
             with transaction.atomic():
@@ -630,6 +613,33 @@ def _record_timeout(task: Task, reason: str) -> None:
         log.warning("task %s: could not write the debug log: %s", task.id, exc)
     for lock in Lock.objects.filter(task_id=task.id).select_related("task"):
         locks.release(lock)
+
+
+#: Task types that change a deployment: one at a time per deployment.
+CHANGING_TYPES = (
+    "update_deployment",
+    "delete_deployment",
+    "run_errand",
+    "change_instance_state",
+    "cck_scan",
+    "cck_apply_resolutions",
+)
+
+
+def changing_task(deployment: str) -> Task | None:
+    """The queued or running task that is changing ``deployment``, if any.
+
+    Deploy, delete and errand runs ask this before queueing, so a second one
+    is refused at once naming the task, instead of waiting for the lock.
+    Timed-out tasks are recorded first, so a dead worker blocks nothing.
+    """
+    expire_timed_out_tasks(Task.objects.filter(deployment_name=deployment))
+    return (
+        Task.objects.active()
+        .filter(deployment_name=deployment, type__in=CHANGING_TYPES)
+        .order_by("id")
+        .first()
+    )
 
 
 # --------------------------------------------------------------------------- cancel

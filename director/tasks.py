@@ -6,12 +6,15 @@ killed mid-task has its message redelivered; ``run_task`` then finds the
 row ``processing`` and refuses it (the dead run is reported as ``timeout``
 once its checkpoint goes stale, and a new deploy converges).
 ``expire_timed_out_tasks`` is the beat job that records those timeouts
-(``director.schedule``).
+(``director.schedule``). Importing this module installs ``run_task`` as the
+runner's way to queue a task (``runner.set_sender``): the runner sits below
+Celery and does not import it.
 """
 
 from celery import shared_task
 
 from . import runner
+from .health import monitor
 
 #: Periodic director work for Celery beat (merged into CELERY_BEAT_SCHEDULE by
 #: director.apps): orphaned-VM and orphaned-disk cleanup, health scans.
@@ -33,6 +36,11 @@ def expire_timed_out_tasks() -> None:
 
 @shared_task(name="director.health.scan", ignore_result=True)
 def health_scan() -> None:
-    from .health import monitor
-
     monitor.scan()
+
+
+def _send(task_id: int) -> None:
+    run_task.delay(task_id)  # looked up at each call: tests replace ``run_task.delay``
+
+
+runner.set_sender(_send)

@@ -1,10 +1,21 @@
-"""Checks that the console's parts are reachable: database, broker, worker, vCenter.
+"""Checks that the console's parts are reachable: database, broker, worker, and the apps' own.
 
 Used by ``manage.py doctor`` and ``/health``. Each check says in plain words
-what is wrong and what to do.
+what is wrong and what to do. The checks are a registry: this module
+registers the project's own (database, broker, worker) and each app adds
+its checks at start (``register`` in its ``AppConfig.ready``; the director
+adds its vCenter login), so this bottom layer imports no app.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+from .celery import app
 
 
 @dataclass(frozen=True)
@@ -15,8 +26,6 @@ class Check:
 
 
 def check_database() -> Check:
-    from django.db import connection
-
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -27,9 +36,6 @@ def check_database() -> Check:
 
 
 def check_broker() -> Check:
-    import redis
-    from django.conf import settings
-
     url = settings.CELERY_BROKER_URL
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
@@ -43,8 +49,6 @@ def check_broker() -> Check:
 
 
 def check_worker(timeout: float = 3.0) -> Check:
-    from .celery import app
-
     try:
         replies = app.control.ping(timeout=timeout) or []
     except Exception as exc:
@@ -56,26 +60,49 @@ def check_worker(timeout: float = 3.0) -> Check:
     return Check("worker", True, f"{len(replies)} worker(s) answered")
 
 
-def check_vcenter() -> Check:
-    from director.vcenter import vcenter_check
+@dataclass(frozen=True)
+class Registered:
+    """A check in the registry: ``quick`` ones also run for ``/health``."""
 
-    return vcenter_check()
+    name: str
+    fn: Callable[[], Check]
+    quick: bool
+    title: str
+
+
+_CHECKS: dict[str, Registered] = {}
+
+
+def register(
+    name: str, fn: Callable[[], Check], *, quick: bool = False, title: str | None = None
+) -> None:
+    """Add ``fn() -> Check`` to the checks, run in the order registered.
+
+    ``quick`` checks also run for ``/health`` (no round trip to a worker or
+    vCenter there). A check that raises is reported failed as ``cannot
+    check <title>: <error>``. Registering a name again replaces its check.
+    """
+    _CHECKS[name] = Registered(name, fn, quick, title or name)
 
 
 def run_checks(quick: bool = False) -> list[Check]:
-    checks = [check_database(), check_broker()]
-    if not quick:
-        checks.append(check_worker())
+    checks = []
+    for entry in list(_CHECKS.values()):
+        if quick and not entry.quick:
+            continue
         try:
-            checks.append(check_vcenter())
+            checks.append(entry.fn())
         except Exception as exc:
-            checks.append(Check("vcenter", False, f"cannot check vCenter: {exc}"))
+            checks.append(Check(entry.name, False, f"cannot check {entry.title}: {exc}"))
     return checks
 
 
-def _safe_url(url: str) -> str:
-    from urllib.parse import urlparse
+register("database", check_database, quick=True)
+register("broker", check_broker, quick=True)
+register("worker", check_worker)
 
+
+def _safe_url(url: str) -> str:
     p = urlparse(url)
     if p.password:
         return url.replace(f":{p.password}@", ":***@")

@@ -8,6 +8,7 @@ class TilesConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
+        from tiles import installations  # noqa: F401  (registers its task handler)
         from tiles.services.scrub import finish_pending_scrub
 
         # The secrets scrub of migration 0006, finished once every table is current.

@@ -105,7 +105,7 @@ def _deployment(name: str) -> Deployment:
 
 def _queue(name: str, type_: str, description: str, user: str, args: dict) -> Task:
     with transaction.atomic():
-        busy = locks.changing_task(name)
+        busy = runner.changing_task(name)
         if busy is not None:
             raise Conflict(
                 {"deployment": [f"Deployment '{name}' is being changed by task {busy.id}"]}

@@ -54,3 +54,40 @@ def test_doctor_says_when_no_vcenter_is_configured(settings, capsys):
     vcenter_line = next(line for line in capsys.readouterr().out.splitlines() if "vcenter" in line)
     assert "FAIL" in vcenter_line
     assert "no vCenter" in vcenter_line
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """The doctor's checks as the apps registered them; a test's additions are dropped after."""
+    from opsconsole import doctor
+
+    monkeypatch.setattr(doctor, "_CHECKS", dict(doctor._CHECKS))
+    return doctor
+
+
+def test_the_director_adds_its_vcenter_check_at_start(registry):
+    names = list(registry._CHECKS)
+    assert names[:3] == ["database", "broker", "worker"]
+    assert "vcenter" in names  # registered by DirectorConfig.ready, not imported by the doctor
+
+
+@pytest.mark.django_db
+def test_a_check_that_raises_is_a_failed_line_naming_it(registry, settings, capsys):
+    def broken():
+        raise RuntimeError("the ledger is locked")
+
+    registry.register("ledger", broken, title="the ledger", quick=True)
+    registry.register("worker", lambda: registry.Check("worker", True, "1 worker(s) answered"))
+    registry.register("vcenter", lambda: registry.Check("vcenter", True, "vc.example: vCenter"))
+    with pytest.raises(SystemExit):
+        call_command("doctor")
+    lines = capsys.readouterr().out.splitlines()
+    assert any(
+        "FAIL" in line
+        and "ledger" in line
+        and "cannot check the ledger: the ledger is locked" in line
+        for line in lines
+    )
+    assert any(line.startswith("ok") and "vcenter" in line for line in lines)
+    # /health runs only the quick ones: no worker ping, no vCenter login
+    assert [c.name for c in registry.run_checks(quick=True)] == ["database", "broker", "ledger"]

@@ -11,6 +11,7 @@ import uuid
 import pytest
 from django.core.management import CommandError, call_command
 
+from director import runner
 from director.blobstore import blobstore
 from director.models import Deployment, Instance, ReleaseJob, Task, Vm
 
@@ -169,9 +170,7 @@ def test_a_second_change_while_one_is_queued_is_409_naming_it(admin_api, world):
     assert second.status_code == 409
     assert f"being changed by task {first.json()['id']}" in second.json()["errors"]["deployment"][0]
     # deploys, deletes and errands ask the same question before they queue
-    from director import locks
-
-    assert locks.changing_task("web").id == first.json()["id"]
+    assert runner.changing_task("web").id == first.json()["id"]
 
 
 # --------------------------------------------------------------------------- logs
