@@ -13,8 +13,8 @@ the executor:
 
 Modules: ``model`` (inputs and outputs), ``planner`` (the entry point),
 ``azs`` (AZ placement, indexes, bootstrap), ``ips`` (subnets and IP
-allocation), ``changes`` (what changed and why), ``update`` (update block,
-batches, serial runs), ``errors``.
+allocation), ``changes`` (what changed and why), ``update`` (the update block),
+``schedule`` (batches, serial runs), ``errors``.
 """
 
 from director.planning.changes import classify, detect_changes
@@ -49,15 +49,12 @@ from director.planning.model import (
     SubnetSpec,
 )
 from director.planning.planner import DeploymentPlanner, default_jobs_fingerprint, plan_deployment
+from director.planning.schedule import Batch, GroupRun, group_runs, schedule
 from director.planning.update import (
-    Batch,
-    GroupRun,
     UpdateConfig,
     WatchTime,
-    group_runs,
     resolve_numeric,
     resolve_update_config,
-    schedule,
 )
 
 __all__ = [

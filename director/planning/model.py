@@ -23,10 +23,9 @@ import ipaddress
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-if TYPE_CHECKING:
-    from director.planning.update import UpdateConfig
+from director.planning.update import UpdateConfig
 
 Change = Literal["create", "recreate", "update", "delete", "none"]
 CHANGES: tuple[Change, ...] = ("create", "recreate", "update", "delete", "none")
@@ -47,8 +46,6 @@ CHANGE_NAMES = frozenset(
 
 #: Changes that need the VM shut down and replaced (BOSH ``needs_shutting_down?``).
 SHUTDOWN_CHANGES = frozenset({"stemcell", "cloud_properties", "env", "network", "recreate"})
-
-VM_STRATEGIES = ("delete-create", "create-swap-delete")
 
 
 # --------------------------------------------------------------------------

@@ -3,14 +3,14 @@
 import pytest
 
 from director.planning.errors import UpdateConfigError
-from director.planning.model import DeploymentPlan, InstanceGroupPlan, InstancePlan
-from director.planning.update import (
-    WatchTime,
-    group_runs,
-    resolve_numeric,
-    resolve_update_config,
-    schedule,
+from director.planning.model import (
+    DeploymentPlan,
+    ExistingInstance,
+    InstanceGroupPlan,
+    InstancePlan,
 )
+from director.planning.schedule import group_runs, schedule
+from director.planning.update import WatchTime, resolve_numeric, resolve_update_config
 
 BASE = {
     "canaries": 1,
@@ -193,8 +193,6 @@ def test_schedule(canaries, max_in_flight, plans, expected):
 
 
 def test_schedule_leaves_out_unchanged_deleted_and_ignored_plans():
-    from director.planning.model import ExistingInstance
-
     update = resolve_update_config(BASE)
     ignored = plan(3, "z1")
     ignored = InstancePlan(
@@ -256,8 +254,6 @@ def test_group_runs_cut_consecutive_groups_with_equal_serial():
 
 
 def test_errand_groups_with_vms_are_updated():
-    from director.planning.model import ExistingInstance
-
     existing = ExistingInstance(uuid="u0", group="e", index=0, az="z1", vm_cid="vm-1")
     errand_plan = InstancePlan(**{**plan(0, "z1", group="e").__dict__, "existing": existing})
     deployment = DeploymentPlan(
