@@ -21,11 +21,11 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from director.api.guard import api_view as guarded_api_view
-
 from . import __version__, throttle
 from .apierrors import ApiError, Pagination
+from .apiguard import api_view as guarded_api_view
 from .auth import ROLE_ADMIN, role_of
+from .models import ApiToken
 
 
 @extend_schema(
@@ -79,8 +79,6 @@ def info(request):
 @permission_classes([AllowAny])
 def issue_token(request):
     """``POST /api/v0/auth/token`` with username + password -> a bearer token."""
-    from .models import ApiToken
-
     if not isinstance(request.data, dict):
         raise ApiError({"base": ["the body must be an object with username and password"]})
     username, password = request.data.get("username"), request.data.get("password")
@@ -151,8 +149,6 @@ def token_json(token) -> dict:
 
 def _tokens_visible_to(request):
     """The tokens the caller may see: their own, or anyone's for an admin (``?username=``)."""
-    from .models import ApiToken
-
     tokens = ApiToken.objects.select_related("user")
     username = request.query_params.get("username")
     if role_of(request.user) != ROLE_ADMIN:
