@@ -76,10 +76,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from tiles import properties as props
+from tiles.properties.scalar import csv_items
+from tiles.render_context import RenderContext, job_facts
 from tiles.template import parse_yaml
 
 if TYPE_CHECKING:
-    from tiles.manifest import RenderContext
     from tiles.template import ProductTemplate
 
 __all__ = [
@@ -699,8 +700,6 @@ def _other_product(ref: Ref, scope: Scope) -> Any:
     if len(rest) == 1 and rest[0][0] in ("deployment_name", "network_name"):
         return getattr(other, rest[0][0])
     if other.template is not None:
-        from tiles.manifest import RenderContext, job_facts  # local: manifest imports us
-
         other_ctx = RenderContext(
             deployment_name=other.deployment_name,
             network=replace(scope.ctx.network, network=other.network_name),
@@ -975,9 +974,9 @@ def _access(ref: Ref, scope: Scope, pref: str, bp: Mapping, value: Any, rest: tu
     if len(rest) != 1:
         raise _unknown(ref)
     if acc in ("parsed_strings",) and t == "string_list":
-        return [] if value is None else props._csv(value)
+        return [] if value is None else csv_items(value)
     if acc == "parsed_network_addresses" and t == "network_address_list":
-        return [] if value is None else props._csv(value)
+        return [] if value is None else csv_items(value)
     if acc == "parsed_ip_ranges" and t == "ip_ranges":
         try:
             return [] if value is None else props.parse_ip_ranges(value)
