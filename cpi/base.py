@@ -44,6 +44,16 @@ METHODS: tuple[str, ...] = (
     "delete_snapshot",
 )
 
+#: What the director reads from the cloud beyond the v2 contract (BOSH's director asks
+#: the agents; we also ask vCenter). Not in ``dispatch``, not in the CPI log: the VMs
+#: page, the health monitor, cloud check and the leftover scan call them often, and
+#: they change nothing. A CPI that cannot answer raises ``NotImplemented``.
+READS: tuple[str, ...] = (
+    "vm_states",
+    "vm_health",
+    "vms_of_director",
+)
+
 API_VERSION = 2
 
 
@@ -221,6 +231,27 @@ class Cpi(abc.ABC):
 
     def delete_snapshot(self, snapshot_cid: str) -> None:
         raise NotImplemented("delete_snapshot is not implemented by this CPI")  # noqa: F901 - BOSH's NotImplemented error
+
+    # -- reads beyond the v2 contract (``READS``) --------------------------------------
+
+    def vm_states(self, vm_cids: list[str]) -> dict[str, str]:
+        """``{vm_cid: power state}`` ("poweredOn", "poweredOff", "suspended"); missing VMs left out."""
+        raise NotImplemented("vm_states is not implemented by this CPI")  # noqa: F901 - BOSH's NotImplemented error
+
+    def vm_health(self, vm_cids: list[str] | None) -> dict[str, dict[str, Any]]:
+        """``{vm_cid: {"power_state", "metadata"}}``; ``None`` answers for every VM found."""
+        raise NotImplemented("vm_health is not implemented by this CPI")  # noqa: F901 - BOSH's NotImplemented error
+
+    def vms_of_director(self, director: str) -> dict[str, dict[str, Any]]:
+        """The VMs ``director`` made: ``{vm_cid: {"director", "deployment", "groups", "agent_id"}}``.
+
+        A VM is the director's when ``set_vm_metadata`` tagged it ``director``,
+        or, before that, when its agent settings' ``env.bosh.groups`` name the
+        director (``<director>`` or ``<director>-...``). ``director`` and
+        ``deployment`` are the metadata (None if unset), ``groups`` and
+        ``agent_id`` come from the agent settings ([] / None if unreadable).
+        """
+        raise NotImplemented("vms_of_director is not implemented by this CPI")  # noqa: F901 - BOSH's NotImplemented error
 
 
 def dispatch(cpi: Cpi, method: str, arguments: list[Any]) -> Any:

@@ -13,7 +13,9 @@ credential, ...) are replaced with ``((redacted))`` wherever they are nested
 (this covers ``env.bosh.password`` and blobstore/mbus credentials), as are
 exact secret strings passed in ``secrets`` (the vCenter password) and
 credentials embedded in URLs (``nats://user:pass@host``). The sink is called
-from whichever thread made the call; it must be thread-safe.
+from whichever thread made the call; it must be thread-safe. The reads beyond
+the contract (``cpi.base.READS``: power states, health, a director's VMs) go
+to the wrapped cloud unlogged: they change nothing and run every scan.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from cpi.base import METHODS, Cpi, CpiError
+from cpi.base import METHODS, READS, Cpi, CpiError
 
 REDACTED = "((redacted))"
 SECRET_KEY_RE = re.compile(r"pass(word)?|secret|private_key|token|credential|api_key|key_pem", re.I)
@@ -125,6 +127,19 @@ def _delegate(method: str) -> Callable[..., Any]:
     return call
 
 
+def _read(method: str) -> Callable[..., Any]:
+    """A read beyond the contract (``READS``) goes to the wrapped cloud and is not logged."""
+
+    def call(self: LoggedCpi, *arguments: Any) -> Any:
+        return getattr(self.wrapped, method)(*arguments)
+
+    call.__name__ = method
+    functools.update_wrapper(call, getattr(Cpi, method), updated=())
+    return call
+
+
 for _method in METHODS:
     setattr(LoggedCpi, _method, _delegate(_method))
+for _method in READS:
+    setattr(LoggedCpi, _method, _read(_method))
 LoggedCpi.__abstractmethods__ = frozenset()

@@ -14,9 +14,9 @@ Each method keeps its round trips to vCenter few (``python -m
 benchmarks.soap_calls`` counts them; ``tests/cpi/test_round_trips.py``
 bounds them): create_vm 8 SOAP calls (and one HTTP PUT of env.iso),
 delete_vm 7 (the VM's folder is deleted with env.iso), has_vm 1,
-set_vm_metadata 1 plus one ``SetField`` per changed key; ``vm_states`` (not
-a CPI method: the director's VMs page) 2 for any number of VMs; ``vm_health``
-(not a CPI method: the health monitor's scan) 1 for any number of VMs.
+set_vm_metadata 1 plus one ``SetField`` per changed key. What the director
+reads beyond the contract (``cpi.base.READS``: power states, health, the VMs
+a director made) lives in ``cpi.vsphere.reads``.
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pyVmomi import vim, vmodl
+from pyVmomi import vmodl
 
-from cpi.base import API_VERSION, METHODS, CloudError, Cpi, CpiError
+from cpi.base import API_VERSION, METHODS, READS, CloudError, Cpi, CpiError
 from cpi.vsphere import stemcell as stemcells
-from cpi.vsphere.client import KEEPALIVE_SECONDS, VSphereClient, object_spec, traverse
+from cpi.vsphere.client import KEEPALIVE_SECONDS, VSphereClient
 from cpi.vsphere.config import ConfigError, CpiConfig, parse_config
 from cpi.vsphere.disks import DiskOperations
 from cpi.vsphere.inventory import Inventory
+from cpi.vsphere.reads import VmReads
 from cpi.vsphere.tasks import map_fault
 from cpi.vsphere.vm import VmOperations
 
@@ -55,6 +56,7 @@ class VSphereCloud(Cpi):
         self.inventory = Inventory(self.client, self.config.datacenter)
         self.vms = VmOperations(self.inventory, self.config)
         self.disks = DiskOperations(self.inventory, self.config, self.vms)
+        self.reads = VmReads(self.client, self.inventory, self.config)
 
     def close(self) -> None:
         """Log out of vCenter and stop the keep-alive thread."""
@@ -110,121 +112,16 @@ class VSphereCloud(Cpi):
     def has_vm(self, vm_cid: str) -> bool:
         return self.inventory.find_vm(vm_cid) is not None
 
-    def vm_states(self, vm_cids: list[str]) -> dict[str, str]:
-        """``{vm_cid: power state}`` ("poweredOn", "poweredOff", "suspended") as vCenter has it now.
+    # -- reads beyond the contract (``cpi.base.READS``; see ``cpi.vsphere.reads``) -------
 
-        Not a CPI method: what the director's VMs page shows beside each
-        instance, the way ``bosh vms`` shows what the agent reports. A cid
-        missing from the answer has no VM in vm_folder (``has_vm`` would say
-        False). Two round trips whatever the number of VMs: the folder by
-        inventory path, then one ``RetrievePropertiesEx`` reading name and
-        power state of the folder's VMs. Nothing is created: a missing
-        folder means no VMs.
-        """
-        wanted = set(vm_cids)
-        if not wanted:
-            return {}
-        folder = self._existing_vm_folder()
-        if folder is None:
-            return {}
-        try:
-            found = self.client.collect(
-                [object_spec(folder, traverse(vim.Folder, "childEntity"), skip=True)],
-                {vim.VirtualMachine: ["name", "runtime.powerState"]},
-            )
-        except vmodl.fault.ManagedObjectNotFound:
-            return {}  # the folder went away between the two calls
-        return {
-            props["name"]: str(props.get("runtime.powerState", "unknown"))
-            for _, props in found
-            if props.get("name") in wanted
-        }
+    def vm_states(self, vm_cids: list[str]) -> dict[str, str]:
+        return self.reads.vm_states(vm_cids)
 
     def vm_health(self, vm_cids: list[str] | None) -> dict[str, dict[str, Any]]:
-        """``{vm_cid: {"power_state": ..., "metadata": {name: value}}}`` in ONE round trip.
+        return self.reads.vm_health(vm_cids)
 
-        ``vm_cids=None`` answers for every VM found (cloud check looks for VMs
-        tagged as the director's that it does not know).
-
-        Not a CPI method: what the director's health monitor reads every
-        interval for every VM it manages (BOSH's health monitor asks the
-        agents; we also ask vCenter). A cid missing from the answer has no VM
-        in vCenter. One ``RetrievePropertiesEx`` whatever the number of VMs
-        and whatever was looked up before: it starts at vm_folder when this
-        cloud already knows it (no other VMs are read), else at the root
-        folder, following folders and datacenters down to every VM; the same
-        call reads the custom attribute definitions, so ``customValue`` keys
-        become the metadata names ``set_vm_metadata`` wrote. vCenter pages
-        very large answers (``ContinueRetrievePropertiesEx``); vcsim and a
-        vCenter's default page hold far more than a thousand VMs' few
-        properties. Nothing is created.
-        """
-        wanted = None if vm_cids is None else set(vm_cids)
-        if wanted is not None and not wanted:
-            return {}
-        content = self.client.content
-        children = "healthFolderChildren"
-        folder_children = traverse(
-            vim.Folder,
-            "childEntity",
-            vmodl.query.PropertyCollector.SelectionSpec(name=children),
-            traverse(
-                vim.Datacenter,
-                "vmFolder",
-                vmodl.query.PropertyCollector.SelectionSpec(name=children),
-            ),
-            name=children,
-        )
-        start = self.inventory.cached_folder(self.config.datacenter.vm_folder)
-        specs = [
-            object_spec(start or content.rootFolder, folder_children, skip=True),
-            object_spec(content.customFieldsManager),
-        ]
-        try:
-            found = self.client.collect(
-                specs,
-                {
-                    vim.VirtualMachine: ["name", "runtime.powerState", "customValue"],
-                    vim.CustomFieldsManager: ["field"],
-                },
-            )
-        except vmodl.fault.ManagedObjectNotFound:
-            if start is None:
-                raise
-            self.inventory.invalidate()  # the folder went away: start at the root next time
-            return self.vm_health(vm_cids)
-        names: dict[int, str] = {}
-        for obj, props in found:
-            if isinstance(obj, vim.CustomFieldsManager):
-                names = {f.key: f.name for f in props.get("field") or []}
-        out: dict[str, dict[str, Any]] = {}
-        for obj, props in found:
-            name = props.get("name")
-            if not isinstance(obj, vim.VirtualMachine) or (wanted is not None and name not in wanted):
-                continue
-            out[name] = {
-                "power_state": str(props.get("runtime.powerState", "unknown")),
-                "metadata": {
-                    names.get(cv.key, str(cv.key)): getattr(cv, "value", "")
-                    for cv in props.get("customValue") or []
-                },
-            }
-        return out
-
-    def _existing_vm_folder(self) -> vim.Folder | None:
-        """vm_folder without creating it (one ``FindByInventoryPath``, more for a nested datacenter)."""
-        dc = self.config.datacenter
-        index = self.client.content.searchIndex
-        folder = index.FindByInventoryPath(f"{dc.name}/vm/{dc.vm_folder}")
-        if isinstance(folder, vim.Folder):
-            return folder
-        # The datacenter may sit in a folder of its own: find it as the CPI does, then walk.
-        current = self.client.properties(self.inventory.datacenter, ["vmFolder"])["vmFolder"]
-        for part in dc.vm_folder.split("/"):
-            current = index.FindChild(current, part)
-            if not isinstance(current, vim.Folder):
-                return None
-        return current
+    def vms_of_director(self, director: str) -> dict[str, dict[str, Any]]:
+        return self.reads.vms_of_director(director)
 
     def reboot_vm(self, vm_cid: str) -> None:
         self.vms.reboot(vm_cid)
@@ -294,6 +191,6 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-for _name in (*METHODS, "vm_states", "vm_health"):
+for _name in (*METHODS, *READS):
     if _name in VSphereCloud.__dict__:
         setattr(VSphereCloud, _name, _guarded(VSphereCloud.__dict__[_name]))

@@ -5,8 +5,8 @@ A worker killed mid-deploy can leave:
 * VMs in vCenter that no ``Vm`` row knows: ``create_vm`` returned but the
   row was never written. They are recognised by what the director put on
   them: custom attributes ``director``/``deployment`` (``set_vm_metadata``)
-  or, before those were set, the agent settings in ``guestinfo.userdata``
-  whose ``env.bosh.groups`` name this director and deployment. They are
+  or, before those were set, the agent settings whose ``env.bosh.groups``
+  name this director and deployment (the CPI's ``vms_of_director``). They are
   deleted (persistent disks detached first, so no data goes with them);
 * inactive ``Vm`` rows (a create-swap-delete that never elected its new
   VM): deleted, their IPs released;
@@ -26,54 +26,22 @@ from typing import Any
 
 from django.conf import settings
 
-from cpi.base import CpiError, VMNotFound
+from cpi.base import CpiError, NotImplemented, VMNotFound
 from director.models import Instance, IpAddress, OrphanedVm, Vm
 
 from .run import DeployRun
 
 
-def _vsphere(cloud: Any) -> Any:
-    return getattr(cloud, "wrapped", cloud)
-
-
 def tagged_vms(cloud: Any) -> dict[str, dict[str, Any]]:
-    """VMs in the CPI's VM folder -> ``{"director", "deployment", "groups", "agent_id"}``.
+    """VMs this director made -> ``{"director", "deployment", "groups", "agent_id"}``.
 
-    Empty when the cloud is not a vSphere one (nothing to scan).
+    Read through the CPI (``Cpi.vms_of_director``); empty when the cloud
+    cannot list them (nothing to scan).
     """
-    from pyVmomi import vim
-
-    from cpi.vsphere.vm import USERDATA_KEY, decode_userdata
-
-    vsphere = _vsphere(cloud)
-    inventory = getattr(vsphere, "inventory", None)
-    if inventory is None:
+    try:
+        return cloud.vms_of_director(settings.DIRECTOR_NAME)
+    except NotImplemented:
         return {}
-    client = vsphere.client
-    fields = {f.key: f.name for f in client.content.customFieldsManager.field or []}
-    out: dict[str, dict[str, Any]] = {}
-    for _vm, props in client.retrieve(
-        inventory.vm_folder, vim.VirtualMachine, ["name", "customValue", "config.extraConfig"]
-    ):
-        name = props.get("name")
-        if not name:
-            continue
-        tags = {fields.get(cv.key): cv.value for cv in props.get("customValue") or []}
-        settings_doc: dict = {}
-        for opt in props.get("config.extraConfig") or []:
-            if opt.key == USERDATA_KEY and opt.value:
-                try:
-                    settings_doc = decode_userdata(opt.value)
-                except ValueError:
-                    settings_doc = {}
-        bosh = ((settings_doc.get("env") or {}).get("bosh") or {}) if settings_doc else {}
-        out[name] = {
-            "director": tags.get("director"),
-            "deployment": tags.get("deployment"),
-            "groups": list(bosh.get("groups") or []),
-            "agent_id": settings_doc.get("agent_id"),
-        }
-    return out
 
 
 def belongs_to(facts: dict[str, Any], deployment: str) -> bool:

@@ -162,7 +162,7 @@ def vcenter_view(cloud: Any, cids: list[str]) -> dict[str, dict]:
     """``{cid: {"power_state", "metadata"}}`` for the VMs vCenter has (one round trip)."""
     if not cids:
         return {}
-    return getattr(cloud, "wrapped", cloud).vm_health(list(cids))
+    return cloud.vm_health(list(cids))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from director.execution.leftovers import belongs_to
+from cpi.logging import LoggedCpi
+from director.execution.leftovers import belongs_to, tagged_vms
 from director.execution.prepare import version_key
 from director.execution.state import applied_from_json, applied_to_json
 from director.execution.steps import bosh_groups, network_settings
@@ -15,6 +16,7 @@ from director.planning import (
     StemcellVersion,
     SubnetSpec,
 )
+from tests.cpi.test_base import _Echo
 
 
 @pytest.mark.parametrize(
@@ -96,6 +98,23 @@ def test_bosh_groups_name_director_deployment_and_group(settings):
 def test_leftover_vms_are_recognised_by_their_tags(settings, facts, ours):
     settings.DIRECTOR_NAME = "d"
     assert belongs_to(facts, "zk") is ours
+
+
+def test_a_cloud_that_cannot_list_its_vms_leaves_nothing_to_scan(settings):
+    asked = []
+
+    class Listing(_Echo):
+        def vms_of_director(self, director):
+            asked.append(director)
+            return {"vm-1": {"director": director, "deployment": "zk", "groups": []}}
+
+    settings.DIRECTOR_NAME = "d"
+    assert tagged_vms(_Echo()) == {}  # the contract's default answer: NotImplemented
+    assert tagged_vms(LoggedCpi(_Echo(), lambda record: None)) == {}
+    assert tagged_vms(LoggedCpi(Listing(), lambda record: None)) == {
+        "vm-1": {"director": "d", "deployment": "zk", "groups": []}
+    }
+    assert asked == ["d"]
 
 
 def test_applied_state_survives_json():
