@@ -225,7 +225,7 @@ def scan_task(ctx: TaskContext) -> str:
     with stage.track(f"Checking VM states of {len(instances)} instances"):
         vms = {i.id: Vm.objects.filter(instance=i, active=True).first() for i in instances}
         # every VM vCenter has, in one round trip: ours to check, and tagged ones we do not know
-        everything = getattr(cloud, "wrapped", cloud).vm_health(None)
+        everything = cloud.vm_health(None)
         beats = heartbeats_for([v.agent_id for v in vms.values() if v])
         now = timezone.now()
         counts = {"ok": 0, "unresponsive": 0, "missing": 0}
