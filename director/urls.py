@@ -1,11 +1,13 @@
-"""Director pages: stemcells, tasks (and one task's logs), VMs, events, health alerts."""
+"""Director pages: tasks (and one task's logs), VMs, events, health alerts.
+
+The Stemcells page, with the console's Stemcell Library, is routed by ``tiles.urls``.
+"""
 
 from django.urls import path
 
 from . import views
 
 urlpatterns = [
-    path("stemcells/", views.stemcells, name="stemcells"),
     path("tasks/", views.tasks, name="tasks"),
     path("tasks/<int:task_id>/", views.task, name="task"),
     path("tasks/<int:task_id>/cancel", views.task_cancel, name="task-cancel"),

@@ -1,4 +1,4 @@
-"""Director pages (thin over director.services): stemcells, tasks, a task's logs, events, VMs.
+"""Director pages (thin over director.services): tasks, a task's logs, events, VMs.
 
 One view per page; with ``request.htmx`` it renders only the named
 fragment the page asked for. The task page follows a running task: its
@@ -37,52 +37,6 @@ EVENT_PAGE = 1000
 
 def _service_error_text(exc: ServiceError) -> str:
     return "; ".join(m for msgs in exc.errors.values() for m in msgs)
-
-
-# --------------------------------------------------------------------------- stemcells
-
-
-@require_http_methods(["GET", "POST"])
-def stemcells(request):
-    """The director's stemcells and the console's Stemcell Library.
-
-    This page is the console's (Ops Manager's "Stemcell Library"), so it is
-    the one director page that reads ``tiles``: an upload is kept in the
-    library and its director upload starts at once
-    (``tiles.services.import_stemcell``); the library lists, per stemcell,
-    whether the director has it or Apply Changes will upload it, and the
-    staged products deploying with it.
-    """
-    from tiles import services as console
-
-    if request.method == "POST":
-        if not can_write(request.user):
-            messages.error(request, "Your role may not upload stemcells.")
-            return redirect("stemcells")
-        upload = request.FILES.get("stemcell[file]") or request.FILES.get("file")
-        if upload is None:
-            messages.error(request, "Choose a stemcell tarball (.tgz) to upload.")
-            return redirect("stemcells")
-        try:
-            result = console.import_stemcell(upload, request.user.get_username())
-        except ServiceError as exc:
-            messages.error(request, f"{upload.name}: {_service_error_text(exc)}")
-            return redirect("stemcells")
-        messages.info(request, result.message)
-        task = result.task
-        if task.state == TaskState.DONE:
-            messages.info(request, task.result)
-            return redirect("stemcells")
-        return redirect("task", task_id=task.id)
-    return render(
-        request,
-        "director/stemcells.html",
-        {
-            "stemcells": services.list_stemcells(),
-            "library": console.stemcell_library(),
-            "can_write": can_write(request.user),
-        },
-    )
 
 
 # --------------------------------------------------------------------------- tasks

@@ -1,9 +1,9 @@
 """Console pages: the Installation Dashboard, product tiles, the Director tile,
-Review Pending Changes, installations and the Change Log."""
+Review Pending Changes, installations, the Change Log and the Stemcells page."""
 
 from django.urls import path
 
-from .views import changes, credentials, dashboard, director, products
+from .views import changes, credentials, dashboard, director, products, stemcells
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -42,4 +42,6 @@ urlpatterns = [
         name="installation-retry",
     ),
     path("changelog/", changes.changelog, name="changelog"),
+    # The Stemcell Library beside the director's stemcells; the address it always had.
+    path("director/stemcells/", stemcells.stemcells, name="stemcells"),
 ]

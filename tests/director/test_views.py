@@ -4,9 +4,8 @@ import pytest
 
 from director import runner
 from director.events import record_event
-from director.models import Deployment, Instance, IpAddress, Stemcell, Task, TaskState, Vm
+from director.models import Deployment, Instance, IpAddress, Task, TaskState, Vm
 from director.runner import create_task, run_task, task_handler
-from tests.director.builders import build_stemcell_tgz
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("director_dirs")]
 
@@ -51,35 +50,6 @@ def _deploy(ctx):
 def test_pages_need_a_login(client, url):
     response = client.get(url)
     assert response.status_code == 302 and "/login/" in response["Location"]
-
-
-def test_stemcells_page_lists_and_uploads(admin_client, tmp_path):
-    Stemcell.objects.create(
-        name="bosh-vsphere-esxi-ubuntu-jammy-go_agent", version="1.18", cid="sc-abc"
-    )
-    page = admin_client.get("/director/stemcells/").content.decode()
-    assert "sc-abc" in page and "1.18" in page and 'name="stemcell[file]"' in page
-
-    good = build_stemcell_tgz(tmp_path / "s.tgz", version="2.0")
-    with open(good, "rb") as fh:
-        response = admin_client.post("/director/stemcells/", {"stemcell[file]": fh})
-    task = Task.objects.get(type="update_stemcell")
-    assert response.status_code == 302 and response["Location"] == f"/director/tasks/{task.id}/"
-
-    bad = build_stemcell_tgz(tmp_path / "bad.tgz", image=None)
-    with open(bad, "rb") as fh:
-        response = admin_client.post("/director/stemcells/", {"stemcell[file]": fh}, follow=True)
-    assert "bad.tgz: image: not in the tarball" in response.content.decode()
-    assert Task.objects.count() == 1
-
-
-def test_a_read_only_role_sees_no_upload_form_and_cannot_upload(role_client, tmp_path):
-    client = role_client("full_view")
-    assert 'name="stemcell[file]"' not in client.get("/director/stemcells/").content.decode()
-    with open(build_stemcell_tgz(tmp_path / "s.tgz"), "rb") as fh:
-        response = client.post("/director/stemcells/", {"stemcell[file]": fh}, follow=True)
-    assert "may not upload" in response.content.decode()
-    assert not Task.objects.exists()
 
 
 def test_task_page_renders_stages_with_progress_and_the_error(admin_client):

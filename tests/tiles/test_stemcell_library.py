@@ -314,6 +314,40 @@ def test_stemcells_page_lists_the_library_and_the_dashboard_follows(
     assert f"Stemcell &#x27;{JAMMY}/1.7&#x27; already exists" in text
 
 
+# The page moved here from the director's pages (it is the console's).
+
+
+@pytest.mark.django_db
+def test_stemcells_page_lists_the_directors_and_uploads(admin_client, tiles_dirs):
+    Stemcell.objects.create(
+        name="bosh-vsphere-esxi-ubuntu-jammy-go_agent", version="1.18", cid="sc-abc"
+    )
+    page = admin_client.get("/director/stemcells/").content.decode()
+    assert "sc-abc" in page and "1.18" in page and 'name="stemcell[file]"' in page
+
+    good = build_stemcell_tgz(tiles_dirs / "s.tgz", version="2.0")
+    with open(good, "rb") as fh:
+        response = admin_client.post("/director/stemcells/", {"stemcell[file]": fh})
+    task = Task.objects.get(type="update_stemcell")
+    assert response.status_code == 302 and response["Location"] == f"/director/tasks/{task.id}/"
+
+    bad = build_stemcell_tgz(tiles_dirs / "bad.tgz", image=None)
+    with open(bad, "rb") as fh:
+        response = admin_client.post("/director/stemcells/", {"stemcell[file]": fh}, follow=True)
+    assert "bad.tgz: image: not in the tarball" in response.content.decode()
+    assert Task.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_read_only_role_sees_no_upload_form_and_cannot_upload(client, user_with_role, tiles_dirs):
+    client.force_login(user_with_role("full_view"))
+    assert 'name="stemcell[file]"' not in client.get("/director/stemcells/").content.decode()
+    with open(build_stemcell_tgz(tiles_dirs / "s.tgz"), "rb") as fh:
+        response = client.post("/director/stemcells/", {"stemcell[file]": fh}, follow=True)
+    assert "may not upload" in response.content.decode()
+    assert not Task.objects.exists()
+
+
 # --------------------------------------------------------------------------- on vcsim
 
 
