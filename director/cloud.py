@@ -11,7 +11,8 @@ The latest ``cpi`` config wins. Its shape is BOSH's cpi-config::
 ``properties`` are the vSphere CPI's global config for one vCenter; they
 become ``cloud.properties.vcenters[0]`` of the cpi.json the CPI factory
 (``cpi.load_cloud``) takes. Until a cpi config exists, the local vcsim that
-``make run`` started is the vCenter (``director.vcenter.local_vcsim``), with
+``make run`` started is the vCenter (``local_vcsim``: its connection file in
+the data directory), with
 BOSH's default folders (``BOSH_VMs``, ``BOSH_Templates``, ``BOSH_Disks``),
 its first datacenter, every cluster and every datastore.
 
@@ -30,21 +31,35 @@ neither the debug log, the CPI log nor Django's logs can show it.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+from django.conf import settings
 
+import cpi
+from cpi.logging import LoggedCpi
 from opsconsole.redaction import redact_text, register_secret
 
 from .blobstore import agent_blobstore_settings
 from .models import Config, ConfigType
-from .vcenter import local_vcsim
 
 
 class CloudNotConfigured(Exception):
     """No cpi config and no local vcsim: the director has no vCenter to talk to."""
+
+
+def local_vcsim() -> dict | None:
+    """The connection facts of the vcsim that `make run` started, if any."""
+    path = settings.LOCAL_VCSIM_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _vsphere_cpi_entry(config: Config) -> dict:
@@ -147,8 +162,6 @@ def cloud_for_director(task_ctx=None):
     if task_ctx is not None and getattr(task_ctx, "_cloud", None) is not None:
         return task_ctx._cloud
 
-    import cpi
-
     name, properties = cloud_properties()
     # Decrypted from the cpi-config (or vcsim's file): no log line of this process may show it.
     secrets = [v.get("password") for v in properties.get("vcenters", []) if v.get("password")]
@@ -167,9 +180,4 @@ def cloud_for_director(task_ctx=None):
 
 def _logged(cloud, task_ctx, secrets):
     """Wrap the cloud with the CPI's call logger, writing to the task's CPI log."""
-    try:
-        from cpi.logging import LoggedCpi
-    except ImportError:  # the CPI's call logger is not there yet: log nothing extra
-        task_ctx.debug("cpi.logging is not available: CPI calls are not logged")
-        return cloud
     return LoggedCpi(cloud, task_ctx.cpi_log, secrets=secrets)

@@ -1,36 +1,43 @@
-"""Which vCenter the director talks to, and a reachability check.
+"""The director's own talks with vCenter, outside the CPI contract.
 
-The cpi-config rendered by the Director tile wins; until one exists, the
-local vcsim that ``make run`` started (its connection file in the data
-directory) is the default vCenter (``director.cloud.cloud_properties``
-decides; ``vcenter_check`` logs in to whichever it is).
+Two questions the console asks before any deploy:
+
+- ``vcenter_check``: can the director log in to its vCenter (the cpi
+  config's, else the local vcsim that ``make run`` started; which one is
+  ``director.cloud.cloud_properties``'s decision)? The doctor runs it.
+- ``vcenter_inventory``: does a vCenter the operator typed in log in, and
+  which datacenters, clusters, resource pools, datastores and portgroups
+  does it hold? The Director tile's "Test connection" and its pane checks
+  call it, so the tile never speaks pyVmomi or the vSphere CPI's client.
+
+Refusals are ``ServiceError`` naming the argument at fault (``host``,
+``password``, ``ca_cert``, ``datacenter``); a vCenter that does not answer
+is its subclass ``VCenterUnreachable``, which a caller may choose to wait
+out or save past.
 """
 
-import json
+from __future__ import annotations
 
-from django.conf import settings
+import ssl
+
+from opsconsole.doctor import Check
+from opsconsole.errors import ServiceError
+
+from .cloud import CloudNotConfigured, cloud_properties
 
 
-def local_vcsim() -> dict | None:
-    """The connection facts of the vcsim that `make run` started, if any."""
-    path = settings.LOCAL_VCSIM_FILE
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+class VCenterUnreachable(ServiceError):
+    """vCenter gave no usable answer (network, timeout, 5xx): nothing could be read."""
+
+    def __init__(self, errors: dict, address: str = ""):
+        super().__init__(errors)
+        self.address = address
 
 
 def vcenter_check():
     """Can the director log in to its vCenter (the cpi config's, else the local vcsim)?"""
-    import ssl
-
+    # heavy: pyVmomi loads only when vCenter is asked, not with every process.
     from pyVim.connect import Disconnect, SmartConnect
-
-    from opsconsole.doctor import Check
-
-    from .cloud import CloudNotConfigured, cloud_properties
 
     try:
         name, properties = cloud_properties()
@@ -65,3 +72,85 @@ def vcenter_check():
     finally:
         Disconnect(si)
     return Check("vcenter", True, f"{vc.get('host')} ({name}): {about}")
+
+
+def vcenter_inventory(
+    *,
+    host: str,
+    user: str,
+    password: str,
+    ca_cert: str | None = None,
+    insecure: bool = False,
+    datacenter: str | None = None,
+) -> dict:
+    """Log in to the vCenter at ``host`` (``name[:port]``) and list one datacenter's names.
+
+    Returns ``{"datacenters", "datacenter", "clusters", "datastores",
+    "portgroups", "resource_pools"}``: every datacenter of the vCenter, the
+    one read (``datacenter``, else the first by name), and its names, each a
+    sorted list (resource pools as ``cluster/pool``). The names are read in
+    two round trips (``cpi.vsphere.catalog``). A bad host, a refused login,
+    an untrusted certificate or an unknown datacenter raise ``ServiceError``
+    naming the argument; a vCenter that does not answer raises
+    ``VCenterUnreachable`` (naming ``host``).
+    """
+    # heavy: pyVmomi and the vSphere client load only when vCenter is asked.
+    from pyVmomi import vmodl
+
+    from cpi.base import CloudError
+    from cpi.vsphere import client as vsphere
+    from cpi.vsphere.catalog import datacenter_names
+    from cpi.vsphere.config import ConfigError, VCenterConfig, split_host
+
+    try:
+        name, port = split_host(str(host).strip(), "host")
+    except ConfigError as exc:
+        raise ServiceError({"host": [str(exc).split(": ", 1)[-1]]}) from None
+    config = VCenterConfig(
+        host=name,
+        port=port,
+        user=str(user),
+        password=str(password),
+        ca_cert=None if insecure else ca_cert,
+        insecure=insecure,
+        connect_timeout=5.0,
+        http_timeout=30.0,
+    )
+    client = vsphere.VSphereClient(config, keepalive_seconds=0)
+    try:
+        try:
+            names = datacenter_names(client, datacenter or None)
+        except vsphere.VCenterUnreachable as exc:
+            raise VCenterUnreachable({"host": [str(exc)]}, address=config.address) from None
+        except CloudError as exc:
+            msg = str(exc)
+            field = "password" if "user name or password" in msg else "host"
+            if "certificate" in msg:
+                field = "ca_cert"
+            raise ServiceError({field: [msg]}) from None
+        except vmodl.MethodFault as exc:
+            raise ServiceError({"host": [exc.msg or type(exc).__name__]}) from None
+        except OSError as exc:  # the connection broke after the login
+            raise VCenterUnreachable(
+                {"host": [f"vCenter {config.address} stopped answering: {exc}"]},
+                address=config.address,
+            ) from None
+        if names.datacenter is None:
+            raise ServiceError(
+                {
+                    "datacenter": [
+                        f"vCenter {config.address} has no datacenter '{datacenter or ''}' "
+                        f"(it has: {', '.join(names.datacenters) or 'none'})"
+                    ]
+                }
+            )
+        return {
+            "datacenters": list(names.datacenters),
+            "datacenter": names.datacenter,
+            "clusters": list(names.clusters),
+            "datastores": list(names.datastores),
+            "portgroups": list(names.portgroups),
+            "resource_pools": list(names.resource_pools),
+        }
+    finally:
+        client.close()

@@ -16,8 +16,8 @@ from playwright.sync_api import expect
 
 from director.events import record_event
 from tiles import director_tile, services
+from tiles.director_tile.checks import VCenterCheck
 from tiles.models import Product
-from tiles.vcenter_checks import VCenterCheck
 
 from .conftest import login
 

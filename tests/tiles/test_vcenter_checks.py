@@ -18,7 +18,7 @@ from django.urls import reverse
 from pyVmomi import vim
 
 from tiles import director_tile, services
-from tiles.vcenter_checks import VCenterCheck
+from tiles.director_tile.checks import VCenterCheck
 
 API = "/api/v0"
 FLAG = "ignore_unreachable_vcenter"

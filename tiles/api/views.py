@@ -104,8 +104,8 @@ IGNORE_UNREACHABLE_VCENTER = OpenApiParameter(
 
 
 def _vcenter_check(request):
-    """This write's check against vCenter (``tiles.vcenter_checks``)."""
-    from tiles.vcenter_checks import IGNORE_UNREACHABLE, VCenterCheck
+    """This write's check against vCenter (``tiles.director_tile.checks``)."""
+    from tiles.director_tile.checks import IGNORE_UNREACHABLE, VCenterCheck
 
     flag = str(request.query_params.get(IGNORE_UNREACHABLE, "")).lower()
     if flag not in ("", "true", "false", "1", "0"):

@@ -4,8 +4,8 @@ A wrong vCenter password, a mistyped cluster (``DC0_C9_typo``) or
 portgroup (``VM Netwrk``) used to be saved and fail only at Apply Changes.
 Saving the vCenter Config, Create Availability Zones and Create Networks
 panes now logs in with the connection check of "Test connection"
-(``director_tile.test_vcenter_connection``, which reads the names in two
-round trips) and refuses, naming the field:
+(``iaas.test_vcenter_connection``: the director logs in and reads the
+names in two round trips) and refuses, naming the field:
 
 - vCenter Config: a refused login (``vcenter_password``), an untrusted
   certificate, an unknown datacenter, a datastore the datacenter lacks;
@@ -20,10 +20,10 @@ refused too, saying why, unless the operator asks to save anyway: the
 in the API. Then the save goes through with a warning saying what was not
 checked. It never passes silently.
 
-A ``VCenterCheck`` is one save's check: the setters of ``director_tile``
-call it (their ``check`` hook) with the normalised pane, after their own
-validation, so that format errors and name errors come back together and
-nothing is written while either is left.
+A ``VCenterCheck`` is one save's check: the pane setters (``settings``,
+``azs``, ``networks``) call it (their ``check`` hook) with the normalised
+pane, after their own validation, so that format errors and name errors
+come back together and nothing is written while either is left.
 """
 
 from __future__ import annotations
@@ -31,18 +31,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from director.vcenter import VCenterUnreachable
 from opsconsole.errors import ServiceError
+
+from .iaas import test_vcenter_connection
 
 #: The API's query flag (and the pane's checkbox) to save when vCenter cannot check.
 IGNORE_UNREACHABLE = "ignore_unreachable_vcenter"
-
-
-class VCenterUnreachable(ServiceError):
-    """vCenter gave no usable answer (network, timeout, 5xx): the names are unchecked."""
-
-    def __init__(self, errors: dict, address: str = ""):
-        super().__init__(errors)
-        self.address = address
 
 
 def _first(errors: Mapping[str, list[str]]) -> str:
@@ -76,10 +71,8 @@ class VCenterCheck:
 
     def _inventory(self, iaas: Mapping | None, key: str, what: str):
         """``(inventory, errors)``: the names, or why the pane cannot be checked."""
-        from tiles import director_tile
-
         try:
-            return director_tile.test_vcenter_connection(iaas), {}
+            return test_vcenter_connection(iaas), {}
         except VCenterUnreachable as exc:
             return None, self._cannot_check(key, _first(exc.errors), what)
         except ServiceError as exc:
