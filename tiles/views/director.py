@@ -12,6 +12,10 @@ who saved the pane since, and the pane shows the saved values again
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,6 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from opsconsole.auth import can_write
 from opsconsole.errors import Conflict, ServiceError
 from tiles import director_tile
+from tiles.director_tile.checks import IGNORE_UNREACHABLE, VCenterCheck
 from tiles.forms import (
     DirectorSettingsForm,
     VCenterForm,
@@ -29,7 +34,6 @@ from tiles.forms import (
     parse_vm_types,
 )
 from tiles.services import versions
-from tiles.vcenter_checks import IGNORE_UNREACHABLE, VCenterCheck
 
 from . import fielderrors
 from .common import _error_lines, writer_required
@@ -278,67 +282,93 @@ def _az_context():
     return {"az_names": [a["name"] for a in director_tile.list_availability_zones()]}
 
 
-def _director_azs(request, pane):
+def _rows_pane(
+    request,
+    pane,
+    *,
+    read: Callable[[], Any],
+    parse: Callable[[Any], Any],
+    save: Callable[..., Any],
+    errors_of: Callable[[dict, Any], list[str]],
+    context: Callable[[Any], dict],
+    fragment_context: Callable[[], dict] = dict,
+    check: VCenterCheck | None = None,
+):
+    """The flow of the row panes (AZs, networks, VM types).
+
+    GET shows the saved rows (``read``), or with ``?fragment=`` one new row
+    for htmx. POST ``parse``s the form's rows and ``save``s them all: saved,
+    it redirects with a message (and the ``check``'s warnings); refused, the
+    pane shows the rows as sent with each error under its field
+    (``errors_of`` attaches them, the rest are listed on top), status 422.
+    A stale save (409) goes up to ``director_tile_pane``. With a ``check``
+    (the names against vCenter), a pane whose names vCenter could not check
+    offers "Save anyway".
+    """
     if request.method == "GET" and request.GET.get("fragment"):
-        return _rows_fragment(request, pane, dict)
+        return _rows_fragment(request, pane, fragment_context)
     errors: list[str] = []
     status = 200
-    check = _check(request)
     if request.method == "POST":
-        azs = parse_availability_zones(request.POST)
+        value = parse(request.POST)
         try:
-            director_tile.set_availability_zones(azs, check=check, **_write_kw(request))
+            save(value, **_write_kw(request))
         except Conflict:
             raise
         except ServiceError as exc:
-            errors = fielderrors.attach_rows(exc.errors, azs, "availability_zones")
+            errors = errors_of(exc.errors, value)
             status = 422
         else:
             return _saved(request, pane, check)
     else:
-        azs = director_tile.list_availability_zones()
+        value = read()
+    ctx = {**context(value), "errors": errors}
+    if check is not None:
+        ctx["save_anyway"] = check.unchecked
+    return _director_page(request, pane, ctx, status=status)
+
+
+def _with_cluster_rows(azs: list[dict]) -> dict:
+    """An AZ without clusters shows one empty cluster row to fill in."""
     for az in azs:
         az.setdefault("clusters", [])
         if not az["clusters"]:
             az["clusters"] = [{}]
-    return _director_page(
+    return {"azs": azs}
+
+
+def _director_azs(request, pane):
+    check = _check(request)
+    return _rows_pane(
         request,
         pane,
-        {"azs": azs, "errors": errors, "save_anyway": check.unchecked},
-        status=status,
+        read=director_tile.list_availability_zones,
+        parse=parse_availability_zones,
+        save=partial(director_tile.set_availability_zones, check=check),
+        errors_of=lambda errors, azs: fielderrors.attach_rows(errors, azs, "availability_zones"),
+        context=_with_cluster_rows,
+        check=check,
     )
 
 
 def _director_networks(request, pane):
-    if request.method == "GET" and request.GET.get("fragment"):
-        return _rows_fragment(request, pane, _az_context)
-    errors: list[str] = []
-    status = 200
     check = _check(request)
-    if request.method == "POST":
-        data = parse_networks(request.POST)
-        try:
-            director_tile.set_networks(data, check=check, **_write_kw(request))
-        except Conflict:
-            raise
-        except ServiceError as exc:
-            errors = fielderrors.attach_rows(exc.errors, data["networks"], "networks")
-            status = 422
-        else:
-            return _saved(request, pane, check)
-    else:
-        data = director_tile.get_networks()
-    return _director_page(
+    return _rows_pane(
         request,
         pane,
-        {
+        read=director_tile.get_networks,
+        parse=parse_networks,
+        save=partial(director_tile.set_networks, check=check),
+        errors_of=lambda errors, data: fielderrors.attach_rows(
+            errors, data["networks"], "networks"
+        ),
+        context=lambda data: {
             "networks": data["networks"],
             "icmp": data["icmp_checks_enabled"],
-            "errors": errors,
-            "save_anyway": check.unchecked,
             **_az_context(),
         },
-        status=status,
+        fragment_context=_az_context,
+        check=check,
     )
 
 
@@ -374,22 +404,13 @@ def _director_network_and_az(request, pane):
 
 
 def _director_vm_types(request, pane):
-    if request.method == "GET" and request.GET.get("fragment"):
-        return _rows_fragment(request, pane, dict)
-    errors: list[str] = []
-    status = 200
-    if request.method == "POST":
-        types = [] if request.POST.get("builtin") else parse_vm_types(request.POST)
-        try:
-            director_tile.set_vm_types(types, **_write_kw(request))
-        except Conflict:
-            raise
-        except ServiceError as exc:
-            errors = fielderrors.top_lines(exc.errors)
-            status = 422
-            vm_types = types
-        else:
-            return _saved(request, pane)
-    else:
-        vm_types = director_tile.vm_types()
-    return _director_page(request, pane, {"vm_types": vm_types, "errors": errors}, status=status)
+    # "Use the built-in types" saves an empty catalog, which restores them.
+    return _rows_pane(
+        request,
+        pane,
+        read=director_tile.vm_types,
+        parse=lambda post: [] if post.get("builtin") else parse_vm_types(post),
+        save=director_tile.set_vm_types,
+        errors_of=lambda errors, types: fielderrors.top_lines(errors),
+        context=lambda types: {"vm_types": types},
+    )
