@@ -8,26 +8,25 @@ password), ``salted_credentials`` (+ salt), ``secret``, ``uuid``,
 signed by the console's root CA, for the blueprint's ``default.domains``).
 ``make_root_ca()`` creates that root CA.
 
+Keys and certificates come from the director's variable generation
+(``director.manifest.variables``), the one place that builds them; this
+module keeps what is Ops Manager's: which types are generated, their value
+shapes and the root CA's and leaf certificates' options.
+
 Values come back in the normalised shapes of ``tiles.properties``. Nothing
 here logs; callers store the values encrypted and never print them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import secrets
 import string
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from director import passwords
+from director.manifest.variables import generate_variable
 from tiles import properties as props
 
 __all__ = [
@@ -61,112 +60,52 @@ def _random(n: int = 20, alphabet: str = _ALPHABET) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _key_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-
-
-def _public_pem(key: rsa.RSAPrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+def _variable(var_def: dict, issuer: tuple[str, str] | None = None) -> dict:
+    """A value from the director's variable generation (one place for keys and
+    certificates); ``issuer`` is the signing CA ``(cert_pem, key_pem)``."""
+    ca = {"certificate": issuer[0], "private_key": issuer[1]} if issuer else None
+    return generate_variable(var_def, lambda name: ca)
 
 
 def make_root_ca(common_name: str = "opsconsole root CA") -> tuple[str, str]:
     """A self-signed RSA root CA: ``(cert_pem, key_pem)``, valid four years."""
-    key = _key()
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "opsconsole"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
+    value = _variable(
+        {
+            "name": "root_ca",
+            "type": "certificate",
+            "options": {
+                "common_name": common_name,
+                "is_ca": True,
+                "organization": "opsconsole",
+                "duration": ROOT_CA_DAYS,
+                "key_usage": ["digital_signature", "key_cert_sign", "crl_sign"],
+            },
+        }
     )
-    now = dt.datetime.now(dt.UTC)
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=ROOT_CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ski, critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key)
+    return value["certificate"], value["private_key"]
 
 
 def _leaf_cert(
     root_ca: tuple[str, str], domains: Sequence[str], common_name: str
 ) -> tuple[str, str]:
-    ca_cert = x509.load_pem_x509_certificate(root_ca[0].encode())
-    ca_key = serialization.load_pem_private_key(root_ca[1].encode(), None)
-    key = _key()
-    sans: list[x509.GeneralName] = []
-    for d in domains:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(d)))
-        except ValueError:
-            sans.append(x509.DNSName(d))
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "opsconsole"),
-                    x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
-                ]
-            )
-        )
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
-            critical=False,
-        )
+    """A server and client certificate signed by ``root_ca`` for ``domains``
+    (IP addresses become IP SANs)."""
+    value = _variable(
+        {
+            "name": "leaf",
+            "type": "certificate",
+            "options": {
+                "common_name": common_name[:64],
+                "alternative_names": list(domains),
+                "ca": "root_ca",
+                "extended_key_usage": ["server_auth", "client_auth"],
+                "organization": "opsconsole",
+                "duration": LEAF_DAYS,
+            },
+        },
+        issuer=root_ca,
     )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key)
+    return value["certificate"], value["private_key"]
 
 
 def generate_credential(
@@ -197,8 +136,8 @@ def generate_credential(
             "salt": _random(16, "0123456789abcdef"),
         }
     if t == "rsa_pkey_credentials":
-        key = _key()
-        return {"private_key_pem": _key_pem(key), "public_key_pem": _public_pem(key)}
+        key = _variable({"name": "key", "type": "rsa"})
+        return {"private_key_pem": key["private_key"], "public_key_pem": key["public_key"]}
     if t == "rsa_cert_credentials":
         if root_ca is None:
             raise CredentialError("generating a certificate needs the root CA")
@@ -210,7 +149,7 @@ def generate_credential(
                 f"{blueprint.get('name')}: domains hold accessors; evaluate them first"
             )
         cert_pem, key_pem = _leaf_cert(
-            root_ca, domains, domains[0] if domains else blueprint.get("name", "opsconsole")
+            root_ca, domains, domains[0] if domains else str(blueprint.get("name", "opsconsole"))
         )
         return {"cert_pem": cert_pem, "private_key_pem": key_pem}
     raise CredentialError(f"type '{t}' cannot be generated")
@@ -271,6 +210,7 @@ def _generate(bp, root_ca, domain_evaluator):
 # --------------------------------------------------------------------------
 # SHA-512 crypt ($6$), for the salted_credentials accessor
 # ``sha512_hashed_password``; the algorithm of glibc's crypt(3) (Drepper).
+
 
 def sha512_crypt(password: str, salt: str, rounds: int | None = None) -> str:
     """``$6$<salt>$<hash>`` as crypt(3) computes it (salt cut to 16 chars).

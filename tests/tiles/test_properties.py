@@ -3,6 +3,7 @@
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.corpus import TILES as CORPUS
 from tests.corpus import needs_corpus
@@ -644,6 +645,26 @@ def test_generated_certificate_is_signed_by_the_root_ca_for_its_domains(root_ca)
     assert leaf.issuer == ca.subject
     # The pair passes our own validation.
     assert props.validate(bp("rsa_cert_credentials"), value) == value
+
+
+def test_generated_certificate_is_a_tls_server_and_client_leaf(root_ca):
+    # Built by the director's variable generation: a leaf for TLS both ways.
+    value = generate_credential(
+        {"name": "api", "type": "rsa_cert_credentials", "default": {"domains": ["10.0.0.5"]}},
+        root_ca=root_ca,
+    )
+    leaf = x509.load_pem_x509_certificate(value["cert_pem"].encode())
+    assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and usage.key_encipherment and not usage.key_cert_sign
+    eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.5"]
+    ca = x509.load_pem_x509_certificate(root_ca[0].encode())
+    ca_ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert aki.key_identifier == ca_ski.digest
 
 
 def test_explicit_domains_win_and_accessor_domains_are_refused(root_ca):
