@@ -12,8 +12,10 @@ the executor:
                 ...update batch.plans together (canaries first)...
 
 Modules: ``model`` (inputs and outputs), ``planner`` (the entry point),
-``azs`` (AZ placement, indexes, bootstrap), ``ips`` (subnets and IP
-allocation), ``changes`` (what changed and why), ``update`` (the update block),
+``cloud_config`` and ``groups`` (what the planner reads), ``azs`` (AZ
+placement, indexes, bootstrap), ``addresses`` and ``networks`` (IPs,
+subnets), ``ips`` and ``reservations`` (IP allocation), ``instance_plans``
+(desired state), ``changes`` (what changed and why), ``update`` (the update block),
 ``schedule`` (batches, serial runs), ``errors``.
 """
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from director.planning.errors import PlanError
-from director.planning.ips import Network, parse_networks
+from director.planning.networks import Network, parse_networks
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from director.manifest.parse import MAX_INSTANCES
+from director.planning.addresses import expand_ips, parse_ip
 from director.planning.azs import StaticIpPool
 from director.planning.cloud_config import CloudConfig, mapping
 from director.planning.errors import NetworkReservationIpOutsideSubnet, PlanError
-from director.planning.ips import Network, expand_ips, parse_ip
 from director.planning.model import JobRef, PlanOptions, StemcellRef
+from director.planning.networks import Network
 from director.planning.update import UpdateConfig, resolve_update_config
 
 LIFECYCLES = ("service", "errand")

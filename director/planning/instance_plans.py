@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from director.planning.addresses import parse_ip
 from director.planning.azs import Placement
 from director.planning.changes import classify, detect_changes
 from director.planning.cloud_config import CloudConfig
 from director.planning.errors import PlanError
 from director.planning.groups import GroupSpec
-from director.planning.ips import parse_ip
 from director.planning.model import (
     DeploymentPlan,
     DesiredInstance,

@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+from director.planning.addresses import parse_ip
 from director.planning.azs import Placement
 from director.planning.cloud_config import CloudConfig
 from director.planning.errors import PlanError
 from director.planning.groups import GroupSpec
-from director.planning.ips import Holder, IpAllocator, parse_ip
+from director.planning.ips import Holder, IpAllocator
 from director.planning.model import ExistingInstance, NetworkReservation
 
 #: uuid -> network name -> reservation

@@ -2,6 +2,7 @@
 
 import pytest
 
+from director.planning.addresses import IpRangeSet, expand_ips, parse_ip_list
 from director.planning.errors import (
     NetworkReservationAlreadyInUse,
     NetworkReservationIpOutsideSubnet,
@@ -9,16 +10,8 @@ from director.planning.errors import (
     NetworkReservationNotEnoughCapacity,
     PlanError,
 )
-from director.planning.ips import (
-    Holder,
-    IpAllocator,
-    IpRangeSet,
-    expand_ips,
-    parse_ip_list,
-    parse_network,
-    parse_networks,
-    parse_subnet,
-)
+from director.planning.ips import Holder, IpAllocator
+from director.planning.networks import parse_network, parse_networks, parse_subnet
 
 
 def holder(n: int, group: str = "zk") -> Holder:
