@@ -11,7 +11,7 @@ The key comes from the environment (``OPSCONSOLE_ENCRYPTION_KEY``) or the
 data directory; losing it makes the stored secrets unreadable, which is the
 point.
 
-Rotation (``opsconsole.backup.keys``) re-encrypts every encrypted column and
+Rotation (``console.backup.keys``) re-encrypts every encrypted column and
 then replaces the data-dir key file. Every process (web workers, the Celery
 worker) notices that the file changed (its inode, size or mtime; one
 ``stat`` per call) and adopts the new key on its next encrypt or decrypt.

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "opsconsole",
     "director",
     "tiles",
+    "console",  # the top layer (users, backup, runstack): it imports the apps listed before it
 ]
 
 MIDDLEWARE = [

@@ -8,7 +8,10 @@ or not such a user exists, so a lockout tells nothing about which names
 are real) and against the client address; ``LOGIN_FAILURES_PER_USER`` or
 ``LOGIN_FAILURES_PER_ADDRESS`` failures within ``LOGIN_FAILURE_WINDOW``
 seconds lock that name or address for ``LOGIN_LOCKOUT_PERIOD`` seconds,
-as UAA locks an account. Every lockout is an audit event.
+as UAA locks an account. Every lockout is an audit event: ``locked_out``
+is sent with the event's ``object_type``, ``object_name`` and ``context``,
+and the console app (``console.apps``) records it in the director's event
+store; the throttle, at the bottom, knows no app.
 
 The counts live in the database (``LoginThrottle``), not in a worker's
 memory: the web server runs several processes, and each must see the same
@@ -29,12 +32,18 @@ from django.conf import settings
 from django.contrib.auth import authenticate as django_authenticate
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .models import LoginThrottle
 
 #: Longest user name or address kept as a key; a longer user name cannot exist anyway.
 KEY_LENGTH = 255
+
+#: Sent once per lockout, inside the failing login's request, with ``object_type``
+#: (``user`` or ``client-address``), ``object_name`` (the locked key) and ``context``
+#: (why, who, from where, until when): what the audit event about it holds.
+locked_out = Signal()
 
 
 class LockedOut(Exception):
@@ -102,12 +111,10 @@ def _count_failure(
 
 
 def _record_lockout(scope: str, key: str, username: str, address: str, until) -> None:
-    from director.events import record_event
-
-    record_event(
-        "lock",
-        "user" if scope == LoginThrottle.USER else "client-address",
-        key,
+    locked_out.send(
+        sender=LoginThrottle,
+        object_type="user" if scope == LoginThrottle.USER else "client-address",
+        object_name=key,
         context={
             "reason": "too many failed logins",
             "user_name": username[:KEY_LENGTH],

@@ -5,11 +5,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import IsAuthenticated
 
+from console.backup import api as backup_api
+from console.users import api as users_api
 from tiles.api import urls as tiles_api_urls
 
 from . import api, views
-from .backup import api as backup_api
-from .users import api as users_api
 
 api_v0 = [
     path("info", api.info, name="api-info"),
@@ -50,7 +50,7 @@ urlpatterns = [
     path("director/", include("director.urls")),
     # The director's blobstore (DAV for agents): basic auth or signed URLs, no login.
     path("blobstore/", include("director.blobstore.urls")),
-    path("settings/users/", include("opsconsole.users.urls")),
+    path("settings/users/", include("console.users.urls")),
     path("", include("tiles.urls")),
 ]
 handler404 = "opsconsole.views.not_found"

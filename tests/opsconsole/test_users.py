@@ -417,8 +417,8 @@ def test_api_the_last_admin_cannot_delete_themselves(admin_api, admin_user):
 
 def test_the_last_active_admin_cannot_be_deleted_by_anyone(admin_api, admin_user):
     """The guard holds whoever asks (a command, or an admin deleted meanwhile)."""
+    from console.users import services
     from opsconsole.errors import ServiceError
-    from opsconsole.users import services
 
     _create(admin_api, "second", "admin")
     admin_api.patch("/api/v0/users/second", {"active": False}, format="json")
@@ -732,8 +732,8 @@ def test_two_admins_removing_each_other_at_once_leave_one(monkeypatch, django_us
     if connection.vendor == "sqlite":
         pytest.skip("SQLite serializes writing transactions (IMMEDIATE); its test DB is in memory")
 
+    from console.users import services
     from opsconsole.errors import ServiceError
-    from opsconsole.users import services
 
     first = django_user_model.objects.create_superuser("first", "", GOOD)
     second = services.create_user("first", "second", OTHER, "admin")

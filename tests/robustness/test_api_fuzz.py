@@ -193,7 +193,7 @@ def world(settings, tmp_path, loopback_only):
         )
     task = runner.create_task("cck_scan", "scan deployment", "admin", deployment_name="zk")
     event = record_event("create", "deployment", "zk", user="admin", task=task, deployment="zk")
-    from opsconsole.users.services import create_user
+    from console.users.services import create_user
 
     fuzzed_user = create_user("admin", "fuzzed", PASSWORD, "full_view")
     from opsconsole.models import ApiToken

@@ -23,6 +23,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from rest_framework.test import APIClient
 
+from console.backup import installation, keys
 from director import uploads
 from director.agents import nats_auth
 from director.agents.certs import MbusPki
@@ -40,7 +41,6 @@ from director.models import (
     Vm,
 )
 from opsconsole import crypto
-from opsconsole.backup import installation, keys
 from opsconsole.models import ApiToken
 from tests.director.builders import build_stemcell_tgz
 from tiles import services

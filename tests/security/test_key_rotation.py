@@ -16,11 +16,12 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings as django_settings
 from django.db import connection
 
+from console.backup import keys
 from director.models import Config, Credential, Deployment, Task, Variable, VariableSet
 from opsconsole import crypto
-from opsconsole.backup import keys
 from tiles import services
 from tiles.models import DirectorConfig, StagedProduct
+from tiles.services.busy import WorkRunning
 
 from .conftest import cpi_config_text
 
@@ -166,7 +167,7 @@ def test_rotation_is_refused_while_a_task_runs(secrets_everywhere, key_file):
         checkpoint_time=timezone.now(),
     )
     before = raw_tokens()
-    with pytest.raises(keys.WorkRunning, match="director task .* is processing"):
+    with pytest.raises(WorkRunning, match="director task .* is processing"):
         keys.rotate_encryption_key()
     assert raw_tokens() == before
     assert not crypto.pending_key_file(key_file).exists()

@@ -12,8 +12,8 @@ files they append to would be rewritten under them.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from opsconsole.backup.keys import refuse_while_busy
 from opsconsole.errors import ServiceError
+from tiles.services.busy import refuse_while_busy
 from tiles.services.scrub import file_lines, scrub_secrets
 
 

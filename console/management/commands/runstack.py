@@ -23,13 +23,18 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
+from director.agents.nats_auth import prepare_server
+from director.models import Vm
 from opsconsole.localservices.celery import start_beat, start_worker
 from opsconsole.localservices.nats import start_nats
 from opsconsole.localservices.process import ManagedProcess, port_in_use, wait_for_port
 from opsconsole.localservices.redis import start_redis
 from opsconsole.localservices.supervisor import Part, Supervisor, process_alive, read_state
 from opsconsole.localservices.tls import self_signed_certificate
+from opsconsole.localservices.vcsim import start_vcsim
+from opsconsole.localservices.vmruntime import start_vmruntime
 
 
 class StopRequested(Exception):
@@ -189,11 +194,6 @@ class Command(BaseCommand):
         return proc
 
     def _start_nats(self, port, env, say):
-        from django.db import DatabaseError
-
-        from director.agents.nats_auth import prepare_server
-        from director.models import Vm
-
         try:
             agent_ids = list(Vm.objects.values_list("agent_id", flat=True))
         except DatabaseError:  # not migrated yet: the agent listener adds them later
@@ -211,8 +211,6 @@ class Command(BaseCommand):
         )
 
     def _start_vcsim(self, data, port, say):
-        from opsconsole.localservices.vcsim import start_vcsim
-
         vcsim = start_vcsim(
             clusters=2,
             hosts=3,
@@ -239,8 +237,6 @@ class Command(BaseCommand):
 
     def _start_vmruntime(self, data, logs, say):
         """The agents inside vcsim's VMs (tools/vmruntime): it watches the vCenter vcsim serves."""
-        from opsconsole.localservices.vmruntime import start_vmruntime
-
         proc = start_vmruntime(
             data / "vmruntime", settings.LOCAL_VCSIM_FILE, log_path=logs / "vmruntime.log"
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from opsconsole.backup import installation
+from console.backup import installation
 from opsconsole.errors import ServiceError
 
 from .export_installation import read_passphrase

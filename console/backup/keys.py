@@ -39,8 +39,10 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps
 from django.db import connection, transaction
 
+from director.events import record_event
 from opsconsole import crypto
 from opsconsole.errors import Conflict, ServiceError
+from tiles.services.busy import refuse_while_busy
 
 #: The environment variable the operator gives a new key in, when the key comes from environment.
 NEW_KEY_VARIABLE = "OPSCONSOLE_NEW_ENCRYPTION_KEY"
@@ -48,10 +50,6 @@ NEW_KEY_VARIABLE = "OPSCONSOLE_NEW_ENCRYPTION_KEY"
 
 class KeyRotationRefused(Conflict):
     """The rotation cannot start (key from environment, work running); nothing changed."""
-
-
-class WorkRunning(Conflict):
-    """A director task or an Apply Changes runs; rotation, export and import wait for it."""
 
 
 class KeyRotationFailed(ServiceError):
@@ -120,26 +118,6 @@ def _fernet(key: str, what: str) -> Fernet:
         raise KeyRotationRefused(
             {what: ["not a Fernet key (32 url-safe base64-encoded bytes)"]}
         ) from exc
-
-
-def running_work() -> list[str]:
-    """What runs now and might write a secret: active director tasks, a running Apply Changes."""
-    from director.models import Task
-    from tiles.installations import running_installation
-
-    # A task whose worker died (timed out, not yet recorded) writes nothing more.
-    alive = [t for t in Task.objects.active().order_by("id")[:50] if t.timeout_reason() is None]
-    busy = [f"director task {t.id} ({t.description or t.type}) is {t.state}" for t in alive[:5]]
-    installation = running_installation()  # fails installations whose worker is gone first
-    if installation is not None:
-        busy.append(f"Apply Changes (installation {installation.id}) is running")
-    return busy
-
-
-def refuse_while_busy(action: str) -> None:
-    busy = running_work()
-    if busy:
-        raise WorkRunning({"base": [f"cannot {action} while work runs: " + "; ".join(busy) + "."]})
 
 
 def write_key_file(path: Path, key: str) -> None:
@@ -326,8 +304,6 @@ def rotate_encryption_key(new_key: str | None = None, user: str = "") -> Rotatio
         # A process that had not yet seen the new key may have written under the old one.
         with transaction.atomic():
             result.swept = sum(_reencrypt(old, new, strict=False).values())
-    from director.events import record_event
-
     record_event(
         "rotate",
         "encryption_key",

@@ -17,8 +17,8 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
+from console.backup import keys
 from opsconsole import crypto
-from opsconsole.backup import keys
 from opsconsole.errors import ServiceError
 
 

@@ -1,7 +1,7 @@
 """``manage.py export_installation FILE``: write the installation, passphrase-encrypted.
 
 The same export as ``GET /api/v0/installation_asset_collection`` (see
-``opsconsole.backup.installation``). The passphrase is read from
+``console.backup.installation``). The passphrase is read from
 ``OPSCONSOLE_EXPORT_PASSPHRASE`` or asked for twice on the terminal, never
 taken as an argument (the process list shows arguments). The file is written
 next to FILE and renamed into place once complete, mode 0600.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from opsconsole.backup import installation
+from console.backup import installation
 from opsconsole.errors import ServiceError
 
 PASSPHRASE_VARIABLE = "OPSCONSOLE_EXPORT_PASSPHRASE"

@@ -57,11 +57,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, models, transaction
 from django.db.migrations.recorder import MigrationRecorder
 
+from director.events import record_event
+from director.models import Deployment
+from opsconsole import __version__
 from opsconsole.errors import Conflict, ServiceError
+from tiles.models import Product, StagedProduct
+from tiles.services.busy import refuse_while_busy
 
-from .. import __version__
 from .archive import ArchiveReader, ArchiveWriter, check_passphrase, corrupt
-from .keys import refuse_while_busy
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +231,6 @@ def _dump_rows() -> tuple[list[dict], dict[str, int]]:
 
 def export_installation(out: IO[bytes], passphrase: str, user: str = "") -> TransferSummary:
     """Write the installation to ``out``, encrypted with ``passphrase``."""
-    from director.events import record_event
-
     check_passphrase(passphrase)
     refuse_while_busy("export the installation")
     writer = ArchiveWriter(out, passphrase, info={"console_version": __version__})
@@ -272,9 +273,6 @@ def export_installation(out: IO[bytes], passphrase: str, user: str = "") -> Tran
 
 def existing_installation() -> list[str]:
     """What this console holds that an import would replace (empty on a fresh console)."""
-    from director.models import Deployment
-    from tiles.models import Product, StagedProduct
-
     found = []
     for model, noun in (
         (Deployment, "deployment"),
@@ -497,8 +495,6 @@ def import_installation(
     every chunk authenticates. Then the rows are replaced in one transaction,
     and after its commit the staged files are moved into place.
     """
-    from director.events import record_event
-
     reader = ArchiveReader(fileobj, passphrase)
     try:
         manifest = _read_manifest(reader)

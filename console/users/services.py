@@ -24,6 +24,7 @@ Invariants guarded here:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -36,6 +37,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from director.events import record_event
+from director.services import list_events
 from opsconsole.auth import ROLE_ADMIN, ROLES, role_of
 from opsconsole.errors import NotFound, ServiceError
 from opsconsole.models import ApiToken, UserProfile
@@ -228,8 +230,6 @@ def _revoke_tokens(user) -> int:
 
 def _end_sessions(user_pk) -> None:
     """Delete the login sessions of the user ``user_pk`` (stores that list sessions only)."""
-    from importlib import import_module
-
     store = import_module(settings.SESSION_ENGINE).SessionStore
     if not hasattr(store, "get_model_class"):  # cookie or cache sessions: not listable
         return
@@ -267,6 +267,4 @@ def delete_user(actor: str, user_id) -> str:
 
 def user_events(user, limit: int = 20) -> list:
     """The latest audit events about ``user``, newest first."""
-    from director.services import list_events
-
     return list_events({"object_type": OBJECT_TYPE, "object_name": user.get_username()}, limit)
