@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from director import deployments, runner
+from director import runner
 from director import tasks as director_tasks
 from director.models import Deployment, Task, TaskState
-from tiles import director_tile, installations, services
+from director.services import deployments
+from tiles import director_tile, services
 from tiles import tasks as tiles_tasks
+from tiles.services import installations
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,8 @@ import pytest
 from django.urls import reverse
 
 from director.models import Deployment, Instance, PersistentDisk, Vm
-from tiles import pending, services
+from tiles import services
+from tiles.services import pending
 from tiles.services import foresight
 
 pytestmark = pytest.mark.django_db
@@ -205,14 +206,14 @@ def test_automatic_compilation_vm_type_fits_a_small_host(admin_client, small, mo
 
 
 def test_powered_off_vm_of_an_updated_deployment(admin_client, small, monkeypatch):
-    from director import services as director_services
+    from director.services import vms
 
     instances = deployed_with_disks(small.guid)
     small.deployed_version = "1.0.0"
     small.deployed_manifest = "name: old\n"
     small.save()
     states = {"vm-0": "poweredOn", "vm-1": "poweredOff", "vm-2": "poweredOn"}
-    monkeypatch.setattr(director_services, "live_vm_states", lambda cids: states)
+    monkeypatch.setattr(vms, "live_vm_states", lambda cids: states)
     page = admin_client.get(reverse("pending-changes")).content.decode()
     assert summary_row(page, small.guid)[0] == "update"
     section = page[page.index(f'id="change-{small.guid}"') :]

@@ -8,8 +8,9 @@ wrong (unknown deployment or errand: 404; bad instances or flags: 422; busy: 409
 import pytest
 import yaml
 
-from director import deployments, errands, runner
+from director import errands, runner
 from director.models import Deployment, Release, ReleaseJob, ReleaseVersion, Task
+from director.services import deployments
 from opsconsole.errors import ServiceError
 
 from .conftest import errand_manifest
@@ -189,7 +190,7 @@ def test_enqueue_false_creates_a_task_no_worker_is_sent(
     deployment, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
-        task = deployments.run_errand("zk", "smoke", "admin", enqueue=False)
+        task = errands.run_errand("zk", "smoke", "admin", enqueue=False)
     assert callbacks == []
     assert task.state == "queued" and task.type == "run_errand"
     Task.objects.filter(id=task.id).update(state="done")  # else the next run is refused (409)
@@ -200,8 +201,6 @@ def test_enqueue_false_creates_a_task_no_worker_is_sent(
 
 def test_a_running_errand_refuses_a_deploy_at_once(deployment):
     """A deploy during an errand run is refused naming the errand's task, not left to time out."""
-    from director import deployments
-
     busy = runner.create_task("run_errand", "errand", "admin", deployment_name="zk")
     with pytest.raises(ServiceError) as err:
         deployments.delete_deployment("zk", "admin")

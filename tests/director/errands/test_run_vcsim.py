@@ -17,7 +17,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from pyVim.task import WaitForTask
 
-from director import deployments, errands, runner
+from director import errands, runner
 from director.models import Event, Instance, IpAddress, OrphanDisk, PersistentDisk, Vm
 
 from .conftest import cpi_calls, errand_manifest, events, wait_done
@@ -89,7 +89,7 @@ def test_lifecycle_errand(director_env, admin_api):
     assert [e["name"] for e in errands.list_errands(name)] == ["smoke-tests"]
 
     # -- run: VM created, errand run on it, VM deleted ------------------------------------
-    task = wait_done(deployments.run_errand(name, "smoke-tests", "admin"))
+    task = wait_done(errands.run_errand(name, "smoke-tests", "admin"))
     assert task.result == "Errand 'smoke-tests' completed successfully (exit code 0)"
     (cid,) = created_cids(task)
     assert vm_calls(task) == [("create_vm", None), ("delete_vm", cid)]
@@ -166,7 +166,7 @@ def test_lifecycle_errand(director_env, admin_api):
     # -- when_changed runs again once the deployment changed -------------------------------
     manifest["instance_groups"][0]["jobs"][0]["properties"]["tick_time"] = 3000
     wait_done(env.deploy(manifest))
-    task = wait_done(deployments.run_errand(name, "smoke-tests", "admin", when_changed=True))
+    task = wait_done(errands.run_errand(name, "smoke-tests", "admin", when_changed=True))
     assert task.result == "Errand 'smoke-tests' completed successfully (exit code 0)"
     assert [c for c, _ in vm_calls(task)] == ["create_vm", "delete_vm"]
     assert groups_in_vcenter(env) == ["zookeeper"]
@@ -209,7 +209,7 @@ def test_colocated_errand_runs_on_the_existing_vms(director_env):
     assert [e["name"] for e in errands.list_errands(name)] == ["smoke", "smoke-tests"]
 
     # by job name, only on the service group: no VM created or deleted
-    task = wait_done(deployments.run_errand(name, "smoke-tests", "admin", instances=["zookeeper"]))
+    task = wait_done(errands.run_errand(name, "smoke-tests", "admin", instances=["zookeeper"]))
     assert vm_calls(task) == []
     (result,) = results(task)
     zk = Instance.objects.get(deployment__name=name, group="zookeeper")
@@ -219,7 +219,7 @@ def test_colocated_errand_runs_on_the_existing_vms(director_env):
     assert list(env.vms()) == [zk_vm]
 
     # by job name everywhere: on the service VM and on a new VM of the errand group ``smoke``
-    task = wait_done(deployments.run_errand(name, "smoke-tests", "admin"))
+    task = wait_done(errands.run_errand(name, "smoke-tests", "admin"))
     groups = sorted(r["instance"]["group"] for r in results(task))
     assert groups == ["smoke", "zookeeper"]
     assert all(r["exit_code"] == 0 for r in results(task))

@@ -234,7 +234,7 @@ class DirectorEnv:
 
 
 def services_deploy(text: str, **kwargs: Any) -> Task:
-    from director import deployments
+    from director.services import deployments
 
     return deployments.deploy(text, "admin", **kwargs)
 

@@ -10,7 +10,6 @@ import json
 import pytest
 import yaml
 
-from director import deployments
 from director.agents.client import AgentClient
 from director.blobstore import blobstore
 from director.cleanup import enqueue_orphaned_vm_cleanup
@@ -25,6 +24,7 @@ from director.models import (
     PersistentDisk,
     Vm,
 )
+from director.services import deployments
 
 from .conftest import cpi_calls, events, wait_done, wait_terminal, zookeeper_manifest
 

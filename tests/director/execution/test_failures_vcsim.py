@@ -16,7 +16,7 @@ import pytest
 import yaml
 from django.conf import settings as django_settings
 
-from director import deployments, runner
+from director import runner
 from director.cloud import cloud_for_director
 from director.models import (
     Config,
@@ -29,6 +29,7 @@ from director.models import (
     TaskState,
     Vm,
 )
+from director.services import deployments
 
 from .conftest import CLOUD_CONFIG, events, wait_done, wait_terminal, zookeeper_manifest
 from .test_deploy_vcsim import check_vcenter_matches_db

@@ -3,7 +3,6 @@
 import pytest
 import yaml
 
-from director import deployments
 from director.models import (
     Config,
     Credential,
@@ -15,6 +14,7 @@ from director.models import (
     Task,
     VariableSet,
 )
+from director.services import deployments
 from opsconsole.errors import Conflict, NotFound, ServiceError
 
 from .conftest import CLOUD_CONFIG, zookeeper_manifest

@@ -11,6 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from director.models import Deployment, DeploymentProblem, Instance, PersistentDisk, Task
+from director.services import deployments
+from opsconsole.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 
@@ -198,11 +200,9 @@ def test_an_unknown_deployment_page_is_a_404(logged_in, db):
 
 
 def test_a_cloud_check_task_holds_off_a_second_one_and_a_deploy(admin_api, world):
-    from director import services
-
     assert admin_api.post(f"{D}/zk/scans").status_code == 202
     response = admin_api.put(f"{D}/zk/problems", {"auto": True}, format="json")
     assert response.status_code == 409
     assert "is being changed by task" in str(response.json())
-    with pytest.raises(services.Conflict, match="being changed by task"):
-        services.deploy(MANIFEST, "admin")
+    with pytest.raises(Conflict, match="being changed by task"):
+        deployments.deploy(MANIFEST, "admin")
