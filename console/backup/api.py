@@ -32,8 +32,8 @@ from rest_framework.decorators import parser_classes, permission_classes
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from director.api.guard import api_view
 from opsconsole.apierrors import ApiError
+from opsconsole.apiguard import api_view
 from opsconsole.auth import ROLE_ADMIN, role_of
 
 from . import installation, keys

@@ -21,8 +21,8 @@ from rest_framework import permissions, serializers, status
 from rest_framework.decorators import permission_classes
 from rest_framework.response import Response
 
-from director.api.guard import api_view
 from opsconsole.apierrors import ApiError, Pagination
+from opsconsole.apiguard import api_view
 from opsconsole.auth import ROLE_ADMIN, ROLES, role_of
 
 from . import services
