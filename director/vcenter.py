@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ssl
 
+from cpi.base import CloudError
 from opsconsole.doctor import Check
 from opsconsole.errors import ServiceError
 
@@ -97,7 +98,6 @@ def vcenter_inventory(
     # heavy: pyVmomi and the vSphere client load only when vCenter is asked.
     from pyVmomi import vmodl
 
-    from cpi.base import CloudError
     from cpi.vsphere import client as vsphere
     from cpi.vsphere.catalog import datacenter_names
     from cpi.vsphere.config import ConfigError, VCenterConfig, split_host
