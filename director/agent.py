@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from director.agents.client import AgentClient
+from director.execution.agent import agent_for as _agent_for
 from director.models import Vm
 
 
 def agent_for(vm: Vm, cloud: Any = None) -> AgentClient:
-    from director.execution.agent import agent_for as real
-
-    return real(vm)
+    return _agent_for(vm)
