@@ -22,8 +22,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from .checks import is_int, is_string_list, named_items, unresolved
 from .errors import ErrorCollector, ManifestError, item_key, join_path
-from .interpolate import contains_placeholder as is_placeholder
 from .iprange import IpRanges, parse_ip_entry
 from .yaml import unshare
 
@@ -40,43 +40,31 @@ _NOT_CLOUD_KEYS = {
 }
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _named_list(doc: dict, key: str, e: ErrorCollector) -> list[tuple[str, dict]]:
     """Validate a list of ``{name: ..}`` maps; returns ``(path, item)`` pairs of the good ones."""
     value = doc.get(key)
     if value is None:
         return []
-    if not isinstance(value, list):
-        e.add(key, "must be a list")
-        return []
-    out, seen = [], set()
-    for i, item in enumerate(value):
-        path = join_path(key, item_key(item, i))
-        if not isinstance(item, dict):
-            e.add(join_path(key, i), "must be a map")
-            continue
-        name = item.get("name")
-        if not isinstance(name, str) or not name:
-            e.add(join_path(path, "name"), "is required and must be a non-empty string")
-            continue
-        if name in seen:
-            e.add(path, f"duplicate {key[:-1].replace('_', ' ')} name '{name}'")
-            continue
-        seen.add(name)
+    out = []
+    kind = key[:-1].replace("_", " ")
+    for path, item in named_items(
+        value,
+        key,
+        e,
+        duplicate=lambda name: f"duplicate {kind} name '{name}'",
+        name_message="is required and must be a non-empty string",
+    ):
         cp = item.get("cloud_properties")
-        if cp is not None and not isinstance(cp, dict) and not is_placeholder(cp):
+        if cp is not None and not isinstance(cp, dict) and not unresolved(cp):
             e.add(join_path(path, "cloud_properties"), "must be a map")
         out.append((path, item))
     return out
 
 
 def _string_list(value: Any, path: str, e: ErrorCollector) -> list | None:
-    if value is None or is_placeholder(value):
+    if value is None or unresolved(value):
         return None
-    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+    if not is_string_list(value):
         e.add(path, "must be a list of strings")
         return None
     return value
@@ -103,18 +91,18 @@ def _parse_subnet(
     out["azs"] = azs
     if az_names is not None:
         for az in azs:
-            if not is_placeholder(az) and az not in az_names:
+            if not unresolved(az) and az not in az_names:
                 e.add(
                     join_path(path, "azs" if "azs" in subnet else "az"),
                     f"references an unknown az '{az}'",
                 )
     dns = subnet.get("dns")
-    if dns is not None and not is_placeholder(dns):
+    if dns is not None and not unresolved(dns):
         if not isinstance(dns, list):
             e.add(join_path(path, "dns"), "must be a list of IP addresses")
         else:
             for i, server in enumerate(dns):
-                if is_placeholder(server):
+                if unresolved(server):
                     continue
                 try:
                     ipaddress.ip_address(str(server))
@@ -122,7 +110,7 @@ def _parse_subnet(
                     e.add(join_path(path, "dns", i), f"'{server}' is not a valid IP address")
     out["dns"] = dns if dns is not None else []
     cp = subnet.get("cloud_properties")
-    if cp is not None and not isinstance(cp, dict) and not is_placeholder(cp):
+    if cp is not None and not isinstance(cp, dict) and not unresolved(cp):
         e.add(join_path(path, "cloud_properties"), "must be a map")
     out["cloud_properties"] = cp if cp is not None else {}
 
@@ -148,7 +136,7 @@ def _parse_subnet(
     if gateway is None:
         e.add(join_path(path, "gateway"), "is required for a manual network subnet")
     network = None
-    if rng is not None and not is_placeholder(rng):
+    if rng is not None and not unresolved(rng):
         try:
             if not isinstance(rng, str):
                 raise ValueError
@@ -164,7 +152,7 @@ def _parse_subnet(
         first, last = int(network.network_address), int(network.broadcast_address)
         v = network.version
         restricted = IpRanges.from_intervals([(v, first, first), (v, last, last)])
-        if gateway is not None and not is_placeholder(gateway):
+        if gateway is not None and not unresolved(gateway):
             gpath = join_path(path, "gateway")
             try:
                 gw = ipaddress.ip_address(str(gateway).strip())
@@ -197,8 +185,8 @@ def _parse_subnet(
         for key in ("reserved", "static"):
             _entries(subnet.get(key), join_path(path, key), None, rng, e)
     prefix = subnet.get("prefix")
-    if prefix is not None and not is_placeholder(prefix):
-        if not _is_int(prefix) and not (isinstance(prefix, str) and prefix.isdigit()):
+    if prefix is not None and not unresolved(prefix):
+        if not is_int(prefix) and not (isinstance(prefix, str) and prefix.isdigit()):
             e.add(join_path(path, "prefix"), "must be an integer prefix length")
         elif network is not None and int(prefix) < network.prefixlen:
             e.add(
@@ -222,7 +210,7 @@ def _entries(
     value: Any, path: str, whole: IpRanges | None, rng: Any, e: ErrorCollector
 ) -> IpRanges:
     """Parse reserved/static entries, checking they lie inside the subnet range."""
-    if value is None or is_placeholder(value):
+    if value is None or unresolved(value):
         return IpRanges()
     if isinstance(value, str):
         value = [value]
@@ -231,7 +219,7 @@ def _entries(
         return IpRanges()
     intervals = []
     for i, entry in enumerate(value):
-        if is_placeholder(entry):
+        if unresolved(entry):
             continue
         try:
             interval = parse_ip_entry(entry)
@@ -325,14 +313,14 @@ def _parse_compilation(
     workers = comp.get("workers")
     if workers is None:
         e.add("compilation/workers", "is required")
-    elif not is_placeholder(workers) and (not _is_int(workers) or workers < 1):
+    elif not unresolved(workers) and (not is_int(workers) or workers < 1):
         e.add("compilation/workers", "must be an integer of at least 1")
     net = comp.get("network")
     if net is None:
         e.add("compilation/network", "is required")
     elif not isinstance(net, str):
         e.add("compilation/network", "must be the name of a network")
-    elif not is_placeholder(net) and networks is not None:
+    elif not unresolved(net) and networks is not None:
         if net not in networks:
             e.add("compilation/network", f"references an unknown network '{net}'")
         elif networks[net].get("type") == "vip":
@@ -343,7 +331,7 @@ def _parse_compilation(
     az = comp.get("az")
     if az is not None and not isinstance(az, str):
         e.add("compilation/az", "must be the name of an az")
-    elif az is not None and az_names is not None and not is_placeholder(az) and az not in az_names:
+    elif az is not None and az_names is not None and not unresolved(az) and az not in az_names:
         e.add("compilation/az", f"references an unknown az '{az}'")
     given = [k for k in ("vm_type", "vm_resources", "cloud_properties") if comp.get(k) is not None]
     if len(given) > 1:
@@ -354,10 +342,10 @@ def _parse_compilation(
     vt = comp.get("vm_type")
     if vt is not None and not isinstance(vt, str):
         e.add("compilation/vm_type", "must be the name of a vm_type")
-    elif vt is not None and vm_types is not None and not is_placeholder(vt) and vt not in vm_types:
+    elif vt is not None and vm_types is not None and not unresolved(vt) and vt not in vm_types:
         e.add("compilation/vm_type", f"references an unknown vm_type '{vt}'")
     for flag in ("reuse_compilation_vms", "orphan_workers"):
-        if flag in comp and not isinstance(comp[flag], bool) and not is_placeholder(comp[flag]):
+        if flag in comp and not isinstance(comp[flag], bool) and not unresolved(comp[flag]):
             e.add(f"compilation/{flag}", "must be true or false")
     out.setdefault("reuse_compilation_vms", False)
     out.setdefault("orphan_workers", False)
@@ -394,7 +382,7 @@ def parse_cloud_config(doc: Any, *, partial: bool = False, what: str = "cloud-co
         size = dt.get("disk_size")
         if size is None:
             e.add(join_path(path, "disk_size"), "is required (in MB)")
-        elif not is_placeholder(size) and (not _is_int(size) or size < 0):
+        elif not unresolved(size) and (not is_int(size) or size < 0):
             e.add(join_path(path, "disk_size"), "must be a non-negative integer (MB)")
     az_names = {az["name"] for _, az in azs}
     check_azs = None if partial and not az_names else az_names
