@@ -54,7 +54,15 @@ from django.db import transaction
 from opsconsole.errors import Conflict, NotFound, ServiceError
 
 from . import locks, runner
+from .agents.errors import AgentError
+from .cloud import cloud_for_director
 from .events import event_span
+from .execution import deploy, prepare, steps
+from .execution.agent import agent_for, cancel_requested
+from .execution.compile import compile_packages
+from .execution.deploy import InstanceUpdater, render
+from .execution.run import DeployRun, parallel
+from .execution.variables import DeployVariables, absolute_name
 from .manifest import ManifestError, load_yaml
 from .models import (
     Deployment,
@@ -349,8 +357,6 @@ class _DeployedVariables:
     """Lookups with the versions the deployment was deployed with (the latest for others)."""
 
     def __init__(self, deployment: str, variable_set: VariableSet | None):
-        from .execution.variables import DeployVariables, absolute_name
-
         self._latest = DeployVariables(deployment, None)
         self._absolute = lambda name: absolute_name(name, deployment)
         self._pinned = {
@@ -421,11 +427,6 @@ def _targets(prepared: Any, errand: Errand, filters: list[str]) -> list[_Target]
 @task_handler(TASK_TYPE)
 def run_errand_task(ctx: TaskContext) -> str:
     """Run an errand (see the module docstring); the result is BOSH's CLI summary line."""
-    from .cloud import cloud_for_director
-    from .execution import prepare
-    from .execution.compile import compile_packages
-    from .execution.deploy import render
-    from .execution.run import DeployRun
 
     name = ctx.deployment_name
     args = ctx.args
@@ -545,9 +546,6 @@ class ErrandRunner:
         return bool(t.plan.existing is not None and t.plan.existing.vm_cid)
 
     def _create_missing_vms(self) -> None:
-        from .execution import deploy, steps
-        from .execution.run import parallel
-
         todo = [t for t in self.on_new_vms if not self._has_vm(t) or t.plan.needs_duplicate_vm]
         if not todo:
             return
@@ -569,8 +567,6 @@ class ErrandRunner:
         A VM made for this run is brought up as a ``create``; a VM kept alive
         by an earlier run is updated or recreated as the plan says.
         """
-        from .execution.deploy import InstanceUpdater
-        from .execution.run import parallel
 
         by_group: dict[str, list[tuple[_Target, Any]]] = {}
         for t in self.on_new_vms:
@@ -599,9 +595,6 @@ class ErrandRunner:
             )
 
     def _run_errand(self) -> list[dict[str, Any]]:
-        from .execution.agent import agent_for, cancel_requested
-        from .execution.run import parallel
-
         stage = self.ctx.stage("Running errand", total=len(self.targets))
 
         def one(t: _Target) -> dict[str, Any]:
@@ -648,10 +641,6 @@ class ErrandRunner:
         the next run reuses their ids); their addresses are released, since
         the deploy reserves none for errand instances either.
         """
-        from .agents.errors import AgentError
-        from .execution import steps
-        from .execution.agent import agent_for
-        from .execution.run import parallel
 
         by_group: dict[str, list[Instance]] = {}
         for t in self.on_new_vms:

@@ -37,6 +37,14 @@ from django.db import transaction
 from opsconsole.errors import Conflict, NotFound, ServiceError
 
 from . import locks, runner
+from .cloud import cloud_for_director
+from .errands import _deployed_manifest, _deployed_variable_set, _DeployedVariables
+from .execution import prepare, steps
+from .execution.agent import agent_for, cancel_requested
+from .execution.compile import compile_packages
+from .execution.deploy import InstanceUpdater, render
+from .execution.leftovers import clean_leftovers
+from .execution.run import DeployRun
 from .models import Deployment, Instance, InstanceState, Task, Vm
 from .runner import TaskContext, task_handler
 
@@ -150,8 +158,6 @@ def change_instance_state(
 
 
 def _is_errand_group(deployment: Deployment, group: str) -> bool:
-    from .errands import _deployed_manifest
-
     for g in _deployed_manifest(deployment).get("instance_groups") or []:
         if isinstance(g, dict) and g.get("name") == group:
             return g.get("lifecycle") == "errand"
@@ -164,7 +170,6 @@ def _is_errand_group(deployment: Deployment, group: str) -> bool:
 @task_handler(TASK_TYPE)
 def change_instance_state_task(ctx: TaskContext) -> str:
     """Act on the chosen instances (see the module docstring)."""
-    from .execution.compile import compile_packages
 
     name = ctx.deployment_name
     args = ctx.args
@@ -200,12 +205,6 @@ def prepare_deployed(ctx: TaskContext, name: str) -> Any:
     """A ``DeployRun`` of the deployment as last deployed: its manifest prepared and
     planned again with its deployed variable versions, templates rendered. What an
     interrupted run left is cleaned first, as a deploy does."""
-    from .cloud import cloud_for_director
-    from .errands import _deployed_variable_set, _DeployedVariables
-    from .execution import prepare
-    from .execution.deploy import render
-    from .execution.leftovers import clean_leftovers
-    from .execution.run import DeployRun
 
     deployment = Deployment.objects.filter(name=name).exclude(manifest_text="").first()
     if deployment is None:
@@ -270,8 +269,6 @@ class InstanceAction:
 
     def stop(self, hard: bool) -> None:
         """BOSH's Stopper; ``hard`` deletes the VM after (disks detached, kept with the IPs)."""
-        from .execution import steps
-        from .execution.agent import agent_for, cancel_requested
 
         vm = self.vm
         if vm is None:
@@ -306,7 +303,6 @@ class InstanceAction:
 
     def start(self) -> None:
         """Start the jobs on the VM (a detached instance gets its VM back first)."""
-        from .execution.agent import agent_for
 
         vm = self.vm
         if vm is None:
@@ -323,7 +319,6 @@ class InstanceAction:
 
     def _recreate_vm(self, state: str) -> None:
         """A VM for an instance without one, through the deploy's ``InstanceUpdater``."""
-        from .execution.deploy import InstanceUpdater
 
         plan = self.plan
         desired = dataclasses.replace(plan.desired, state=state)
@@ -333,7 +328,6 @@ class InstanceAction:
 
     def recreate(self) -> None:
         """The executor's recreate (delete-create): same IPs, same persistent disk."""
-        from .execution.deploy import InstanceUpdater
 
         if self.vm is None and self.instance.state == InstanceState.DETACHED:
             self.run.ctx.warning(

@@ -32,8 +32,13 @@ from typing import Any
 
 from opsconsole.errors import NotFound, ServiceError
 
+from . import runner
 from .blobstore import BlobNotFound, blobstore, check_blob_id, new_blob_id
 from .blobstore.errors import InvalidBlobId
+from .events import event_span
+from .execution.agent import agent_for
+from .execution.run import parallel
+from .instance_actions import find_instances
 from .models import Deployment, Instance, Task, TaskState, Vm
 from .runner import TaskContext, task_handler
 
@@ -54,7 +59,6 @@ def _deployment(name: str) -> Deployment:
 
 def _select(deployment: Deployment, instances: Any) -> list[Instance]:
     """The instances named by ``group``/``group/id`` strings (all when empty); 422 per item."""
-    from .instance_actions import find_instances
 
     if instances in (None, "", []):
         return list(
@@ -106,7 +110,6 @@ def fetch_logs(
     if not chosen:
         raise ServiceError({"instances": [f"Deployment '{deployment_name}' has no instances"]})
     what = ", ".join(i.name for i in chosen) if instances else "all instances"
-    from . import runner
 
     return runner.create_task(
         TASK_TYPE,
@@ -124,9 +127,6 @@ def fetch_logs(
 @task_handler(TASK_TYPE)
 def fetch_logs_task(ctx: TaskContext) -> str:
     """Gather the instances' logs into one bundle (see the module docstring)."""
-    from .events import event_span
-    from .execution.agent import agent_for
-    from .execution.run import parallel
 
     args = ctx.args
     log_type = str(args.get("log_type") or "job")

@@ -36,6 +36,10 @@ Handlers::
             ...
         return "/stemcells/ubuntu-jammy/1.0"
 
+A handler registers when its module is imported; the apps import their
+handler modules at start (``DirectorConfig.ready``, ``TilesConfig.ready``),
+so every process (web, worker, command) knows them all.
+
 The event log is written line by line as rows (``TaskEvent``), never kept
 in memory; stage trackers are thread-safe, so parallel steps (canaries,
 ``max_in_flight`` batches) may share a stage.

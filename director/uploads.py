@@ -49,7 +49,9 @@ from django.db import transaction
 
 from .archives import ArchiveLimitError, UploadError, open_tar  # noqa: F401 - re-exported
 from .blobstore import blobstore
+from .cloud import cloud_for_director
 from .events import record_event
+from .locks import lock
 from .manifest.yaml import check_yaml_bounds
 from .models import (
     Release,
@@ -313,8 +315,6 @@ def extract_stemcell_image(path: str | Path, into: str | Path) -> Path:
 @task_handler("update_stemcell")
 def update_stemcell(ctx: TaskContext) -> str:
     """Import a stemcell through the CPI and record it (args: ``path``)."""
-    from .cloud import cloud_for_director
-    from .locks import lock
 
     path = Path(ctx.args["path"])
     try:
@@ -369,7 +369,6 @@ def update_stemcell(ctx: TaskContext) -> str:
 @task_handler("delete_stemcell")
 def delete_stemcell(ctx: TaskContext) -> str:
     """Delete a stemcell from the cloud and the database (args: name, version, force)."""
-    from .cloud import cloud_for_director
 
     name, version = ctx.args["name"], str(ctx.args["version"])
     label = f"{name}/{version}"

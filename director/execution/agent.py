@@ -30,6 +30,7 @@ from director.agents.certs import MbusPki
 from director.agents.client import AgentClient
 from director.agents.errors import AgentUnresponsive
 from director.models import Vm
+from director.runner import TaskCancelled
 
 #: Seconds between ``get_task`` polls of a long-running agent method (BOSH: 1 s; a deploy
 #: makes a dozen such calls per instance, so half a second saves minutes on big ones).
@@ -60,7 +61,6 @@ NEXT_STATE_DELETE = {
 
 def cancel_requested(ctx) -> Callable[[], bool]:
     """``should_cancel`` for drain and errands: true once the task is being cancelled."""
-    from director.runner import TaskCancelled
 
     def asked() -> bool:
         try:

@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 
 from director.blobstore import blobstore, new_blob_id
 from director.models import CompiledPackage, Instance, IpAddress, ReleasePackage, Vm
@@ -53,9 +53,12 @@ from director.planning import (
     StemcellRef,
 )
 from director.planning.ips import Holder, IpAllocator, parse_networks
+from director.runner import TaskCancelled
 
+from . import steps
 from .agent import agent_for
 from .run import DeployRun, describe
+from .state import ips_in_use
 
 #: Name prefix of compilation instance groups (BOSH: ``compilation-<uuid>``).
 COMPILATION_PREFIX = "compilation-"
@@ -237,7 +240,6 @@ class Compiler:
 
         def work() -> None:
             nonlocal in_flight
-            from django.db import close_old_connections, connection
 
             close_old_connections()
             try:
@@ -287,8 +289,6 @@ class Compiler:
                 t.join()
             self.delete_vms()
         if failures:
-            from director.runner import TaskCancelled
-
             for _, exc in failures:
                 if isinstance(exc, TaskCancelled):
                     raise exc
@@ -393,8 +393,6 @@ class Compiler:
             self.delete_vm(vm)
 
     def create_vm(self, req: Requirement) -> Vm:
-        from . import steps
-
         run = self.run
         comp = self.config
         instance_uuid = str(uuid.uuid4())
@@ -477,7 +475,6 @@ class Compiler:
     def _reserve_ip(self, instance: Instance, network: str, az: str | None) -> NetworkReservation:
         """The lowest address of the compilation network free of every reservation and of
         every address the deploy's plan hands out."""
-        from .state import ips_in_use
 
         run = self.run
         networks = parse_networks(run.prepared.cloud_config.get("networks"))
@@ -533,7 +530,6 @@ class Compiler:
 
 def delete_compilation_instance(run: DeployRun, instance: Instance) -> None:
     """Delete a compilation instance's VMs, release its IPs, drop its row."""
-    from . import steps
 
     for vm in Vm.objects.filter(instance=instance):
         steps.delete_vm(run, vm)

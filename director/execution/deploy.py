@@ -50,6 +50,7 @@ from .agent import agent_for, cancel_requested
 from .compile import compile_packages
 from .leftovers import clean_leftovers
 from .prepare import Prepared, prepare
+from .preview import plan_to_dict
 from .run import DeployRun, parallel
 from .state import applied_to_json
 from .templates import render_plan, store_archive, with_configuration_changes
@@ -110,7 +111,6 @@ def _dry_run(ctx: TaskContext, deployment: Deployment) -> str:
         )
     for warning in prepared.warnings:
         ctx.warning(warning)
-    from .preview import plan_to_dict
 
     ctx.write_result(plan_to_dict(prepared))
     return f"/deployments/{deployment.name} (dry run: nothing changed)"

@@ -25,6 +25,7 @@ reused rather than stored twice.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import tarfile
 import threading
@@ -45,6 +46,7 @@ from director.rendering import (
 )
 
 from .prepare import PrepareError
+from .steps import network_settings
 
 _CACHE_SIZE = 256
 _cache: OrderedDict[str, JobTemplates] = OrderedDict()
@@ -114,7 +116,6 @@ def _link_rows(plan: DeploymentPlan) -> dict[str, list[dict]]:
 
 def render_plan(prepared: Any, plan: DeploymentPlan) -> dict[str, RenderedInstance]:
     """Render every desired instance of ``plan``; ``{instance uuid: RenderedInstance}``."""
-    from .steps import network_settings
 
     versions = {rv.release.name: rv.version for rv in prepared.release_versions}
     manifest = dict(prepared.manifest)
@@ -219,7 +220,6 @@ def _reconsider(p: InstancePlan, rendered: RenderedInstance | None, applied: str
 
 def store_archive(instance: Instance, rendered: RenderedInstance) -> dict[str, str]:
     """The instance's archive in the blobstore: ``{"blobstore_id", "sha1"}``."""
-    import hashlib
 
     data = rendered.archive()
     sha1 = hashlib.sha1(data).hexdigest()

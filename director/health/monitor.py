@@ -64,6 +64,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from director import locks, runner
+from director.cloud import cloud_for_director, cloud_properties
+from director.manifest import load_yaml
 from director.models import (
     AgentHeartbeat,
     Alert,
@@ -79,6 +82,9 @@ from director.models import (
     Task,
     Vm,
 )
+from director.runner import expire_timed_out_tasks
+from director.services.resurrection import resurrection_enabled
+from opsconsole.redaction import redact_text
 
 from . import alerts
 from .rules import MeltdownThresholds, ResurrectionRules, RuleError, in_meltdown
@@ -98,6 +104,15 @@ CAUSE_TEXT = {
 #: Causes the resurrector acts on (BOSH: missing VMs and timed-out agents). A job that
 #: fails on a healthy VM is alerted on, not recreated: a new VM would run it the same way.
 RESURRECTABLE = ("no_vm", "missing_vm", "powered_off", "unresponsive_agent")
+#: The resurrector's task (``health.resurrector`` handles it); BOSH's description, by
+#: which the monitor finds running ones too.
+RESURRECTION_TASK = "scan_and_fix"
+RESURRECTION_DESCRIPTION = "scan and fix"
+
+
+def vm_health_key(deployment: str, instance_uuid: str) -> str:
+    """The key of an instance's VM health alert (the resurrector clears it on recovery)."""
+    return f"vm_health:{deployment}:{instance_uuid}"
 
 
 def agent_timeout() -> float:
@@ -126,8 +141,6 @@ class _MonitorCloud:
         self._cloud: Any = None
 
     def vm_health(self, cids: list[str]) -> dict[str, dict]:
-        from director.cloud import cloud_for_director, cloud_properties
-
         if not cids:  # nothing deployed: no need for a vCenter (or a cpi config) at all
             return {}
 
@@ -210,9 +223,6 @@ def classify(
 
 def busy_deployments(names: list[str]) -> set[str]:
     """Deployments a task is changing: a held lock, or a queued/running task of theirs."""
-    from director import locks
-    from director.runner import expire_timed_out_tasks
-
     expire_timed_out_tasks(Task.objects.filter(deployment_name__in=names))
     busy = set(
         Task.objects.active()
@@ -227,8 +237,6 @@ def busy_deployments(names: list[str]) -> set[str]:
 
 
 def _errand_groups(deployment: Deployment) -> set[str]:
-    from director.manifest import load_yaml
-
     try:
         manifest = load_yaml(deployment.manifest) if deployment.manifest else {}
     except Exception:
@@ -290,8 +298,6 @@ def scan(now: datetime | None = None, cloud: Any = None) -> ScanReport:
     try:
         facts = vcenter_view(cloud, cids) if cloud is not None else _cloud.vm_health(cids)
     except Exception as exc:
-        from opsconsole.redaction import redact_text
-
         report.error = redact_text(str(exc)) or type(exc).__name__
         log.warning("health scan: vCenter could not be read: %s", report.error)
         return report
@@ -335,8 +341,6 @@ def scan(now: datetime | None = None, cloud: Any = None) -> ScanReport:
 
 def _record_health(name: str, instances: list[Instance], problems: list[Problem], now) -> None:
     """Open or refresh the vm_health alerts of ``problems``; resolve those of healthy instances."""
-    from .resurrector import vm_health_key
-
     bad = {p.instance.uuid for p in problems}
     for p in problems:
         alert, created = alerts.raise_alert(
@@ -415,8 +419,6 @@ def resurrection_rules() -> ResurrectionRules:
 
 def _set_decision(name: str, problems: list[Problem], decision: str, now, task=None, message=""):
     """Record ``decision`` for each problem whose alert does not carry it yet (no repeats)."""
-    from .resurrector import vm_health_key
-
     for p in problems:
         key = vm_health_key(name, p.instance.uuid)
         if (
@@ -439,10 +441,6 @@ def _set_decision(name: str, problems: list[Problem], decision: str, now, task=N
 
 def decide(deployment: Deployment, instances: list[Instance], problems: list[Problem], now):
     """Meltdown, disabled, or one ``scan and fix`` task: its id, -1 for meltdown, else None."""
-    from director import services
-
-    from .resurrector import DESCRIPTION, TASK_TYPE
-
     name = deployment.name
     thresholds = meltdown_thresholds()
     window = now - timedelta(seconds=thresholds.time_threshold)
@@ -479,7 +477,7 @@ def decide(deployment: Deployment, instances: list[Instance], problems: list[Pro
         return -1
     alerts.resolve([f"meltdown:{name}"], now)
 
-    if not services.resurrection_enabled():
+    if not resurrection_enabled():
         _set_decision(
             name, problems, Decision.DISABLED, now, message="resurrection is off globally"
         )
@@ -536,8 +534,6 @@ def decide(deployment: Deployment, instances: list[Instance], problems: list[Pro
     )
     if not fixable:
         return None
-    from director import runner
-
     with transaction.atomic():
         # One scan and fix at a time: the deployment was not busy a moment ago; a task
         # queued since (a deploy, another scan) makes us wait for the next pass.
@@ -546,12 +542,15 @@ def decide(deployment: Deployment, instances: list[Instance], problems: list[Pro
         # A fix that just failed is not retried every scan: once per retry interval.
         retry_after = now - timedelta(seconds=retry_interval())
         if Task.objects.filter(
-            deployment_name=name, type=TASK_TYPE, state="error", finished_at__gte=retry_after
+            deployment_name=name,
+            type=RESURRECTION_TASK,
+            state="error",
+            finished_at__gte=retry_after,
         ).exists():
             return None
         task = runner.create_task(
-            TASK_TYPE,
-            DESCRIPTION,
+            RESURRECTION_TASK,
+            RESURRECTION_DESCRIPTION,
             "health_monitor",
             deployment_name=name,
             args={"jobs": {g: sorted(u) for g, u in sorted(fixable.items())}},

@@ -43,9 +43,14 @@ from django.utils import timezone
 from director import locks
 from director.agent import agent_for
 from director.cloud import cloud_for_director
+from director.execution import steps
+from director.execution.run import DeployRun
+from director.execution.state import applied_to_json  # noqa: F401  (documented shape)
+from director.execution.variables import absolute_name
 from director.manifest import MISSING, interpolate, load_yaml
 from director.models import (
     Alert,
+    Credential,
     Decision,
     Deployment,
     Instance,
@@ -64,12 +69,23 @@ from director.planning import (
 )
 from director.planning.model import JobRef, SubnetSpec
 from director.runner import TaskContext, task_handler
+from director.services.resurrection import resurrection_enabled
+
+from .monitor import (
+    RESURRECTABLE,
+    RESURRECTION_DESCRIPTION,
+    RESURRECTION_TASK,
+    classify,
+    heartbeats_for,
+    vcenter_view,
+    vm_health_key,
+)
 
 log = logging.getLogger(__name__)
 
-TASK_TYPE = "scan_and_fix"
+TASK_TYPE = RESURRECTION_TASK
 #: BOSH's description of the resurrector's task; the monitor finds running ones by it too.
-DESCRIPTION = "scan and fix"
+DESCRIPTION = RESURRECTION_DESCRIPTION
 #: How long the recreated instance's jobs may take to run (ms): BOSH's default update watch.
 WATCH_MS = (0, 60_000)
 
@@ -89,8 +105,6 @@ class SetVariables:
     """``((name))`` lookups pinned to an instance's variable set, else the latest value."""
 
     def __init__(self, deployment: str, variable_set_id: int | None):
-        from director.execution.variables import absolute_name
-
         self._absolute = lambda name: absolute_name(name, deployment)
         self._pinned: dict[str, Any] = {}
         if variable_set_id is not None:
@@ -101,8 +115,6 @@ class SetVariables:
                     self._pinned[v.name] = v.credential.value
 
     def lookup(self, name: str) -> Any:
-        from director.models import Credential
-
         full = self._absolute(name)
         if full in self._pinned:
             return self._pinned[full]
@@ -197,10 +209,8 @@ def desired_from_applied(instance: Instance, old_vm: Vm | None) -> DesiredInstan
 
 @task_handler(TASK_TYPE)
 def scan_and_fix(ctx: TaskContext) -> str:
-    from director import services
-
     name = ctx.deployment_name
-    if not services.resurrection_enabled():
+    if not resurrection_enabled():
         raise ResurrectionPaused("Resurrection is paused: the director's resurrection is off")
     try:
         locks.acquire(locks.deployment_lock_name(name), ctx, timeout=0)
@@ -222,8 +232,6 @@ def scan_and_fix(ctx: TaskContext) -> str:
         )
     )
     cloud = cloud_for_director(ctx)
-
-    from .monitor import RESURRECTABLE, classify, heartbeats_for, vcenter_view
 
     stage = ctx.stage("Scanning VMs", total=1)
     with stage.track(f"Checking {len(instances)} VMs"):
@@ -279,8 +287,6 @@ def scan_and_fix(ctx: TaskContext) -> str:
 
 
 def _run(ctx: TaskContext, cloud: Any, deployment: Deployment):
-    from director.execution.run import DeployRun
-
     try:
         manifest = load_yaml(deployment.manifest) if deployment.manifest else {}
     except Exception:  # a stored manifest is ours; should it not parse, tag with less
@@ -296,9 +302,6 @@ def recreate_vm(run, instance: Instance, step=None, wait: bool = True) -> Vm:
     ``wait=False`` (cloud check's ``recreate_vm_without_wait``) starts the
     jobs without waiting for them to run.
     """
-    from director.execution import steps
-    from director.execution.state import applied_to_json  # noqa: F401  (documented shape)
-
     old = Vm.objects.filter(instance=instance, active=True).first()
     desired = desired_from_applied(instance, old)
     lookup = SetVariables(run.name, instance.variable_set_id)
@@ -366,6 +369,7 @@ def _detach_without_agent(run, vm: Vm) -> None:
     agent's VM the same way, without the agent. ``delete_vm`` then finds no
     disk left attached and makes no agent call for it.
     """
+    # here, not at the top: cpi's NotImplemented would shadow the builtin module-wide
     from cpi.base import DiskNotAttached, NotImplemented, NotSupported, VMNotFound
 
     try:
@@ -426,7 +430,3 @@ def _record(
         seconds_to_recover=seconds,
         message=message,
     )
-
-
-def vm_health_key(deployment: str, instance_uuid: str) -> str:
-    return f"vm_health:{deployment}:{instance_uuid}"
