@@ -7,7 +7,7 @@ reads the JSON file ``env`` and ejects it. Newer agents can read
 both, as the BOSH vSphere CPI does:
 
 * ``guestinfo.userdata`` (base64) with ``guestinfo.userdata.encoding`` in the
-  VM's ``extraConfig`` (``cpi.vsphere.vm``);
+  VM's ``extraConfig`` (``settings_options``, read back by ``settings_in``);
 * ``env.iso`` in the VM's own folder on its datastore (the folder of
   ``config.files.vmPathName``), an ISO 9660 image holding the single file
   ``env`` (ISO name ``ENV.;1``, Rock Ridge and Joliet name ``env``), built
@@ -25,6 +25,7 @@ would be a second clear copy of the same credentials that nothing reads.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -38,10 +39,14 @@ from pyVmomi import vim
 
 from cpi.base import CloudError
 from cpi.vsphere.client import VSphereClient
+from cpi.vsphere.config import ConfigError
+from cpi.vsphere.tasks import run_task
 
 ENV_ISO = "env.iso"
 ENV_FILE = "env"
 IDE_UNITS = (0, 1)
+USERDATA_KEY = "guestinfo.userdata"
+USERDATA_ENCODING_KEY = "guestinfo.userdata.encoding"
 
 _DS_PATH = re.compile(r"^\[(?P<datastore>[^\]]+)\]\s*(?P<path>.*)$")
 
@@ -186,3 +191,125 @@ def cdrom_change(
             )
             return vim.vm.device.VirtualDeviceSpec(operation=Operation.add, device=cdrom)
     raise CloudError("The VM has no CD-ROM and no free IDE unit to add one for the agent settings")
+
+
+# -- the settings: built, checked, in guestinfo ----------------------------------
+
+
+def check_env(env: Any) -> None:
+    """``env`` as the director passes it: a map; ``bosh.mbus`` (the agent's own message bus
+    URLs and client certificate, which the agent prefers to the CPI's ``agent.mbus``) well formed.
+    """
+    if env is None:
+        return
+    if not isinstance(env, Mapping):
+        raise ConfigError(f"env: must be a map, got {type(env).__name__}")
+    bosh = env.get("bosh")
+    if bosh is None:
+        return
+    if not isinstance(bosh, Mapping):
+        raise ConfigError("env/bosh: must be a map")
+    mbus = bosh.get("mbus")
+    if mbus is None:
+        return
+    if not isinstance(mbus, Mapping):
+        raise ConfigError("env/bosh/mbus: must be a map with urls and cert")
+    urls = mbus.get("urls")
+    if urls is not None and (
+        not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls)
+    ):
+        raise ConfigError("env/bosh/mbus/urls: must be a list of message bus URLs")
+    cert = mbus.get("cert")
+    if cert is None:
+        return
+    if not isinstance(cert, Mapping):
+        raise ConfigError("env/bosh/mbus/cert: must be a map with ca, certificate and private_key")
+    for key in ("ca", "certificate", "private_key"):
+        if not isinstance(cert.get(key, ""), str):
+            raise ConfigError(f"env/bosh/mbus/cert/{key}: must be a PEM string")
+
+
+def agent_settings(
+    *,
+    agent_id: str,
+    vm_name: str,
+    vm_id: str,
+    networks: Mapping[str, Any],
+    macs: Mapping[str, str],
+    system_disk: str,
+    ephemeral_disk: str,
+    persistent_disks: Mapping[str, Any] | None,
+    env: Mapping[str, Any] | None,
+    agent_config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The registry-less agent settings (CPI API v2): what the agent reads from its CD-ROM
+    (``env.iso``) or from guestinfo. The CPI's ``agent`` properties (ntp, mbus,
+    blobstore) are copied in; ``env`` (with ``bosh.mbus`` and ``bosh.blobstores``
+    when the director sends them, which the agent prefers) is kept as given."""
+    nets = {}
+    for name, spec in networks.items():
+        nets[name] = {**dict(spec), "mac": macs[name]}
+    settings: dict[str, Any] = {
+        "agent_id": agent_id,
+        "vm": {"name": vm_name, "id": vm_id},
+        "networks": nets,
+        "disks": {
+            "system": system_disk,
+            "ephemeral": ephemeral_disk,
+            "persistent": dict(persistent_disks or {}),
+        },
+        "env": dict(env or {}),
+    }
+    for key in ("ntp", "mbus", "blobstore"):
+        if key in agent_config:
+            settings[key] = agent_config[key]
+    for key, value in agent_config.items():
+        settings.setdefault(key, value)
+    return settings
+
+
+def encode_userdata(settings: Mapping[str, Any]) -> str:
+    return base64.b64encode(settings_json(settings)).decode()
+
+
+def decode_userdata(value: str) -> dict[str, Any]:
+    return json.loads(base64.b64decode(value))
+
+
+def read_settings(vm: vim.VirtualMachine) -> dict[str, Any] | None:
+    """The agent settings of ``vm``, or None (reads its whole ``config``: one call).
+
+    Callers that read other properties too should read ``config.extraConfig``
+    with them and use ``settings_in``.
+    """
+    return settings_in(vm.config.extraConfig)
+
+
+def settings_in(extra_config: list[Any] | None) -> dict[str, Any] | None:
+    """The agent settings in a VM's ``config.extraConfig``, or None."""
+    for opt in extra_config or []:
+        if opt.key == USERDATA_KEY and opt.value:
+            try:
+                return decode_userdata(opt.value)
+            except ValueError:
+                return None
+    return None
+
+
+def settings_options(settings: Mapping[str, Any]) -> list[vim.option.OptionValue]:
+    """The ``extraConfig`` entries that carry the agent settings."""
+    return [
+        vim.option.OptionValue(key=USERDATA_KEY, value=encode_userdata(settings)),
+        vim.option.OptionValue(key=USERDATA_ENCODING_KEY, value="base64"),
+    ]
+
+
+def write_settings(
+    vm: vim.VirtualMachine,
+    settings: Mapping[str, Any],
+    action: str,
+    device_change: list[vim.vm.device.VirtualDeviceSpec],
+) -> None:
+    """One reconfigure: the settings in ``extraConfig`` and ``device_change`` (the CD-ROM)."""
+    spec = vim.vm.ConfigSpec(extraConfig=settings_options(settings), deviceChange=device_change)
+    run_task(action, vm.ReconfigVM_Task, spec)

@@ -37,6 +37,8 @@ from cpi.vsphere.agent_env import (
     cdrom_change,
     cdrom_of,
     env_iso,
+    settings_in,
+    settings_options,
     upload,
     vm_directory,
 )
@@ -44,14 +46,12 @@ from cpi.vsphere.config import ConfigError, CpiConfig
 from cpi.vsphere.inventory import Inventory
 from cpi.vsphere.placement import pick_persistent_datastore
 from cpi.vsphere.tasks import run_task, wait_raw
-from cpi.vsphere.vm import (
+from cpi.vsphere.vm import VmOperations
+from cpi.vsphere.vm_config import (
     PERSISTENT_MODE,
-    VmOperations,
     disk_backing,
     next_unit_number,
     persistent_disks_of,
-    settings_in,
-    settings_options,
     system_disk,
 )
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from cpi.vsphere.agent_env import settings_in
 from cpi.vsphere.client import VSphereClient, object_spec, traverse
 from cpi.vsphere.config import CpiConfig
 from cpi.vsphere.inventory import Inventory
-from cpi.vsphere.vm import settings_in
 
 
 def made_by(director: str, metadata_director: str | None, groups: list[str]) -> bool:
