@@ -205,6 +205,19 @@ def _place_by_static_ips(
     pick: TieBreaker,
     path: str,
 ) -> list[_Slot]:
+    _check_pools(group, instances, azs, pools, path)
+    placer = _StaticIpPlacer(group, instances, azs, pools, path)
+    placer.keep_held_ips(ordered)
+    placer.reuse_existing(ordered)
+    placer.create_new(pick)
+    return placer.slots
+
+
+def _check_pools(
+    group: str, instances: int, azs: Sequence[str], pools: Sequence[StaticIpPool], path: str
+) -> None:
+    """One IP per instance on each static network, no IP twice, each in a
+    subnet serving one of the group's AZs."""
     for pool in pools:
         ips_path = f"{path}/networks/{pool.network}/static_ips"
         if len(pool.ips) != instances:
@@ -224,93 +237,118 @@ def _place_by_static_ips(
                     f"{ip} is in a subnet that serves none of the instance group's AZs "
                     f"({', '.join(azs)})",
                 )
-    free: list[dict[str, tuple[str, ...]]] = [dict(pool.ips) for pool in pools]
-    primary = pools[0]
 
-    def serving(pool_index: int, az: str | None) -> str | None:
+
+class _StaticIpPlacer:
+    """Hands out a group's static IPs to slots, in three passes (the module
+    doc's "With static IPs"); the first pool decides the AZ."""
+
+    def __init__(
+        self,
+        group: str,
+        instances: int,
+        azs: Sequence[str],
+        pools: Sequence[StaticIpPool],
+        path: str,
+    ) -> None:
+        self.group = group
+        self.instances = instances
+        self.azs = azs
+        self.pools = pools
+        self.path = path
+        self.free: list[dict[str, tuple[str, ...]]] = [dict(pool.ips) for pool in pools]
+        self.slots: list[_Slot] = []
+        self.claimed: set[int] = set()
+
+    def serving(self, pool_index: int, az: str | None) -> str | None:
         return next(
-            (ip for ip, ip_azs in free[pool_index].items() if az is None or az in ip_azs), None
+            (ip for ip, ip_azs in self.free[pool_index].items() if az is None or az in ip_azs),
+            None,
         )
 
-    slots: list[_Slot] = []
-    claimed: set[int] = set()
+    def serves_all(self, az: str | None) -> bool:
+        return all(self.serving(i, az) is not None for i in range(len(self.pools)))
 
-    def take(e: ExistingInstance | None, az: str | None, first: str | None = None) -> None:
+    def take(self, e: ExistingInstance | None, az: str | None, first: str | None = None) -> None:
         chosen: dict[str, str] = {}
-        for i, pool in enumerate(pools):
-            held = [ip for ip in _held_ip(e, pool.network) if ip in free[i]] if e else []
+        for i, pool in enumerate(self.pools):
+            free = self.free[i]
+            held = [ip for ip in _held_ip(e, pool.network) if ip in free] if e else []
             ip = (
                 first
                 if i == 0 and first
-                else next((ip for ip in held if az is None or az in free[i][ip]), None)
+                else next((ip for ip in held if az is None or az in free[ip]), None)
             )
-            ip = ip or serving(i, az)
+            ip = ip or self.serving(i, az)
             if ip is None:
                 raise NetworkReservationError(
-                    f"{path}/networks/{pool.network}/static_ips",
+                    f"{self.path}/networks/{pool.network}/static_ips",
                     f"not enough static IPs on network '{pool.network}' in az '{az}' "
-                    f"for instance group '{group}'",
+                    f"for instance group '{self.group}'",
                 )
-            del free[i][ip]
+            del free[ip]
             chosen[pool.network] = ip
         if e is not None:
-            claimed.add(id(e))
-        slots.append(_Slot(az, e, chosen))
+            self.claimed.add(id(e))
+        self.slots.append(_Slot(az, e, chosen))
 
-    # Existing instances (ignored ones first) holding an IP of the list keep it.
-    for e in sorted(ordered, key=lambda e: (not e.ignore, e.index)):
-        if len(slots) >= instances:
-            break
-        held = [ip for ip in _held_ip(e, primary.network) if ip in free[0]]
-        if not held:
-            if e.ignore:
-                raise DeploymentIgnoredInstancesModification(
-                    f"{path}/networks/{primary.network}/static_ips",
-                    f"a static IP used by ignored instance {e.label} was removed",
+    def keep_held_ips(self, ordered: list[ExistingInstance]) -> None:
+        """Existing instances (ignored ones first) holding an IP of the list keep it."""
+        primary = self.pools[0]
+        ips_path = f"{self.path}/networks/{primary.network}/static_ips"
+        for e in sorted(ordered, key=lambda e: (not e.ignore, e.index)):
+            if len(self.slots) >= self.instances:
+                break
+            held = [ip for ip in _held_ip(e, primary.network) if ip in self.free[0]]
+            if not held:
+                if e.ignore:
+                    raise DeploymentIgnoredInstancesModification(
+                        ips_path, f"a static IP used by ignored instance {e.label} was removed"
+                    )
+                continue
+            ip = held[0]
+            if self.azs and e.az not in self.free[0][ip]:
+                raise NetworkReservationError(
+                    ips_path,
+                    f"existing instance {e.label} is using IP {ip} in az '{e.az}', but the IP's "
+                    f"subnet now serves {', '.join(self.free[0][ip]) or 'no AZ of the group'}",
                 )
-            continue
-        ip = held[0]
-        if azs and e.az not in free[0][ip]:
-            raise NetworkReservationError(
-                f"{path}/networks/{primary.network}/static_ips",
-                f"existing instance {e.label} is using IP {ip} in az '{e.az}', but the IP's "
-                f"subnet now serves {', '.join(free[0][ip]) or 'no AZ of the group'}",
-            )
-        take(e, e.az if azs else None, ip)
+            self.take(e, e.az if self.azs else None, ip)
 
-    # Other existing instances are reused if their AZ still has IPs.
-    for e in ordered:
-        if len(slots) >= instances:
-            break
-        if id(e) in claimed:
-            continue
-        az = e.az if azs else None
-        if azs and az not in azs:
-            continue
-        if all(serving(i, az) is not None for i in range(len(pools))):
-            take(e, az)
+    def reuse_existing(self, ordered: list[ExistingInstance]) -> None:
+        """Other existing instances are reused if their AZ still has IPs."""
+        for e in ordered:
+            if len(self.slots) >= self.instances:
+                break
+            if id(e) in self.claimed:
+                continue
+            az = e.az if self.azs else None
+            if self.azs and az not in self.azs:
+                continue
+            if self.serves_all(az):
+                self.take(e, az)
 
-    placed = {az: 0 for az in azs}
-    for slot in slots:
-        if slot.az in placed:
-            placed[slot.az] += 1
-    while len(slots) < instances:
-        if not azs:
-            take(None, None)
-            continue
-        candidates = [
-            az for az in azs if all(serving(i, az) is not None for i in range(len(pools)))
-        ]
-        if not candidates:
-            raise NetworkReservationError(
-                f"{path}/networks",
-                f"the static IPs of instance group '{group}' cannot be spread over its AZs",
-            )
-        fewest = min(placed[az] for az in candidates)
-        az = pick([az for az in candidates if placed[az] == fewest])
-        placed[az] += 1
-        take(None, az)
-    return slots
+    def create_new(self, pick: TieBreaker) -> None:
+        """New instances take the unclaimed IPs, AZ with the fewest instances first."""
+        placed = {az: 0 for az in self.azs}
+        for slot in self.slots:
+            if slot.az in placed:
+                placed[slot.az] += 1
+        while len(self.slots) < self.instances:
+            if not self.azs:
+                self.take(None, None)
+                continue
+            candidates = [az for az in self.azs if self.serves_all(az)]
+            if not candidates:
+                raise NetworkReservationError(
+                    f"{self.path}/networks",
+                    f"the static IPs of instance group '{self.group}' cannot be spread over "
+                    "its AZs",
+                )
+            fewest = min(placed[az] for az in candidates)
+            az = pick([az for az in candidates if placed[az] == fewest])
+            placed[az] += 1
+            self.take(None, az)
 
 
 def _index_and_elect(

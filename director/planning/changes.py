@@ -32,6 +32,7 @@ from typing import Any
 from director.planning.model import (
     SHUTDOWN_CHANGES,
     AppliedNetwork,
+    AppliedState,
     Change,
     DesiredInstance,
     ExistingInstance,
@@ -88,6 +89,43 @@ def _network_details(
     return details
 
 
+def _compare_applied(applied: AppliedState, desired: DesiredInstance) -> list[tuple[str, str]]:
+    """``(change, reason)`` for each way ``desired`` differs from what was applied."""
+    found: list[tuple[str, str]] = []
+    old_stemcell = tuple(applied.stemcell)
+    new_stemcell = (desired.stemcell.name, desired.stemcell.version)
+    if old_stemcell != new_stemcell:
+        found.append(("stemcell", _stemcell_reason(old_stemcell, new_stemcell)))  # type: ignore[arg-type]
+    if not _same(dict(applied.cloud_properties), dict(desired.cloud_properties)):
+        if applied.vm_type != desired.vm_type:
+            found.append(
+                ("cloud_properties", f"vm_type changed {applied.vm_type} -> {desired.vm_type}")
+            )
+        else:
+            found.append(("cloud_properties", "cloud_properties changed"))
+    if not _same(dict(applied.env), dict(desired.env)):
+        found.append(("env", "env changed"))
+    details = _network_details(applied.networks, desired.networks)
+    if details:
+        found.append(("network", f"network changed ({'; '.join(details)})"))
+    if applied.persistent_disk_size != desired.persistent_disk_size:
+        found.append(
+            (
+                "persistent_disk",
+                f"persistent_disk size {applied.persistent_disk_size} -> "
+                f"{desired.persistent_disk_size}",
+            )
+        )
+    elif desired.persistent_disk_size and not _same(
+        dict(applied.persistent_disk_cloud_properties),
+        dict(desired.persistent_disk_cloud_properties),
+    ):
+        found.append(("persistent_disk", "persistent_disk cloud_properties changed"))
+    if applied.jobs_fingerprint != desired.jobs_fingerprint:
+        found.append(("configuration", "jobs or properties changed"))
+    return found
+
+
 def detect_changes(
     existing: ExistingInstance, desired: DesiredInstance, options: PlanOptions
 ) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -111,33 +149,8 @@ def detect_changes(
         if "recreate" not in changes:
             add("recreate", "no applied state recorded (previous deploy did not finish)")
     else:
-        old_stemcell = tuple(applied.stemcell)
-        new_stemcell = (desired.stemcell.name, desired.stemcell.version)
-        if old_stemcell != new_stemcell:
-            add("stemcell", _stemcell_reason(old_stemcell, new_stemcell))  # type: ignore[arg-type]
-        if not _same(dict(applied.cloud_properties), dict(desired.cloud_properties)):
-            if applied.vm_type != desired.vm_type:
-                add("cloud_properties", f"vm_type changed {applied.vm_type} -> {desired.vm_type}")
-            else:
-                add("cloud_properties", "cloud_properties changed")
-        if not _same(dict(applied.env), dict(desired.env)):
-            add("env", "env changed")
-        details = _network_details(applied.networks, desired.networks)
-        if details:
-            add("network", f"network changed ({'; '.join(details)})")
-        if applied.persistent_disk_size != desired.persistent_disk_size:
-            add(
-                "persistent_disk",
-                f"persistent_disk size {applied.persistent_disk_size} -> "
-                f"{desired.persistent_disk_size}",
-            )
-        elif desired.persistent_disk_size and not _same(
-            dict(applied.persistent_disk_cloud_properties),
-            dict(desired.persistent_disk_cloud_properties),
-        ):
-            add("persistent_disk", "persistent_disk cloud_properties changed")
-        if applied.jobs_fingerprint != desired.jobs_fingerprint:
-            add("configuration", "jobs or properties changed")
+        for change, reason in _compare_applied(applied, desired):
+            add(change, reason)
 
     if options.recreate_persistent_disks and desired.persistent_disk_size:
         add("recreate_persistent_disks", "recreate persistent disks requested")

@@ -120,46 +120,55 @@ def _dns(value: object, path: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _subnet_range(rng: object, path: str) -> IPNetwork:
+    if not isinstance(rng, str):
+        raise PlanError(f"{path}/range", "is required (a CIDR such as 10.0.0.0/24)")
+    try:
+        return ipaddress.ip_network(rng.strip(), strict=True)
+    except ValueError as exc:
+        raise PlanError(f"{path}/range", f"'{rng}' is not a valid CIDR range ({exc})") from None
+
+
+def _gateway(value: object, network: IPNetwork, path: str) -> IPAddress:
+    """The subnet's gateway: required, inside the range, neither its network
+    nor its broadcast address."""
+    if value is None:
+        raise PlanError(f"{path}/gateway", "is required")
+    gateway = parse_ip(value, f"{path}/gateway")
+    first, last = int(network.network_address), int(network.broadcast_address)
+    if gateway.version != network.version or not first < int(gateway) < last:
+        raise PlanError(
+            f"{path}/gateway",
+            f"{gateway} must be an address inside {network} (not its network or broadcast address)",
+        )
+    return gateway
+
+
+def _inside(value: object, network: IPNetwork, path: str) -> IpRangeSet:
+    """A ``reserved`` or ``static`` list, every entry inside the range."""
+    version = network.version
+    first, last = int(network.network_address), int(network.broadcast_address)
+    ranges = parse_ip_list(value, version, path)
+    for lo, hi in ranges.ranges_outside(first, last):
+        raise PlanError(path, f"{format_range(version, lo, hi)} is outside the range {network}")
+    return ranges
+
+
 def parse_subnet(
     raw: Mapping[str, Any], path: str, known_azs: Iterable[str] | None = None
 ) -> Subnet:
     """Parse and validate one manual-network subnet."""
     if not isinstance(raw, Mapping):
         raise PlanError(path, "must be a mapping")
-    rng = raw.get("range")
-    if not isinstance(rng, str):
-        raise PlanError(f"{path}/range", "is required (a CIDR such as 10.0.0.0/24)")
-    try:
-        network = ipaddress.ip_network(rng.strip(), strict=True)
-    except ValueError as exc:
-        raise PlanError(f"{path}/range", f"'{rng}' is not a valid CIDR range ({exc})") from None
+    network = _subnet_range(raw.get("range"), path)
     version = network.version
     first, last = int(network.network_address), int(network.broadcast_address)
     restricted = IpRangeSet([(first, first), (last, last)])
+    gateway = _gateway(raw.get("gateway"), network, path)
+    restricted.add(int(gateway))
 
-    gateway = None
-    if raw.get("gateway") is not None:
-        gateway = parse_ip(raw["gateway"], f"{path}/gateway")
-        if gateway.version != version or not first < int(gateway) < last:
-            raise PlanError(
-                f"{path}/gateway",
-                f"{gateway} must be an address inside {network} "
-                "(not its network or broadcast address)",
-            )
-        restricted.add(int(gateway))
-    else:
-        raise PlanError(f"{path}/gateway", "is required")
-
-    reserved = parse_ip_list(raw.get("reserved"), version, f"{path}/reserved")
-    for lo, hi in reserved.ranges_outside(first, last):
-        raise PlanError(
-            f"{path}/reserved", f"{format_range(version, lo, hi)} is outside the range {network}"
-        )
-    static = parse_ip_list(raw.get("static"), version, f"{path}/static")
-    for lo, hi in static.ranges_outside(first, last):
-        raise PlanError(
-            f"{path}/static", f"{format_range(version, lo, hi)} is outside the range {network}"
-        )
+    reserved = _inside(raw.get("reserved"), network, f"{path}/reserved")
+    static = _inside(raw.get("static"), network, f"{path}/static")
     for lo, hi in reserved.intervals():
         restricted.add(lo, hi)
     for lo, hi in static.intervals():

@@ -118,18 +118,14 @@ _KEYS = (
 )
 
 
-def resolve_update_config(
+def _merge(
     deployment_update: Mapping[str, Any] | None,
-    group_update: Mapping[str, Any] | None = None,
-    *,
-    group_path: str | None = None,
-    default_vm_strategy: str = "delete-create",
-    canaries: int | str | None = None,
-    max_in_flight: int | str | None = None,
-) -> UpdateConfig:
-    """Merge the deployment's ``update`` with a group's, key by key, and
-    validate. Errors name ``update/<key>`` or ``<group_path>/update/<key>``
-    (whichever supplied the value)."""
+    group_update: Mapping[str, Any] | None,
+    group_path: str | None,
+    canaries: int | str | None,
+    max_in_flight: int | str | None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The merged values, and for each key the path it came from."""
     for where, block in (("update", deployment_update), (f"{group_path}/update", group_update)):
         if block is not None and not isinstance(block, Mapping):
             raise UpdateConfigError(where, "must be a mapping")
@@ -144,6 +140,22 @@ def resolve_update_config(
         if override is not None:
             merged[key] = override
             origin[key] = f"options/{key}"
+    return merged, origin
+
+
+def resolve_update_config(
+    deployment_update: Mapping[str, Any] | None,
+    group_update: Mapping[str, Any] | None = None,
+    *,
+    group_path: str | None = None,
+    default_vm_strategy: str = "delete-create",
+    canaries: int | str | None = None,
+    max_in_flight: int | str | None = None,
+) -> UpdateConfig:
+    """Merge the deployment's ``update`` with a group's, key by key, and
+    validate. Errors name ``update/<key>`` or ``<group_path>/update/<key>``
+    (whichever supplied the value)."""
+    merged, origin = _merge(deployment_update, group_update, group_path, canaries, max_in_flight)
 
     def required(key: str) -> Any:
         if key not in merged:
