@@ -158,7 +158,8 @@ def test_watch_a_deploy_then_see_its_vms(
     # The log grew while we watched: first a few lines, more while running, then everything.
     final = line_count(page)
     running = [n for state, n in samples if state == "processing"]
-    assert running and first < max(running) < final, (first, samples)
+    # (the last lines may land a poll before the state badge turns "done")
+    assert running and any(first < n < final for n in running), (first, final, samples)
     events = services.get_task(task.id)
     assert events.state == TaskState.DONE
     from director import runner
