@@ -12,7 +12,7 @@ import base64
 import hashlib
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
@@ -26,10 +26,7 @@ from tiles.accessors.scope import (
 )
 from tiles.accessors.syntax import AccessorError, Ref
 from tiles.credentials import CredentialError, sha512_crypt
-
-if TYPE_CHECKING:
-    from tiles.template import ProductTemplate
-
+from tiles.template import ProductTemplate
 
 #: Where Ops Manager keeps tile credentials in CredHub; ours is the director's variable store.
 CREDENTIAL_ROOT = "/opsmgr"

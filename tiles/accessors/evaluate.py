@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -32,10 +32,7 @@ from tiles.accessors.scope import (
 from tiles.accessors.syntax import AccessorError, Ref, find_expressions, parse_expression
 from tiles.properties.scalar import csv_items
 from tiles.render_context import RenderContext, job_facts
-from tiles.template import parse_yaml
-
-if TYPE_CHECKING:
-    from tiles.template import ProductTemplate
+from tiles.template import ProductTemplate, parse_yaml
 
 
 def _truthy(v: Any) -> bool:

@@ -10,15 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tiles import properties as props
 from tiles.accessors.syntax import AccessorError, Ref
 from tiles.render_context import RenderContext
-
-if TYPE_CHECKING:
-    from tiles.template import ProductTemplate
-
+from tiles.template import ProductTemplate
 
 JOB_FACTS = (
     "name",
