@@ -17,6 +17,8 @@ and remembers what does not change while a cloud object lives:
   datastores' free space, host groups) is read fresh by
   ``cluster_snapshots`` in one ``RetrievePropertiesEx`` for all candidate
   clusters (traversing cluster -> hosts, datastores, resource pools).
+  ``cpi.vsphere.capacity`` turns the answer into placement state; how a
+  network name is resolved is in ``cpi.vsphere.networks``.
 
 Lookups by name are one call: a VM or stemcell with ``SearchIndex.FindChild``
 in its (cached) folder, never a scan of the inventory.
@@ -32,42 +34,21 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from cpi.base import CloudError, NetworkNotFound
+from cpi.base import CloudError
+from cpi.vsphere.capacity import (
+    HOST_PROPERTIES,
+    ClusterSnapshot,
+    cluster_snapshot,
+    datastore_state,
+)
 from cpi.vsphere.client import VSphereClient, object_spec, traverse
 from cpi.vsphere.config import DatacenterConfig
-from cpi.vsphere.placement import ClusterState, DatastoreState, HostState
+from cpi.vsphere.networks import NetworkRef, resolve_network
+from cpi.vsphere.placement import DatastoreState
 from cpi.vsphere.tasks import vsphere_call
 
-MB = 1024 * 1024
 #: VM references remembered at most (a director deletes what it creates; this bounds the rest).
 VM_CACHE_SIZE = 10_000
-
-HOST_PROPERTIES = (
-    "name",
-    "hardware.memorySize",
-    "summary.quickStats.overallMemoryUsage",
-    "runtime.connectionState",
-    "runtime.inMaintenanceMode",
-)
-
-
-@dataclass(frozen=True)
-class NetworkRef:
-    """A network and what a NIC needs to be plugged into it (read once per name)."""
-
-    ref: vim.Network
-    name: str
-    key: str  # what a NIC backing names: portgroup key, opaque network id, or network name
-    switch_uuid: str | None = None  # distributed portgroups
-    opaque_type: str | None = None  # opaque (NSX) networks
-
-    @property
-    def distributed(self) -> bool:
-        return self.switch_uuid is not None
-
-    @property
-    def opaque(self) -> bool:
-        return self.opaque_type is not None
 
 
 @dataclass(frozen=True)
@@ -77,27 +58,6 @@ class StemcellRef:
     ref: vim.VirtualMachine
     devices: tuple[Any, ...]
     snapshot: Any = None  # vim.vm.Snapshot, the template's current snapshot
-
-
-@dataclass(frozen=True)
-class ClusterSnapshot:
-    """``ClusterState`` for placement plus the references to act on what placement chose."""
-
-    state: ClusterState
-    ref: vim.ClusterComputeResource
-    root_pool: vim.ResourcePool
-    pools: Mapping[str, vim.ResourcePool] = field(default_factory=dict)
-    hosts: Mapping[str, vim.HostSystem] = field(default_factory=dict)
-    datastores: Mapping[str, vim.Datastore] = field(default_factory=dict)
-
-    def pool(self, name: str | None) -> vim.ResourcePool:
-        """The cluster's root pool, or the pool named ``name`` anywhere below it."""
-        if not name:
-            return self.root_pool
-        found = self.pools.get(name)
-        if found is None:
-            raise CloudError(f"Resource pool '{name}' was not found in cluster '{self.state.name}'")
-        return found
 
 
 @dataclass(frozen=True)
@@ -391,56 +351,16 @@ class Inventory:
         for name, ref in refs.items():
             if ref._moId not in by_id:
                 raise vmodl.fault.ManagedObjectNotFound(obj=ref, msg=f"cluster '{name}' is gone")
-            props = by_id[ref._moId][1]
-            hosts, host_refs = [], {}
-            for h in props.get("host") or []:
-                if h._moId in by_id:
-                    host_refs[by_id[h._moId][1]["name"]] = h
-                    hosts.append(_host_state(by_id[h._moId][1]))
-            datastores, ds_refs = [], {}
-            for d in props.get("datastore") or []:
-                if d._moId in by_id and "summary" in by_id[d._moId][1]:
-                    state = _datastore_state(by_id[d._moId][1]["summary"])
-                    ds_refs[state.name] = d
-                    datastores.append(state)
-            pools: dict[str, vim.ResourcePool] = {}
-            for obj, p in found:
-                owner = p.get("owner")
-                if (
-                    isinstance(obj, vim.ResourcePool)
-                    and owner is not None
-                    and owner._moId == ref._moId
-                ):
-                    pools.setdefault(p.get("name", ""), obj)
-            groups: dict[str, tuple[str, ...]] = {}
-            for group in getattr(props.get("configurationEx"), "group", None) or []:
-                if isinstance(group, vim.cluster.HostGroup):
-                    groups[group.name] = tuple(
-                        by_id[h._moId][1]["name"] if h._moId in by_id else h.name
-                        for h in group.host or []
-                    )
+            snapshot = cluster_snapshot(ref, by_id, found)
             with self._lock:
-                self._datastores.update(ds_refs)
-            out[name] = ClusterSnapshot(
-                state=ClusterState(
-                    name=props["name"],
-                    hosts=tuple(hosts),
-                    datastores=tuple(datastores),
-                    resource_pools=frozenset(pools),
-                    host_groups=groups,
-                ),
-                ref=ref,
-                root_pool=props["resourcePool"],
-                pools=pools,
-                hosts=host_refs,
-                datastores=ds_refs,
-            )
+                self._datastores.update(snapshot.datastores)
+            out[name] = snapshot
         return out
 
     def datastore_states(self, datastores: list[Any]) -> list[DatastoreState]:
         """Free space etc. of the given datastores, read now (one call)."""
         return [
-            _datastore_state(dp["summary"])
+            datastore_state(dp["summary"])
             for _, dp in self.client.properties_of(datastores, vim.Datastore, ["summary"])
         ]
 
@@ -454,7 +374,7 @@ class Inventory:
         )
         out = {}
         for obj, props in found:
-            state = _datastore_state(props["summary"])
+            state = datastore_state(props["summary"])
             out[state.name] = (obj, state)
         with self._lock:
             self._datastores.update({name: ref for name, (ref, _) in out.items()})
@@ -466,7 +386,7 @@ class Inventory:
             [object_spec(self.datacenter, traverse(vim.Datacenter, "datastore"), skip=True)],
             {vim.Datastore: ["summary"]},
         )
-        return [_datastore_state(props["summary"]) for _, props in found]
+        return [datastore_state(props["summary"]) for _, props in found]
 
     # -- storage ---------------------------------------------------------------
 
@@ -510,102 +430,12 @@ class Inventory:
         cached = self._networks.get(name)
         if cached is not None:
             return cached
-        found = self._resolve_network(name)
+        found = resolve_network(self.client, self.datacenter, self.config.name, name)
         with self._lock:
             self._networks[name] = found
         return found
-
-    def _resolve_network(self, name: str) -> NetworkRef:
-        switch = None
-        pg_name = name
-        if "/" in name:
-            switch, pg_name = name.rsplit("/", 1)
-        everything = self.client.collect(
-            [object_spec(self.datacenter, traverse(vim.Datacenter, "network"), skip=True)],
-            {
-                vim.Network: ["name"],
-                vim.dvs.DistributedVirtualPortgroup: [
-                    "name",
-                    "key",
-                    "config.distributedVirtualSwitch",
-                ],
-                vim.OpaqueNetwork: ["name", "summary"],
-            },
-        )
-        matches = [(obj, props) for obj, props in everything if props.get("name") == pg_name]
-        switches: dict[str, dict[str, Any]] = {}
-        dvs_refs = [
-            props["config.distributedVirtualSwitch"]
-            for obj, props in matches
-            if props.get("config.distributedVirtualSwitch") is not None
-        ]
-        if dvs_refs:
-            for obj, props in self.client.properties_of(
-                list({d._moId: d for d in dvs_refs}.values()),
-                vim.DistributedVirtualSwitch,
-                ["name", "uuid"],
-            ):
-                switches[obj._moId] = props
-        if switch is not None:
-            matches = [
-                (obj, props)
-                for obj, props in matches
-                if isinstance(obj, vim.dvs.DistributedVirtualPortgroup)
-                and props.get("config.distributedVirtualSwitch") is not None
-                and switches.get(props["config.distributedVirtualSwitch"]._moId, {}).get("name")
-                == switch
-            ]
-        if not matches:
-            raise NetworkNotFound(
-                f"Unable to find network '{name}' in datacenter '{self.config.name}'. "
-                "Verify that the portgroup exists."
-            )
-        if len(matches) > 1:
-            raise CloudError(
-                f"Network name '{name}' is ambiguous in datacenter '{self.config.name}' "
-                f"({len(matches)} networks); name it as '<switch>/{pg_name}'"
-            )
-        obj, props = matches[0]
-        if isinstance(obj, vim.dvs.DistributedVirtualPortgroup):
-            dvs = props["config.distributedVirtualSwitch"]
-            return NetworkRef(
-                ref=obj,
-                name=pg_name,
-                key=props["key"],
-                switch_uuid=switches.get(dvs._moId, {}).get("uuid", ""),
-            )
-        if isinstance(obj, vim.OpaqueNetwork):
-            summary = props["summary"]
-            return NetworkRef(
-                ref=obj,
-                name=pg_name,
-                key=summary.opaqueNetworkId,
-                opaque_type=summary.opaqueNetworkType,
-            )
-        return NetworkRef(ref=obj, name=pg_name, key=pg_name)
 
 
 def vim_selection(name: str) -> Any:
     """A reference to a named ``TraversalSpec`` (for recursion, e.g. pools within pools)."""
     return vmodl.query.PropertyCollector.SelectionSpec(name=name)
-
-
-def _host_state(hp: Mapping[str, Any]) -> HostState:
-    total = int(hp.get("hardware.memorySize") or 0) // MB
-    used = int(hp.get("summary.quickStats.overallMemoryUsage") or 0)
-    return HostState(
-        name=hp["name"],
-        free_memory_mb=max(total - used, 0),
-        connected=hp.get("runtime.connectionState") == "connected",
-        maintenance=bool(hp.get("runtime.inMaintenanceMode")),
-    )
-
-
-def _datastore_state(s: Any) -> DatastoreState:
-    return DatastoreState(
-        name=s.name,
-        free_mb=int(s.freeSpace or 0) // MB,
-        capacity_mb=int(s.capacity or 0) // MB,
-        maintenance=(s.maintenanceMode or "normal") != "normal",
-        accessible=bool(s.accessible),
-    )

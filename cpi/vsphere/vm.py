@@ -51,10 +51,12 @@ from cpi.vsphere.agent_env import (
     vm_directory,
     write_settings,
 )
+from cpi.vsphere.capacity import ClusterSnapshot
 from cpi.vsphere.config import ConfigError, CpiConfig
 from cpi.vsphere.drs import DrsGroups, in_vm_groups
-from cpi.vsphere.inventory import ClusterSnapshot, Inventory, NetworkRef, VmView
+from cpi.vsphere.inventory import Inventory, VmView
 from cpi.vsphere.metadata import CustomAttributes
+from cpi.vsphere.networks import NetworkRef
 from cpi.vsphere.placement import DiskRequest, Placement, candidate_clusters, place_vm
 from cpi.vsphere.tasks import map_fault, run_task, vsphere_call, wait_raw
 from cpi.vsphere.vm_config import (

@@ -20,7 +20,7 @@ from pyVmomi import vim
 
 from cpi.base import CloudError
 from cpi.vsphere.config import ConfigError
-from cpi.vsphere.inventory import NetworkRef
+from cpi.vsphere.networks import NetworkRef
 
 SCSI_RESERVED_UNIT = 7
 PERSISTENT_MODE = "independent_persistent"
