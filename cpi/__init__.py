@@ -34,6 +34,7 @@ PLUGINS = ("vsphere",)
 
 def cloud_properties_of(cpi_json: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """``(plugin, properties)`` of a cpi.json document, validated."""
+    # heavy: the cpi.vsphere package loads pyVmomi; ``import cpi`` alone must not.
     from cpi.vsphere.config import ConfigError
 
     if not isinstance(cpi_json, Mapping):
@@ -56,6 +57,7 @@ def load_cloud(
     cpi_json: Mapping[str, Any], *, logger: logging.Logger | None = None, **kwargs: Any
 ) -> Cpi:
     """The cloud described by a cpi.json document (today always a ``VSphereCloud``)."""
+    # heavy: pyVmomi loads only when a cloud is built.
     from cpi.vsphere import VSphereCloud
 
     _plugin, properties = cloud_properties_of(cpi_json)

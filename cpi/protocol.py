@@ -28,6 +28,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cpi import load_cloud
 from cpi.base import CloudError, CpiError, dispatch
 from cpi.logging import is_secret_key, redact, redact_text
 
@@ -139,6 +140,4 @@ def _handle(
 
 
 def _default_factory(cpi_json: Mapping[str, Any]) -> Any:
-    from cpi import load_cloud
-
     return load_cloud(cpi_json, keepalive_seconds=0)
