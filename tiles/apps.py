@@ -6,6 +6,7 @@ class TilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # Imported once the app registry is ready: these modules load models.
         from django.db.models.signals import post_migrate
 
         from tiles import installations  # noqa: F401  (registers its task handler)

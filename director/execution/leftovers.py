@@ -29,7 +29,9 @@ from django.conf import settings
 from cpi.base import CpiError, NotImplemented, VMNotFound
 from director.models import Instance, IpAddress, OrphanedVm, Vm
 
+from .compile import delete_compilation_instance
 from .run import DeployRun
+from .steps import delete_vm
 
 
 def tagged_vms(cloud: Any) -> dict[str, dict[str, Any]]:
@@ -81,9 +83,6 @@ def clean_leftovers(run: DeployRun) -> list[str]:
             continue
         run.event("delete", "vm", cid, context={"reason": "VM left by an interrupted task"})
         done.append(f"deleted VM {cid} that a previous task created but did not record")
-
-    from .compile import delete_compilation_instance
-    from .steps import delete_vm
 
     for instance in Instance.objects.filter(deployment=run.deployment, compilation=True):
         delete_compilation_instance(run, instance)

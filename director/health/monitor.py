@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import yaml
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -403,7 +404,6 @@ def meltdown_thresholds() -> MeltdownThresholds:
 
 def resurrection_rules() -> ResurrectionRules:
     """Every current resurrection config's rules; a config that does not parse is skipped."""
-    import yaml
 
     docs = []
     for config in Config.latest_set("resurrection"):

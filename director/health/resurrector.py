@@ -44,7 +44,7 @@ from director import locks
 from director.agent import agent_for
 from director.cloud import cloud_for_director
 from director.execution import steps
-from director.execution.run import DeployRun
+from director.execution.run import DeployRun, describe
 from director.execution.state import applied_to_json  # noqa: F401  (documented shape)
 from director.execution.variables import absolute_name
 from director.manifest import MISSING, interpolate, load_yaml
@@ -261,8 +261,6 @@ def scan_and_fix(ctx: TaskContext) -> str:
             with stage.track(f"{cause} {label}: recreate_vm") as step:  # "failed" on error
                 new = recreate_vm(run, instance, step)
         except Exception as exc:
-            from director.execution.run import describe
-
             failed.append(f"{label}: {describe(exc)}")
             _record(deployment.name, instance, cause, Decision.FAILED, ctx, message=describe(exc))
             ctx.warning(f"could not recreate {label}: {describe(exc)}")
