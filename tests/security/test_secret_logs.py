@@ -19,7 +19,8 @@ from director.cloud import cloud_for_director
 from director.models import Config, TaskState
 from opsconsole.crypto import encrypt
 from opsconsole.redaction import REDACTED, RedactingFilter
-from tiles import installations, services
+from tiles import services
+from tiles.services import installations
 
 from .conftest import cpi_config_text
 

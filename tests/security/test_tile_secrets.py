@@ -107,7 +107,7 @@ def stage_vault():
 
 def secret_texts(staged) -> set[str]:
     """Every secret of the product as text, the salted password's hash included."""
-    from tiles.pending import secret_strings
+    from tiles.services.diffs import secret_strings
 
     return {s for s in secret_strings(staged.secrets) if len(s) >= 8}
 

@@ -29,7 +29,7 @@ from director.execution.variables import PreviewVariables
 from director.models import Deployment, Instance, Task, TaskState, VariableSet, Vm
 from tiles import services
 from tiles.models import Installation
-from tiles.pending import secret_strings
+from tiles.services.diffs import secret_strings
 
 from .test_tile_secrets import NEW_KEY, OLD_KEY, PEER_TOKEN, stage_vault
 

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from director.models import Config, DirectorAttribute, Stemcell
-from tiles import director_tile, installations, services
+from tiles import director_tile, services
 from tiles.models import Installation
+from tiles.services import installations
 
 pytestmark = pytest.mark.django_db
 

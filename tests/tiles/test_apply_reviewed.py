@@ -19,8 +19,10 @@ import yaml
 from django.db import connection
 
 from director.models import Config, Task
-from tiles import director_tile, installations, services
+from tiles import director_tile, services
 from tiles.models import Installation
+from tiles.services import installations
+from tiles.services.installations import product_steps
 
 pytestmark = pytest.mark.django_db
 
@@ -89,8 +91,8 @@ def test_what_a_deploy_records_as_deployed_is_the_snapshot(
         task.refresh_from_db()
         return task
 
-    monkeypatch.setattr(installations, "_run_inline", director_deploys)
-    assert installations._run_deploy(inst.steps.get(kind="deploy"), inst) is True
+    monkeypatch.setattr(product_steps, "_run_inline", director_deploys)
+    assert product_steps._run_deploy(inst.steps.get(kind="deploy"), inst) is True
     staged = services.get_staged_product(small.guid)
     assert staged.deployed_manifest == reviewed["manifest"]
     assert staged.deployed_state["values"][".properties.greeting"] == "reviewed"

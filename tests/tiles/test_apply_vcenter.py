@@ -13,8 +13,9 @@ import pytest
 from django.urls import reverse
 
 from director.models import Config, Task
-from tiles import installations, services
+from tiles import services
 from tiles.models import Installation
+from tiles.services import installations
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -13,8 +13,9 @@ import pytest
 from director import syslog as director_syslog
 from director import vm_security
 from opsconsole.redaction import register_secret
-from tiles import director_tile, installations, services
+from tiles import director_tile, services
 from tiles.credentials import make_root_ca
+from tiles.services import installations
 
 pytestmark = pytest.mark.django_db
 

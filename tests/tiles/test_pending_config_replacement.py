@@ -16,7 +16,8 @@ from rest_framework.test import APIClient
 
 from director.models import Config
 from opsconsole.models import ApiToken
-from tiles import director_tile, installations, services
+from tiles import director_tile, services
+from tiles.services import installations
 
 pytestmark = pytest.mark.django_db
 

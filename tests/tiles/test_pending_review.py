@@ -11,8 +11,7 @@ from django.urls import reverse
 
 from director.models import Deployment, Instance, PersistentDisk, Vm
 from tiles import services
-from tiles.services import pending
-from tiles.services import foresight
+from tiles.services import foresight, pending
 
 pytestmark = pytest.mark.django_db
 

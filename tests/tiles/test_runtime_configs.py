@@ -16,9 +16,10 @@ from django.db import connection
 from django.urls import reverse
 
 from director.models import Config, Credential, Deployment
-from tiles import installations, pending, services
-from tiles.services import foresight
+from tiles import services
+from tiles.services import foresight, pending
 from tiles.services import runtime_configs as rc
+from tiles.services.installations import configs as configs_step
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +108,7 @@ def upload(staged_products, deleted=()):
         }
     for guid in deleted:
         products[guid] = {"runtime_configs": {}}
-    return installations._update_runtime_configs(_Ctx(), products, "admin")
+    return configs_step._update_runtime_configs(_Ctx(), products, "admin")
 
 
 def test_named_as_ops_manager_names_them_with_secrets_as_references(banner):

@@ -12,8 +12,9 @@ import pytest
 
 from director.models import Stemcell, Task, TaskState
 from tests.director.builders import build_stemcell_tgz
-from tiles import installations, services
+from tiles import services
 from tiles.models import LibraryStemcell
+from tiles.services.installations import steps as installation_steps
 from tiles.services.stemcells import match_stemcell, matching_stemcells
 
 JAMMY = "bosh-vsphere-esxi-ubuntu-jammy-go_agent"
@@ -188,7 +189,7 @@ def test_apply_changes_plans_the_stemcells_step_and_uploads_what_is_missing(
     # the step runs the director's update_stemcell task inline (here without a vCenter: it fails
     # with the director's own message, and the installation says which step failed)
     step = steps[2]
-    assert installations._run_stemcells(step, inst) is False
+    assert installation_steps._run_stemcells(step, inst) is False
     step.refresh_from_db()
     assert step.state == "failed" and step.task.type == "update_stemcell"
     assert step.task.state == TaskState.ERROR
@@ -199,7 +200,7 @@ def test_apply_changes_plans_the_stemcells_step_and_uploads_what_is_missing(
 def test_the_stemcells_step_is_skipped_when_the_director_has_them(small, small_release, stemcell):
     inst = services.apply_changes("admin")
     step = inst.steps.get(kind="stemcells")
-    assert installations._run_stemcells(step, inst) is True
+    assert installation_steps._run_stemcells(step, inst) is True
     step.refresh_from_db()
     assert step.state == "skipped" and step.task is None
     assert step.message == "no stemcell to upload: the director has every one needed"

@@ -20,11 +20,15 @@ Layout, one module per noun:
 - ``rendering``: the render context, the manifest, the completeness checks;
 - ``stemcells``: the Stemcell Library (kept stemcell files, matching them
   to products, what Apply Changes uploads, stemcell assignments);
-- ``deployed``: deployed products, their manifests, status and credentials.
+- ``deployed``: deployed products, their manifests, status and credentials;
+- ``pending`` (with ``director_changes`` and ``diffs``): Review Pending
+  Changes; ``revert``: Revert;
+- ``installations``: Apply Changes (a package: the click, the snapshot, the
+  worker's steps, the log).
 
-The Director tile is ``tiles.director_tile``, Review Pending Changes is
-``tiles.pending`` and Apply Changes is ``tiles.installations``. All public
-functions are re-exported here, so callers import ``tiles.services`` only.
+The Director tile is ``tiles.director_tile``. All public functions are
+re-exported here for views and API views; the modules above never import
+this facade, only one another.
 
 Secrets: property values of secret and credential types live only in the
 encrypted ``StagedProduct.secrets``; reads mask them as ``***`` unless the
@@ -43,7 +47,7 @@ from tiles.models import StagedProduct  # noqa: F401 (API views)
 
 from .common import product_template, root_ca
 from .deployed import (
-    _mark_deployed,  # noqa: F401 (tiles.installations, tests)
+    _mark_deployed,  # noqa: F401 (tests)
     deployed_manifest,
     deployed_status,
     get_credential,
@@ -72,7 +76,6 @@ from .products import (
 )
 from .properties import get_properties, set_properties
 from .rendering import (
-    _bare_context,  # noqa: F401 (tiles.installations)
     find_stemcell,
     manifest_credentials,
     manifest_yaml,
@@ -170,14 +173,17 @@ from tiles.director_tile import (  # noqa: E402
     update_availability_zone,
     vm_types,
 )
-from tiles.installations import (  # noqa: E402
+
+from .director_changes import director_diff  # noqa: E402
+from .installations import (  # noqa: E402
     apply_changes,
     get_installation,
     installation_logs,
     list_installations,
     running_installation,
 )
-from tiles.pending import director_diff, pending_changes, product_diff, revert_staged  # noqa: E402
+from .pending import pending_changes, product_diff  # noqa: E402
+from .revert import revert_staged  # noqa: E402
 
 __all__ += [
     "add_availability_zone",

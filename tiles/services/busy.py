@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from director.models import Task
 from opsconsole.errors import Conflict
-from tiles.installations import running_installation
+
+from .installations.records import running_installation
 
 
 class WorkRunning(Conflict):

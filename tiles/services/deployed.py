@@ -16,6 +16,7 @@ from tiles.director_tile import get_director
 from tiles.models import DIRECTOR_PRODUCT_NAME, Product, StagedProduct
 from tiles.template import ProductTemplate
 
+from .diffs import redact, secret_strings
 from .properties import _mask
 
 
@@ -59,8 +60,6 @@ def _deployed(guid: str) -> StagedProduct:
 
 def deployed_manifest(guid: str, reveal_secrets: bool = False) -> dict:
     """The manifest last deployed; secrets as ``((redacted))`` unless revealed."""
-    from tiles.pending import redact, secret_strings
-
     sp = _deployed(guid)
     manifest = yaml.safe_load(sp.deployed_manifest) or {}
     if reveal_secrets:

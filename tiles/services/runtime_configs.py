@@ -34,6 +34,7 @@ from opsconsole.errors import ServiceError
 from tiles.models import StagedProduct
 
 from .common import _err, product_template
+from .diffs import redact, secret_strings
 
 RUNTIME = "runtime"
 #: ``Config.name`` is at most this long.
@@ -263,8 +264,6 @@ def diffs(staged: StagedProduct, new: Mapping[str, str] | None = None) -> list[d
     product, staged and deployed, are ``((redacted))`` should a config hold
     any (one uploaded by an older console).
     """
-    from tiles.pending import redact, secret_strings
-
     if new is None:
         new = {} if staged.marked_for_deletion else render(staged)
     old = current(staged.guid)

@@ -20,8 +20,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from opsconsole.auth import can_write
 from opsconsole.errors import Conflict, NotFound, ServiceError
-from tiles import installations, services
-from tiles.services import foresight
+from tiles import services
+from tiles.services import foresight, installations
 
 from . import progress
 from .common import _error_lines, writer_required
@@ -58,7 +58,8 @@ def pending_changes(request):
                 messages.error(request, line)
             return redirect("pending-changes")
         return redirect("installation", installation_id=installation.id)
-    changes = services.pending_changes()["product_changes"]
+    rendered: dict[str, dict] = {}  # each staged manifest, rendered once for the whole page
+    changes = services.pending_changes(rendered=rendered)["product_changes"]
     for change in changes:
         # A config someone uploaded that this apply replaces: its diff says so in its title.
         replaced = {r["type"]: r for r in change.get("config_replacements") or []}
@@ -80,7 +81,7 @@ def pending_changes(request):
             if key in change
         ]
         change["plan_rows"] = _plan_rows(change.get("plan"))
-    foreseen = _foresee(changes)
+    foreseen = _foresee(changes, rendered)
     deletions = [c for c in changes if c["action"] == "delete"]
     return render(
         request,
@@ -139,21 +140,24 @@ def _deletion_confirm(deletions: list[Mapping]) -> str:
     )
 
 
-def _foresee(changes: list[dict]) -> dict:
-    """Add ``losses`` (deletes) and ``foreseen`` warnings (VM sizes, powered-off VMs) to each."""
+def _foresee(changes: list[dict], rendered: Mapping[str, dict]) -> dict:
+    """Add ``losses`` (deletes) and ``foreseen`` warnings (VM sizes, powered-off VMs) to each.
+
+    ``rendered``: the staged manifests ``pending_changes`` rendered (guid -> manifest).
+    """
     staged = {sp.guid: sp for sp in services.list_staged_products()}
     deleting = [c["guid"] for c in changes if c["action"] == "delete"]
     losses = foresight.deletion_losses(deleting)
     updating = [c["guid"] for c in changes if c["action"] == "update" and c["guid"] in staged]
     powered_off, vcenter_error = foresight.powered_off_vms(updating)
-    manifests = {}
-    for c in changes:
-        sp = staged.get(c["guid"])
-        if sp is not None and c["action"] in ("install", "update") and not c.get("render_errors"):
-            try:
-                manifests[c["guid"]] = services.render_manifest(sp, require_stemcell=False)
-            except ServiceError:
-                pass  # its render errors are among its warnings already
+    manifests = {
+        c["guid"]: rendered[c["guid"]]
+        for c in changes
+        if c["guid"] in staged
+        and c["guid"] in rendered  # a manifest that did not render: its warnings say so
+        and c["action"] in ("install", "update")
+        and not c.get("render_errors")
+    }
     capacity = foresight.host_capacity() if manifests else None
     for c in changes:
         c["losses"] = losses.get(c["guid"], foresight.Losses())

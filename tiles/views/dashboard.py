@@ -16,8 +16,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from opsconsole.auth import can_write
 from opsconsole.errors import ServiceError
-from tiles import director_tile, installations, services
+from tiles import director_tile, services
 from tiles.models import StagedProduct
+from tiles.services import installations
 
 from .common import _error_lines, _staged_or_404, writer_required
 

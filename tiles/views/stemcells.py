@@ -14,8 +14,8 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from director import services as director_services
 from director.models import TaskState
+from director.services import stemcells as director_stemcells
 from opsconsole.auth import can_write
 from opsconsole.errors import ServiceError
 from tiles.services.stemcells import import_stemcell, stemcell_library
@@ -48,7 +48,7 @@ def stemcells(request):
         request,
         "tiles/stemcells.html",
         {
-            "stemcells": director_services.list_stemcells(),
+            "stemcells": director_stemcells.list_stemcells(),
             "library": stemcell_library(),
             "can_write": can_write(request.user),
         },
