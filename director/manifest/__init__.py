@@ -19,7 +19,8 @@ The usual deploy pipeline, in BOSH's order::
     props, warnings = resolve_job_properties(job_spec, job["properties"], path)
 """
 
-from .addons import addon_applies, apply_addons, consolidate_runtime_configs
+from .addon_filters import addon_applies
+from .addons import apply_addons, consolidate_runtime_configs
 from .cloud_config import consolidate_cloud_configs, parse_cloud_config
 from .errors import ManifestError
 from .interpolate import (

@@ -6,16 +6,7 @@ include, exclude}``. It applies to an instance group iff ``include`` matches
 The matching instance groups get the addon's jobs appended; a job without its
 own ``properties`` gets the addon-level ``properties``.
 
-Filter rules, exactly as the BOSH director evaluates them (``addon/filter.rb``):
-
-1. "Hard" filters first: if ``lifecycle``, ``azs``, ``teams``, ``stemcell``
-   (``[{os}]``) or ``networks`` is given and does not match, the filter does
-   not match.
-2. Then ``deployments``, ``jobs`` (each ``{name, release}``) and
-   ``instance_groups``: every one that is given must match (AND).
-3. If none of those three is given: an *include* matches; an *exclude*
-   matches only if at least one hard filter was given (an empty exclude
-   excludes nothing).
+Filter rules: ``addon_filters.py``.
 
 Deployment-level addons (the manifest's own ``addons``) may not filter on
 ``deployments`` and ignore ``teams``. Runtime-configs also bring
@@ -28,93 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .addon_filters import DEPLOYMENT, RUNTIME, addon_applies, as_list, validate_filter
 from .errors import ErrorCollector, ManifestError, item_key, join_path
 from .interpolate import is_placeholder
 from .yaml import unshare
-
-FILTER_KEYS = (
-    "deployments",
-    "jobs",
-    "instance_groups",
-    "stemcell",
-    "networks",
-    "teams",
-    "azs",
-    "lifecycle",
-)
-RUNTIME = "runtime"
-DEPLOYMENT = "deployment"
-
-
-def _list(value: Any) -> list:
-    """``value`` if it is a list, else ``[]`` (the caller reports the wrong type)."""
-    return value if isinstance(value, list) else []
-
-
-def _str_list(value: Any, path: str, e: ErrorCollector) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        e.add(path, "must be a list of strings")
-        return []
-    return list(value)
-
-
-def validate_filter(raw: Any, path: str, e: ErrorCollector, level: str) -> dict:
-    """Validate one include/exclude block; returns it with every key present."""
-    out: dict[str, Any] = {k: [] for k in FILTER_KEYS}
-    out["lifecycle"] = ""
-    if raw is None:
-        return out
-    if not isinstance(raw, dict):
-        e.add(path, "must be a map")
-        return out
-    for key in raw:
-        if key not in FILTER_KEYS:
-            e.add(
-                join_path(path, key),
-                f"unknown filter '{key}' (expected one of {', '.join(FILTER_KEYS)})",
-            )
-    for key in ("deployments", "instance_groups", "networks", "teams", "azs"):
-        out[key] = _str_list(raw.get(key), join_path(path, key), e)
-    if level == DEPLOYMENT and out["deployments"]:
-        e.add(
-            join_path(path, "deployments"),
-            "Deployment filter is not allowed for deployment level addons.",
-        )
-    if level == DEPLOYMENT:
-        out["teams"] = []
-    jobs = raw.get("jobs") or []
-    if not isinstance(jobs, list):
-        e.add(join_path(path, "jobs"), "must be a list of {name, release}")
-        jobs = []
-    for i, job in enumerate(jobs):
-        if (
-            not isinstance(job, dict)
-            or not isinstance(job.get("name"), str)
-            or not isinstance(job.get("release"), str)
-            or not job["name"]
-            or not job["release"]
-        ):
-            e.add(join_path(path, "jobs", i), "must have both name and release")
-        else:
-            out["jobs"].append({"name": job["name"], "release": job["release"]})
-    stemcells = raw.get("stemcell") or []
-    if not isinstance(stemcells, list):
-        e.add(join_path(path, "stemcell"), "must be a list of {os}")
-        stemcells = []
-    for i, sc in enumerate(stemcells):
-        if not isinstance(sc, dict) or not isinstance(sc.get("os"), str) or not sc["os"]:
-            e.add(join_path(path, "stemcell", i), "must have an os name")
-        else:
-            out["stemcell"].append({"os": sc["os"]})
-    lifecycle = raw.get("lifecycle")
-    if lifecycle is not None:
-        if lifecycle not in ("service", "errand"):
-            e.add(join_path(path, "lifecycle"), "must be 'service' or 'errand'")
-        else:
-            out["lifecycle"] = lifecycle
-    return out
 
 
 def validate_addons(raw: Any, path: str, e: ErrorCollector, level: str) -> list[dict]:
@@ -136,30 +44,7 @@ def validate_addons(raw: Any, path: str, e: ErrorCollector, level: str) -> list[
         if props is not None and not isinstance(props, dict) and not is_placeholder(props):
             e.add(join_path(apath, "properties"), "must be a map")
             props = None
-        jobs = addon.get("jobs")
-        if not isinstance(jobs, list):
-            e.add(join_path(apath, "jobs"), "is required and must be a list")
-            jobs = []
-        norm_jobs, seen = [], set()
-        for j, job in enumerate(jobs):
-            jpath = join_path(apath, "jobs", item_key(job, j))
-            if not isinstance(job, dict):
-                e.add(jpath, "must be a map")
-                continue
-            if not isinstance(job.get("name"), str) or not job["name"]:
-                e.add(join_path(jpath, "name"), "is required")
-                continue
-            if not isinstance(job.get("release"), str) or not job["release"]:
-                e.add(join_path(jpath, "release"), "is required")
-                continue
-            if job["name"] in seen:
-                e.add(jpath, f"job '{job['name']}' is listed twice in addon '{addon.get('name')}'")
-                continue
-            seen.add(job["name"])
-            jprops = job.get("properties")
-            if jprops is not None and not isinstance(jprops, dict) and not is_placeholder(jprops):
-                e.add(join_path(jpath, "properties"), "must be a map")
-            norm_jobs.append(unshare(job))
+        norm_jobs = _addon_jobs(addon, apath, e)
         out.append(
             {
                 **unshare(addon),
@@ -178,73 +63,39 @@ def validate_addons(raw: Any, path: str, e: ErrorCollector, level: str) -> list[
     return out
 
 
+def _addon_jobs(addon: dict, apath: str, e: ErrorCollector) -> list[dict]:
+    jobs = addon.get("jobs")
+    if not isinstance(jobs, list):
+        e.add(join_path(apath, "jobs"), "is required and must be a list")
+        jobs = []
+    norm_jobs, seen = [], set()
+    for j, job in enumerate(jobs):
+        jpath = join_path(apath, "jobs", item_key(job, j))
+        if not isinstance(job, dict):
+            e.add(jpath, "must be a map")
+            continue
+        if not isinstance(job.get("name"), str) or not job["name"]:
+            e.add(join_path(jpath, "name"), "is required")
+            continue
+        if not isinstance(job.get("release"), str) or not job["release"]:
+            e.add(join_path(jpath, "release"), "is required")
+            continue
+        if job["name"] in seen:
+            e.add(jpath, f"job '{job['name']}' is listed twice in addon '{addon.get('name')}'")
+            continue
+        seen.add(job["name"])
+        jprops = job.get("properties")
+        if jprops is not None and not isinstance(jprops, dict) and not is_placeholder(jprops):
+            e.add(join_path(jpath, "properties"), "must be a map")
+        norm_jobs.append(unshare(job))
+    return norm_jobs
+
+
 def _stemcell_os(manifest: dict, alias: Any) -> str | None:
     for sc in manifest.get("stemcells") or []:
         if sc.get("alias") == alias:
             return sc.get("os") or sc.get("name")
     return None
-
-
-def _os_matches(wanted: str, stemcell: str | None) -> bool:
-    # A stemcell given by name (bosh-vsphere-esxi-ubuntu-jammy-go_agent) carries its os inside.
-    return stemcell is not None and (stemcell == wanted or f"-{wanted}-" in f"-{stemcell}-")
-
-
-def filter_applies(
-    flt: dict, kind: str, deployment_name: str, teams: list[str], ig: dict, stemcell_os: str | None
-) -> bool:
-    """Does one normalized include/exclude filter match an instance group? (rules in the module doc)"""
-    hard = False
-    if flt["lifecycle"]:
-        hard = True
-        if ig.get("lifecycle", "service") != flt["lifecycle"]:
-            return False
-    if flt["azs"]:
-        hard = True
-        if not set(flt["azs"]) & {a for a in _list(ig.get("azs")) if isinstance(a, str)}:
-            return False
-    if flt["teams"]:
-        hard = True
-        if not set(flt["teams"]) & set(teams or []):
-            return False
-    if flt["stemcell"]:
-        hard = True
-        if not any(_os_matches(sc["os"], stemcell_os) for sc in flt["stemcell"]):
-            return False
-    if flt["networks"]:
-        hard = True
-        # A group's networks may still be a ((placeholder)) here: addons are
-        # applied before interpolation, so only a literal list can match.
-        names = {
-            n.get("name")
-            for n in _list(ig.get("networks"))
-            if isinstance(n, dict) and isinstance(n.get("name"), str)
-        }
-        if not set(flt["networks"]) & names:
-            return False
-    checks = []
-    if flt["deployments"]:
-        checks.append(deployment_name in flt["deployments"])
-    if flt["jobs"]:
-        have = {
-            (j.get("name"), j.get("release")) for j in _list(ig.get("jobs")) if isinstance(j, dict)
-        }
-        checks.append(any((j["name"], j["release"]) in have for j in flt["jobs"]))
-    if flt["instance_groups"]:
-        checks.append(ig.get("name") in flt["instance_groups"])
-    if checks:
-        return all(checks)
-    return kind == "include" or hard
-
-
-def addon_applies(
-    addon: dict, deployment_name: str, teams: list[str], ig: dict, stemcell_os: str | None
-) -> bool:
-    include = filter_applies(addon["include"], "include", deployment_name, teams, ig, stemcell_os)
-    exclude = addon["_has_exclude"] and filter_applies(
-        addon["exclude"], "exclude", deployment_name, teams, ig, stemcell_os
-    )
-    return include and not exclude
 
 
 def consolidate_runtime_configs(configs: list[dict], names: list[str] | None = None) -> dict:
@@ -267,37 +118,9 @@ def consolidate_runtime_configs(configs: list[dict], names: list[str] | None = N
                 e.add(section, f"must be a list (runtime-config {label})")
         if config.get("tags") is not None and not isinstance(config["tags"], dict):
             e.add("tags", f"must be a map (runtime-config {label})")
-        for r, rel in enumerate(_list(config.get("releases"))):
-            if not isinstance(rel, dict) or not isinstance(rel.get("name"), str) or not rel["name"]:
-                e.add(
-                    join_path("releases", r), f"must be a map with a name (runtime-config {label})"
-                )
-                continue
-            prev = releases.get(rel["name"])
-            if prev is not None and str(prev.get("version")) != str(rel.get("version")):
-                e.add(
-                    join_path("releases", rel["name"]),
-                    f"runtime-configs specify release '{rel['name']}' with different versions "
-                    f"'{prev.get('version')}' and '{rel.get('version')}'",
-                )
-                continue
-            releases.setdefault(rel["name"], unshare(rel))
-        addons.extend(unshare(_list(config.get("addons"))))
-        for v, var in enumerate(_list(config.get("variables"))):
-            if not isinstance(var, dict) or not isinstance(var.get("name"), str):
-                e.add(
-                    join_path("variables", v),
-                    f"must be a map with a name (runtime-config {label})",
-                )
-                continue
-            if var.get("name") in variables and variables[var["name"]] != var:
-                e.add(
-                    join_path("variables", var["name"]),
-                    f"defined differently in runtime-config {label}",
-                )
-                continue
-            if isinstance(var, dict):
-                variables.setdefault(var.get("name"), unshare(var))
+        _merge_releases(releases, as_list(config.get("releases")), label, e)
+        addons.extend(unshare(as_list(config.get("addons"))))
+        _merge_variables(variables, as_list(config.get("variables")), label, e)
         if isinstance(config.get("tags"), dict):
             tags.update(unshare(config["tags"]))
     e.raise_if_any("runtime-config")
@@ -307,6 +130,42 @@ def consolidate_runtime_configs(configs: list[dict], names: list[str] | None = N
     if tags:
         out["tags"] = tags
     return out
+
+
+def _merge_releases(releases: dict[str, dict], more: list, label: str, e: ErrorCollector) -> None:
+    """A release named by several runtime-configs must have one version."""
+    for r, rel in enumerate(more):
+        if not isinstance(rel, dict) or not isinstance(rel.get("name"), str) or not rel["name"]:
+            e.add(join_path("releases", r), f"must be a map with a name (runtime-config {label})")
+            continue
+        prev = releases.get(rel["name"])
+        if prev is not None and str(prev.get("version")) != str(rel.get("version")):
+            e.add(
+                join_path("releases", rel["name"]),
+                f"runtime-configs specify release '{rel['name']}' with different versions "
+                f"'{prev.get('version')}' and '{rel.get('version')}'",
+            )
+            continue
+        releases.setdefault(rel["name"], unshare(rel))
+
+
+def _merge_variables(variables: dict[str, dict], more: list, label: str, e: ErrorCollector) -> None:
+    """A variable named by several runtime-configs must be defined the same way."""
+    for v, var in enumerate(more):
+        if not isinstance(var, dict) or not isinstance(var.get("name"), str):
+            e.add(
+                join_path("variables", v),
+                f"must be a map with a name (runtime-config {label})",
+            )
+            continue
+        if var.get("name") in variables and variables[var["name"]] != var:
+            e.add(
+                join_path("variables", var["name"]),
+                f"defined differently in runtime-config {label}",
+            )
+            continue
+        if isinstance(var, dict):
+            variables.setdefault(var.get("name"), unshare(var))
 
 
 def _attach(
@@ -323,7 +182,7 @@ def _attach(
         os_name = _stemcell_os(manifest, ig.get("stemcell"))
         if not addon_applies(addon, deployment_name, teams, ig, os_name):
             continue
-        existing = {j.get("name") for j in _list(ig.get("jobs")) if isinstance(j, dict)}
+        existing = {j.get("name") for j in as_list(ig.get("jobs")) if isinstance(j, dict)}
         for job in addon["jobs"]:
             if job["name"] in existing:
                 e.add(
@@ -341,6 +200,56 @@ def _attach(
             ig.setdefault("jobs", []).append(added)
             used.add(job["release"])
     return used
+
+
+def _check_addon_releases(
+    addons: list[dict], releases: dict, message: str, e: ErrorCollector
+) -> None:
+    """Each addon job names a release of ``releases`` (``message`` formatted
+    with the release it names)."""
+    for addon in addons:
+        for job in addon["jobs"]:
+            if job["release"] not in releases:
+                e.add(
+                    join_path("addons", addon.get("name"), "jobs", job["name"], "release"),
+                    message.format(job["release"]),
+                )
+
+
+def _add_runtime_releases(
+    out: dict,
+    used: set[str],
+    rc_releases: dict[str, dict],
+    release_by_name: dict,
+    e: ErrorCollector,
+) -> None:
+    """The releases of the runtime-config addons that applied join the
+    deployment's, at the version the deployment uses if it has them."""
+    for name in sorted(used, key=list(rc_releases).index):
+        rel = rc_releases[name]
+        mine = release_by_name.get(name)
+        if mine is None:
+            out.setdefault("releases", []).append(unshare(rel))
+            release_by_name[name] = rel
+        elif str(mine.get("version")) != str(rel.get("version")):
+            e.add(
+                join_path("releases", name, "version"),
+                f"Runtime manifest specifies release '{name}' with version as '{rel.get('version')}'. "
+                f"This conflicts with version '{mine.get('version')}' specified in the deployment manifest.",
+            )
+
+
+def _add_runtime_variables(out: dict, rc_variables: list, e: ErrorCollector) -> None:
+    have = {v.get("name"): v for v in out.get("variables") or []}
+    for var in rc_variables:
+        if var.get("name") in have:
+            if have[var["name"]] != var:
+                e.add(
+                    join_path("variables", var["name"]),
+                    "is defined differently in the runtime-config",
+                )
+            continue
+        out.setdefault("variables", []).append(unshare(var))
 
 
 def apply_addons(
@@ -364,13 +273,7 @@ def apply_addons(
     release_by_name = {r.get("name"): r for r in out.get("releases") or []}
 
     dep_addons = validate_addons(out.get("addons"), "addons", e, DEPLOYMENT)
-    for addon in dep_addons:
-        for job in addon["jobs"]:
-            if job["release"] not in release_by_name:
-                e.add(
-                    join_path("addons", addon.get("name"), "jobs", job["name"], "release"),
-                    f"references an unknown release '{job['release']}'",
-                )
+    _check_addon_releases(dep_addons, release_by_name, "references an unknown release '{}'", e)
     e.raise_if_any("manifest")
     for addon in dep_addons:
         _attach(out, addon, deployment_name, teams, e, "deployment manifest")
@@ -384,40 +287,19 @@ def apply_addons(
                 join_path("releases", name, "version"),
                 "a runtime-config cannot use 'latest' as a release version",
             )
-    for addon in rc_addons:
-        for job in addon["jobs"]:
-            if job["release"] not in rc_releases:
-                e.add(
-                    join_path("addons", addon.get("name"), "jobs", job["name"], "release"),
-                    f"references release '{job['release']}' which the runtime-config does not list",
-                )
+    _check_addon_releases(
+        rc_addons,
+        rc_releases,
+        "references release '{}' which the runtime-config does not list",
+        e,
+    )
     e.raise_if_any("runtime-config")
     used: set[str] = set()
     for addon in rc_addons:
         used |= _attach(out, addon, deployment_name, teams, e, "runtime-config")
-    for name in sorted(used, key=list(rc_releases).index):
-        rel = rc_releases[name]
-        mine = release_by_name.get(name)
-        if mine is None:
-            out.setdefault("releases", []).append(unshare(rel))
-            release_by_name[name] = rel
-        elif str(mine.get("version")) != str(rel.get("version")):
-            e.add(
-                join_path("releases", name, "version"),
-                f"Runtime manifest specifies release '{name}' with version as '{rel.get('version')}'. "
-                f"This conflicts with version '{mine.get('version')}' specified in the deployment manifest.",
-            )
+    _add_runtime_releases(out, used, rc_releases, release_by_name, e)
     if rc_addons or rc.get("variables"):
-        have = {v.get("name"): v for v in out.get("variables") or []}
-        for var in rc.get("variables") or []:
-            if var.get("name") in have:
-                if have[var["name"]] != var:
-                    e.add(
-                        join_path("variables", var["name"]),
-                        "is defined differently in the runtime-config",
-                    )
-                continue
-            out.setdefault("variables", []).append(unshare(var))
+        _add_runtime_variables(out, rc.get("variables") or [], e)
     if rc.get("tags"):
         out["tags"] = {**rc["tags"], **(out.get("tags") or {})}
     e.raise_if_any("manifest")
@@ -426,9 +308,7 @@ def apply_addons(
 
 __all__ = [
     "ManifestError",
-    "addon_applies",
     "apply_addons",
     "consolidate_runtime_configs",
-    "filter_applies",
     "validate_addons",
 ]

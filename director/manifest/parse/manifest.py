@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..addons import DEPLOYMENT, validate_addons
+from ..addon_filters import DEPLOYMENT
+from ..addons import validate_addons
 from ..checks import named_items, unresolved
 from ..errors import ErrorCollector, ManifestError, item_key, join_path
 from ..yaml import load_yaml, unshare

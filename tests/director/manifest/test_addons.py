@@ -4,12 +4,8 @@ import copy
 
 import pytest
 
-from director.manifest.addons import (
-    addon_applies,
-    apply_addons,
-    consolidate_runtime_configs,
-    validate_addons,
-)
+from director.manifest.addon_filters import addon_applies
+from director.manifest.addons import apply_addons, consolidate_runtime_configs, validate_addons
 from director.manifest.errors import ErrorCollector, ManifestError
 from director.manifest.parse import parse_manifest
 from director.manifest.yaml import load_yaml
