@@ -43,7 +43,8 @@ from director.planning import (
     group_runs,
     schedule,
 )
-from director.runner import Stage, TaskContext, task_handler
+from director.runner import TaskContext, task_handler
+from director.tasklog import Stage
 
 from . import steps
 from .agent import agent_for, cancel_requested

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from opsconsole.errors import Conflict, NotFound, ServiceError
 
-from .. import runner
+from .. import runner, tasklog
 from ..events import record_event
 from ..models import Task, TaskEvent, TaskState
 from ..uploads import discard_upload
@@ -83,12 +83,12 @@ def cancel_task(task_id: int, user: str = "") -> Task:
     return task
 
 
-def task_output(task_id: int, type: str = "event", after: int = 0) -> tuple[Task, runner.Output]:
+def task_output(task_id: int, type: str = "event", after: int = 0) -> tuple[Task, tasklog.Output]:
     task = get_task(task_id)
-    if type not in runner.OUTPUT_TYPES:
-        raise ServiceError({"type": [f"must be one of {', '.join(runner.OUTPUT_TYPES)}"]}, 400)
+    if type not in tasklog.OUTPUT_TYPES:
+        raise ServiceError({"type": [f"must be one of {', '.join(tasklog.OUTPUT_TYPES)}"]}, 400)
     try:
         after = int(after or 0)
     except (TypeError, ValueError):
         raise ServiceError({"after": ["must be a number"]}, 400) from None
-    return task, runner.read_output(task, type, after)
+    return task, tasklog.read_output(task, type, after)
