@@ -8,19 +8,7 @@ An ops file is a YAML list of operations applied in order to a document::
     - type: remove
       path: /instance_groups/name=smoke-tests
 
-Pointer syntax (cppforlife/go-patch, as used by the BOSH CLI):
-
-* ``/key`` a map key, ``/0`` an array index (negative counts from the end),
-  ``/-`` after the last item (append; last token only), ``/key=value`` the one
-  array item that is a map whose ``key`` equals the *string* ``value``;
-* a ``?`` suffix makes the token optional, and optionality carries over to
-  every token to its right: ``replace`` creates missing maps/arrays and, for
-  ``name=x?``, appends a new ``{name: x}`` item; ``remove`` of a missing
-  optional thing is a no-op;
-* ``:prev``/``:next`` shift an index or match by one, ``:before``/``:after``
-  (last token only) insert instead of overwrite;
-* escapes ``~0`` -> ``~``, ``~1`` -> ``/``, ``~7`` -> ``:`` (plus ``~2`` -> ``?``
-  and ``~3`` -> ``=``).
+Pointer syntax (cppforlife/go-patch, as used by the BOSH CLI): see ``pointer.py``.
 
 Types: ``replace`` (needs ``value``), ``remove`` (must not have one) and
 ``test`` (``value`` must deep-equal, or ``absent: true``). An ``error`` key
@@ -33,142 +21,11 @@ result, the input and the op values.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ManifestError
+from .pointer import OpError, Pointer, Token, go_type, parse_pointer, pointer_str
 from .yaml import unshare
-
-_DECODE = re.compile(r"~[01237]")
-_DECODE_MAP = {"~0": "~", "~1": "/", "~2": "?", "~3": "=", "~7": ":"}
-_ENCODE_MAP = {"~": "~0", "/": "~1", "?": "~2", "=": "~3", ":": "~7"}
-_MODIFIERS = ("prev", "next", "before", "after")
-_INT = re.compile(r"^[+-]?\d+$")
-
-
-def _decode(s: str) -> str:
-    return _DECODE.sub(lambda m: _DECODE_MAP[m.group(0)], s)
-
-
-def _encode(s: str) -> str:
-    return "".join(_ENCODE_MAP.get(c, c) for c in s)
-
-
-class OpError(Exception):
-    """A single failed operation (wrapped into a ManifestError by apply_ops)."""
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # "index" | "after_last" | "match" | "key"
-    key: str = ""
-    value: str = ""
-    index: int = 0
-    optional: bool = False
-    modifiers: tuple[str, ...] = field(default_factory=tuple)
-
-
-@dataclass(frozen=True)
-class Pointer:
-    tokens: tuple[Token, ...]
-
-    def __str__(self) -> str:
-        return pointer_str(self.tokens)
-
-
-def pointer_str(tokens: tuple[Token, ...] | list[Token]) -> str:
-    parts = [""]
-    optional = False
-    for t in tokens:
-        mods = "".join(f":{m}" for m in t.modifiers)
-        if t.kind == "index":
-            parts.append(f"{t.index}{mods}")
-        elif t.kind == "after_last":
-            parts.append("-")
-        elif t.kind == "match":
-            val = _encode(t.value)
-            if t.optional and not optional:
-                val += "?"
-                optional = True
-            parts.append(f"{_encode(t.key)}={val}{mods}")
-        else:
-            s = _encode(t.key)
-            if t.optional and not optional:
-                s += "?"
-                optional = True
-            parts.append(s)
-    return "/".join(parts) if len(parts) > 1 else ""
-
-
-def parse_pointer(path: str) -> Pointer:
-    """Parse a go-patch path; raises OpError with go-patch's messages."""
-    if not isinstance(path, str):
-        raise OpError(f"Expected path to be a string, found {go_type(path)}")
-    if path == "":
-        return Pointer(())
-    if not path.startswith("/"):
-        raise OpError("Expected to start with '/'")
-    raw = path.split("/")[1:]
-    tokens: list[Token] = []
-    optional = False
-    for i, tok in enumerate(raw):
-        is_last = i == len(raw) - 1
-        modifiers: list[str] = []
-        pieces = tok.split(":")
-        if len(pieces) > 1:
-            tok = pieces[0]
-            for p in pieces[1:]:
-                if p not in _MODIFIERS:
-                    raise OpError(
-                        "Expected to find one of the following modifiers: 'prev', 'next', "
-                        f"'before', or 'after' but found '{p}'"
-                    )
-                modifiers.append(p)
-        if is_last and tok == "-":
-            if modifiers:
-                raise OpError("Expected not to find any modifiers with after last index token")
-            tokens.append(Token("after_last"))
-            continue
-        if _INT.match(tok):
-            tokens.append(Token("index", index=int(tok), modifiers=tuple(modifiers)))
-            continue
-        if tok.endswith("?"):
-            optional = True
-            tok = tok[:-1]
-        if "=" in tok:
-            k, v = tok.split("=", 1)
-            tokens.append(
-                Token(
-                    "match",
-                    key=_decode(k),
-                    value=_decode(v),
-                    optional=optional,
-                    modifiers=tuple(modifiers),
-                )
-            )
-            continue
-        if modifiers:
-            raise OpError("Expected not to find any modifiers with key token")
-        tokens.append(Token("key", key=_decode(tok), optional=optional))
-    return Pointer(tuple(tokens))
-
-
-_GO_TYPES = {
-    dict: "map[interface {}]interface {}",
-    list: "[]interface {}",
-    str: "string",
-    bool: "bool",
-    int: "int",
-    float: "float64",
-}
-
-
-def go_type(obj: Any) -> str:
-    """The Go type name go-patch would print for a decoded YAML value."""
-    if obj is None:
-        return "<nil>"
-    return _GO_TYPES.get(type(obj), type(obj).__name__)
 
 
 def _mismatch(kind: str, tokens, obj) -> OpError:
@@ -248,76 +105,95 @@ def _replace(doc: Any, tokens: tuple[Token, ...], value: Any) -> Any:
         return value
     obj = doc  # containers are edited in place; ``doc`` is already a private copy
     for i, t in enumerate(tokens):
-        is_last = i == len(tokens) - 1
-        upto = tokens[: i + 1]
-        if t.kind == "index":
-            if not isinstance(obj, list):
-                raise _mismatch("an array", upto, obj)
-            if is_last:
-                pos, insert = _insertion(t.index, t.modifiers, obj, upto)
-                if insert:
-                    obj.insert(pos, value)
-                else:
-                    obj[pos] = value
-            else:
-                pos = _concrete_index(t.index, t.modifiers, obj, upto)
-                obj = obj[pos]
-        elif t.kind == "after_last":
-            if not isinstance(obj, list):
-                raise _mismatch("an array", upto, obj)
-            if not is_last:
-                raise OpError(
-                    f"Expected after last index token to be last in path '{pointer_str(tokens)}'"
-                )
-            obj.append(value)
-        elif t.kind == "match":
-            if not isinstance(obj, list):
-                raise _mismatch("an array", upto, obj)
-            idxs = _matches(obj, t)
-            if t.optional and not idxs:
-                if is_last:
-                    obj.append(value)
-                else:
-                    new = {t.key: t.value}
-                    obj.append(new)
-                    obj = new
-                continue
-            if len(idxs) != 1:
-                raise OpError(
-                    f"Expected to find exactly one matching array item for path "
-                    f"'{pointer_str(upto)}' but found {len(idxs)}"
-                )
-            if is_last:
-                pos, insert = _insertion(idxs[0], t.modifiers, obj, upto)
-                if insert:
-                    obj.insert(pos, value)
-                else:
-                    obj[pos] = value
-            else:
-                pos = _concrete_index(idxs[0], t.modifiers, obj, upto)
-                obj = obj[pos]
-        else:  # key
-            if not isinstance(obj, dict):
-                raise _mismatch("a map", upto, obj)
-            found = t.key in obj
-            if not found and not t.optional:
-                raise _missing_key(t.key, upto, obj)
-            if is_last:
-                obj[t.key] = value
-            else:
-                if not found:
-                    nxt = tokens[i + 1]
-                    if nxt.kind in ("after_last", "match"):
-                        obj[t.key] = []
-                    elif nxt.kind == "key":
-                        obj[t.key] = {}
-                    else:
-                        raise OpError(
-                            "Expected to find key, matching index or after last index token "
-                            f"at path '{pointer_str(tokens[: i + 2])}'"
-                        )
-                obj = obj[t.key]
+        obj = _REPLACE_STEPS[t.kind](obj, t, i, tokens, value)
     return doc
+
+
+# Each step of ``_replace`` walks one token: on the last token it writes
+# ``value`` (and returns None), otherwise it returns the container to walk next.
+
+
+def _put(obj: list, idx: int, t: Token, upto: tuple[Token, ...], value: Any) -> None:
+    pos, insert = _insertion(idx, t.modifiers, obj, upto)
+    if insert:
+        obj.insert(pos, value)
+    else:
+        obj[pos] = value
+
+
+def _replace_index(obj: Any, t: Token, i: int, tokens: tuple[Token, ...], value: Any) -> Any:
+    upto = tokens[: i + 1]
+    if not isinstance(obj, list):
+        raise _mismatch("an array", upto, obj)
+    if i == len(tokens) - 1:
+        _put(obj, t.index, t, upto, value)
+        return None
+    return obj[_concrete_index(t.index, t.modifiers, obj, upto)]
+
+
+def _replace_after_last(obj: Any, t: Token, i: int, tokens: tuple[Token, ...], value: Any) -> Any:
+    if not isinstance(obj, list):
+        raise _mismatch("an array", tokens[: i + 1], obj)
+    if i != len(tokens) - 1:
+        raise OpError(f"Expected after last index token to be last in path '{pointer_str(tokens)}'")
+    obj.append(value)
+    return None
+
+
+def _replace_match(obj: Any, t: Token, i: int, tokens: tuple[Token, ...], value: Any) -> Any:
+    upto = tokens[: i + 1]
+    is_last = i == len(tokens) - 1
+    if not isinstance(obj, list):
+        raise _mismatch("an array", upto, obj)
+    idxs = _matches(obj, t)
+    if t.optional and not idxs:
+        if is_last:
+            obj.append(value)
+            return None
+        new = {t.key: t.value}
+        obj.append(new)
+        return new
+    if len(idxs) != 1:
+        raise OpError(
+            f"Expected to find exactly one matching array item for path "
+            f"'{pointer_str(upto)}' but found {len(idxs)}"
+        )
+    if is_last:
+        _put(obj, idxs[0], t, upto, value)
+        return None
+    return obj[_concrete_index(idxs[0], t.modifiers, obj, upto)]
+
+
+def _replace_key(obj: Any, t: Token, i: int, tokens: tuple[Token, ...], value: Any) -> Any:
+    upto = tokens[: i + 1]
+    if not isinstance(obj, dict):
+        raise _mismatch("a map", upto, obj)
+    found = t.key in obj
+    if not found and not t.optional:
+        raise _missing_key(t.key, upto, obj)
+    if i == len(tokens) - 1:
+        obj[t.key] = value
+        return None
+    if not found:
+        nxt = tokens[i + 1]
+        if nxt.kind in ("after_last", "match"):
+            obj[t.key] = []
+        elif nxt.kind == "key":
+            obj[t.key] = {}
+        else:
+            raise OpError(
+                "Expected to find key, matching index or after last index token "
+                f"at path '{pointer_str(tokens[: i + 2])}'"
+            )
+    return obj[t.key]
+
+
+_REPLACE_STEPS = {
+    "index": _replace_index,
+    "after_last": _replace_after_last,
+    "match": _replace_match,
+    "key": _replace_key,
+}
 
 
 def _remove(doc: Any, tokens: tuple[Token, ...]) -> Any:

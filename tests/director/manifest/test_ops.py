@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from director.manifest.errors import ManifestError
-from director.manifest.ops import apply_ops, find_path, parse_pointer
+from director.manifest.ops import apply_ops, find_path
+from director.manifest.pointer import parse_pointer
 from director.manifest.yaml import load_yaml, load_yaml_document
 from tests.corpus import CORPUS, PRESENT, needs_corpus
 
