@@ -11,12 +11,14 @@ the executor:
                                   initial_deploy=plan.initial_deploy):
                 ...update batch.plans together (canaries first)...
 
-Modules: ``model`` (inputs and outputs), ``planner`` (the entry point),
-``cloud_config`` and ``groups`` (what the planner reads), ``azs`` (AZ
-placement, indexes, bootstrap), ``addresses`` and ``networks`` (IPs,
-subnets), ``ips`` and ``reservations`` (IP allocation), ``instance_plans``
-(desired state), ``changes`` (what changed and why), ``update`` (the update block),
-``schedule`` (batches, serial runs), ``errors``.
+Modules, in the planner's order: ``inputs`` (what exists, deploy options),
+``cloud_config`` and ``groups`` (the cloud-config and instance groups as the
+planner reads them), ``azs`` (AZ placement, indexes, bootstrap),
+``addresses`` and ``networks`` (IPs, subnets), ``ips`` and ``reservations``
+(IP allocation), ``instance_plans`` (desired state), ``changes`` (what
+changed and why), ``model`` (the plan), ``planner`` (the entry point),
+``update`` (the update block), ``schedule`` (batches, serial runs),
+``errors``.
 """
 
 from director.planning.changes import classify, detect_changes
@@ -31,23 +33,25 @@ from director.planning.errors import (
     UnresponsiveInstance,
     UpdateConfigError,
 )
+from director.planning.inputs import (
+    AppliedNetwork,
+    AppliedState,
+    ExistingInstance,
+    PlanOptions,
+    Reservation,
+    StemcellRef,
+    StemcellVersion,
+)
 from director.planning.model import (
     CHANGE_NAMES,
     CHANGES,
-    AppliedNetwork,
-    AppliedState,
     DeploymentPlan,
     DesiredInstance,
-    ExistingInstance,
     InstanceGroupPlan,
     InstancePlan,
     JobRef,
     NetworkReservation,
-    PlanOptions,
     ReleasedIp,
-    Reservation,
-    StemcellRef,
-    StemcellVersion,
     SubnetSpec,
 )
 from director.planning.planner import DeploymentPlanner, default_jobs_fingerprint, plan_deployment

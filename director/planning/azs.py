@@ -53,7 +53,7 @@ from director.planning.errors import (
     NetworkReservationError,
     PlanError,
 )
-from director.planning.model import ExistingInstance
+from director.planning.inputs import ExistingInstance
 
 
 @dataclass(frozen=True)

@@ -29,16 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from director.planning.model import (
-    SHUTDOWN_CHANGES,
-    AppliedNetwork,
-    AppliedState,
-    Change,
-    DesiredInstance,
-    ExistingInstance,
-    NetworkReservation,
-    PlanOptions,
-)
+from director.planning.inputs import AppliedNetwork, AppliedState, ExistingInstance, PlanOptions
+from director.planning.model import SHUTDOWN_CHANGES, Change, DesiredInstance, NetworkReservation
 
 
 def _stemcell_reason(old: tuple[str, str], new: tuple[str, str]) -> str:

@@ -23,7 +23,8 @@ from director.planning.addresses import expand_ips, parse_ip
 from director.planning.azs import StaticIpPool
 from director.planning.cloud_config import CloudConfig, mapping
 from director.planning.errors import NetworkReservationIpOutsideSubnet, PlanError
-from director.planning.model import JobRef, PlanOptions, StemcellRef
+from director.planning.inputs import PlanOptions, StemcellRef
+from director.planning.model import JobRef
 from director.planning.networks import Network
 from director.planning.update import UpdateConfig, resolve_update_config
 

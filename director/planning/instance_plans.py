@@ -23,13 +23,12 @@ from director.planning.changes import classify, detect_changes
 from director.planning.cloud_config import CloudConfig
 from director.planning.errors import PlanError
 from director.planning.groups import GroupSpec
+from director.planning.inputs import ExistingInstance, PlanOptions
 from director.planning.model import (
     DeploymentPlan,
     DesiredInstance,
-    ExistingInstance,
     InstancePlan,
     NetworkReservation,
-    PlanOptions,
     ReleasedIp,
 )
 

@@ -50,6 +50,7 @@ from director.planning.azs import place_instances, tie_breaker
 from director.planning.cloud_config import CloudConfig, mapping, parse_cloud_config
 from director.planning.errors import PlanError, UnresponsiveInstance, UpdateConfigError
 from director.planning.groups import GroupSpec, group_names, parse_group, static_pools
+from director.planning.inputs import ExistingInstance, PlanOptions, StemcellRef
 from director.planning.instance_plans import (
     delete_plan,
     desired,
@@ -59,13 +60,7 @@ from director.planning.instance_plans import (
     with_networks,
 )
 from director.planning.ips import IpAllocator
-from director.planning.model import (
-    DeploymentPlan,
-    ExistingInstance,
-    InstanceGroupPlan,
-    PlanOptions,
-    StemcellRef,
-)
+from director.planning.model import DeploymentPlan, InstanceGroupPlan
 from director.planning.reservations import (
     PlacedGroup,
     Reservations,

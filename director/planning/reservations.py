@@ -23,8 +23,9 @@ from director.planning.azs import Placement
 from director.planning.cloud_config import CloudConfig
 from director.planning.errors import PlanError
 from director.planning.groups import GroupSpec
+from director.planning.inputs import ExistingInstance
 from director.planning.ips import Holder, IpAllocator
-from director.planning.model import ExistingInstance, NetworkReservation
+from director.planning.model import NetworkReservation
 
 #: uuid -> network name -> reservation
 Reservations = dict[str, dict[str, NetworkReservation]]

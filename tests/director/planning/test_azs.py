@@ -10,7 +10,7 @@ from director.planning.errors import (
     NetworkReservationError,
     PlanError,
 )
-from director.planning.model import ExistingInstance
+from director.planning.inputs import ExistingInstance
 
 AZS = ["z1", "z2", "z3"]
 

@@ -14,7 +14,7 @@ from director.planning.errors import (
     PlanError,
     UnresponsiveInstance,
 )
-from director.planning.model import ExistingInstance, PlanOptions, Reservation, StemcellRef
+from director.planning.inputs import ExistingInstance, PlanOptions, Reservation, StemcellRef
 from director.planning.planner import default_jobs_fingerprint, plan_deployment
 from tests.corpus import CORPUS, needs_corpus
 

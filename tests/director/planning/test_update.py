@@ -3,12 +3,8 @@
 import pytest
 
 from director.planning.errors import UpdateConfigError
-from director.planning.model import (
-    DeploymentPlan,
-    ExistingInstance,
-    InstanceGroupPlan,
-    InstancePlan,
-)
+from director.planning.inputs import ExistingInstance
+from director.planning.model import DeploymentPlan, InstanceGroupPlan, InstancePlan
 from director.planning.schedule import group_runs, schedule
 from director.planning.update import WatchTime, resolve_numeric, resolve_update_config
 
