@@ -10,6 +10,9 @@ from __future__ import annotations
 import yaml
 from django.utils import timezone
 
+from director.events import record_event
+from director.services import deployments as director_deployments
+from opsconsole import __version__
 from opsconsole.errors import NotFound
 from tiles import properties as props
 from tiles.director_tile import get_director
@@ -25,8 +28,6 @@ def list_deployed_products() -> list[dict]:
     d = get_director()
     out = []
     if d.deployed_at:
-        from opsconsole import __version__
-
         out.append(
             {
                 "installation_name": d.guid,
@@ -77,11 +78,9 @@ def deployed_status(guid: str) -> list[dict]:
     ``bosh vms``, errand instances show only while they have a VM; a service
     instance whose VM is missing shows with ``cid`` null.
     """
-    from director import services as director_services
-
     sp = _deployed(guid)
     try:
-        instances = director_services.deployment_instances(guid)
+        instances = director_deployments.deployment_instances(guid)
     except NotFound:
         return []
     manifest = yaml.safe_load(sp.deployed_manifest or "") or {}
@@ -158,8 +157,6 @@ def reveal_credential(guid: str, ref: str, user: str) -> dict:
     each reveal is one ``reveal credential`` event naming the reference,
     the product (its deployment) and who asked. The event holds no value.
     """
-    from director.events import record_event
-
     out = get_credential(guid, ref, reveal=True)
     record_event(
         "reveal",

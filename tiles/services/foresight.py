@@ -25,7 +25,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from django.core.cache import cache
+
+from director.models import Instance, PersistentDisk
+from director.services import vms as director_vms
+from opsconsole.redaction import redact_text
+from tiles import director_tile
 
 #: How long vCenter's host capacities are reused (seconds).
 CAPACITY_TTL = 30
@@ -57,10 +63,6 @@ class Capacity:
 
 def host_capacity() -> Capacity:
     """CPU cores and memory of every connected host in the Director tile's datacenter."""
-    import yaml
-
-    from tiles import director_tile
-
     try:
         cpi = director_tile.render_cpi_config()
     except Exception as exc:  # noqa: BLE001 - an incomplete tile: nothing to ask
@@ -82,6 +84,7 @@ def host_capacity() -> Capacity:
 
 
 def _ask_vcenter(props: Mapping[str, Any], datacenter: str) -> Capacity:
+    # heavy: pyVmomi and the vSphere client load only when a page asks vCenter
     from pyVmomi import vim
 
     from cpi.vsphere.client import VSphereClient
@@ -137,8 +140,6 @@ def _ask_vcenter(props: Mapping[str, Any], datacenter: str) -> Capacity:
         ]
         return Capacity(hosts=hosts)
     except Exception as exc:  # noqa: BLE001 - unreachable, refused login: say so, never break
-        from opsconsole.redaction import redact_text
-
         return Capacity(error=redact_text(str(exc)) or type(exc).__name__)
     finally:
         client.close()
@@ -162,8 +163,6 @@ def oversized_compilation(cloud_config: Mapping[str, Any], capacity: Capacity) -
     text = _too_large(name, capacity)
     if not text:
         return []
-    from tiles import director_tile
-
     automatic = ", ".join(director_tile.AUTOMATIC_COMPILATION_VM_TYPES)
     return [
         f"Compilation: {text}, so no package can be compiled and every deploy that compiles "
@@ -174,8 +173,6 @@ def oversized_compilation(cloud_config: Mapping[str, Any], capacity: Capacity) -
 
 
 def _too_large(vm_type_name: str, capacity: Capacity) -> str:
-    from tiles import director_tile
-
     if not capacity.hosts:
         return ""
     vm_type = {t["name"]: t for t in director_tile.vm_types()}.get(vm_type_name)
@@ -201,8 +198,6 @@ class Losses:
 
 def deletion_losses(deployments: Iterable[str]) -> dict[str, Losses]:
     """The instances and persistent disks each named deployment would lose (two queries)."""
-    from director.models import Instance, PersistentDisk
-
     names = list(deployments)
     out: dict[str, Losses] = {name: Losses() for name in names}
     if not names:
@@ -231,12 +226,10 @@ def deletion_losses(deployments: Iterable[str]) -> dict[str, Losses]:
 
 def powered_off_vms(deployments: Iterable[str]) -> tuple[dict[str, list[str]], str]:
     """``({deployment: [warning]}, vcenter error)``: VMs vCenter reports powered off."""
-    from director import services as director_services
-
     names = set(deployments)
     if not names:
         return {}, ""
-    report = director_services.deployment_vms(None)
+    report = director_vms.deployment_vms(None)
     out: dict[str, list[str]] = {}
     for dep in report.deployments:
         if dep.name not in names:

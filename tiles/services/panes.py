@@ -17,7 +17,9 @@ from django.db import transaction
 
 from opsconsole.errors import NotFound, ServiceError
 from tiles import director_tile
+from tiles.accessors import effective_values
 from tiles.director_tile import get_director
+from tiles.manifest import _errand_default, job_facts
 from tiles.models import StagedProduct
 
 from . import versions
@@ -169,9 +171,6 @@ def job_name_for_guid(staged: StagedProduct, guid: str) -> str:
 
 def _resource_defaults(staged: StagedProduct, job_name: str) -> dict:
     """What "Automatic" means for a job, and its constraints."""
-    from tiles.accessors import effective_values
-    from tiles.manifest import job_facts
-
     template = product_template(staged)
     job = template.job_type(job_name) or {}
     idef = job.get("instance_definition") or {}
@@ -351,8 +350,6 @@ def get_errands(staged: StagedProduct) -> list[dict]:
     A phase an errand does not belong to is left out; ``"default"`` means
     the tile's default (shown in ``default_post_deploy`` / ``default_pre_delete``).
     """
-    from tiles.manifest import _errand_default
-
     template = product_template(staged)
     saved = staged.errands or {}
     by_name: dict[str, dict] = {}

@@ -14,6 +14,7 @@ from typing import IO
 
 from django.db import IntegrityError, transaction
 
+from director.services import releases as director_releases
 from director.uploads import discard_upload
 from opsconsole.errors import Conflict, NotFound, ServiceError
 from tiles.jsmigrations import (
@@ -47,8 +48,6 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
     one task each, queued when the transaction commits; a release the
     director already has is skipped there). Returns the new ``Product``.
     """
-    from director import services as director_services
-
     if isinstance(fileobj, bytes | bytearray):
         fileobj = io.BytesIO(bytes(fileobj))
     filename = filename or getattr(fileobj, "name", "") or "product"
@@ -116,7 +115,7 @@ def import_product(fileobj: IO[bytes] | bytes, filename: str, user: str) -> Prod
             for rf in release_files:
                 with rf.open() as fh:
                     try:
-                        task = director_services.upload_release(fh, user)
+                        task = director_releases.upload_release(fh, user)
                     except ServiceError as exc:
                         msgs = [m for ms in exc.errors.values() for m in ms]
                         raise ServiceError(

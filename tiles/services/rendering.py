@@ -23,6 +23,7 @@ import yaml
 from django.db import transaction
 from django.utils.crypto import salted_hmac
 
+from director.models import Instance, ReleaseVersion
 from opsconsole.errors import ServiceError
 from tiles import director_tile
 from tiles import properties as props
@@ -37,7 +38,9 @@ from tiles.manifest import (
     ResourceConfig,
     StemcellRef,
     VmType,
+    evaluator,
 )
+from tiles.manifest import render_manifest as _render
 from tiles.models import StagedProduct
 from tiles.template import TemplateError
 
@@ -101,8 +104,6 @@ def _context_secrets(staged: StagedProduct, director_guid: str) -> dict[str, Con
 
 
 def _known_ips(deployment: str) -> dict[str, tuple[str, ...]]:
-    from director.models import Instance
-
     out: dict[str, list[str]] = {}
     rows = (
         Instance.objects.filter(deployment__name=deployment)
@@ -269,9 +270,6 @@ def render_manifest(staged: StagedProduct, *, require_stemcell: bool = True) -> 
     template path of any rendering problem. Secrets appear only as
     references to the variable store (``manifest_credentials``).
     """
-    from tiles.manifest import evaluator
-    from tiles.manifest import render_manifest as _render
-
     template = product_template(staged)
     ctx = render_context(staged, require_stemcell=require_stemcell)
     values = staged.all_values()
@@ -320,8 +318,6 @@ def product_checks(staged: StagedProduct) -> tuple[dict[str, bool], list[str]]:
     "configurable_properties_valid"}, ["Configuration is incomplete:
     .properties.x", ...])``.
     """
-    from director.models import ReleaseVersion
-
     template = product_template(staged)
     warnings: list[str] = []
     values = staged.all_values()

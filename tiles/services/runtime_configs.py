@@ -30,11 +30,15 @@ from collections.abc import Iterable, Mapping
 
 import yaml
 
+from director.manifest import ManifestError, apply_addons, load_yaml, parse_manifest
+from director.models import Config, Deployment
 from opsconsole.errors import ServiceError
+from tiles.manifest import RenderError, render_runtime_configs
 from tiles.models import StagedProduct
 
 from .common import _err, product_template
 from .diffs import redact, secret_strings
+from .rendering import _render_errors, manifest_credentials, render_context
 
 RUNTIME = "runtime"
 #: ``Config.name`` is at most this long.
@@ -68,10 +72,6 @@ def render(staged: StagedProduct) -> dict[str, str]:
     Raises ``ServiceError`` naming ``runtime_configs/<name>`` (or the
     template path) of what cannot be rendered or named.
     """
-    from tiles.manifest import RenderError, render_runtime_configs
-
-    from .rendering import _render_errors, render_context
-
     template = product_template(staged)
     if not template.runtime_configs:
         return {}
@@ -110,8 +110,6 @@ def _director_errors(doc: dict) -> list[tuple[str, str]]:
     Checked before upload: a runtime config the director cannot apply would
     fail every deployment's next deploy, not only this tile's.
     """
-    from director.manifest import ManifestError, apply_addons
-
     try:
         apply_addons({}, "", [doc])
     except ManifestError as exc:
@@ -124,8 +122,6 @@ def credentials(staged: StagedProduct, texts: Iterable[str], values: Mapping | N
 
     Only the director's variable store gets these: never log or show them.
     """
-    from .rendering import manifest_credentials
-
     joined = "\n".join(texts)
     if "((" not in joined:
         return {}
@@ -150,8 +146,6 @@ def _owned(name: str, guid: str, others: list[str]) -> bool:
 
 def current(guid: str) -> dict[str, str]:
     """The director's runtime configs the product wrote: config name -> content."""
-    from director.models import Config
-
     prefixes = _owner_prefixes(StagedProduct.objects.values_list("guid", flat=True))
     return {
         c.name: c.content
@@ -167,8 +161,6 @@ def projected(changes: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     all, a deleted tile); the other products' configs and configs uploaded
     through the director API stay.
     """
-    from director.models import Config
-
     prefixes = _owner_prefixes(StagedProduct.objects.values_list("guid", flat=True))
     out = {}
     for c in Config.latest_set(RUNTIME):
@@ -202,7 +194,6 @@ def staged_changes(staged_products: Iterable[StagedProduct]) -> dict[str, dict[s
 
 
 def _with_addons(manifest: dict, name: str, configs: Mapping[str, str]) -> str:
-    from director.manifest import ManifestError, apply_addons, load_yaml
 
     try:
         docs = [load_yaml(text, f"runtime-config {n}") for n, text in sorted(configs.items())]
@@ -219,9 +210,6 @@ def affected(guid: str, manifest_text: str, new: Mapping[str, str]) -> list[str]
     director's own rules; a deployment never deployed is not "affected"
     (it is installed anyway).
     """
-    from director.manifest import ManifestError, load_yaml, parse_manifest
-    from director.models import Deployment
-
     dep = Deployment.objects.filter(name=guid).exclude(manifest="").first()
     if dep is None or not manifest_text:
         return []

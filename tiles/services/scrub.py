@@ -59,12 +59,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connection, models, transaction
 
+from director.manifest.yaml import dump_yaml
+from director.models import DirectorAttribute
 from opsconsole.crypto import EncryptedJSONField, EncryptedTextField
 from opsconsole.redaction import REDACTED, is_secret_key, secret_values
 from tiles.accessors import CREDENTIAL_ROOT, credential_values
+from tiles.manifest import render_manifest
+from tiles.models import StagedProduct
+from tiles.template import TemplateError, load_product_template
+
+from .rendering import manifest_yaml, render_context
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -201,8 +209,6 @@ def _walk_secret_strings(value: Any, found: Callable[[str], None], key: str | No
 
 
 def _template(product, cache: dict):
-    from tiles.template import TemplateError, load_product_template
-
     if product is None:
         return None
     if product.pk not in cache:
@@ -429,11 +435,6 @@ def _render_with_references(sp_pk: int) -> dict | None:
     places identities and certificates exactly; without it a secret is
     still replaced by value.
     """
-    from tiles.manifest import render_manifest
-    from tiles.models import StagedProduct
-
-    from .rendering import render_context
-
     try:
         with transaction.atomic():
             sp = StagedProduct.objects.select_related("product", "deployed_product").get(pk=sp_pk)
@@ -507,10 +508,6 @@ class _Scrubber:
     # -- the places a rendered tile manifest went ------------------------------
 
     def deployments(self) -> None:
-        from director.manifest.yaml import dump_yaml
-
-        from .rendering import manifest_yaml
-
         Deployment = self.apps.get_model("director", "Deployment")
         for dep in Deployment.objects.order_by("id"):
             updates = {}
@@ -523,8 +520,6 @@ class _Scrubber:
                 Deployment.objects.filter(pk=dep.pk).update(**updates)
 
     def staged_products(self) -> None:
-        from .rendering import manifest_yaml
-
         StagedProduct = self.apps.get_model("tiles", "StagedProduct")
         for sp in StagedProduct.objects.exclude(deployed_manifest="").order_by("id"):
             text, n = self.manifest_text(sp.deployed_manifest, manifest_yaml, sp.guid)
@@ -555,8 +550,6 @@ class _Scrubber:
                 self.note(Instance, f"{inst.pk} ({inst.group}/{inst.uuid})", "spec_json", count)
 
     def tasks(self) -> None:
-        from .rendering import manifest_yaml
-
         Task = self.apps.get_model("director", "Task")
         rows = Task.objects.order_by("id").only("id", "args", "deployment_name")
         for task in rows.iterator(chunk_size=500):
@@ -693,7 +686,7 @@ def scrub_secrets(
     to ``on_files`` then.
     """
     if apps is None:
-        from django.apps import apps
+        apps = django_apps
     report = ScrubReport()
     with transaction.atomic():
         secrets = collect_secrets(apps)
@@ -746,8 +739,6 @@ def finish_pending_scrub(sender, verbosity: int = 1, **kwargs) -> None:
     """
     if getattr(sender, "name", None) != "tiles":
         return
-    from director.models import DirectorAttribute
-
     if DirectorAttribute._meta.db_table not in connection.introspection.table_names():
         return
     if not DirectorAttribute.objects.filter(name=PENDING_ATTRIBUTE).exists():

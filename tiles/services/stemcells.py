@@ -39,9 +39,14 @@ from typing import Any, Protocol, TypeVar
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from director.models import Stemcell
+from director.services import stemcells as director_stemcells
 from director.uploads import UploadError, read_stemcell
 from opsconsole.errors import ServiceError
 from tiles.models import LibraryStemcell, StagedProduct
+from tiles.template import TemplateError
+
+from .common import product_template
 
 
 class StemcellLike(Protocol):
@@ -214,9 +219,7 @@ def import_stemcell(file: Any, user: str, *, upload: bool = True) -> StemcellImp
         tmp.unlink(missing_ok=True)
     task = None
     if upload:
-        from director import services as director_services
-
-        task = director_services.upload_stemcell(stemcell.path, user)
+        task = director_stemcells.upload_stemcell(stemcell.path, user)
     return StemcellImport(stemcell=stemcell, created=created, message=message, task=task)
 
 
@@ -243,8 +246,6 @@ class StemcellChoice:
 
 
 def _director_stemcells() -> list:
-    from director.models import Stemcell
-
     return list(Stemcell.objects.all())
 
 
@@ -270,10 +271,6 @@ def resolve_stemcell(
 
 def _criteria(staged: StagedProduct) -> dict:
     """A staged product's ``stemcell_criteria`` ({} when its template no longer parses)."""
-    from tiles.template import TemplateError
-
-    from .common import product_template
-
     try:
         return dict(product_template(staged).stemcell_criteria or {})
     except TemplateError:
