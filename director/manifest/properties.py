@@ -52,6 +52,40 @@ def _declared(job_spec: dict) -> dict[tuple[str, ...], Any]:
     }
 
 
+def _warn_undeclared(
+    node: dict,
+    prefix: tuple[str, ...],
+    declared: dict[tuple[str, ...], Any],
+    job: Any,
+    path: str,
+    warnings: list[tuple[str, str]],
+) -> None:
+    """A warning for each given property the job does not declare (or a
+    scalar where the job declares properties inside it)."""
+    for key, value in node.items():
+        here = (*prefix, str(key))
+        if any(here[: len(d)] == d for d in declared if len(d) <= len(here)):
+            continue  # a declared property (or inside a map-valued one)
+        deeper = [d for d in declared if len(d) > len(here) and d[: len(here)] == here]
+        if deeper and isinstance(value, dict):
+            _warn_undeclared(value, here, declared, job, path, warnings)
+        elif deeper:
+            expected = ", ".join(".".join(d) for d in deeper[:3])
+            warnings.append(
+                (
+                    join_path(path, *here),
+                    f"should be a map (job '{job}' declares {expected}); value ignored",
+                )
+            )
+        else:
+            warnings.append(
+                (
+                    join_path(path, *here),
+                    f"'{'.'.join(here)}' is not a property of job '{job}' (ignored)",
+                )
+            )
+
+
 def resolve_job_properties(
     job_spec: dict, properties: dict | None, path: str = ""
 ) -> tuple[dict, list[tuple[str, str]]]:
@@ -74,32 +108,6 @@ def resolve_job_properties(
         _store(resolved, list(parts), unshare(value))
 
     warnings: list[tuple[str, str]] = []
-    job = job_spec.get("name", "the job")
-
-    def walk(node: Any, prefix: tuple[str, ...]) -> None:
-        for key, value in node.items():
-            here = (*prefix, str(key))
-            if any(here[: len(d)] == d for d in declared if len(d) <= len(here)):
-                continue  # a declared property (or inside a map-valued one)
-            deeper = [d for d in declared if len(d) > len(here) and d[: len(here)] == here]
-            if deeper and isinstance(value, dict):
-                walk(value, here)
-            elif deeper:
-                expected = ", ".join(".".join(d) for d in deeper[:3])
-                warnings.append(
-                    (
-                        join_path(path, *here),
-                        f"should be a map (job '{job}' declares {expected}); value ignored",
-                    )
-                )
-            else:
-                warnings.append(
-                    (
-                        join_path(path, *here),
-                        f"'{'.'.join(here)}' is not a property of job '{job}' (ignored)",
-                    )
-                )
-
     if isinstance(properties, dict):
-        walk(properties, ())
+        _warn_undeclared(properties, (), declared, job_spec.get("name", "the job"), path, warnings)
     return resolved, warnings
