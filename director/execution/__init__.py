@@ -8,10 +8,11 @@ instance by instance (``deploy.InstanceUpdater``) in canary and
 ``max_in_flight`` batches. ``leftovers`` finds what an interrupted run left
 in vCenter and the database; ``preview`` renders a plan as JSON.
 
-Importing this package registers the task handlers with the runner.
+The task handlers (``deploy``, ``delete``) register with the runner when
+the director app starts (``DirectorConfig.ready`` imports them).
 """
 
-from . import delete, deploy  # noqa: F401  (register the task handlers)
+from . import delete, deploy  # noqa: F401  (the package's two tasks, as attributes)
 from .prepare import Prepared, PrepareError, prepare
 from .preview import plan_to_dict
 
