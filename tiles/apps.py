@@ -9,7 +9,7 @@ class TilesConfig(AppConfig):
         # Imported once the app registry is ready: these modules load models.
         from django.db.models.signals import post_migrate
 
-        from tiles import installations  # noqa: F401  (registers its task handler)
+        from tiles.services.installations import configs  # noqa: F401  (registers its task handler)
         from tiles.services.scrub import finish_pending_scrub
 
         # The secrets scrub of migration 0006, finished once every table is current.
