@@ -10,7 +10,7 @@ import yaml
 from director.models import Config, DirectorAttribute, Stemcell
 from tiles import director_tile, services
 from tiles.models import Installation
-from tiles.services import installations
+from tiles.services import installations, rendering
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +62,31 @@ def test_director_only_apply_stores_configs_and_snapshot(director_configured, vc
     # a redelivered message does not run it again
     assert installations.run_installation(inst.id) == "succeeded"
     assert Config.objects.filter(type="cloud").count() == 1
+
+
+def counting_renders(monkeypatch) -> list[str]:
+    """The deployment names the tile manifest renderer is called for, in order."""
+    renders: list[str] = []
+    real = rendering._render
+
+    def counting(template, values, ctx):
+        renders.append(ctx.deployment_name)
+        return real(template, values, ctx)
+
+    monkeypatch.setattr(rendering, "_render", counting)
+    return renders
+
+
+def test_apply_renders_each_manifest_once_and_the_worker_deploys_that_text(
+    small, stemcell, small_release, monkeypatch
+):
+    renders = counting_renders(monkeypatch)
+    inst = services.apply_changes("admin")
+    assert renders == [small.guid]  # checks, action and snapshot share one render
+    reviewed = yaml.safe_load(inst.snapshot["products"][small.guid]["manifest"])
+    assert reviewed["name"] == small.guid
+    installations.run_installation(inst.id)
+    assert renders == [small.guid]  # the worker deploys the snapshot, it renders nothing
 
 
 def test_a_failing_step_fails_the_installation_and_skips_the_rest(small, stemcell, small_release):

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from director.models import Deployment, Instance, PersistentDisk, Vm
+from tests.tiles.test_apply import counting_renders
 from tiles import services
 from tiles.services import foresight, pending
 
@@ -75,6 +76,13 @@ def test_summary_on_top_with_counts_badges_and_apply(admin_client, small, monkey
     for change in ("create", "update", "recreate"):
         assert f'<span class="badge {change}">{change}</span>' in plan
     assert ".badge.recreate" in open("static/css/console.css").read()
+
+
+def test_the_page_renders_each_manifest_once(admin_client, small, monkeypatch):
+    renders = counting_renders(monkeypatch)
+    page = admin_client.get(reverse("pending-changes")).content.decode()
+    assert summary_row(page, small.guid)[0] == "install"
+    assert renders == [small.guid]  # the diff, the plan and the VM-size foresight share it
 
 
 def test_first_install_says_what_the_gui_does_not_the_cli(admin_client, small):
