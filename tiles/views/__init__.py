@@ -11,7 +11,9 @@
   connection", Director Config, Create Availability Zones, Create
   Networks, Assign AZ and Network, VM Types);
 - ``changes``: **Review Pending Changes**, **Apply Changes**, the
-  installation page with its live log, and the **Change Log**.
+  installation page with its live log, and the **Change Log**;
+- ``stemcells``: the **Stemcells** page (the console's Stemcell Library
+  and the director's stemcells, at ``/director/stemcells/``).
 
 One view per page; with ``request.htmx`` a view answers the fragment the
 page asked for (``?fragment=...``): a selector's option fields, a new
