@@ -1,4 +1,4 @@
-"""Errand routes of the director API (BOSH ``/deployments/:d/errands``), thin over director.errands.
+"""Errand routes of the director API (BOSH ``/deployments/:d/errands``), thin over services.errands.
 
 ``GET  deployments/{name}/errands``: the deployment's errands (lifecycle
 errand instance groups and ``bin/run`` jobs, with the groups each runs on).
@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers as drf
 from rest_framework.response import Response
 
-from director import errands
+from director.services import errands
 from opsconsole.apierrors import ApiError
 
 from .guard import api_view

@@ -4,6 +4,7 @@
 * ``releases``: list, upload
 * ``configs``: validate, update, delete, list, get (cloud, cpi, runtime, resurrection...)
 * ``deployments``: list, read, instances, deploy, delete, plan preview
+* ``errands``: list a deployment's errands, run one
 * ``vms``: the VMs page (``bosh vms`` with vCenter's power states)
 * ``tasks``: list, get, cancel, output
 * ``events``: the audit log with BOSH's filters

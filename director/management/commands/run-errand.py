@@ -9,8 +9,9 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from director import errands, runner, services
+from director import runner, services
 from director.management.progress import add_common, finish, service_call
+from director.services import errands
 
 
 class Command(BaseCommand):

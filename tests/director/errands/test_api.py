@@ -8,9 +8,9 @@ wrong (unknown deployment or errand: 404; bad instances or flags: 422; busy: 409
 import pytest
 import yaml
 
-from director import errands, runner
+from director import runner
 from director.models import Deployment, Release, ReleaseJob, ReleaseVersion, Task
-from director.services import deployments
+from director.services import deployments, errands
 from opsconsole.errors import ServiceError
 
 from .conftest import errand_manifest

@@ -17,8 +17,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from pyVim.task import WaitForTask
 
-from director import errands, runner
+from director import runner
 from director.models import Event, Instance, IpAddress, OrphanDisk, PersistentDisk, Vm
+from director.services import errands
 
 from .conftest import cpi_calls, errand_manifest, events, wait_done
 

@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from director import errands, runner
+from director import runner
 from director.models import CompiledPackage, Instance, Vm
+from director.services import errands
 from tests.director.execution.conftest import events, wait_done, wait_terminal
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -9,7 +9,7 @@ product whose manifest did not change is skipped (``unchanged``).
 from __future__ import annotations
 
 from director.models import Deployment
-from director.services import deployments
+from director.services import deployments, errands
 from opsconsole.errors import ServiceError
 from tiles.models import Installation, InstallationStep, Product, StagedProduct, StepState
 
@@ -86,7 +86,7 @@ def _run_delete(step: InstallationStep, inst: Installation) -> bool:
 
 
 def _run_errand(step: InstallationStep, inst: Installation) -> bool:
-    run_errand = getattr(deployments, "run_errand", None)
+    run_errand = getattr(errands, "run_errand", None)
     if run_errand is None:
         _finish_step(
             step,
