@@ -3,7 +3,7 @@ Review Pending Changes, installations, the Change Log and the Stemcells page."""
 
 from django.urls import path
 
-from .views import changes, credentials, dashboard, director, products, stemcells
+from .views import changes, credentials, dashboard, director, installations, products, stemcells
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -35,13 +35,13 @@ urlpatterns = [
     path("director_tile/<str:pane>/", director.director_tile_pane, name="director-tile"),
     path("revert", dashboard.revert, name="revert"),
     path("pending_changes/", changes.pending_changes, name="pending-changes"),
-    path("installations/<int:installation_id>/", changes.installation, name="installation"),
+    path("installations/<int:installation_id>/", installations.installation, name="installation"),
     path(
         "installations/<int:installation_id>/retry",
-        changes.installation_retry,
+        installations.installation_retry,
         name="installation-retry",
     ),
-    path("changelog/", changes.changelog, name="changelog"),
+    path("changelog/", installations.changelog, name="changelog"),
     # The Stemcell Library beside the director's stemcells; the address it always had.
     path("director/stemcells/", stemcells.stemcells, name="stemcells"),
 ]
