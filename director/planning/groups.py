@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from director.manifest.parse import MAX_INSTANCES
+from director.manifest.parse import LIFECYCLES, MAX_INSTANCES
 from director.planning.addresses import expand_ips, parse_ip
 from director.planning.azs import StaticIpPool
 from director.planning.cloud_config import CloudConfig, mapping
@@ -28,7 +28,6 @@ from director.planning.model import JobRef
 from director.planning.networks import Network
 from director.planning.update import UpdateConfig, resolve_update_config
 
-LIFECYCLES = ("service", "errand")
 DEFAULTABLE = ("dns", "gateway")
 
 

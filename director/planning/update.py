@@ -18,10 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from director.manifest.parse import AZ_UPDATE_STRATEGIES, VM_STRATEGIES
 from director.planning.errors import UpdateConfigError
-
-VM_STRATEGIES = ("delete-create", "create-swap-delete")
-AZ_UPDATE_STRATEGIES = ("serial", "parallel")
 
 _PERCENT = re.compile(r"^\s*(\d+)%\s*$")
 _INTEGER = re.compile(r"^\s*(\d+)\s*$")
