@@ -10,7 +10,7 @@ calls one method per step:
 
 1. Parse the cloud-config: AZs, vm_types, vm_extensions, disk_types,
    networks (subnets with reserved/static ranges, see ``cloud_config.py``
-   and ``ips.py``), then the instance groups (``groups.py``).
+   and ``networks.py``), then the instance groups (``groups.py``).
 2. Per instance group, in manifest order: place instances in AZs, keep or
    create instances, assign indexes, elect the bootstrap (``azs.py``).
 3. Reserve IPs for the whole deployment: first existing instances keep their
