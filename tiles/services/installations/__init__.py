@@ -41,8 +41,9 @@ saved after the click waits for the next Apply Changes. The steps:
    include/exclude rules reach it); a runtime-config-only tile (no job
    types) deploys nothing;
 5. ``errand`` per post-deploy errand that is on (or ``when-changed`` and the
-   product changed). The director cannot run errands yet: such steps are
-   recorded as skipped, saying so in the log.
+   product changed), a director ``run_errand`` task
+   (``director.services.errands``); an errand whose job has 0 instances is
+   skipped, saying so.
 
 The first failing step fails the installation; later steps are skipped.
 Stemcells come from the Stemcell Library (``POST /api/v0/stemcells`` and

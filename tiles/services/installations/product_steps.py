@@ -86,14 +86,6 @@ def _run_delete(step: InstallationStep, inst: Installation) -> bool:
 
 
 def _run_errand(step: InstallationStep, inst: Installation) -> bool:
-    run_errand = getattr(errands, "run_errand", None)
-    if run_errand is None:
-        _finish_step(
-            step,
-            StepState.SKIPPED,
-            f"errand {step.errand} skipped: running errands is not implemented by the director yet",
-        )
-        return True
     if _errand_instances(step.product_guid, step.errand) == 0:
         # Ops Manager's way to switch an errand job off: 0 instances, nothing to run on.
         _finish_step(
@@ -101,7 +93,7 @@ def _run_errand(step: InstallationStep, inst: Installation) -> bool:
         )
         return True
     try:
-        task = run_errand(step.product_guid, step.errand, inst.user_name, enqueue=False)
+        task = errands.run_errand(step.product_guid, step.errand, inst.user_name, enqueue=False)
     except ServiceError as exc:
         msg = "; ".join(f"{k}: {m}" for k, ms in exc.errors.items() for m in ms)
         _finish_step(step, StepState.FAILED, msg)
