@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cpi import load_cloud
+from cpi import cloud_properties_of, load_cloud
 from cpi.base import CloudError, CpiError, dispatch
 from cpi.logging import is_secret_key, redact, redact_text
 
@@ -107,13 +107,14 @@ def _handle(
     secrets.extend(_secrets(cpi_json, context))
 
     if method == "info":
+        # heavy: the cpi.vsphere package loads pyVmomi; ``info`` answers without it.
         from cpi.vsphere.cloud import STEMCELL_FORMATS
 
         return {"stemcell_formats": list(STEMCELL_FORMATS), "api_version": 2}, None
 
     cloud = None
     try:
-        from cpi import cloud_properties_of
+        # heavy: the cpi.vsphere package loads pyVmomi.
         from cpi.vsphere.config import merge_context
 
         plugin, properties = cloud_properties_of(cpi_json)

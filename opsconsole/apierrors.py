@@ -9,6 +9,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, pagination, status
 from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from opsconsole.errors import ServiceError
 
 
 class Pagination(pagination.LimitOffsetPagination):
@@ -29,10 +32,6 @@ class ApiError(exceptions.APIException):
 
 def exception_handler(exc, context):
     """Wrap every DRF error as ``{"errors": ...}``."""
-    from rest_framework.views import exception_handler as drf_exception_handler
-
-    from opsconsole.errors import ServiceError
-
     if isinstance(exc, ApiError):
         return Response({"errors": exc.errors}, status=exc.status_code)
     if isinstance(exc, ServiceError):

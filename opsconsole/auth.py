@@ -15,6 +15,8 @@ restricted_view only read (restricted_view sees no credentials).
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
 from rest_framework import authentication, exceptions, permissions
 
+from .models import ApiToken
+
 ROLE_ADMIN = "admin"
 ROLE_FULL_CONTROL = "full_control"
 ROLE_RESTRICTED_CONTROL = "restricted_control"
@@ -69,8 +71,6 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
-        from .models import ApiToken
-
         token = ApiToken.find(header[1].decode(errors="replace"))
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid token.")

@@ -1,6 +1,7 @@
 """Template context shared by every page: navigation and version."""
 
 from . import __version__
+from .auth import ROLE_ADMIN, role_of
 
 NAVIGATION = [
     ("dashboard", "Installation Dashboard"),
@@ -18,8 +19,6 @@ ADMIN_NAVIGATION = [("users", "Users")]
 
 
 def console(request):
-    from .auth import ROLE_ADMIN, role_of
-
     admin = role_of(getattr(request, "user", None)) == ROLE_ADMIN
     return {
         "console_version": __version__,

@@ -7,10 +7,13 @@ nowhere else: ``OPSCONSOLE_DATA_DIR``, ``DATABASE_URL``, ``CELERY_BROKER_URL``,
 into the data directory, so a restart keeps sessions and encrypted values.
 """
 
+import base64
 import os
 import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("OPSCONSOLE_DATA_DIR", BASE_DIR / ".data")).resolve()
@@ -28,8 +31,6 @@ def _secret_file(name: str, make) -> str:
 
 
 def _fernet_key() -> str:
-    import base64
-
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
@@ -258,8 +259,6 @@ def _positive_int(name: str, default: str) -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured(f"{name}: must be a positive whole number, not {raw!r}")
     return value
 
@@ -284,8 +283,6 @@ def _positive_seconds(name: str, default: str) -> float:
     except ValueError:
         value = 0.0
     if not 0 < value < float("inf"):
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured(f"{name}: must be a positive number of seconds, not {raw!r}")
     return value
 

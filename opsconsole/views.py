@@ -7,6 +7,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from . import throttle
 from .doctor import run_checks
@@ -72,8 +73,6 @@ def not_found(request, exception=None):
     (to the page the operator came from when it is one of ours, and to the dashboard)."""
     if request.path_info.startswith("/api/"):
         return JsonResponse({"errors": {"base": [f"No route {request.path_info}"]}}, status=404)
-    from django.utils.http import url_has_allowed_host_and_scheme
-
     back = request.META.get("HTTP_REFERER", "")
     if back and not url_has_allowed_host_and_scheme(
         back, {request.get_host()}, require_https=request.is_secure()

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from .postgres import start_postgres
+from .redis import start_redis
+
 _started: list = []
 _tmp: Path | None = None
 
@@ -28,8 +31,6 @@ def pytest_load_initial_conftests(early_config, parser, args):
         _tmp = Path(tempfile.mkdtemp(prefix="opsconsole-test-"))
         os.chmod(_tmp, 0o755)
         os.environ["OPSCONSOLE_DATA_DIR"] = str(_tmp / "data")
-        from .redis import start_redis
-
         redis_proc, broker = start_redis(_tmp / "redis")
         _started.append(redis_proc)
         os.environ["CELERY_BROKER_URL"] = broker
@@ -38,8 +39,6 @@ def pytest_load_initial_conftests(early_config, parser, args):
             if os.environ.get("OPSCONSOLE_TEST_DB", "postgres") == "sqlite":
                 os.environ["DATABASE_URL"] = f"sqlite:///{_tmp / 'data' / 'db.sqlite3'}"
             else:
-                from .postgres import start_postgres
-
                 pg_proc, url = start_postgres(_tmp / "pg")
                 _started.append(pg_proc)
                 os.environ["DATABASE_URL"] = url
