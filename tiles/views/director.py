@@ -3,7 +3,8 @@
 vCenter Config (with "Test connection", which logs in and keeps the
 datacenter, cluster, datastore and portgroup choices in the session),
 Director Config, Create Availability Zones, Create Networks, Assign AZ and
-Network, VM Types. Row editors add a row with htmx
+Network, Security, Syslog, Resource Config (the compilation workers), VM
+Types. Row editors add a row with htmx
 (``?fragment=az|cluster|network|subnet|vm``). Each form carries the
 version of its pane; a save based on a stale read is refused (409) naming
 who saved the pane since, and the pane shows the saved values again
@@ -24,7 +25,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from opsconsole.auth import can_write
 from opsconsole.errors import Conflict, ServiceError
-from tiles import director_tile
+from tiles import director_security, director_tile
+from tiles.director_tile import resource_config
 from tiles.director_tile.checks import IGNORE_UNREACHABLE, VCenterCheck
 from tiles.forms import (
     DirectorSettingsForm,
@@ -33,6 +35,7 @@ from tiles.forms import (
     parse_networks,
     parse_vm_types,
 )
+from tiles.forms.director_panes import CompilationForm, SecurityForm, SyslogForm
 from tiles.services import versions
 
 from . import fielderrors
@@ -48,6 +51,9 @@ PANE_PARTS = {
     "azs": "availability_zones",
     "networks": "networks",
     "network-and-az": "network_and_az",
+    "security": director_security.SECURITY,
+    "syslog": director_security.SYSLOG,
+    "resource-config": resource_config.PART_COMPILATION,
     "vm-types": "vm_types",
 }
 
@@ -57,6 +63,9 @@ DIRECTOR_PANES = [
     ("azs", "Create Availability Zones"),
     ("networks", "Create Networks"),
     ("network-and-az", "Assign AZ and Network"),
+    ("security", "Security"),
+    ("syslog", "Syslog"),
+    ("resource-config", "Resource Config"),
     ("vm-types", "VM Types"),
 ]
 
@@ -115,6 +124,9 @@ def director_tile_pane(request, pane):
         "azs": _director_azs,
         "networks": _director_networks,
         "network-and-az": _director_network_and_az,
+        "security": _director_security,
+        "syslog": _director_syslog,
+        "resource-config": _director_resource_config,
         "vm-types": _director_vm_types,
     }[pane]
     try:
@@ -413,4 +425,68 @@ def _director_vm_types(request, pane):
         save=director_tile.set_vm_types,
         errors_of=lambda errors, types: fielderrors.top_lines(errors),
         context=lambda types: {"vm_types": types},
+    )
+
+
+def _form_pane(request, pane, *, form: Callable[..., Any], initial: dict, save: Callable[..., Any]):
+    """The flow of a single-form pane (Security, Syslog, Resource Config).
+
+    GET shows the saved values; POST hands the form's values to ``save`` (the
+    API's service function): saved, a redirect with a message; refused, the
+    form as sent with each error under its field, status 422. A stale save
+    (409) goes up to ``director_tile_pane``."""
+    if request.method == "POST":
+        bound = form(request.POST)
+        if bound.is_valid():
+            try:
+                save(bound, **_write_kw(request))
+            except Conflict:
+                raise
+            except ServiceError as exc:
+                fielderrors.form_errors(bound, exc.errors)
+            else:
+                return _saved(request, pane)
+        return _director_page(request, pane, {"form": bound}, status=422)
+    return _director_page(request, pane, {"form": form(initial=initial)})
+
+
+def _director_security(request, pane):
+    return _form_pane(
+        request,
+        pane,
+        form=SecurityForm,
+        initial=SecurityForm.initial_of(
+            director_security.security_configuration(director_tile.get_director())
+        ),
+        save=lambda f, **kw: director_security.set_security_and_syslog(security=f.security(), **kw),
+    )
+
+
+def _director_syslog(request, pane):
+    return _form_pane(
+        request,
+        pane,
+        form=SyslogForm,
+        initial=SyslogForm.initial_of(
+            director_security.syslog_configuration(director_tile.get_director())
+        ),
+        save=lambda f, **kw: director_security.set_security_and_syslog(syslog=f.syslog(), **kw),
+    )
+
+
+def _director_resource_config(request, pane):
+    current = resource_config.compilation_resource_config()
+    return _form_pane(
+        request,
+        pane,
+        form=partial(
+            CompilationForm,
+            vm_types=director_tile.vm_types(),
+            automatic=current["automatic"]["instance_type"],
+            saved=request.POST.get("instance_type") or current["instance_type"],
+        ),
+        initial={k: current[k] for k in ("instances", "instance_type")},
+        save=lambda f, **kw: resource_config.set_compilation_resource_config(
+            f.cleaned_data["instances"], f.cleaned_data["instance_type"], **kw
+        ),
     )
