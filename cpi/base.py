@@ -52,6 +52,7 @@ READS: tuple[str, ...] = (
     "vm_states",
     "vm_health",
     "vms_of_director",
+    "has_stemcell",
 )
 
 API_VERSION = 2
@@ -252,6 +253,10 @@ class Cpi(abc.ABC):
         ``agent_id`` come from the agent settings ([] / None if unreadable).
         """
         raise NotImplemented("vms_of_director is not implemented by this CPI")  # noqa: F901 - BOSH's NotImplemented error
+
+    def has_stemcell(self, stemcell_cid: str) -> bool:
+        """Whether the IaaS still holds the stemcell ``stemcell_cid`` (cloud check's ``missing_stemcell``)."""
+        raise NotImplemented("has_stemcell is not implemented by this CPI")  # noqa: F901 - BOSH's NotImplemented error
 
 
 def dispatch(cpi: Cpi, method: str, arguments: list[Any]) -> Any:

@@ -301,6 +301,23 @@ def read_stemcell(path: str | Path, source: str = "") -> StemcellManifest:
     )
 
 
+def stored_stemcell(name: str, version: str) -> Path:
+    """Where the director keeps an imported stemcell's tarball.
+
+    Kept so that cloud check can upload the stemcell to vCenter again when
+    vCenter lost its template (``missing_stemcell``: ``reupload_stemcell``),
+    as Ops Manager keeps its stemcell library. Hashed: names are free text.
+    """
+    key = hashlib.sha256(f"{name}\0{version}".encode()).hexdigest()[:32]
+    return Path(settings.DATA_DIR) / "stemcells" / f"stemcell-{key}.tgz"
+
+
+def _keep_stemcell(path: Path, name: str, version: str) -> None:
+    target = stored_stemcell(name, version)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+
+
 def extract_stemcell_image(path: str | Path, into: str | Path) -> Path:
     """Write the tarball's ``image`` to ``into/image`` and return its path."""
     with _open_tgz(Path(path), "stemcell tarball") as (tar, members):
@@ -327,6 +344,9 @@ def update_stemcell(ctx: TaskContext) -> str:
         with lock(f"lock:stemcells:{mf.name}:{mf.version}", ctx, timeout=300):
             with stage.track("Checking if this stemcell already exists"):
                 if Stemcell.objects.filter(name=mf.name, version=mf.version).exists():
+                    # imported before the director kept copies: keep this one for cloud check
+                    if not stored_stemcell(mf.name, mf.version).is_file():
+                        _keep_stemcell(path, mf.name, mf.version)
                     ctx.write_result({"name": mf.name, "version": mf.version, "existed": True})
                     return f"Stemcell '{label}' already exists"
             ctx.checkpoint()
@@ -352,6 +372,7 @@ def update_stemcell(ctx: TaskContext) -> str:
                     ctx.debug(f"could not record stemcell {label}; deleting {cid} from the cloud")
                     cloud.delete_stemcell(cid)
                     raise
+                _keep_stemcell(path, mf.name, mf.version)
         record_event(
             "create",
             "stemcell",
@@ -388,6 +409,7 @@ def delete_stemcell(ctx: TaskContext) -> str:
             ctx.warning(f"Deleting stemcell {stemcell.cid} from the cloud failed: {exc}")
     with stage.track("Deleting stemcell metadata"):
         stemcell.delete()
+        stored_stemcell(name, version).unlink(missing_ok=True)
     record_event("delete", "stemcell", label, user=ctx.username, task=ctx.task)
     return f"/stemcells/{label}"
 

@@ -123,6 +123,10 @@ class VSphereCloud(Cpi):
     def vms_of_director(self, director: str) -> dict[str, dict[str, Any]]:
         return self.reads.vms_of_director(director)
 
+    def has_stemcell(self, stemcell_cid: str) -> bool:
+        # one FindChild in the template folder; the template cache is not asked (it may be stale)
+        return self.inventory.find_stemcell(stemcell_cid) is not None
+
     def reboot_vm(self, vm_cid: str) -> None:
         self.vms.reboot(vm_cid)
 

@@ -17,23 +17,41 @@ Two director tasks, each under the deployment lock taken with timeout 0
   ``unknown_vm``          a VM tagged with this director and deployment that
                           the database does not know (``resource_id`` 0, the
                           cid in ``data``)
+  ``missing_stemcell``    a stemcell the deployment's instances run on whose
+                          template vCenter no longer has (``has_stemcell``);
+                          ``resource_id`` is the stemcell row
 
 * ``cck_apply_resolutions`` (``resolve_problems``): applies one resolution
   per chosen problem (BOSH's names, ``RESOLUTIONS``); ``auto`` picks BOSH's
   automatic one for every open problem. A VM is recreated through the
   resurrector's ``recreate_vm`` (the deploy's own steps, from the last
   applied state: same IPs, persistent disk reattached). An applied
-  resolution marks the problem ``resolved``.
+  resolution marks the problem ``resolved``. Resolutions run stemcells
+  first, then disks, then VMs, whatever the problem ids: a VM is recreated
+  from a stemcell re-uploaded in the same task, onto disks already settled.
+
+``missing_stemcell`` is ours, not BOSH's (a BOSH operator runs ``bosh
+upload-stemcell --fix``): after vCenter lost everything (a vcsim restarted
+empty), every ``recreate_vm`` needs the stemcell back first, and one
+``cck --auto`` should bring the deployment back. ``reupload_stemcell``
+imports the tarball the director kept when the stemcell was uploaded
+(``director.uploads.stored_stemcell``) under a new cid, the automatic
+resolution. A persistent disk vCenter lost stays ``ignore`` under ``auto``,
+as in BOSH: forgetting it (``delete_disk_reference``; the instance then gets
+a new empty disk) is the operator's explicit choice, and a ``recreate_vm``
+of an instance whose disk is still referenced but missing fails saying so.
 """
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from cpi.base import NotImplemented as CpiNotImplemented
 from director import locks, runner
 from director.cloud import cloud_for_director
 from director.models import (
@@ -43,10 +61,12 @@ from director.models import (
     InstanceState,
     PersistentDisk,
     ProblemState,
+    Stemcell,
     Task,
     Vm,
 )
 from director.runner import TaskContext, task_handler
+from director.uploads import extract_stemcell_image, stored_stemcell
 from opsconsole.errors import Conflict, NotFound, ServiceError
 
 SCAN_TASK = "cck_scan"
@@ -82,6 +102,10 @@ RESOLUTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("ignore", "Skip for now"),
         ("delete_vm", "Delete VM from the IaaS"),
     ),
+    "missing_stemcell": (
+        ("ignore", "Skip for now"),
+        ("reupload_stemcell", "Upload the stemcell to vCenter again from the director's copy"),
+    ),
 }
 #: What ``--auto`` applies (BOSH ``auto_resolution``).
 AUTO = {
@@ -90,7 +114,10 @@ AUTO = {
     "missing_disk": "ignore",
     "inactive_disk": "ignore",
     "unknown_vm": "ignore",
+    "missing_stemcell": "reupload_stemcell",
 }
+#: The order resolutions run in: a VM is recreated from its stemcell onto its disks.
+PHASE = {"missing_stemcell": 0, "missing_disk": 1, "inactive_disk": 1, "unknown_vm": 2}
 
 
 # --------------------------------------------------------------------------- services
@@ -317,9 +344,44 @@ def scan_task(ctx: TaskContext) -> str:
                         },
                     )
                 )
+    stemcells = _stemcells_of(deployment, instances)
+    stage = ctx.stage("Scanning stemcells", total=1)
+    with stage.track(f"Checking {len(stemcells)} stemcells"):
+        for sc in stemcells:
+            try:
+                present = cloud.has_stemcell(sc.cid)
+            except CpiNotImplemented:
+                ctx.debug("the CPI cannot tell whether a stemcell exists; stemcells not checked")
+                break
+            if not present:
+                found.append(
+                    (
+                        "missing_stemcell",
+                        sc.id,
+                        {
+                            "stemcell": f"{sc.name}/{sc.version}",
+                            "stemcell_cid": sc.cid,
+                            "description": f"Stemcell '{sc.name}/{sc.version}' with cloud ID "
+                            f"'{sc.cid}' is missing from vCenter.",
+                        },
+                    )
+                )
     for type_, resource_id, data in found:
         _register(deployment, type_, resource_id, data)
     return f"{len(found)} problem(s) found"
+
+
+def _stemcells_of(deployment: Deployment, instances: list[Instance]) -> list[Stemcell]:
+    """The stemcells the deployment uses, and those its instances were last applied with."""
+    ids = set(deployment.stemcells.values_list("id", flat=True))
+    for i in instances:
+        applied = (i.spec_json or {}).get("applied") or {}
+        pair = applied.get("stemcell") if isinstance(applied, dict) else None
+        if isinstance(pair, list | tuple) and len(pair) >= 2:
+            ids.update(
+                Stemcell.objects.filter(name=pair[0], version=pair[1]).values_list("id", flat=True)
+            )
+    return list(Stemcell.objects.filter(id__in=ids).order_by("name", "version"))
 
 
 def _missing(i: Instance, cid: str | None) -> str:
@@ -370,8 +432,9 @@ def apply_task(ctx: TaskContext) -> str:
     problems = list(
         DeploymentProblem.objects.filter(
             deployment=deployment, state=ProblemState.OPEN, id__in=[int(k) for k in chosen]
-        ).order_by("id")
+        )
     )
+    problems.sort(key=lambda p: (PHASE.get(p.type, 3), p.id))
     cloud = cloud_for_director(ctx)
     run = _run(ctx, cloud, deployment)
     stage = ctx.stage("Applying problem resolutions", total=len(problems))
@@ -402,6 +465,9 @@ def _apply(run: Any, p: DeploymentProblem, resolution: str) -> int:
 
     if resolution == "ignore":
         return 0
+    if p.type == "missing_stemcell":
+        _reupload_stemcell(run, p.resource_id)
+        return 0
     if p.type == "unknown_vm":
         from cpi.base import VMNotFound
 
@@ -424,6 +490,13 @@ def _apply(run: Any, p: DeploymentProblem, resolution: str) -> int:
     instance = Instance.objects.get(id=p.resource_id)
     vm = Vm.objects.filter(instance=instance, active=True).first()
     if resolution in ("recreate_vm", "recreate_vm_without_wait"):
+        disk = PersistentDisk.objects.filter(instance=instance, active=True).first()
+        if disk is not None and not run.cloud.has_disk(disk.disk_cid):
+            raise RuntimeError(
+                f"persistent disk '{disk.disk_cid}' of {instance.name} is missing from vCenter: "
+                "resolve its missing_disk problem first (delete_disk_reference gives the "
+                "instance a new empty disk)"
+            )
         recreate_vm(run, instance, wait=resolution == "recreate_vm")
         return 1
     if resolution == "reboot_vm":
@@ -437,3 +510,28 @@ def _apply(run: Any, p: DeploymentProblem, resolution: str) -> int:
         IpAddress.objects.filter(vm=vm).update(vm=None)
         vm.delete()
     return 0
+
+
+def _reupload_stemcell(run: Any, stemcell_id: int) -> None:
+    """Import the stemcell again from the director's copy of its tarball; the row takes the new cid.
+
+    Nothing to do when the stemcell is back (another task re-uploaded it).
+    """
+    stemcell = Stemcell.objects.filter(id=stemcell_id).first()
+    if stemcell is None:
+        return
+    label = f"{stemcell.name}/{stemcell.version}"
+    if run.cloud.has_stemcell(stemcell.cid):
+        return
+    tarball = stored_stemcell(stemcell.name, stemcell.version)
+    if not tarball.is_file():
+        raise RuntimeError(
+            f"the director holds no copy of stemcell {label}'s tarball (uploaded before copies "
+            "were kept): upload the tarball again (the director keeps it then), then run cck again"
+        )
+    with tempfile.TemporaryDirectory(prefix="stemcell-") as tmp:
+        image = extract_stemcell_image(tarball, tmp)
+        cid = run.cloud.create_stemcell(str(image), dict(stemcell.cloud_properties or {}))
+    old = stemcell.cid
+    Stemcell.objects.filter(id=stemcell.id).update(cid=cid)
+    run.ctx.debug(f"Stemcell {label} uploaded again as {cid} (was {old})")

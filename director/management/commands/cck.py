@@ -2,10 +2,17 @@
 
 Scans the deployment (a ``cck_scan`` task, followed to its end), prints the
 problems found with their resolutions, then, unless ``--report``, applies
-resolutions as one task: ``--auto`` BOSH's automatic ones, ``--resolution``
-(repeatable) for each problem the first named resolution it has (a problem
-with none of them is left open and said so). Without either, it only
-reports, as a non-interactive ``bosh cck`` cannot ask.
+resolutions as one task: ``--auto`` BOSH's automatic ones (and re-upload
+for a stemcell vCenter lost), ``--resolution`` (repeatable) for each problem
+the first named resolution it has (a problem with none of them is left open
+and said so). Both together: the named resolutions where a problem has one,
+the automatic one for the others. After vCenter lost everything, one
+command brings the deployment back, forgetting the lost disks by choice::
+
+    manage.py cck DEPLOYMENT --auto --resolution delete_disk_reference
+
+Without ``--auto`` or ``--resolution`` it only reports, as a
+non-interactive ``bosh cck`` cannot ask.
 """
 
 from __future__ import annotations
@@ -21,10 +28,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("deployment")
-        how = parser.add_mutually_exclusive_group()
-        how.add_argument("--report", action="store_true", help="only scan and list problems")
-        how.add_argument("--auto", action="store_true", help="apply the automatic resolutions")
-        how.add_argument(
+        parser.add_argument("--report", action="store_true", help="only scan and list problems")
+        parser.add_argument(
+            "--auto",
+            action="store_true",
+            help="apply the automatic resolutions (to the problems --resolution does not name)",
+        )
+        parser.add_argument(
             "--resolution",
             action="append",
             default=[],
@@ -33,6 +43,8 @@ class Command(BaseCommand):
         add_common(parser, wait=False)
 
     def handle(self, deployment, report, auto, resolution, user, **options):
+        if report and (auto or resolution):
+            raise CommandError("--report cannot go with --auto or --resolution", returncode=2)
         finish(self, service_call(cck.scan_deployment, deployment, user), wait=True)
         problems = list(service_call(cck.open_problems, deployment))
         if not problems:
@@ -56,6 +68,8 @@ class Command(BaseCommand):
             for p in problems:
                 names = [n for n, _ in cck.RESOLUTIONS.get(p.type, ())]
                 pick = next((r for r in resolution if r in names), None)
+                if pick is None and auto:
+                    pick = cck.AUTO[p.type]
                 if pick is None:
                     self.stdout.write(
                         f"problem {p.id} ({p.type}) has none of {resolution}: left open"
@@ -64,5 +78,7 @@ class Command(BaseCommand):
                     chosen[str(p.id)] = pick
             if not chosen:
                 raise CommandError("no problem has any of the resolutions given", returncode=1)
-        task = service_call(cck.resolve_problems, deployment, chosen, user, auto=auto)
+        task = service_call(
+            cck.resolve_problems, deployment, chosen, user, auto=auto and not resolution
+        )
         finish(self, task, wait=True)
