@@ -27,6 +27,7 @@ from opsconsole.auth import can_see_credentials, can_write
 from opsconsole.errors import NotFound, ServiceError
 
 from . import runner, services
+from .health.timeline import timeline as resurrection_timeline
 from .models import TaskState
 
 #: htmx stops polling when a response has this status.
@@ -411,7 +412,8 @@ def health(request):
     """The alerts feed and the resurrection timeline (``?deployment=`` filters).
 
     Open alerts first, then the latest resolved ones, and the latest
-    resurrection events; refreshes itself every 5 s (htmx fragment).
+    resurrection events, drawn as outages (``director.health.timeline``)
+    and listed; refreshes itself every 5 s (htmx fragment).
     """
     from .health import services as hm
 
@@ -420,6 +422,7 @@ def health(request):
     resolved = list(hm.list_alerts("resolved", chosen or None)[:50])
     events = list(hm.list_resurrections(chosen or None).select_related("task")[:100])
     context = {
+        "timeline": resurrection_timeline(events, timezone.now()),
         "chosen": chosen,
         "open_alerts": open_alerts,
         "resolved_alerts": resolved,
