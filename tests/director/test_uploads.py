@@ -142,7 +142,9 @@ def test_a_job_without_job_mf_is_named(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content", [b"", b"plain text", gzip.compress(b"gzip but not tar"), b"PK\x03\x04zip"]
+    "content",
+    [b"", b"plain text", gzip.compress(b"gzip but not tar", mtime=0), b"PK\x03\x04zip"],
+    ids=["empty", "plain-text", "gzip-not-tar", "zip"],
 )
 def test_not_a_tarball(tmp_path, content):
     path = tmp_path / "x.tgz"
