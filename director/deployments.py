@@ -1,8 +1,7 @@
 """Moved: the deployment services live in ``director.services.deployments``.
 
-Kept for callers outside the director (``tiles.installations``,
-``tiles.pending``, ``benchmarks/deploy.py``) that still import
-``director.deployments``; new code imports ``director.services.deployments``.
+Kept for ``benchmarks/deploy.py``, which still imports ``director.deployments``;
+new code imports ``director.services.deployments``.
 """
 
 from .services.deployments import delete_deployment, deploy, plan

@@ -26,7 +26,6 @@ pages show.
 # imports the submodule (``from director.services import stemcells``).
 from .configs import (
     ConfigUpdate,
-    _config_object_type,  # tiles.pending names a config's event object type
     delete_config,
     get_config,
     list_configs,
@@ -54,7 +53,6 @@ __all__ = [
     "DeploymentVms",
     "VmRow",
     "VmsReport",
-    "_config_object_type",
     "cancel_task",
     "delete_config",
     "delete_deployment",
