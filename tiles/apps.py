@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TilesConfig(AppConfig):
@@ -6,9 +7,7 @@ class TilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Imported once the app registry is ready: these modules load models.
-        from django.db.models.signals import post_migrate
-
+        # app registry: these modules load models, so they load once the registry is ready.
         from tiles.services.installations import configs  # noqa: F401  (registers its task handler)
         from tiles.services.scrub import finish_pending_scrub
 

@@ -24,7 +24,9 @@ from typing import Any
 from cryptography import x509
 
 from opsconsole.errors import ServiceError
+from tiles import director_tile
 from tiles.models import DirectorConfig
+from tiles.services.common import root_ca
 
 __all__ = [
     "SECURITY",
@@ -215,8 +217,6 @@ def director_vm_security(d: DirectorConfig) -> dict[str, Any]:
     sec = security_configuration(d)
     certs = sec["trusted_certificates"] or ""
     if sec["opsmanager_root_ca_trusted_certs"]:
-        from tiles.services.common import root_ca  # tiles.services imports this module
-
         certs += root_ca()[0].strip() + "\n"
     return {"trusted_certs": certs, "generate_vm_passwords": bool(sec["generate_vm_passwords"])}
 
@@ -242,8 +242,6 @@ def set_security_and_syslog(
 ) -> None:
     """Save either pane or both, validated first (all or nothing per request); a write based
     on a stale read is 409 (``director_tile._write``)."""
-    from tiles import director_tile
-
     d = director_tile.get_director()
     errors: dict[str, list[str]] = {}
     new_security = new_syslog = None

@@ -124,6 +124,7 @@ function __run(source, inputJson, version, guidsJson) {
 
 def _engine():
     try:
+        # heavy: mini-racer loads V8 only when a tile brings migrations.
         from py_mini_racer import MiniRacer
     except ImportError as exc:  # pragma: no cover - the package is a dependency
         raise MigrationError(MIGRATIONS_DIR, f"no JavaScript engine: {exc}") from None
@@ -161,6 +162,7 @@ def run_migrations(
     state: dict[str, Any] = {"properties": dict(properties)}
     if not files:
         return state["properties"]
+    # heavy: mini-racer loads V8 only when a tile brings migrations.
     from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException
 
     ctx = _engine()

@@ -30,6 +30,7 @@ import secrets
 from django.db import models
 
 from opsconsole.crypto import EncryptedJSONField, EncryptedTextField
+from tiles.template import load_product_template
 
 DIRECTOR_PRODUCT_NAME = "p-bosh"
 
@@ -88,8 +89,6 @@ class Product(models.Model):
         """The parsed ``ProductTemplate`` (cached on the instance)."""
         cached = getattr(self, "_template", None)
         if cached is None:
-            from tiles.template import load_product_template
-
             cached = self._template = load_product_template(self.metadata, source=self.filename)
         return cached
 
@@ -216,7 +215,7 @@ class Installation(models.Model):
     message = models.TextField(blank=True, default="")
     #: What was reviewed, rendered at the click: the Director tile's cpi-config,
     #: cloud-config and settings, each product's manifest and configuration
-    #: (``tiles.installations._snapshot``). The worker deploys this, never the
+    #: (``tiles.services.installations.snapshot``). The worker deploys this, never the
     #: staged configuration as it is when it runs. Encrypted: it holds secrets.
     snapshot = EncryptedJSONField(null=True, blank=True)
 

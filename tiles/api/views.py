@@ -28,12 +28,17 @@ from rest_framework.decorators import parser_classes
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from director.api import serializers as director_shapes
 from director.api.guard import api_view
+from director.api.views import STEMCELL_UPLOAD
+from opsconsole import __version__
 from opsconsole.apierrors import ApiError
 from opsconsole.auth import can_see_credentials
-from tiles import services
+from tiles import director_security, services
+from tiles.director_tile.checks import IGNORE_UNREACHABLE, VCenterCheck
 from tiles.models import DIRECTOR_PRODUCT_NAME
 from tiles.services import versions
+from tiles.services.diffs import redact, secret_strings
 
 #: Bodies follow Ops Manager's shapes (see the docstrings and docs/API.md), documented as objects.
 JSON = OpenApiTypes.OBJECT
@@ -105,8 +110,6 @@ IGNORE_UNREACHABLE_VCENTER = OpenApiParameter(
 
 def _vcenter_check(request):
     """This write's check against vCenter (``tiles.director_tile.checks``)."""
-    from tiles.director_tile.checks import IGNORE_UNREACHABLE, VCenterCheck
-
     flag = str(request.query_params.get(IGNORE_UNREACHABLE, "")).lower()
     if flag not in ("", "true", "false", "1", "0"):
         raise ApiError({IGNORE_UNREACHABLE: ["must be true or false"]}, 400)
@@ -177,8 +180,6 @@ def _staged_json(sp) -> dict:
 
 
 def _director_json() -> dict:
-    from opsconsole import __version__
-
     d = services.get_director()
     return {
         "installation_name": d.guid,
@@ -320,8 +321,6 @@ def errands(request, guid):
 @api_view(["GET"])
 def staged_manifest(request, guid):
     """``{"manifest": {...}}``; credentials ``((redacted))`` for roles that may not see them."""
-    from tiles.pending import redact, secret_strings
-
     sp = _staged(guid)
     manifest = services.render_manifest(sp, require_stemcell=False)
     if not can_see_credentials(request.user):
@@ -342,8 +341,6 @@ DIRECTOR_PROPERTIES = (
 
 
 def _director_properties() -> dict:
-    from tiles import director_security
-
     d = services.get_director()
     return {
         **services.director_properties(),
@@ -363,8 +360,6 @@ def director_properties(request):
     section it writes changed since. A Security or Syslog setting that cannot
     take effect yet is 422 naming the field and why (``tiles.director_security``).
     The vCenter settings are checked against vCenter (``ignore_unreachable_vcenter``)."""
-    from tiles import director_security
-
     check = _vcenter_check(request)
     if request.method == "PUT":
         version = _if_match(request)
@@ -686,13 +681,7 @@ def _library_stemcell(result) -> dict:
     }
 
 
-def _stemcell_upload_schema():
-    from director.api.views import STEMCELL_UPLOAD
-
-    return STEMCELL_UPLOAD
-
-
-@extend_schema(request=_stemcell_upload_schema(), responses=JSON)
+@extend_schema(request=STEMCELL_UPLOAD, responses=JSON)
 @api_view(["POST"])
 @parser_classes([MultiPartParser, FormParser])
 def stemcells_upload(request):
@@ -704,8 +693,6 @@ def stemcells_upload(request):
     library added the file or already held that name/version (then the kept
     file is not replaced).
     """
-    from director.api import serializers as director_shapes
-
     upload = request.FILES.get("stemcell[file]") or request.FILES.get("file")
     if upload is None:
         raise ApiError({"stemcell[file]": ["a tarball is required (multipart form field)"]})

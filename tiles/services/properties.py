@@ -20,6 +20,7 @@ from opsconsole.errors import ServiceError
 from tiles import credentials as creds
 from tiles import director_tile
 from tiles import properties as props
+from tiles.accessors import AccessorError
 from tiles.director_tile import MASK, get_director
 from tiles.models import StagedProduct
 from tiles.template import ProductTemplate
@@ -80,8 +81,6 @@ def _generated_values(
     A certificate whose domains hold ``(( ))`` accessors is generated only
     when ``evaluate`` is given and they evaluate (at render time).
     """
-    from tiles.accessors import AccessorError
-
     out: dict[str, Any] = {}
     ca = None
     for pref in template.iter_property_references():

@@ -16,8 +16,13 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from cpi.stemcell_builder import BuildError, build_stemcell
+from director.models import Stemcell, Task, TaskState
+from director.services.stemcells import upload_stemcell
 from opsconsole.errors import ServiceError
-from tiles import demo
+from tiles import demo, services
+from tiles.models import Product
+from tiles.template import load_product_template
 
 
 class Command(BaseCommand):
@@ -49,12 +54,6 @@ class Command(BaseCommand):
             self._import(pivotal, user)
 
     def _stemcell(self, out_dir: Path, user: str) -> None:
-        from cpi.stemcell_builder import BuildError, build_stemcell
-        from director import services as director_services
-        from director.models import Stemcell, Task, TaskState
-        from tiles import services
-        from tiles.template import load_product_template
-
         criteria = load_product_template(demo.metadata_text()).stemcell_criteria or {}
         os_name = str(criteria.get("os", "ubuntu-jammy"))
         version = str(criteria.get("version", "1.0"))
@@ -84,15 +83,12 @@ class Command(BaseCommand):
             self.stdout.write(f"stemcell {name}/{version} is being uploaded: task {pending.id}")
             return
         try:
-            task = director_services.upload_stemcell(kept.stemcell.path, user)
+            task = upload_stemcell(kept.stemcell.path, user)
         except ServiceError as exc:
             raise CommandError(f"uploading the demo stemcell failed: {exc.errors}") from None
         self.stdout.write(f"uploading stemcell {name}/{version}: task {task.id} ({task.state})")
 
     def _import(self, pivotal: Path, user: str) -> None:
-        from tiles import services
-        from tiles.models import Product
-
         if Product.objects.filter(name=demo.PRODUCT_NAME, version=demo.PRODUCT_VERSION).exists():
             self.stdout.write(f"{demo.PRODUCT_NAME} {demo.PRODUCT_VERSION} is already imported")
             return
