@@ -3,7 +3,9 @@
 Two suites (``--suite cpi|deploy|all``, default all), ``--suite soap``
 (``benchmarks/soap_calls.py``: SOAP round trips per CPI method, not in all) and
 ``--suite render`` (``benchmarks/render.py``: template and cloud-config work, no
-services, not in all):
+services, not in all), ``--suite resurrect`` (``benchmarks/resurrect.py``: a VM
+destroyed in vcsim until it runs again, with the health monitor's default
+intervals, not in all):
 
 * ``deploy`` (``benchmarks/deploy.py``): a real director deploy, re-deploy,
   recreate and delete of N instances at several ``max_in_flight``, per
@@ -159,7 +161,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument(
         "--suite",
-        choices=("cpi", "deploy", "soap", "render", "all"),
+        choices=("cpi", "deploy", "soap", "render", "resurrect", "all"),
         default="all",
         help="what to measure",
     )
@@ -197,7 +199,13 @@ def main(argv=None) -> None:
         "--db",
         choices=("postgres", "sqlite"),
         default="postgres",
-        help="deploy: the director's database (default: a private PostgreSQL)",
+        help="deploy, resurrect: the director's database (default: a private PostgreSQL)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=counting(1),
+        default=5,
+        help="resurrect: VMs destroyed one after the other (default 5)",
     )
     parser.add_argument(
         "--profile",
@@ -210,6 +218,15 @@ def main(argv=None) -> None:
 
         print("== render suite: product templates and cloud-configs, no services ==", flush=True)
         render.run()
+        return
+    if args.suite == "resurrect":
+        from benchmarks import resurrect
+
+        print("== resurrect suite: a destroyed VM until it runs again ==", flush=True)
+        try:
+            resurrect.run(repeats=args.repeats, database=args.db)
+        except resurrect.BenchFailed as exc:
+            parser.exit(1, f"resurrect suite failed: {exc}\n")
         return
     if args.suite == "soap":
         from benchmarks import soap_calls
