@@ -191,9 +191,13 @@ def desired_from_applied(instance: Instance, old_vm: Vm | None) -> DesiredInstan
         ),
         env=dict((old_vm.env if old_vm else None) or applied.get("env") or {}),
         networks=_networks(instance, applied, old_vm),
-        persistent_disk_size=disk.size if disk else 0,
+        # no disk row (cloud check's delete_disk_reference after vCenter lost it): a new disk
+        # as last applied, as the next deploy would make
+        persistent_disk_size=disk.size if disk else int(applied.get("persistent_disk_size") or 0),
         persistent_disk_type=None,
-        persistent_disk_cloud_properties=dict(disk.cloud_properties) if disk else {},
+        persistent_disk_cloud_properties=dict(
+            disk.cloud_properties if disk else applied.get("persistent_disk_cloud_properties") or {}
+        ),
         jobs=tuple(
             JobRef(t.get("name", ""), t.get("release") or "")
             for t in templates
