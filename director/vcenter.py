@@ -154,3 +154,75 @@ def vcenter_inventory(
         }
     finally:
         client.close()
+
+
+def host_capacity(
+    *,
+    host: str,
+    user: str,
+    password: str,
+    ca_cert: str | None = None,
+    insecure: bool = False,
+    datacenter: str,
+) -> list[tuple[str, int, int]]:
+    """``(name, CPU cores, memory in MB)`` of every connected host in ``datacenter``.
+
+    Review Pending Changes asks it to foresee a VM type no host can hold, so
+    vCenter gets short timeouts (3 s to connect, 10 s a call). A ``host``
+    that is not ``name[:port]`` raises ``ServiceError`` naming ``host``, a
+    datacenter vCenter lacks one naming ``datacenter``; whatever else goes
+    wrong (no answer, a refused login) is raised as the vSphere client raised it.
+    """
+    # heavy: pyVmomi and the vSphere client load only when vCenter is asked.
+    from pyVmomi import vim
+
+    from cpi.vsphere.client import VSphereClient
+    from cpi.vsphere.config import ConfigError, VCenterConfig, split_host
+
+    try:
+        name, port = split_host(str(host), "host")
+    except ConfigError as exc:
+        raise ServiceError({"host": [str(exc)]}) from None
+    config = VCenterConfig(
+        host=name,
+        port=port,
+        user=str(user),
+        password=str(password),
+        ca_cert=None if insecure else ca_cert,
+        insecure=insecure,
+        connect_timeout=3.0,
+        http_timeout=10.0,
+    )
+    client = VSphereClient(config, keepalive_seconds=0)
+    try:
+        dc = next(
+            (
+                d
+                for d in client.content.rootFolder.childEntity
+                if isinstance(d, vim.Datacenter) and d.name == datacenter
+            ),
+            None,
+        )
+        if dc is None:
+            raise ServiceError({"datacenter": [f"vCenter has no datacenter '{datacenter}'"]})
+        rows = client.retrieve(
+            dc.hostFolder,
+            vim.HostSystem,
+            [
+                "name",
+                "summary.hardware.numCpuCores",
+                "summary.hardware.memorySize",
+                "runtime.connectionState",
+            ],
+        )
+        return [
+            (
+                str(p.get("name")),
+                int(p.get("summary.hardware.numCpuCores") or 0),
+                int(p.get("summary.hardware.memorySize") or 0) // (1024 * 1024),
+            )
+            for _, p in rows
+            if p.get("runtime.connectionState") in (None, "connected")
+        ]
+    finally:
+        client.close()

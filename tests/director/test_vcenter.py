@@ -1,4 +1,4 @@
-"""The director's vCenter inventory read against vcsim: the names, and refusals naming the argument."""
+"""The director's vCenter reads on vcsim: inventory, host capacity, refusals naming the argument."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from director.vcenter import VCenterUnreachable, vcenter_inventory
+from director.vcenter import VCenterUnreachable, host_capacity, vcenter_inventory
 from opsconsole.errors import ServiceError
 
 
@@ -54,3 +54,35 @@ def test_a_vcenter_that_does_not_answer_is_unreachable():
         vcenter_inventory(host=f"127.0.0.1:{port}", user="u", password="p", insecure=True)
     assert list(exc.value.errors) == ["host"]
     assert exc.value.address.endswith(str(port))
+
+
+def test_host_capacity_lists_every_connected_host_of_the_datacenter(vcsim):
+    hosts = host_capacity(
+        host=vcsim.host,
+        user=vcsim.username,
+        password=vcsim.password,
+        ca_cert=vcsim.ca_pem,
+        datacenter=vcsim.inventory["datacenters"][0],
+    )
+    assert sorted(name for name, _, _ in hosts) == sorted(vcsim.inventory["hosts"])
+    assert all(cpus > 0 and memory_mb > 0 for _, cpus, memory_mb in hosts)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"datacenter": "NoSuchDC"}, "datacenter", "vCenter has no datacenter 'NoSuchDC'"),
+        ({"host": "127.0.0.1:99999"}, "host", "host: bad port in '127.0.0.1:99999'"),
+    ],
+)
+def test_host_capacity_names_a_bad_host_or_datacenter(vcsim, overrides, field, message):
+    args = {
+        "host": vcsim.host,
+        "user": vcsim.username,
+        "password": vcsim.password,
+        "ca_cert": vcsim.ca_pem,
+        "datacenter": vcsim.inventory["datacenters"][0],
+    }
+    with pytest.raises(ServiceError) as exc:
+        host_capacity(**{**args, **overrides})
+    assert exc.value.errors == {field: [message]}

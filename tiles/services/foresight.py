@@ -8,8 +8,9 @@
   cloud-config's compilation workers) whose VM type asks for more CPUs or
   memory than the largest host of the Director tile's vCenter datacenter has
   cannot power on; the deploy would fail there. ``host_capacity`` asks
-  vCenter (when it answers; the warning is skipped, saying why, when it
-  does not) and ``oversized_vm_types``/``oversized_compilation`` compare.
+  vCenter through the director (``director.vcenter.host_capacity``; when it
+  answers: the warning is skipped, saying why, when it does not) and
+  ``oversized_vm_types``/``oversized_compilation`` compare.
 - **A powered-off VM**: an instance of a deployment the apply updates
   whose VM is powered off in vCenter has no agent to answer, so updating it
   fails; ``powered_off_vms`` reads the power states (one vCenter read).
@@ -28,8 +29,10 @@ from typing import Any
 import yaml
 from django.core.cache import cache
 
+from director import vcenter
 from director.models import Instance, PersistentDisk
 from director.services import vms as director_vms
+from opsconsole.errors import ServiceError
 from opsconsole.redaction import redact_text
 from tiles import director_tile
 
@@ -84,65 +87,22 @@ def host_capacity() -> Capacity:
 
 
 def _ask_vcenter(props: Mapping[str, Any], datacenter: str) -> Capacity:
-    # heavy: pyVmomi and the vSphere client load only when a page asks vCenter
-    from pyVmomi import vim
-
-    from cpi.vsphere.client import VSphereClient
-    from cpi.vsphere.config import VCenterConfig, split_host
-
     options = props.get("connection_options") or {}
+    insecure = bool(options.get("insecure"))
     try:
-        host, port = split_host(str(props.get("host") or ""), "host")
-        insecure = bool(options.get("insecure"))
-        config = VCenterConfig(
-            host=host,
-            port=port,
+        rows = vcenter.host_capacity(
+            host=str(props.get("host") or ""),
             user=str(props.get("user") or ""),
             password=str(props.get("password") or ""),
             ca_cert=None if insecure else (options.get("ca_cert") or None),
             insecure=insecure,
-            connect_timeout=3.0,
-            http_timeout=10.0,
+            datacenter=datacenter,
         )
-        client = VSphereClient(config, keepalive_seconds=0)
-    except Exception as exc:  # noqa: BLE001 - shown as the reason the check was skipped
-        return Capacity(error=str(exc))
-    try:
-        content = client.content
-        dc = next(
-            (
-                d
-                for d in content.rootFolder.childEntity
-                if isinstance(d, vim.Datacenter) and d.name == datacenter
-            ),
-            None,
-        )
-        if dc is None:
-            return Capacity(error=f"vCenter has no datacenter '{datacenter}'")
-        rows = client.retrieve(
-            dc.hostFolder,
-            vim.HostSystem,
-            [
-                "name",
-                "summary.hardware.numCpuCores",
-                "summary.hardware.memorySize",
-                "runtime.connectionState",
-            ],
-        )
-        hosts = [
-            Host(
-                str(p.get("name")),
-                int(p.get("summary.hardware.numCpuCores") or 0),
-                int(p.get("summary.hardware.memorySize") or 0) // (1024 * 1024),
-            )
-            for _, p in rows
-            if p.get("runtime.connectionState") in (None, "connected")
-        ]
-        return Capacity(hosts=hosts)
+    except ServiceError as exc:  # a bad host or datacenter: shown as the reason
+        return Capacity(error="; ".join(m for messages in exc.errors.values() for m in messages))
     except Exception as exc:  # noqa: BLE001 - unreachable, refused login: say so, never break
         return Capacity(error=redact_text(str(exc)) or type(exc).__name__)
-    finally:
-        client.close()
+    return Capacity(hosts=[Host(name, cpus, memory_mb) for name, cpus, memory_mb in rows])
 
 
 def oversized_vm_types(manifest: Mapping[str, Any], capacity: Capacity) -> list[str]:
