@@ -92,7 +92,7 @@ from .rules import MeltdownThresholds, ResurrectionRules, RuleError, in_meltdown
 
 log = logging.getLogger(__name__)
 
-#: Where Apply Changes stores the Director tile's meltdown thresholds (tiles.installations).
+#: Where Apply Changes stores the Director tile's meltdown thresholds (tiles.services.installations.configs).
 MELTDOWN_ATTRIBUTE = "hm_meltdown"
 
 CAUSE_TEXT = {
