@@ -1,4 +1,7 @@
-"""Instance routes of the director API: ``bosh logs`` and ``bosh start/stop/restart/recreate``.
+"""Instance routes of the director API: ``bosh instances``, ``bosh logs``, ``bosh start/stop/...``.
+
+``GET deployments/{name}/instances``: the instances; ``?format=full`` adds
+what each VM's agent last reported (``bosh instances --ps --vitals``).
 
 ``POST deployments/{name}/logs`` with ``{"instances": ["group/id", ...],
 "type": "job" or "agent", "filters": [...]}``: 202 with the ``fetch_logs``
@@ -22,15 +25,20 @@ from __future__ import annotations
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers as drf
+from rest_framework.decorators import content_negotiation_class
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
 
-from director import instance_actions, logs
+from director import instance_actions, logs, services
 from director.health import cck
+from director.services.vms import agent_view, heartbeats_of
 from opsconsole.apierrors import ApiError, Pagination
 from opsconsole.auth import can_see_credentials
 
+from . import serializers as s
 from .guard import api_view
 from .views import JSON, _accepted, _user
 
@@ -51,6 +59,85 @@ ACTION_BODY = inline_serializer(
         "hard": drf.BooleanField(required=False, help_text="stop only: delete the VM too"),
     },
 )
+
+
+#: ``?format=`` of the instances route: ``full`` adds the agent's view (``--ps --vitals``).
+INSTANCE_FORMATS = ("full",)
+
+
+class BoshFormatNegotiation(DefaultContentNegotiation):
+    """Content negotiation that leaves ``?format=`` to the view (BOSH's ``format=full``).
+
+    DRF reads ``?format=`` as a renderer override and answers 404 for a
+    format no renderer has; on this route the name is BOSH's, so only the
+    ``Accept`` header chooses the renderer.
+    """
+
+    settings = type("NoFormatOverride", (), {"URL_FORMAT_OVERRIDE": None})()
+
+
+@extend_schema(
+    responses=JSON,
+    parameters=[
+        OpenApiParameter(
+            "format",
+            str,
+            required=False,
+            enum=list(INSTANCE_FORMATS),
+            description=(
+                "full: each instance also has the agent's view from its last heartbeat: "
+                "process_state, processes, vitals and last_heartbeat"
+            ),
+        )
+    ],
+)
+@api_view(["GET"])
+@content_negotiation_class(BoshFormatNegotiation)
+def deployment_instances(request, name):
+    """``bosh instances``; ``?format=full`` adds what each VM's agent last reported.
+
+    ``process_state`` (running, failing, stopped, unresponsive agent; null
+    without a VM), ``processes`` ([{name, state, uptime, cpu, mem}]),
+    ``vitals`` (cpu, mem, swap, load, uptime, disk: the agent's strings; null
+    before its first heartbeat) and ``last_heartbeat`` (ISO time or null).
+    """
+    shape = request.query_params.get("format")
+    if shape is not None and shape not in INSTANCE_FORMATS:
+        raise ApiError({"format": [f"must be one of: {', '.join(INSTANCE_FORMATS)}"]})
+    instances = services.deployment_instances(name)
+    if shape != "full":
+        return Response([s.instance(i) for i in instances])
+    heartbeats = heartbeats_of(i.active_vm for i in instances)
+    rows = []
+    for i in instances:
+        vm = i.active_vm
+        view = agent_view(vm, heartbeats.get(vm.agent_id) if vm else None)
+        rows.append({**s.instance(i), **view.as_dict()})
+    return Response(rows)
+
+
+@extend_schema(responses=JSON)
+@api_view(["GET"])
+def deployment_vms(request, name):
+    """``bosh vms``: each VM with vCenter's power state and BOSH's process state.
+
+    If vCenter cannot be asked, ``power_state`` is null and the
+    ``Warning`` header says why; the rows still come from the director.
+    """
+    services.get_deployment(name)
+    report = services.deployment_vms(name)
+    rows = report.deployments[0].rows if report.deployments else []
+    shaped = []
+    for row in rows:
+        vm = s.vm_of(row.instance)
+        if vm is not None:
+            shaped.append(
+                {**vm, "power_state": row.power_state, "process_state": row.process_state}
+            )
+    headers = (
+        {"Warning": f'199 - "vCenter: {report.vcenter_error}"'} if report.vcenter_error else None
+    )
+    return Response(shaped, headers=headers)
 
 
 def _body(request) -> dict:

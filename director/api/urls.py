@@ -15,10 +15,10 @@ urlpatterns = [
     path("deployments/<str:name>", views.deployment, name="director-deployment"),
     path(
         "deployments/<str:name>/instances",
-        views.deployment_instances,
+        instances.deployment_instances,
         name="director-deployment-instances",
     ),
-    path("deployments/<str:name>/vms", views.deployment_vms, name="director-deployment-vms"),
+    path("deployments/<str:name>/vms", instances.deployment_vms, name="director-deployment-vms"),
     path("deployments/<str:name>/plan", views.deployment_plan, name="director-deployment-plan"),
     path(
         "deployments/<str:name>/errands",

@@ -264,36 +264,6 @@ def deployment_plan(request, name):
     return Response(plan)
 
 
-@extend_schema(responses=JSON)
-@api_view(["GET"])
-def deployment_instances(request, name):
-    return Response([s.instance(i) for i in services.deployment_instances(name)])
-
-
-@extend_schema(responses=JSON)
-@api_view(["GET"])
-def deployment_vms(request, name):
-    """``bosh vms``: each VM with vCenter's power state and BOSH's process state.
-
-    If vCenter cannot be asked, ``power_state`` is null and the
-    ``Warning`` header says why; the rows still come from the director.
-    """
-    services.get_deployment(name)
-    report = services.deployment_vms(name)
-    rows = report.deployments[0].rows if report.deployments else []
-    shaped = []
-    for row in rows:
-        vm = s.vm_of(row.instance)
-        if vm is not None:
-            shaped.append(
-                {**vm, "power_state": row.power_state, "process_state": row.process_state}
-            )
-    headers = (
-        {"Warning": f'199 - "vCenter: {report.vcenter_error}"'} if report.vcenter_error else None
-    )
-    return Response(shaped, headers=headers)
-
-
 # --------------------------------------------------------------------------- resurrection
 
 

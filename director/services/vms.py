@@ -3,6 +3,11 @@
 The page's vCenter session is kept between refreshes (``_PageCloud``); a
 vCenter that cannot be asked leaves the rows without power states and says
 why, never failing the page.
+
+What each VM's agent said last (``AgentHeartbeat``, recorded by the agent
+listener) becomes an ``AgentView``: BOSH's process state, the processes and
+the vitals of ``bosh instances --ps --vitals``, shown on the page and by
+``GET deployments/{name}/instances?format=full``.
 """
 
 from __future__ import annotations
@@ -11,15 +16,153 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch
+from django.utils import timezone
 
 from opsconsole.errors import NotFound
 from opsconsole.redaction import redact_text
 
 from ..cloud import cloud_for_director, cloud_properties
 from ..models import AgentHeartbeat, Deployment, Instance, IpAddress, PersistentDisk, Vm
+
+#: Vitals as ``bosh vms --vitals`` reads them: ``{group: keys}`` of what the agent sends.
+VITAL_KEYS = {
+    "cpu": ("user", "sys", "wait"),
+    "mem": ("percent", "kb"),
+    "swap": ("percent", "kb"),
+    "uptime": ("secs",),
+}
+#: The agent's disks: ``system`` (root), ``ephemeral`` (/var/vcap/data), ``persistent``.
+DISKS = ("system", "ephemeral", "persistent")
+#: What an entry of an agent's ``processes`` may hold besides ``name`` and ``state``.
+PROCESS_KEYS = {"uptime": ("secs",), "cpu": ("total",), "mem": ("kb", "percent")}
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """An instance as its VM's agent last described it (``bosh instances --ps --vitals``).
+
+    ``process_state`` is BOSH's word: the agent's ``job_state`` (``running``,
+    ``failing``, ``stopped``, ``starting``) while it heartbeats, ``unresponsive
+    agent`` when it never did, fell silent for longer than the health
+    monitor's agent timeout, announced a shutdown, or its VM is not powered on;
+    None without a VM. ``processes`` and ``vitals`` are what the agent sent,
+    kept to the fields BOSH documents (agents send vitals as strings);
+    ``vitals`` is None before the first heartbeat.
+    """
+
+    process_state: str | None
+    processes: list[dict]
+    vitals: dict | None
+    last_heartbeat: datetime | None
+
+    def as_dict(self) -> dict:
+        return {
+            "process_state": self.process_state,
+            "processes": self.processes,
+            "vitals": self.vitals,
+            "last_heartbeat": self.last_heartbeat.isoformat() if self.last_heartbeat else None,
+        }
+
+    @property
+    def load(self) -> str:
+        return ", ".join((self.vitals or {}).get("load") or [])
+
+    def percent(self, group: str) -> str:
+        """``"12%"`` for a vital's percent (``mem``, ``swap``), "" when not sent."""
+        return _percent((self.vitals or {}).get(group))
+
+    def cpu(self, key: str) -> str:
+        value = ((self.vitals or {}).get("cpu") or {}).get(key)
+        return f"{value}%" if value not in (None, "") else ""
+
+    def disk(self, name: str) -> str:
+        return _percent(((self.vitals or {}).get("disk") or {}).get(name))
+
+
+def _percent(values: dict | None) -> str:
+    value = (values or {}).get("percent")
+    return f"{value}%" if value not in (None, "") else ""
+
+
+def _scalar(value: Any) -> str | int | float | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return value
+
+
+def _pick(values: Any, keys: tuple[str, ...]) -> dict | None:
+    if not isinstance(values, dict):
+        return None
+    picked = {k: _scalar(values[k]) for k in keys if k in values}
+    picked = {k: v for k, v in picked.items() if v is not None}
+    return picked or None
+
+
+def clean_vitals(raw: Any) -> dict | None:
+    """The documented part of an agent's vitals; None when it sent none."""
+    if not isinstance(raw, dict) or not raw:
+        return None
+    out: dict[str, Any] = {}
+    load = raw.get("load")
+    if isinstance(load, list):
+        out["load"] = [str(x) for x in load[:3] if _scalar(x) is not None]
+    for group, keys in VITAL_KEYS.items():
+        picked = _pick(raw.get(group), keys)
+        if picked:
+            out[group] = picked
+    disks = raw.get("disk") if isinstance(raw.get("disk"), dict) else {}
+    out["disk"] = {
+        name: picked
+        for name in DISKS
+        if (picked := _pick(disks.get(name), ("percent", "inode_percent")))
+    }
+    return out
+
+
+def clean_processes(raw: Any) -> list[dict]:
+    """The agent's processes: ``{name, state}`` and ``uptime``/``cpu``/``mem`` when sent."""
+    out = []
+    for entry in raw if isinstance(raw, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        process: dict[str, Any] = {"name": entry["name"], "state": str(entry.get("state") or "")}
+        for group, keys in PROCESS_KEYS.items():
+            picked = _pick(entry.get(group), keys)
+            if picked:
+                process[group] = picked
+        out.append(process)
+    return out
+
+
+def heartbeats_of(vms) -> dict[str, AgentHeartbeat]:
+    """``{agent_id: AgentHeartbeat}`` of these VMs, in one query."""
+    agent_ids = [vm.agent_id for vm in vms if vm is not None and vm.agent_id]
+    return {h.agent_id: h for h in AgentHeartbeat.objects.filter(agent_id__in=agent_ids)}
+
+
+def agent_view(vm: Vm | None, heartbeat: AgentHeartbeat | None, power: str | None = None):
+    """What ``vm``'s agent last said (see ``AgentView``); ``power`` is vCenter's, when read."""
+    if vm is None:
+        return AgentView(None, [], None, None)
+    if heartbeat is None:
+        return AgentView("unresponsive agent", [], None, None)
+    seen = heartbeat.last_heartbeat_at
+    timeout = timedelta(seconds=float(getattr(settings, "HM_AGENT_TIMEOUT", 60)))
+    silent = (
+        seen is None
+        or heartbeat.shutdown_at is not None
+        or timezone.now() - seen > timeout
+        or (power is not None and power != "poweredOn")
+    )
+    state = "unresponsive agent" if silent else (heartbeat.job_state or "unresponsive agent")
+    return AgentView(
+        state, clean_processes(heartbeat.processes), clean_vitals(heartbeat.vitals), seen
+    )
 
 
 @dataclass(frozen=True)
@@ -29,9 +172,8 @@ class VmRow:
     ``power_state`` is what vCenter said just now ("poweredOn", "poweredOff",
     "suspended"), ``"missing"`` when vCenter has no VM of that cid, None
     when there is no VM or vCenter was not asked or did not answer.
-    ``process_state`` follows BOSH's words: ``running``/``stopped`` from what
-    the agent recorded, ``unresponsive agent`` when the VM is not powered on
-    (or not there), ``-`` without a VM.
+    ``process_state`` follows BOSH's words (``AgentView``), ``-`` without a
+    VM; ``agent`` holds the processes and vitals of the last heartbeat.
     """
 
     instance: Instance
@@ -41,6 +183,7 @@ class VmRow:
     disks: list[PersistentDisk]
     power_state: str | None
     process_state: str
+    agent: AgentView
 
 
 @dataclass(frozen=True)
@@ -57,15 +200,6 @@ class VmsReport:
 
     deployments: list[DeploymentVms]
     vcenter_error: str = ""
-
-
-def _process_state(vm: Vm | None, power: str | None, job_states: dict[str, str]) -> str:
-    """What the VM's agent last reported in its heartbeat (``job_state``), as ``bosh vms``."""
-    if vm is None:
-        return "-"
-    if power is not None and power != "poweredOn":
-        return "unresponsive agent"
-    return job_states.get(vm.agent_id) or "unresponsive agent"
 
 
 class _PageCloud:
@@ -155,15 +289,13 @@ def deployment_vms(deployment: str | None = None, *, live: bool = True) -> VmsRe
             states = live_vm_states(cids)
         except Exception as exc:  # any failure to reach vCenter is shown, never raised
             error = redact_text(str(exc)) or type(exc).__name__
-    agent_ids = [vm.agent_id for vm in active.values() if vm is not None]
-    job_states = dict(
-        AgentHeartbeat.objects.filter(agent_id__in=agent_ids).values_list("agent_id", "job_state")
-    )
+    heartbeats = heartbeats_of(active.values())
     by_deployment: dict[int, list[VmRow]] = {pk: [] for pk in names}
     for i in instances:
         vm = active[i.id]
         power = states.get(vm.cid) if vm is not None else None
         applied = (i.spec_json or {}).get("applied") or {}
+        agent = agent_view(vm, heartbeats.get(vm.agent_id) if vm else None, power)
         by_deployment[i.deployment_id].append(
             VmRow(
                 instance=i,
@@ -176,7 +308,8 @@ def deployment_vms(deployment: str | None = None, *, live: bool = True) -> VmsRe
                 vm_type=str(applied.get("vm_type") or ""),
                 disks=[d for d in i.persistent_disks.all() if d.active],
                 power_state=power,
-                process_state=_process_state(vm, power, job_states),
+                process_state=agent.process_state or "-",
+                agent=agent,
             )
         )
     return VmsReport([DeploymentVms(names[pk], rows) for pk, rows in by_deployment.items()], error)

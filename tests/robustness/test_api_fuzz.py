@@ -375,7 +375,7 @@ OPS = [
         f"{D}/deployments/{{name}}/errands/{{errand}}/runs",
         [{"keep_alive": True, "when_changed": False, "instances": ["smoke-tests"]}, {}],
     ),
-    Op("get", f"{D}/deployments/{{name}}/instances"),
+    Op("get", f"{D}/deployments/{{name}}/instances", query={"format": "full"}),
     Op(
         "post",
         f"{D}/deployments/{{name}}/instances/{{group}}/actions",

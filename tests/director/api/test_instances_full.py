@@ -1,0 +1,210 @@
+"""``GET deployments/{name}/instances?format=full``: ``bosh instances --ps --vitals``.
+
+The heartbeats are recorded as the agent listener records them
+(``director.agents.listener.record``, from the subject and the bytes an
+agent publishes), so the API shows what an agent's heartbeat really leaves
+behind: BOSH's process state, the processes, the vitals (the agent's
+strings) and the time of the last heartbeat. Without ``format`` the shape is
+unchanged; an unknown ``format`` is a 400 naming the parameter.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from director.agents.listener import record
+from director.models import AgentHeartbeat, Deployment, Instance, IpAddress, Vm
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("director_dirs")]
+
+D = "/api/v0/director"
+
+VITALS = {
+    "cpu": {"sys": "1.5", "user": "12.5", "wait": "0.2"},
+    "disk": {
+        "ephemeral": {"inode_percent": "3", "percent": "21"},
+        "persistent": {"inode_percent": "1", "percent": "7"},
+        "system": {"inode_percent": "30", "percent": "45"},
+    },
+    "load": ["0.25", "0.50", "0.75"],
+    "mem": {"kb": "1048576", "percent": "26"},
+    "swap": {"kb": "0", "percent": "0"},
+    "uptime": {"secs": 3600},
+}
+PROCESSES = [
+    {
+        "name": "zookeeper",
+        "state": "running",
+        "uptime": {"secs": 120},
+        "mem": {"kb": 51200, "percent": 1.2},
+        "cpu": {"total": 0.4},
+        "pid": 4242,
+    },
+    {"name": "zk-metrics", "state": "failing"},
+]
+
+
+def beat(agent_id: str, **fields) -> None:
+    """Publish-and-record: what the listener does with ``hm.agent.heartbeat.<agent_id>``."""
+    payload = {
+        "deployment": "zk",
+        "job": "zookeeper",
+        "index": 0,
+        "job_state": "running",
+        "node_id": "uuid-0",
+        "number_of_processes": len(PROCESSES),
+        "vitals": VITALS,
+        "processes": PROCESSES,
+        **fields,
+    }
+    record(f"hm.agent.heartbeat.{agent_id}", json.dumps(payload).encode())
+
+
+@pytest.fixture
+def zk():
+    """zk: instance 0 heartbeating, 1 with a VM that never beat, 2 without a VM."""
+    deployment = Deployment.objects.create(name="zk", manifest_text="name: zk\n")
+    for i in range(3):
+        inst = Instance.objects.create(
+            deployment=deployment, group="zookeeper", uuid=f"uuid-{i}", index=i, az="z1"
+        )
+        vm = None
+        if i < 2:
+            vm = Vm.objects.create(instance=inst, cid=f"vm-{i}", agent_id=f"agent-{i}", active=True)
+        IpAddress.objects.create(
+            address=f"10.0.0.{10 + i}", network_name="default", instance=inst, vm=vm
+        )
+    return deployment
+
+
+def test_full_format_shows_what_the_agent_reported(admin_api, zk):
+    beat("agent-0")
+    body = admin_api.get(f"{D}/deployments/zk/instances", {"format": "full"})
+    assert body.status_code == 200, body.content
+    rows = {r["instance"]: r for r in body.json()}
+    seen = AgentHeartbeat.objects.get(agent_id="agent-0").last_heartbeat_at
+
+    zk0 = rows["zookeeper/uuid-0"]
+    assert zk0["vm_cid"] == "vm-0" and zk0["ips"] == ["10.0.0.10"]  # the plain fields stay
+    assert zk0["process_state"] == "running"
+    assert zk0["processes"] == [
+        {
+            "name": "zookeeper",
+            "state": "running",
+            "uptime": {"secs": 120},
+            "cpu": {"total": 0.4},
+            "mem": {"kb": 51200, "percent": 1.2},
+        },
+        {"name": "zk-metrics", "state": "failing"},
+    ]
+    assert zk0["vitals"] == {
+        "load": ["0.25", "0.50", "0.75"],
+        "cpu": {"user": "12.5", "sys": "1.5", "wait": "0.2"},
+        "mem": {"percent": "26", "kb": "1048576"},
+        "swap": {"percent": "0", "kb": "0"},
+        "uptime": {"secs": 3600},
+        "disk": {
+            "system": {"percent": "45", "inode_percent": "30"},
+            "ephemeral": {"percent": "21", "inode_percent": "3"},
+            "persistent": {"percent": "7", "inode_percent": "1"},
+        },
+    }
+    assert zk0["last_heartbeat"] == seen.isoformat()
+
+    # a VM whose agent never beat; an instance without a VM
+    assert set(rows["zookeeper/uuid-1"]) == set(zk0) == set(rows["zookeeper/uuid-2"])
+    assert rows["zookeeper/uuid-1"]["process_state"] == "unresponsive agent"
+    assert rows["zookeeper/uuid-1"]["processes"] == []
+    assert rows["zookeeper/uuid-1"]["vitals"] is None
+    assert rows["zookeeper/uuid-1"]["last_heartbeat"] is None
+    assert rows["zookeeper/uuid-2"]["vm_cid"] is None
+    assert rows["zookeeper/uuid-2"]["process_state"] is None
+    assert rows["zookeeper/uuid-2"]["vitals"] is None
+
+
+def test_job_state_silence_and_shutdown_as_bosh_words(admin_api, zk, settings):
+    settings.HM_AGENT_TIMEOUT = 60
+    beat("agent-0", job_state="failing")
+    beat("agent-1", job_state="stopped", processes=[])
+
+    def states():
+        rows = admin_api.get(f"{D}/deployments/zk/instances?format=full").json()
+        return [r["process_state"] for r in rows]
+
+    assert states() == ["failing", "stopped", None]
+    # agent-0 silent for longer than the health monitor's agent timeout
+    AgentHeartbeat.objects.filter(agent_id="agent-0").update(
+        last_heartbeat_at=timezone.now() - timedelta(seconds=61)
+    )
+    # agent-1 announced its shutdown (hm.agent.shutdown.<id>)
+    record("hm.agent.shutdown.agent-1", b"{}")
+    assert states() == ["unresponsive agent", "unresponsive agent", None]
+    # the vitals of the last beat stay readable
+    rows = admin_api.get(f"{D}/deployments/zk/instances?format=full").json()
+    assert rows[0]["vitals"]["load"] == ["0.25", "0.50", "0.75"]
+
+
+def test_odd_agent_payloads_keep_the_documented_shape(admin_api, zk):
+    beat(
+        "agent-0",
+        vitals={"load": ["1.00", {"x": 1}], "cpu": "busy", "mem": {"percent": "5", "secret": "s"}},
+        processes=[{"name": "zk", "state": "running", "mem": "lots"}, "junk", {"state": "x"}],
+    )
+    row = admin_api.get(f"{D}/deployments/zk/instances?format=full").json()[0]
+    assert row["vitals"] == {"load": ["1.00"], "mem": {"percent": "5"}, "disk": {}}
+    assert row["processes"] == [{"name": "zk", "state": "running"}]
+
+
+def test_without_format_the_shape_is_unchanged(admin_api, zk):
+    beat("agent-0")
+    row = admin_api.get(f"{D}/deployments/zk/instances").json()[0]
+    assert set(row) == {
+        "id",
+        "group",
+        "index",
+        "instance",
+        "az",
+        "state",
+        "bootstrap",
+        "ignore",
+        "expects_vm",
+        "ips",
+        "vm_cid",
+        "agent_id",
+        "disk_cids",
+    }
+
+
+@pytest.mark.parametrize("value", ["json", "FULL", "", "ps"])
+def test_an_unknown_format_is_a_400_naming_the_parameter(admin_api, zk, value):
+    response = admin_api.get(f"{D}/deployments/zk/instances", {"format": value})
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"format": ["must be one of: full"]}}
+
+
+def test_full_format_needs_a_login_and_a_deployment(admin_api, zk):
+    anonymous = APIClient()
+    assert anonymous.get(f"{D}/deployments/zk/instances?format=full").status_code == 401
+    missing = admin_api.get(f"{D}/deployments/nope/instances?format=full")
+    assert missing.status_code == 404
+    assert missing.json() == {"errors": {"base": ["Deployment 'nope' does not exist"]}}
+
+
+def test_query_count_stays_constant_with_heartbeats(admin_api, zk, django_assert_max_num_queries):
+    beat("agent-0")
+    url = f"{D}/deployments/zk/instances?format=full"
+    admin_api.get(url)  # warm up
+    with django_assert_max_num_queries(8) as few:
+        admin_api.get(url)
+    for i in range(3, 13):
+        inst = Instance.objects.create(deployment=zk, group="zookeeper", uuid=f"uuid-{i}", index=i)
+        Vm.objects.create(instance=inst, cid=f"vm-{i}", agent_id=f"agent-{i}", active=True)
+        beat(f"agent-{i}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        rows = admin_api.get(url).json()
+    assert [r["process_state"] for r in rows].count("running") == 11
