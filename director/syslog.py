@@ -33,6 +33,7 @@ _generation = 0  # bumped by set_syslog: handlers in this process re-read at onc
 
 def syslog_settings() -> dict[str, Any]:
     """The stored setting, normalised (``enabled`` False when absent or unreadable)."""
+    # app registry: LOGGING loads this module (the handler) before the models exist.
     from director.models import DirectorAttribute
 
     try:
@@ -52,6 +53,7 @@ def syslog_settings() -> dict[str, Any]:
 def set_syslog(config: dict[str, Any]) -> bool:
     """Store the Syslog pane's settings; True when they changed."""
     global _generation
+    # app registry: as above, LOGGING imports this module before Django's apps load.
     from director.models import DirectorAttribute
 
     new = {

@@ -36,6 +36,7 @@ import json
 import logging
 from typing import Any
 
+import nats
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
@@ -164,8 +165,6 @@ class AgentListener:
         self._stop.set()
 
     async def run(self) -> None:
-        import nats
-
         nc = None
         while nc is None and not self._stop.is_set():
             try:

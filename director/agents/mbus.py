@@ -34,6 +34,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
 from .certs import SERVER_CN, MbusPki
 from .errors import MbusUnavailable
 
@@ -169,6 +171,8 @@ class Mbus:
                 ) from exc
 
     async def _connect(self):
+        # heavy: nats (a tenth of a second) loads on the first connection, not in every
+        # web and worker process that imports the agent client.
         import nats
 
         async def on_error(exc):
@@ -209,8 +213,6 @@ _default_lock = threading.Lock()
 def default_mbus() -> Mbus:
     """The process's connection as the director, from settings (``OPSCONSOLE_NATS_URL``)."""
     global _default
-    from django.conf import settings
-
     with _default_lock:
         if not settings.NATS_URL:
             raise MbusUnavailable(

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
-from .certs import DIRECTOR_CN, HEALTH_MONITOR_CN, agent_cn, subject_dn
+from .certs import DIRECTOR_CN, HEALTH_MONITOR_CN, MbusPki, agent_cn, subject_dn
 
 AUTH_FILE = "auth.conf"
 AGENTS_FILE = "agents.json"
@@ -174,8 +174,6 @@ def _replace(path: Path, text: str) -> None:
 def prepare_server(directory: Path, agent_ids: Iterable[str] = ()) -> dict[str, Path]:
     """Everything nats-server needs in ``directory`` before it starts: the PKI (made once)
     and the authorization file; the keyword arguments of ``localservices.nats.start_nats``."""
-    from .certs import MbusPki
-
     pki = MbusPki(directory).ensure()
     return {
         "cert_file": pki.server.cert,

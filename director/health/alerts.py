@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -174,8 +175,6 @@ def send_new_alerts() -> int:
     pending = list(Alert.objects.filter(emailed_at__isnull=True).order_by("id")[:200])
     if not pending:
         return 0
-    from django.core.mail import EmailMessage, get_connection
-
     subject = (
         f"[opsconsole HM] {pending[0].title}"
         if len(pending) == 1
