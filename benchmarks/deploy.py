@@ -292,14 +292,14 @@ class Director:
     stemcell_os: str
 
     def deploy(self, text: str) -> float:
-        from director import deployments
+        from director.services import deployments
 
         start = time.perf_counter()
         run_inline(deployments.deploy(text, USER))
         return time.perf_counter() - start
 
     def delete(self) -> float:
-        from director import deployments
+        from director.services import deployments
 
         start = time.perf_counter()
         run_inline(deployments.delete_deployment(DEPLOYMENT, USER))

@@ -7,8 +7,9 @@
 * ``alerts``: alerts kept in the database, resolved on recovery, emailed.
 * ``resurrector``: the ``scan and fix`` task that recreates VMs from their
   last applied state under the deployment lock.
+* ``cck``: the cloud check (``cck_scan`` and ``cck_apply_resolutions`` tasks).
 
-Importing this package registers the ``scan_and_fix`` task handler.
+Importing this package registers nothing: the ``scan_and_fix`` and cloud
+check handlers register when ``DirectorConfig.ready()`` imports
+``resurrector`` and ``cck`` at app start.
 """
-
-from . import cck, resurrector  # noqa: F401  (register the cck and scan_and_fix handlers)
