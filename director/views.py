@@ -332,6 +332,8 @@ def vms(request):
     The table (``partials/vm_table.html``) refreshes itself every 5 s; an
     htmx request gets only that fragment. If vCenter does not answer the
     rows still come from the database, under a banner naming the error.
+    Each row has the vitals of its agent's last heartbeat (``bosh vms
+    --vitals`` columns) and a row of its processes (a ``<details>``).
     """
     names = list(services.list_deployments().values_list("name", flat=True))
     chosen = request.GET.get("deployment") or ""
@@ -350,6 +352,7 @@ def vms(request):
         "may_fetch_logs": can_write(request.user) and can_see_credentials(request.user),
         "refresh_url": reverse("vms") + (f"?{urlencode({'deployment': chosen})}" if chosen else ""),
         "refresh": VMS_REFRESH,
+        "vital_columns": services.vms.VITAL_COLUMNS,
     }
     if request.htmx:
         return render(request, "partials/vm_table.html", context)
@@ -431,6 +434,7 @@ def health(request):
         "refresh_url": reverse("health")
         + (f"?{urlencode({'deployment': chosen})}" if chosen else ""),
         "refresh": VMS_REFRESH,
+        "vital_columns": services.vms.VITAL_COLUMNS,
     }
     if request.htmx:
         return render(request, "director/health_feed.html", context)

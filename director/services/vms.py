@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Prefetch
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from opsconsole.errors import NotFound
@@ -69,24 +70,84 @@ class AgentView:
         }
 
     @property
-    def load(self) -> str:
-        return ", ".join((self.vitals or {}).get("load") or [])
+    def vital_cells(self) -> list[tuple[str, str]]:
+        """``(css class, text)`` per ``VITAL_COLUMNS``, as ``bosh vms --vitals`` prints them."""
+        v = self.vitals or {}
+        cpu = v.get("cpu") or {}
+        disks = v.get("disk") or {}
+        texts = {
+            "uptime": _uptime((v.get("uptime") or {}).get("secs")),
+            "load": ", ".join(v.get("load") or []),
+            "cpu-user": _unit(cpu.get("user"), "%"),
+            "cpu-sys": _unit(cpu.get("sys"), "%"),
+            "cpu-wait": _unit(cpu.get("wait"), "%"),
+            "memory": _usage(v.get("mem")),
+            "swap": _usage(v.get("swap")),
+            **{f"disk-{name}": _disk(disks.get(name)) for name in DISKS},
+        }
+        return [(css, texts[css] or "—") for _, css in VITAL_COLUMNS]
 
-    def percent(self, group: str) -> str:
-        """``"12%"`` for a vital's percent (``mem``, ``swap``), "" when not sent."""
-        return _percent((self.vitals or {}).get(group))
+    @property
+    def process_rows(self) -> list[dict]:
+        """The processes as the page lists them: name, state, uptime, CPU and memory texts."""
+        return [
+            {
+                "name": p["name"],
+                "state": p["state"],
+                "uptime": _uptime((p.get("uptime") or {}).get("secs")) or "—",
+                "cpu": _unit((p.get("cpu") or {}).get("total"), "%") or "—",
+                "mem": _usage(p.get("mem")) or "—",
+            }
+            for p in self.processes
+        ]
 
-    def cpu(self, key: str) -> str:
-        value = ((self.vitals or {}).get("cpu") or {}).get(key)
-        return f"{value}%" if value not in (None, "") else ""
 
-    def disk(self, name: str) -> str:
-        return _percent(((self.vitals or {}).get("disk") or {}).get(name))
+#: The ``bosh vms --vitals`` columns of the VMs page: ``(heading, css class)``.
+VITAL_COLUMNS = (
+    ("Uptime", "uptime"),
+    ("Load (1m, 5m, 15m)", "load"),
+    ("CPU user", "cpu-user"),
+    ("CPU sys", "cpu-sys"),
+    ("CPU wait", "cpu-wait"),
+    ("Memory", "memory"),
+    ("Swap", "swap"),
+    ("System disk", "disk-system"),
+    ("Ephemeral disk", "disk-ephemeral"),
+    ("Persistent disk", "disk-persistent"),
+)
 
 
-def _percent(values: dict | None) -> str:
-    value = (values or {}).get("percent")
-    return f"{value}%" if value not in (None, "") else ""
+def _unit(value: Any, unit: str) -> str:
+    return f"{value}{unit}" if value not in (None, "") else ""
+
+
+def _usage(values: dict | None) -> str:
+    """``26% (1.0 GB)`` from ``{percent, kb}``, as the BOSH CLI shows memory and swap."""
+    values = values or {}
+    text = _unit(values.get("percent"), "%")
+    try:
+        kb = int(float(values.get("kb")))
+    except (TypeError, ValueError):
+        return text
+    size = filesizeformat(kb * 1024)
+    return f"{text} ({size})" if text else size
+
+
+def _disk(values: dict | None) -> str:
+    """``45% (30i%)``: a disk's use and its inodes', as the BOSH CLI shows them."""
+    values = values or {}
+    text = _unit(values.get("percent"), "%")
+    inodes = values.get("inode_percent")
+    return f"{text} ({inodes}i%)" if text and inodes not in (None, "") else text
+
+
+def _uptime(secs: Any) -> str:
+    try:
+        secs = int(float(secs))
+    except (TypeError, ValueError):
+        return ""
+    days, rest = divmod(max(secs, 0), 86400)
+    return f"{days}d {rest // 3600}h {rest % 3600 // 60}m {rest % 60}s"
 
 
 def _scalar(value: Any) -> str | int | float | None:

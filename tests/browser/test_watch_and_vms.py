@@ -186,7 +186,7 @@ def test_watch_a_deploy_then_see_its_vms(
     assert len(instances) == 3
     page.goto("/director/vms/?deployment=watched")
     page.evaluate("window.__notReloaded = true")
-    rows = page.locator("#vm-table tbody tr")
+    rows = page.locator("#vm-table tr[id^=instance-]")  # each followed by its processes row
     expect(rows).to_have_count(3)
     for inst in instances:
         tr = page.locator(f"#instance-{inst.uuid}")
