@@ -17,14 +17,13 @@ class DirectorConfig(AppConfig):
         # ``schedule`` merges the beat entries.
         from . import (  # noqa: F401
             cleanup,
-            errands,
             instance_actions,
             logs,
             schedule,
             tasks,
             uploads,
         )
-        from .execution import delete, deploy  # noqa: F401
+        from .execution import delete, deploy, errand  # noqa: F401
         from .health import cck, resurrector  # noqa: F401
         from .vcenter import vcenter_check
 

@@ -3,7 +3,7 @@
 ``run_errand`` checks what can be checked at once (the deployment and the
 errand exist, ``instances`` and flags are well formed, nothing else is
 changing the deployment) and queues a ``run_errand`` task; the run itself
-(``director.errands``) happens in a worker.
+(``director.execution.errand``) happens in a worker.
 """
 
 from __future__ import annotations
