@@ -9,8 +9,10 @@ from django.db.models import Prefetch, QuerySet
 from opsconsole.errors import ServiceError
 
 from .. import runner
+from ..archives import UploadError
 from ..models import Release, ReleaseVersion, Task
-from ..uploads import UploadError, discard_upload, read_release, release_exists, save_upload
+from ..tarballs import read_release
+from ..uploads import discard_upload, release_exists, save_upload
 from .tasks import done_task
 
 

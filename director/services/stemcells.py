@@ -9,8 +9,10 @@ from django.db.models import Prefetch, QuerySet
 from opsconsole.errors import NotFound, ServiceError
 
 from .. import runner
+from ..archives import UploadError
 from ..models import Deployment, Stemcell, Task
-from ..uploads import UploadError, discard_upload, read_stemcell, save_upload
+from ..tarballs import read_stemcell
+from ..uploads import discard_upload, save_upload
 from .tasks import done_task
 
 

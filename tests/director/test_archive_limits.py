@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from director import runner, uploads
+from director.archives import UploadError
 from director.models import ReleaseVersion, Stemcell, Task, TaskState
-from director.uploads import UploadError, read_release, read_stemcell
+from director.tarballs import read_release, read_stemcell
 from tests.director import builders
 from tests.director.builders import build_release, build_stemcell_tgz, tgz_bytes
 

@@ -4,10 +4,11 @@ import gzip
 
 import pytest
 
-from director import runner, uploads
+from director import runner, tarballs, uploads
+from director.archives import UploadError
 from director.blobstore import blobstore
 from director.models import ReleaseJob, ReleasePackage, ReleaseVersion, Task, TaskState
-from director.uploads import UploadError, read_release, read_stemcell
+from director.tarballs import read_release, read_stemcell
 from tests.director.builders import build_release, build_stemcell_tgz, tgz_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("director_dirs")]
@@ -256,7 +257,7 @@ def test_bad_stemcells_are_refused_naming_what_is_missing(tmp_path, manifest, im
 
 def test_extract_stemcell_image(tmp_path):
     path = build_stemcell_tgz(tmp_path / "s.tgz", image=b"IMAGE BYTES")
-    image = uploads.extract_stemcell_image(path, tmp_path)
+    image = tarballs.extract_stemcell_image(path, tmp_path)
     assert image.read_bytes() == b"IMAGE BYTES"
 
 
