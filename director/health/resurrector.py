@@ -40,6 +40,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from cpi.base import DiskNotAttached, NotSupported, VMNotFound
+from cpi.base import NotImplemented as CpiNotImplemented
 from director import locks
 from director.agent import agent_for
 from director.cloud import cloud_for_director
@@ -371,14 +373,11 @@ def _detach_without_agent(run, vm: Vm) -> None:
     agent's VM the same way, without the agent. ``delete_vm`` then finds no
     disk left attached and makes no agent call for it.
     """
-    # here, not at the top: cpi's NotImplemented would shadow the builtin module-wide
-    from cpi.base import DiskNotAttached, NotImplemented, NotSupported, VMNotFound
-
     try:
         attached = set(run.cloud.get_disks(vm.cid))
     except VMNotFound:
         return
-    except (NotImplemented, NotSupported):
+    except (CpiNotImplemented, NotSupported):
         attached = None
     for disk in PersistentDisk.objects.filter(instance_id=vm.instance_id):
         if attached is not None and disk.disk_cid not in attached:
