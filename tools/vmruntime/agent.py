@@ -295,6 +295,13 @@ class VmAgent:
         await self.nc.publish(subject, json.dumps(payload).encode())
 
     async def heartbeat(self) -> None:
+        """BOSH's heartbeat (bosh-agent.md §4), with the process list besides its count.
+
+        bosh-agent sends only ``number_of_processes``; ``processes`` (as
+        ``get_state`` gives them) is ours, so the VMs page and ``instances?
+        format=full`` can list them from the heartbeat (the listener keeps
+        the previous list when a heartbeat has none, as bosh-agent's).
+        """
         spec = self.spec
         processes = self.monit.processes()
         await self.publish(
@@ -306,6 +313,7 @@ class VmAgent:
                 "job_state": self.monit.job_state(),
                 "node_id": spec.get("id"),
                 "number_of_processes": len(processes),
+                "processes": processes,
                 "vitals": vitals(self.disk.vcap, self.store_dir(), self.booted_at),
             },
         )

@@ -6,21 +6,37 @@ agent publishes), so the API shows what an agent's heartbeat really leaves
 behind: BOSH's process state, the processes, the vitals (the agent's
 strings) and the time of the last heartbeat. Without ``format`` the shape is
 unchanged; an unknown ``format`` is a 400 naming the parameter.
+
+On vcsim with the real agents (the VM runtime, nats-server, a worker, the
+agent listener): after a deploy every instance reads ``running`` with its
+job's processes and the vitals its VM runtime measured.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from director.agents.listener import record
+from director import services
+from director.agents.listener import AgentListener, record
 from director.models import AgentHeartbeat, Deployment, Instance, IpAddress, Vm
+from tests.director.execution.conftest import (  # noqa: F401  fixtures of the vcsim test
+    director_env,
+    release_tgz,
+    stemcell_tgz,
+    wait_done,
+)
+from tests.director.execution.test_agents_vcsim import build_greeter_release, greeter_manifest
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("director_dirs")]
+pytestmark = pytest.mark.django_db
 
 D = "/api/v0/director"
 
@@ -66,7 +82,7 @@ def beat(agent_id: str, **fields) -> None:
 
 
 @pytest.fixture
-def zk():
+def zk(director_dirs):
     """zk: instance 0 heartbeating, 1 with a VM that never beat, 2 without a VM."""
     deployment = Deployment.objects.create(name="zk", manifest_text="name: zk\n")
     for i in range(3):
@@ -208,3 +224,86 @@ def test_query_count_stays_constant_with_heartbeats(admin_api, zk, django_assert
     with django_assert_max_num_queries(len(few.captured_queries)):
         rows = admin_api.get(url).json()
     assert [r["process_state"] for r in rows].count("running") == 11
+
+
+# --------------------------------------------------------------------------- real agents
+
+
+@pytest.fixture
+def agent_listener(nats_server):
+    """What runstack's agent listener does: the agents' heartbeats reach ``AgentHeartbeat``."""
+    loop = asyncio.new_event_loop()
+    listener = AgentListener(nats_server.url, nats_server.pki)
+    thread = threading.Thread(target=loop.run_until_complete, args=(listener.run(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not listener.ready.is_set() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert listener.ready.is_set(), "the agent listener did not subscribe"
+    try:
+        yield listener
+    finally:
+        loop.call_soon_threadsafe(listener.stop)
+        thread.join(15)
+        assert not thread.is_alive(), "the agent listener did not stop"
+        loop.close()
+
+
+def _number(text: str) -> float:
+    assert isinstance(text, str), text  # agents send vitals as strings
+    return float(text)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_after_a_deploy_the_agents_view_shows_running_processes_and_vitals(
+    request, agent_listener, vm_runtime, admin_api, admin_user, client, tmp_path
+):
+    env = request.getfixturevalue("director_env")  # imported above from the execution tests
+    wait_done(services.upload_release(build_greeter_release(tmp_path / "greeter.tgz"), "admin"))
+    wait_done(env.deploy(greeter_manifest("greet-full")), timeout=600)
+    url = f"{D}/deployments/greet-full/instances?format=full"
+
+    def settled():
+        rows = [r for r in admin_api.get(url).json() if r["vm_cid"]]
+        beaten = all(r["vitals"] and r["processes"] for r in rows)
+        return rows if rows and beaten else None
+
+    deadline = time.monotonic() + 30  # heartbeats every second (vm_runtime fixture)
+    while (rows := settled()) is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert rows, admin_api.get(url).json()
+
+    assert sorted(r["group"] for r in rows) == ["idle", "web", "web", "web"]  # errand: no VM
+    for row in rows:
+        assert row["process_state"] == "running", row
+        assert row["last_heartbeat"]
+        processes = row["processes"]
+        assert [p["name"] for p in processes] == [row["group"]]
+        process = processes[0]
+        assert process["state"] == "running"
+        assert process["mem"]["kb"] > 0  # the resident size of a live process
+        vitals = row["vitals"]
+        assert len(vitals["load"]) == 3 and all(_number(x) >= 0 for x in vitals["load"])
+        assert 0 <= _number(vitals["mem"]["percent"]) <= 100 and _number(vitals["mem"]["kb"]) > 0
+        assert {"user", "sys", "wait"} <= set(vitals["cpu"])
+        assert 0 < _number(vitals["disk"]["system"]["percent"]) <= 100
+        assert 0 < _number(vitals["disk"]["ephemeral"]["percent"]) <= 100
+        assert vitals["uptime"]["secs"] >= 0
+    # the heartbeat the agent sent holds the pid of the process that runs in its VM
+    web = next(r for r in rows if r["group"] == "web")
+    beat_of = AgentHeartbeat.objects.get(agent_id=web["agent_id"])
+    pid = beat_of.processes[0]["pid"]
+    run_dir = vm_runtime.root(web["vm_cid"]) / "data" / "sys" / "run" / "web"
+    assert int((run_dir / "web.pid").read_text()) == pid
+
+    # the VMs page shows the same: vitals cells and the processes row
+    client.force_login(admin_user)
+    page = client.get("/director/vms/?deployment=greet-full").content.decode()
+    row = page[page.index(f'data-instance="web/{web["id"]}"') :]
+    cells = dict(re.findall(r'<td class="vital ([a-z-]+)">(.*?)</td>', row.split("</tr>", 1)[0]))
+    assert re.fullmatch(r"\d+\.\d\d, \d+\.\d\d, \d+\.\d\d", cells["load"]), cells
+    assert re.fullmatch(r"\d+% \(.+\)", cells["memory"]), cells
+    assert re.fullmatch(r"\d+% \(\d+i%\)", cells["disk-system"]), cells
+    processes = row[row.index('<tr class="processes"') : row.index("</details>")]
+    assert '<tr data-process="web">' in processes and ">running<" in processes
