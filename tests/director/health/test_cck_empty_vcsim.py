@@ -34,6 +34,7 @@ from director.models import (
     Stemcell,
     Vm,
 )
+from director.uploads import stored_stemcell
 from opsconsole.localservices.vcsim import start_vcsim
 from opsconsole.localservices.vmruntime import start_vmruntime, write_vcenter_file
 from tests.director.execution.conftest import CLOUD_CONFIG, DirectorEnv, cpi_config
@@ -208,3 +209,14 @@ def test_after_vcsim_restarts_empty_one_cck_brings_the_deployment_back(
     out = io.StringIO()
     call_command("cck", name, "--report", stdout=out, stderr=out)
     assert "No problems found" in out.getvalue()
+
+
+def test_the_director_keeps_a_stemcell_tarball_until_the_stemcell_is_deleted(
+    director_env, stemcell_tgz
+):
+    stemcell = Stemcell.objects.get()  # uploaded by director_env
+    kept = stored_stemcell(stemcell.name, stemcell.version)
+    assert kept.read_bytes() == stemcell_tgz.read_bytes()  # what cck re-uploads from
+
+    wait_done(services.delete_stemcell(stemcell.name, stemcell.version, "admin"))
+    assert not kept.exists()
