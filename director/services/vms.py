@@ -70,22 +70,31 @@ class AgentView:
         }
 
     @property
-    def vital_cells(self) -> list[tuple[str, str]]:
-        """``(css class, text)`` per ``VITAL_COLUMNS``, as ``bosh vms --vitals`` prints them."""
+    def vital_cells(self) -> list[tuple[str, str, str]]:
+        """``(css class, text, title)`` per ``VITAL_COLUMNS``, in the BOSH CLI's formats."""
         v = self.vitals or {}
         cpu = v.get("cpu") or {}
         disks = v.get("disk") or {}
-        texts = {
-            "uptime": _uptime((v.get("uptime") or {}).get("secs")),
-            "load": ", ".join(v.get("load") or []),
-            "cpu-user": _unit(cpu.get("user"), "%"),
-            "cpu-sys": _unit(cpu.get("sys"), "%"),
-            "cpu-wait": _unit(cpu.get("wait"), "%"),
-            "memory": _usage(v.get("mem")),
-            "swap": _usage(v.get("swap")),
-            **{f"disk-{name}": _disk(disks.get(name)) for name in DISKS},
+        cells = {
+            "load": (", ".join(v.get("load") or []), ""),
+            "cpu": (_triple(cpu, ("user", "sys", "wait"), "%"), ""),
+            "memory": (_usage(v.get("mem")), f"swap {_usage(v.get('swap')) or '—'}"),
+            "disk": (
+                _triple(
+                    {name: (disks.get(name) or {}).get("percent") for name in DISKS}, DISKS, "%"
+                ),
+                "; ".join(f"{name} {_disk(disks[name])}" for name in DISKS if name in disks),
+            ),
         }
-        return [(css, texts[css] or "—") for _, css in VITAL_COLUMNS]
+        return [(css, *(cells[css] if cells[css][0] else ("—", ""))) for _, css in VITAL_COLUMNS]
+
+    @property
+    def uptime(self) -> str:
+        return _uptime(((self.vitals or {}).get("uptime") or {}).get("secs"))
+
+    @property
+    def swap(self) -> str:
+        return _usage((self.vitals or {}).get("swap"))
 
     @property
     def process_rows(self) -> list[dict]:
@@ -102,23 +111,25 @@ class AgentView:
         ]
 
 
-#: The ``bosh vms --vitals`` columns of the VMs page: ``(heading, css class)``.
+#: The ``bosh vms --vitals`` columns of the VMs page, ``(heading, css class)``. CPU and disks
+#: are grouped as load is, and uptime and swap go to the processes row (swap also in the
+#: memory cell's title), so the table stays readable beside the ``bosh vms`` columns.
 VITAL_COLUMNS = (
-    ("Uptime", "uptime"),
     ("Load (1m, 5m, 15m)", "load"),
-    ("CPU user", "cpu-user"),
-    ("CPU sys", "cpu-sys"),
-    ("CPU wait", "cpu-wait"),
+    ("CPU (user, sys, wait)", "cpu"),
     ("Memory", "memory"),
-    ("Swap", "swap"),
-    ("System disk", "disk-system"),
-    ("Ephemeral disk", "disk-ephemeral"),
-    ("Persistent disk", "disk-persistent"),
+    ("Disk (system, ephemeral, persistent)", "disk"),
 )
 
 
 def _unit(value: Any, unit: str) -> str:
     return f"{value}{unit}" if value not in (None, "") else ""
+
+
+def _triple(values: dict, keys: tuple[str, ...], unit: str) -> str:
+    """``"12.5%, 1.5%, —"``: one text for grouped values; "" when none was sent."""
+    texts = [_unit(values.get(k), unit) for k in keys]
+    return ", ".join(t or "—" for t in texts) if any(texts) else ""
 
 
 def _usage(values: dict | None) -> str:

@@ -2,10 +2,10 @@
 
 Heartbeats are recorded as the agent listener records them
 (``director.agents.listener.record``). Each instance row carries the vitals
-columns (uptime, load, CPU user/sys/wait, memory, swap, system, ephemeral
-and persistent disk) and is followed by a row holding its processes in a
-``<details>``; an instance whose agent never beat shows "—" in each vital
-cell. vCenter is not configured here: the rows come from the database under
+columns (load, CPU user/sys/wait, memory, system/ephemeral/persistent
+disk) and is followed by a row with the heartbeat's time, uptime and swap
+and the processes in a ``<details>``; an instance whose agent never beat
+shows "—" in each vital cell. vCenter is not configured here: the rows come from the database under
 the vCenter banner, which is enough for what the agents said.
 """
 
@@ -105,27 +105,26 @@ def _cell(row: str, css: str) -> str:
 
 def test_vitals_columns_from_the_last_heartbeat(admin_client, zk):
     html = admin_client.get("/director/vms/").content.decode()
-    for heading in ("Load (1m, 5m, 15m)", "CPU user", "Memory", "System disk", "Persistent disk"):
-        assert f">{heading}</th>" in html
+    headings = ("Load (1m, 5m, 15m)", "CPU (user, sys, wait)", "Memory", "Disk (system, ")
+    for heading in headings:
+        assert f">{heading}" in html
     row = _row(html, "zookeeper/uuid-0")
     assert 'class="badge ok">running<' in row
-    assert _cell(row, "uptime") == "1d 2h 3m 4s"
     assert _cell(row, "load") == "0.25, 0.50, 0.75"
-    assert _cell(row, "cpu-user") == "12.5%"
-    assert _cell(row, "cpu-sys") == "1.5%"
-    assert _cell(row, "cpu-wait") == "0.2%"
+    assert _cell(row, "cpu") == "12.5%, 1.5%, 0.2%"
     assert _cell(row, "memory") == "26% (1.0 GB)"
-    assert _cell(row, "swap") == "0% (0 bytes)"
-    assert _cell(row, "disk-system") == "45% (30i%)"
-    assert _cell(row, "disk-ephemeral") == "21% (3i%)"
-    assert _cell(row, "disk-persistent") == "7% (1i%)"
+    assert 'title="swap 0% (0 bytes)"' in row.replace("\xa0", " ")
+    assert _cell(row, "disk") == "45%, 21%, 7%"  # system, ephemeral, persistent
+    assert 'title="system 45% (30i%); ephemeral 21% (3i%); persistent 7% (1i%)"' in row
 
     # the agent of zookeeper/uuid-1 never beat: a dash in every vital cell
     silent = _row(html, "zookeeper/uuid-1")
     assert "unresponsive agent" in silent
     cells = re.findall(r'<td class="vital ([a-z-]+)"[^>]*>(.*?)</td>', silent)
-    assert len(cells) == 10 and {text for _, text in cells} == {"—"}
-    assert "— (no heartbeat yet)" in _processes(html, "zookeeper/uuid-1")
+    assert len(cells) == 4 and {text for _, text in cells} == {"—"}
+    assert "Heartbeat: — (none yet)" in _processes(html, "zookeeper/uuid-1")
+    beat_line = _processes(html, "zookeeper/uuid-0").replace("\xa0", " ")
+    assert "uptime 1d 2h 3m 4s · swap 0% (0 bytes)" in beat_line
 
 
 def test_processes_of_an_instance_in_a_details_row(admin_client, zk):
