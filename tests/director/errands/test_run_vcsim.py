@@ -12,6 +12,7 @@ runs on the existing VM without creating one.
 
 import io
 import json
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -157,7 +158,11 @@ def test_lifecycle_errand(director_env, admin_api):
     assert error is not None
     failed = errands_task(name, after=api_task.id)
     assert failed.state == "error"
-    assert "timed out sending 'run_errand'" in failed.result
+    # the director notices the silent agent either when it pings before the errand or
+    # when run_errand itself goes unanswered (which one depends on the heartbeat's age)
+    assert re.search(r"timed out (sending 'run_errand'|pinging the agent)", failed.result), (
+        failed.result
+    )
     assert results(failed) == []
     assert vm_calls(failed) == [("delete_vm", kept)]
     assert groups_in_vcenter(env) == ["zookeeper"]
