@@ -20,8 +20,14 @@ def _time(value, field: str) -> datetime:
         return value
     text = str(value).strip()
     if text.isdigit():
-        return datetime.fromtimestamp(int(text), tz=UTC)
-    parsed = parse_datetime(text)
+        try:
+            return datetime.fromtimestamp(int(text), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ServiceError({field: ["is out of range"]}, 400) from None
+    try:
+        parsed = parse_datetime(text)
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        parsed = None
     if parsed is None:
         raise ServiceError({field: ["must be a unix time or an ISO 8601 time"]}, 400)
     return parsed if parsed.tzinfo else timezone.make_aware(parsed, UTC)

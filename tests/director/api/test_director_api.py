@@ -444,6 +444,11 @@ def test_events_filters_newest_first_and_paging(admin_api, world):
         == "zk"
     )
     assert admin_api.get(f"{D}/events?before_id=x").status_code == 400
+    # times beyond any calendar, or impossible dates, are refused naming the parameter
+    for query in ("after_time=999999999999999", "before_time=2026-13-45T00:00:00"):
+        refused = admin_api.get(f"{D}/events?{query}")
+        assert refused.status_code == 400, (query, refused.content)
+        assert query.split("=")[0] in refused.json()["errors"]
 
 
 def test_resurrection_toggle(admin_api, world):
