@@ -26,8 +26,12 @@ from django.views.decorators.http import require_http_methods
 from opsconsole.auth import can_see_credentials, can_write
 from opsconsole.errors import NotFound, ServiceError
 
-from . import runner, services
+from . import instance_actions, logs, runner, services
+from .health import cck
+from .health import services as hm
+from .health.services import instance_health
 from .health.timeline import timeline as resurrection_timeline
+from .logs import bundle_of
 from .models import TaskState
 
 #: htmx stops polling when a response has this status.
@@ -241,8 +245,6 @@ def task(request, task_id: int):
 
 def _logs_bundle_url(task) -> str | None:
     """The download URL of the logs bundle a ``fetch_logs`` task produced."""
-    from .logs import bundle_of
-
     blob = bundle_of(task)
     return reverse("director-resource", args=[blob]) if blob else None
 
@@ -367,8 +369,6 @@ INSTANCE_BUTTONS = ("start", "stop", "stop-hard", "restart", "recreate")
 def instance_action(request, deployment: str, group: str, ident: str, action: str):
     """A VMs page button: start, stop, stop --hard, restart or recreate one instance, or
     fetch its logs. Off to the task's page, or back to the VMs page saying why not."""
-    from . import instance_actions, logs
-
     back = reverse("vms") + f"?{urlencode({'deployment': deployment})}"
     if action != "logs" and action not in INSTANCE_BUTTONS:
         raise Http404(f"No instance action '{action}'")
@@ -393,8 +393,6 @@ def instance_action(request, deployment: str, group: str, ident: str, action: st
 def _attach_health(report) -> dict:
     """The health monitor's view of the rows shown: each instance gets ``hm_health``
     (its open vm_health alert, if any), and the page a summary (one query)."""
-    from .health.services import instance_health
-
     rows = [row for d in report.deployments for row in d.rows]
     found = instance_health([row.instance.name for row in rows])
     for row in rows:
@@ -418,8 +416,6 @@ def health(request):
     resurrection events, drawn as outages (``director.health.timeline``)
     and listed; refreshes itself every 5 s (htmx fragment).
     """
-    from .health import services as hm
-
     chosen = request.GET.get("deployment") or ""
     open_alerts = list(hm.list_alerts("open", chosen or None)[:200])
     resolved = list(hm.list_alerts("resolved", chosen or None)[:50])
@@ -450,8 +446,6 @@ def cloud_check(request, deployment: str):
     "-" open. Both go to the task's page; a refusal
     comes back here naming why.
     """
-    from director.health import cck
-
     try:
         problems = list(cck.open_problems(deployment))
     except NotFound as exc:

@@ -47,9 +47,6 @@ FORBIDDEN = {
     "opsconsole": frozenset({"cpi", "director", "tiles", "console"}),
 }
 
-CYCLES_PENDING = "other issue 10 parts are still cutting the cycles inside director and tiles"
-INNER_PENDING = "other issue 10 parts are still hoisting or explaining imports inside functions"
-
 
 @dataclass(frozen=True)
 class Edge:
@@ -301,7 +298,6 @@ def test_opsconsole_imports_apps_only_in_wiring(graph):
     _fail_on(bad, f"app imports from opsconsole outside {', '.join(sorted(WIRING))}")
 
 
-@pytest.mark.xfail(strict=False, reason=CYCLES_PENDING)
 def test_no_cycle_inside_an_app_at_module_level(graph):
     components = cycles(graph, module_level_only=True)
     assert not components, "import cycles (module-level imports):\n" + _describe_cycles(
@@ -309,7 +305,6 @@ def test_no_cycle_inside_an_app_at_module_level(graph):
     )
 
 
-@pytest.mark.xfail(strict=False, reason=CYCLES_PENDING)
 def test_no_cycle_inside_an_app_counting_imports_in_functions(graph):
     components = cycles(graph, module_level_only=False)
     assert not components, "import cycles (all imports):\n" + _describe_cycles(
@@ -317,7 +312,6 @@ def test_no_cycle_inside_an_app_counting_imports_in_functions(graph):
     )
 
 
-@pytest.mark.xfail(strict=False, reason=INNER_PENDING)
 def test_imports_inside_functions_say_why(graph):
     found = graph.unexplained
     assert not found, f"{len(found)} imports inside functions without a comment saying why:\n" + (

@@ -9,6 +9,7 @@ may see credentials. Long actions answer 202 with the task and its URL in
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -114,8 +115,6 @@ def info(request):
 
 
 def _director_uuid() -> str:
-    import uuid
-
     return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{settings.DIRECTOR_NAME}.opsconsole"))
 
 

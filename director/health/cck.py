@@ -45,6 +45,7 @@ of an instance whose disk is still referenced but missing fails saying so.
 from __future__ import annotations
 
 import tempfile
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -52,13 +53,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from cpi.base import NotImplemented as CpiNotImplemented
+from cpi.base import VMNotFound
 from director import locks, runner
+from director.agent import agent_for
 from director.cloud import cloud_for_director
+from director.execution import steps
+from director.execution.run import describe
+from director.health.monitor import _errand_groups, agent_timeout, heartbeats_for
+from director.health.resurrector import _detach_without_agent, _post_deploy, _run, recreate_vm
 from director.models import (
     Deployment,
     DeploymentProblem,
     Instance,
     InstanceState,
+    IpAddress,
     PersistentDisk,
     ProblemState,
     Stemcell,
@@ -66,7 +74,8 @@ from director.models import (
     Vm,
 )
 from director.runner import TaskContext, task_handler
-from director.uploads import extract_stemcell_image, stored_stemcell
+from director.tarballs import extract_stemcell_image
+from director.uploads import stored_stemcell
 from opsconsole.errors import Conflict, NotFound, ServiceError
 
 SCAN_TASK = "cck_scan"
@@ -211,7 +220,6 @@ def _lock(ctx: TaskContext) -> None:
 
 
 def _expects_vm(deployment: Deployment) -> list[Instance]:
-    from .monitor import _errand_groups
 
     errands = _errand_groups(deployment)
     return [
@@ -224,7 +232,6 @@ def _expects_vm(deployment: Deployment) -> list[Instance]:
 
 
 def _agent_answers(vm: Vm) -> bool:
-    from director.agent import agent_for
 
     try:
         agent_for(vm).ping(timeout=PING_TIMEOUT)
@@ -235,7 +242,6 @@ def _agent_answers(vm: Vm) -> bool:
 
 @task_handler(SCAN_TASK)
 def scan_task(ctx: TaskContext) -> str:
-    from .monitor import heartbeats_for
 
     _lock(ctx)
     deployment = Deployment.objects.filter(name=ctx.deployment_name).first()
@@ -391,9 +397,6 @@ def _missing(i: Instance, cid: str | None) -> str:
 
 
 def _silent(vm: Vm, beats: dict, now) -> bool:
-    from datetime import timedelta
-
-    from .monitor import agent_timeout
 
     beat = beats.get(vm.agent_id)
     timeout = timedelta(seconds=agent_timeout())
@@ -420,9 +423,6 @@ def _register(deployment: Deployment, type_: str, resource_id: int, data: dict) 
 
 @task_handler(APPLY_TASK)
 def apply_task(ctx: TaskContext) -> str:
-    from director.execution.run import describe
-
-    from .resurrector import _post_deploy, _run
 
     _lock(ctx)
     deployment = Deployment.objects.filter(name=ctx.deployment_name).first()
@@ -459,9 +459,6 @@ def apply_task(ctx: TaskContext) -> str:
 
 def _apply(run: Any, p: DeploymentProblem, resolution: str) -> int:
     """Carry out one resolution; returns 1 when a VM was recreated."""
-    from director.execution import steps
-
-    from .resurrector import _detach_without_agent, recreate_vm
 
     if resolution == "ignore":
         return 0
@@ -469,8 +466,6 @@ def _apply(run: Any, p: DeploymentProblem, resolution: str) -> int:
         _reupload_stemcell(run, p.resource_id)
         return 0
     if p.type == "unknown_vm":
-        from cpi.base import VMNotFound
-
         try:
             run.cloud.delete_vm(p.data["vm_cid"])
         except VMNotFound:
@@ -505,8 +500,6 @@ def _apply(run: Any, p: DeploymentProblem, resolution: str) -> int:
         _detach_without_agent(run, vm)
         steps.delete_vm(run, vm)
     elif resolution == "delete_vm_reference" and vm is not None:
-        from director.models import IpAddress
-
         IpAddress.objects.filter(vm=vm).update(vm=None)
         vm.delete()
     return 0

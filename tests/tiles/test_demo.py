@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from director.uploads import read_release
+from director.tarballs import read_release
 from tiles import demo
 from tiles.forms import TilePaneForm
 from tiles.formspec import build_form_specs

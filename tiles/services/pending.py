@@ -6,7 +6,7 @@ for deletion, ``unchanged``), Ops Manager's completeness checks with the
 warnings behind them (a stemcell only in the Stemcell Library counts as
 present: ``notes`` says Apply Changes will upload it), the unified diff of
 the manifest against the deployed one, and the director's plan for the new
-manifest (``director.deployments.plan``: instances to create, update,
+manifest (``director.services.deployments.plan``: instances to create, update,
 recreate or delete, and why). The Director tile's entry is
 ``director_changes``'s.
 

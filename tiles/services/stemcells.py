@@ -39,9 +39,10 @@ from typing import Any, Protocol, TypeVar
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from director.archives import UploadError
 from director.models import Stemcell
 from director.services import stemcells as director_stemcells
-from director.uploads import UploadError, read_stemcell
+from director.tarballs import read_stemcell
 from opsconsole.errors import ServiceError
 from tiles.models import LibraryStemcell, StagedProduct
 from tiles.template import TemplateError

@@ -32,9 +32,9 @@ saved after the click waits for the next Apply Changes. The steps:
    (``tiles.services.stemcells.stemcells_to_upload``), one director
    ``update_stemcell`` task per stemcell; skipped, saying so, when the
    director has them all;
-4. ``deploy`` per chosen product (``director.deployments.deploy``), or
+4. ``deploy`` per chosen product (``director.services.deployments.deploy``), or
    ``delete`` for a product marked for deletion
-   (``director.deployments.delete_deployment``); a product whose manifest,
+   (``director.services.deployments.delete_deployment``); a product whose manifest,
    version and stemcell did not change is recorded ``unchanged`` and not
    redeployed (deliberately quicker than Ops Manager, which redeploys every
    selected tile) unless runtime configs change it (its own, or addons whose
