@@ -71,6 +71,8 @@ def console(key_file, small, stemcell, small_release, tmp_path, vc_password, set
     """An installation with something everywhere: a deployed tile, VMs, credentials, files."""
     # the blobstore's users and signing secret, which the agents of its VMs hold
     settings.BLOBSTORE_AUTH_DIR = tmp_path / "blobstore_auth"
+    # the message bus's certificates: this test's own (empty), not the session's nats-server's
+    settings.NATS_DIR = tmp_path / "nats"
     blobstore_credentials()
     staged = services.set_properties(
         small, {".properties.api_key": {"value": "api-key-0123456789"}}
