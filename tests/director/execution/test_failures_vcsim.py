@@ -37,8 +37,15 @@ from .test_deploy_vcsim import check_vcenter_matches_db
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def assert_nothing_leaked(env, name):
-    """vCenter holds exactly the recorded VMs; every IP and disk belongs to something."""
+def assert_nothing_leaked(env, name, killed=None):
+    """vCenter holds exactly the recorded VMs; every IP and disk belongs to something.
+
+    ``killed``: a task whose worker was killed. A ``create_disk`` it had begun
+    and never saw return (its "create disk" event has no end) may have left
+    the disk's file in vCenter with no row: the CPI names the disk only when
+    it returns, so nothing can recognise that file (BOSH leaks it the same
+    way). At most that many unrecorded disk files are allowed, no more.
+    """
     check_vcenter_matches_db(env, name)
     vm_ips = {ip for vm in env.vms().values() for ip in vm.ips}
     assert set(IpAddress.objects.values_list("address", flat=True)) == vm_ips
@@ -46,7 +53,15 @@ def assert_nothing_leaked(env, name):
     recorded = set(PersistentDisk.objects.values_list("disk_cid", flat=True)) | set(
         OrphanDisk.objects.values_list("disk_cid", flat=True)
     )
-    assert env.disk_files() == recorded
+    files = env.disk_files()
+    assert recorded <= files
+    cut = 0
+    if killed is not None:
+        starts = Event.objects.filter(
+            task=killed.id, action="create", object_type="disk", parent__isnull=True
+        )
+        cut = sum(1 for e in starts if not Event.objects.filter(parent=e).exists())
+    assert len(files - recorded) <= cut, (files - recorded, cut)
 
 
 def test_a_failing_instance_fails_the_task_naming_it_and_the_rerun_converges(director_env):
@@ -209,7 +224,7 @@ def test_a_worker_killed_mid_deploy_times_out_and_the_rerun_leaks_nothing(
     assert rerun.state == TaskState.DONE
     assert not Instance.objects.filter(deployment__name="zkk", update_completed=False).exists()
     assert Instance.objects.filter(deployment__name="zkk").count() == 5
-    assert_nothing_leaked(env, "zkk")
+    assert_nothing_leaked(env, "zkk", killed=task)
 
 
 def test_cancel_stops_between_steps_and_the_rerun_converges(director_env):
