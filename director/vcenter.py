@@ -100,21 +100,16 @@ def vcenter_inventory(
 
     from cpi.vsphere import client as vsphere
     from cpi.vsphere.catalog import datacenter_names
-    from cpi.vsphere.config import ConfigError, VCenterConfig, split_host
 
-    try:
-        name, port = split_host(str(host).strip(), "host")
-    except ConfigError as exc:
-        raise ServiceError({"host": [str(exc).split(": ", 1)[-1]]}) from None
-    config = VCenterConfig(
-        host=name,
-        port=port,
-        user=str(user),
-        password=str(password),
-        ca_cert=None if insecure else ca_cert,
-        insecure=insecure,
+    config = _config(
+        host,
+        user,
+        password,
+        ca_cert,
+        insecure,
         connect_timeout=5.0,
         http_timeout=30.0,
+        error_names_path=False,
     )
     client = vsphere.VSphereClient(config, keepalive_seconds=0)
     try:
@@ -177,21 +172,16 @@ def host_capacity(
     from pyVmomi import vim
 
     from cpi.vsphere.client import VSphereClient
-    from cpi.vsphere.config import ConfigError, VCenterConfig, split_host
 
-    try:
-        name, port = split_host(str(host), "host")
-    except ConfigError as exc:
-        raise ServiceError({"host": [str(exc)]}) from None
-    config = VCenterConfig(
-        host=name,
-        port=port,
-        user=str(user),
-        password=str(password),
-        ca_cert=None if insecure else ca_cert,
-        insecure=insecure,
+    config = _config(
+        host,
+        user,
+        password,
+        ca_cert,
+        insecure,
         connect_timeout=3.0,
         http_timeout=10.0,
+        error_names_path=True,
     )
     client = VSphereClient(config, keepalive_seconds=0)
     try:
@@ -226,3 +216,42 @@ def host_capacity(
         ]
     finally:
         client.close()
+
+
+def _config(
+    host: str,
+    user: str,
+    password: str,
+    ca_cert: str | None,
+    insecure: bool,
+    *,
+    connect_timeout: float,
+    http_timeout: float,
+    error_names_path: bool,
+):
+    """The ``VCenterConfig`` for a vCenter the caller names by ``host`` (``name[:port]``).
+
+    A ``host`` that is not ``name[:port]`` raises ``ServiceError`` naming
+    ``host``; its message keeps the ``host: `` prefix only when
+    ``error_names_path`` (Review Pending Changes shows ``host_capacity``'s
+    message alone; the Director tile shows ``vcenter_inventory``'s beside
+    its host field). An insecure login sends no CA certificate.
+    """
+    # heavy: cpi.vsphere's package loads the whole CPI (pyVmomi) with it.
+    from cpi.vsphere.config import ConfigError, VCenterConfig, split_host
+
+    try:
+        name, port = split_host(str(host), "host")
+    except ConfigError as exc:
+        message = str(exc) if error_names_path else str(exc).split(": ", 1)[-1]
+        raise ServiceError({"host": [message]}) from None
+    return VCenterConfig(
+        host=name,
+        port=port,
+        user=str(user),
+        password=str(password),
+        ca_cert=None if insecure else ca_cert,
+        insecure=insecure,
+        connect_timeout=connect_timeout,
+        http_timeout=http_timeout,
+    )
