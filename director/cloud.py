@@ -21,7 +21,9 @@ agent settings (``agent_blobstore_settings``), as BOSH's director job gives
 its CPI ``agent.blobstore``, unless the cpi config names a blobstore itself.
 
 In a task, the cloud is wrapped so every call is written to the task's CPI
-log, and closed (vCenter session logged out) when the task ends.
+log, and closed (vCenter session logged out) when the task ends. Outside
+tasks, readers that ask vCenter every few seconds (the VMs page, the health
+monitor's scan) share one ``CachedCloud`` per process each.
 
 The cpi config's content is encrypted at rest (``director.models.config``);
 reading it decrypts it and registers its password for log redaction, and
@@ -31,10 +33,13 @@ neither the debug log, the CPI log nor Django's logs can show it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from django.conf import settings
@@ -181,3 +186,57 @@ def cloud_for_director(task_ctx=None):
 def _logged(cloud, task_ctx, secrets):
     """Wrap the cloud with the CPI's call logger, writing to the task's CPI log."""
     return LoggedCpi(cloud, task_ctx.cpi_log, secrets=secrets)
+
+
+T = TypeVar("T")
+
+
+def _properties_key() -> str:
+    """A digest of the current cloud properties: no second copy of the password is kept."""
+    text = json.dumps(cloud_properties(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class CachedCloud:
+    """A vCenter session kept between reads of one process (``call``).
+
+    A reader that asks vCenter every few seconds must not log in and out
+    each time (vCenter's event log would fill with sessions), and a kept
+    session knows its VM folder, so a read is one round trip. The session is
+    built on first use and reused while the cloud properties it was built
+    from (the cpi config) are current; a new config, or any error raised by
+    a read, logs it out and the next read logs in again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: str | None = None
+        self._cloud: Any = None
+
+    def call(self, read: Callable[[Any], T]) -> T:
+        """``read(cloud)`` through the kept session; an error drops the session and is raised."""
+        key = _properties_key()
+        with self._lock:
+            if self._key != key:
+                self._drop()
+                self._cloud, self._key = cloud_for_director(), key
+            cloud = self._cloud
+        try:
+            return read(cloud)
+        except Exception:
+            with self._lock:
+                if self._cloud is cloud:  # another thread may have replaced it meanwhile
+                    self._drop()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._cloud is not None:
+            try:
+                self._cloud.close()
+            except Exception:  # a dead session needs no logout
+                pass
+        self._cloud, self._key = None, None

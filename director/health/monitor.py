@@ -51,10 +51,8 @@ Heartbeats and agent alerts arrive by NATS into ``AgentHeartbeat`` /
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -66,7 +64,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from director import locks, runner
-from director.cloud import cloud_for_director, cloud_properties
+from director.cloud import CachedCloud
 from director.manifest import load_yaml
 from director.models import (
     AgentHeartbeat,
@@ -128,48 +126,8 @@ def retry_interval() -> float:
 # --------------------------------------------------------------------------- reading
 
 
-class _MonitorCloud:
-    """One vCenter session per worker process, kept between scans.
-
-    A scan every 10 s must not log in and out each time (vCenter's event log
-    would fill with sessions), and a kept session knows its VM folder, so a
-    scan is exactly one round trip. A new cpi config, or any error, drops it.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: str | None = None
-        self._cloud: Any = None
-
-    def vm_health(self, cids: list[str]) -> dict[str, dict]:
-        if not cids:  # nothing deployed: no need for a vCenter (or a cpi config) at all
-            return {}
-
-        text = json.dumps(cloud_properties(), sort_keys=True, default=str)
-        key = hashlib.sha256(text.encode()).hexdigest()
-        with self._lock:
-            if self._key != key:
-                self._drop()
-                self._cloud, self._key = cloud_for_director(), key
-            cloud = self._cloud
-        try:
-            return vcenter_view(cloud, cids)
-        except Exception:
-            with self._lock:
-                if self._cloud is cloud:
-                    self._drop()
-            raise
-
-    def _drop(self) -> None:
-        if self._cloud is not None:
-            try:
-                self._cloud.close()
-            except Exception:
-                pass
-        self._cloud, self._key = None, None
-
-
-_cloud = _MonitorCloud()
+#: One vCenter session per worker process, kept between scans (a scan is one round trip).
+_cloud = CachedCloud()
 
 
 def vcenter_view(cloud: Any, cids: list[str]) -> dict[str, dict]:
@@ -297,7 +255,12 @@ def scan(now: datetime | None = None, cloud: Any = None) -> ScanReport:
     cids = [vm.cid for vm in active.values() if vm is not None]
     report.vms = len(cids)
     try:
-        facts = vcenter_view(cloud, cids) if cloud is not None else _cloud.vm_health(cids)
+        if cloud is not None:
+            facts = vcenter_view(cloud, cids)
+        elif cids:
+            facts = _cloud.call(lambda kept: vcenter_view(kept, cids))
+        else:  # nothing deployed: no need for a vCenter (or a cpi config) at all
+            facts = {}
     except Exception as exc:
         report.error = redact_text(str(exc)) or type(exc).__name__
         log.warning("health scan: vCenter could not be read: %s", report.error)

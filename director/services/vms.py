@@ -1,6 +1,6 @@
 """The VMs page (``bosh vms``): instances from the database, power states from vCenter.
 
-The page's vCenter session is kept between refreshes (``_PageCloud``); a
+The page's vCenter session is kept between refreshes (a ``director.cloud.CachedCloud``); a
 vCenter that cannot be asked leaves the rows without power states and says
 why, never failing the page.
 
@@ -12,9 +12,6 @@ the vitals of ``bosh instances --ps --vitals``, shown on the page and by
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +24,7 @@ from django.utils import timezone
 from opsconsole.errors import NotFound
 from opsconsole.redaction import redact_text
 
-from ..cloud import cloud_for_director, cloud_properties
+from ..cloud import CachedCloud
 from ..models import AgentHeartbeat, Deployment, Instance, IpAddress, PersistentDisk, Vm
 
 #: Vitals as ``bosh vms --vitals`` reads them: ``{group: keys}`` of what the agent sends.
@@ -274,46 +271,8 @@ class VmsReport:
     vcenter_error: str = ""
 
 
-class _PageCloud:
-    """The vCenter session the VMs page reads through, kept between its refreshes.
-
-    The page refreshes every 5 s; logging in and out each time would fill
-    vCenter's event log with sessions. One cloud per process is kept for as
-    long as the cpi config it was built from is current; a new config, or
-    any error, closes it and the next read logs in again.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: str | None = None
-        self._cloud: Any = None
-
-    def vm_states(self, cids: list[str]) -> dict[str, str]:
-        text = json.dumps(cloud_properties(), sort_keys=True, default=str)
-        key = hashlib.sha256(text.encode()).hexdigest()  # no second copy of the password
-        with self._lock:
-            if self._key != key:
-                self._drop()
-                self._cloud, self._key = cloud_for_director(), key
-            cloud = self._cloud
-        try:
-            return cloud.vm_states(cids)
-        except Exception:
-            with self._lock:
-                if self._cloud is cloud:
-                    self._drop()
-            raise
-
-    def _drop(self) -> None:
-        if self._cloud is not None:
-            try:
-                self._cloud.close()
-            except Exception:  # a dead session needs no logout
-                pass
-        self._cloud, self._key = None, None
-
-
-_page_cloud = _PageCloud()
+#: The VMs page's vCenter session (it refreshes every 5 s), kept between refreshes.
+_page_cloud = CachedCloud()
 
 
 def live_vm_states(cids: list[str]) -> dict[str, str]:
@@ -324,7 +283,7 @@ def live_vm_states(cids: list[str]) -> dict[str, str]:
     """
     if not cids:
         return {}
-    found = _page_cloud.vm_states(cids)
+    found = _page_cloud.call(lambda cloud: cloud.vm_states(cids))
     return {cid: found.get(cid, "missing") for cid in cids}
 
 
