@@ -3,7 +3,16 @@ Review Pending Changes, installations, the Change Log and the Stemcells page."""
 
 from django.urls import path
 
-from .views import changes, credentials, dashboard, director, installations, products, stemcells
+from .views import (
+    changes,
+    credentials,
+    dashboard,
+    director,
+    installations,
+    product_tabs,
+    products,
+    stemcells,
+)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -21,6 +30,8 @@ urlpatterns = [
         credentials.product_credentials,
         name="product-credentials",
     ),
+    path("products/<str:guid>/status/", product_tabs.product_status, name="product-status"),
+    path("products/<str:guid>/logs/", product_tabs.product_logs, name="product-logs"),
     path(
         "products/<str:guid>/credentials/<str:ref>/reveal",
         credentials.product_credential_reveal,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from director.events import record_event
 from director.services import deployments as director_deployments
+from director.services.vms import agent_view, heartbeats_of
 from opsconsole import __version__
 from opsconsole.errors import NotFound
 from tiles import properties as props
@@ -73,9 +74,13 @@ def deployed_status(guid: str) -> list[dict]:
     """``GET /deployed/products/{guid}/status``: one row per instance, from the director.
 
     Ops Manager's ``ProductStatus`` keys (``job-name``, ``index``,
-    ``az_name``, ``ips``, ``cid``, ...) plus ``job_state`` (the director's
-    instance state); VM vitals are null (no agent reports them yet). Like
-    ``bosh vms``, errand instances show only while they have a VM; a service
+    ``az_name``, ``ips``, ``cid``, ``load_avg``, ``cpu``, ``memory``, ``swap``,
+    ``system_disk``, ``ephemeral_disk``, ``persistent_disk``: the vitals of
+    the agent's last heartbeat, as strings, null before the first) plus
+    ``job_state`` (the director's instance state), ``process_state`` (BOSH's
+    word: running, failing, unresponsive agent...), ``processes`` and
+    ``last_heartbeat`` (``director.services.vms.agent_view``). Like ``bosh
+    vms``, errand instances show only while they have a VM; a service
     instance whose VM is missing shows with ``cid`` null.
     """
     sp = _deployed(guid)
@@ -89,11 +94,15 @@ def deployed_status(guid: str) -> list[dict]:
         for g in manifest.get("instance_groups") or []
         if isinstance(g, dict) and g.get("lifecycle") == "errand"
     }
+    heartbeats = heartbeats_of(i.active_vm for i in instances)
     rows = []
     for inst in instances:
         if inst.group in errands and inst.active_vm is None:
             continue
-        vm = next((v for v in inst.vms.all() if v.active), None)
+        vm = inst.active_vm
+        view = agent_view(vm, heartbeats.get(vm.agent_id) if vm else None)
+        vitals = view.vitals or {}
+        disks = vitals.get("disk") or {}
         rows.append(
             {
                 "job-name": inst.group,
@@ -103,13 +112,14 @@ def deployed_status(guid: str) -> list[dict]:
                 "ips": [ip.address for ip in inst.ip_addresses.all()],
                 "cid": vm.cid if vm else None,
                 "job_state": inst.state,
-                "load_avg": None,
-                "cpu": None,
-                "memory": None,
-                "swap": None,
-                "system_disk": None,
-                "ephemeral_disk": None,
-                "persistent_disk": None,
+                "load_avg": vitals.get("load"),
+                "cpu": vitals.get("cpu"),
+                "memory": vitals.get("mem"),
+                "swap": vitals.get("swap"),
+                "system_disk": disks.get("system"),
+                "ephemeral_disk": disks.get("ephemeral"),
+                "persistent_disk": disks.get("persistent"),
+                **{k: v for k, v in view.as_dict().items() if k != "vitals"},
             }
         )
     return rows
