@@ -178,7 +178,9 @@ def test_configure_import_apply_and_change(
     page.fill("#id_properties__greeting", "Hello from the browser")
     page.fill("#id_web__port", "70000")
     page.click("button.primary:has-text('Save')")
-    expect(page.locator("#field-web__port .errorlist")).to_have_text("must be between 1 and 65535")
+    expect(page.locator("#field-web__port .errorlist")).to_have_text(
+        "HTTP port must be between 1 and 65535."
+    )
     staged.refresh_from_db()
     assert ".properties.greeting" not in staged.values and ".web.port" not in staged.values
     page.fill("#id_web__port", "8080")

@@ -336,7 +336,8 @@ def test_collection_rows_errors_land_on_the_row_field(small):
     data.update({"properties__users-5-name": "ann", "properties__users-5-token": "t"})
     bound = post(small, "main", data, STORED)
     assert not bound.is_valid()
-    assert bound.errors["properties__users-5-name"] == ["must be unique (same as record 0)"]
+    # the second row shown repeats the first's name: rows are counted from 1, as shown
+    assert bound.errors["properties__users-5-name"] == ['must be unique: row 1 already uses "ann"']
     assert "properties__users-0-name" not in bound.errors
 
 

@@ -313,7 +313,7 @@ def test_collection_records_are_validated_field_by_field():
     )
     assert records[0] == {"name": "a", "port": 80, "tls": False}
     assert ("[1].port", "must be between 1 and 65535") in errors
-    assert ("[1].name", "must be unique (same as record 0)") in errors
+    assert ("[1].name", 'must be unique: row 1 already uses "a"') in errors
     assert ("[2].extra", "unknown field") in errors
     assert ("[2].name", "value is required") in errors
 

@@ -645,4 +645,6 @@ def test_collection_records_get_guids_and_keep_them(director_configured):
         services.set_properties(
             sp, {".properties.queues": {"value": [{"name": "a"}, {"name": "a"}]}}
         )
-    assert errors_of(exc) == {".properties.queues[1].name": ["must be unique (same as record 0)"]}
+    assert errors_of(exc) == {
+        ".properties.queues[1].name": ['must be unique: row 1 already uses "a"']
+    }

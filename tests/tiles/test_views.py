@@ -149,7 +149,7 @@ def test_invalid_value_shows_its_error_beside_the_field_and_saves_nothing(admin_
     page = response.content.decode()
     port = page[page.index('id="field-web__port"') :]
     port = port[: port.index("</div>\n")] + port[port.index("</div>\n") :][:400]
-    assert "must be between 1 and 65535" in port
+    assert "HTTP port must be between 1 and 65535." in port
     greeting = page[page.index('id="field-properties__greeting"') :][:1200]
     assert "The greeting cannot contain &lt; or &gt;." in greeting
     staged.refresh_from_db()
@@ -207,7 +207,12 @@ def test_collection_is_saved_with_rows(admin_client, staged):
         },
     )
     assert response.status_code == 422
-    assert "must be unique" in response.content.decode()
+    page = response.content.decode()
+    # On the second row's field, naming the row the operator sees (counted from 1).
+    field = page[page.index('id="field-properties__queues-1-name"') :][:1000]
+    assert "Queue name must be unique: row 1 already uses &quot;mail&quot;." in field
+    shown = re.findall(r'<ul class="errorlist"[^>]*>(.*?)</ul>', page, re.S)
+    assert len(shown) == 1 and "record" not in shown[0]  # one error, in the rows' words
     response = admin_client.post(
         form_url(staged, "queue_config"),
         {
@@ -257,7 +262,10 @@ def test_networks_pane_saves_assignment_and_shows_errors(admin_client, staged):
     response = admin_client.post(url, {"network": "default"})
     assert response.status_code == 422
     page = response.content.decode()
-    assert "is required" in page[page.index('id="field-singleton_availability_zone"') :][:800]
+    assert (
+        "Choose the availability zone of singleton jobs."
+        in (page[page.index('id="field-singleton_availability_zone"') :][:800])
+    )
     response = admin_client.post(
         url,
         {
@@ -269,6 +277,56 @@ def test_networks_pane_saves_assignment_and_shows_errors(admin_client, staged):
     assert response.status_code == 302
     staged.refresh_from_db()
     assert staged.network_and_azs["other_availability_zones"] == ["az1", "az2"]
+
+
+def test_networks_pane_puts_the_services_refusal_on_its_field(admin_client, staged):
+    setup_director(with_networks=False)
+    subnet = {
+        "iaas_identifier": "DC0_DVPG0",
+        "cidr": "10.0.0.0/24",
+        "gateway": "10.0.0.1",
+        "reserved_ip_ranges": "10.0.0.1-10.0.0.9",
+        "dns": "10.0.0.2",
+        "availability_zone_names": ["az1"],
+    }
+    director_tile.set_networks({"networks": [{"name": "narrow", "subnets": [subnet]}]})
+    url = reverse("product-networks", args=[staged.guid])
+    response = admin_client.post(
+        url,
+        {
+            "network": "narrow",
+            "singleton_availability_zone": "az1",
+            "other_availability_zones": ["az1", "az2"],
+        },
+    )
+    assert response.status_code == 422
+    page = response.content.decode()
+    field = page[page.index('id="field-network"') :][:1200]
+    assert "Network &#x27;narrow&#x27; has no subnet in availability zone &#x27;az2&#x27;." in field
+    form = page[page.index('id="pane"') : page.index('id="field-singleton_availability_zone"')]
+    assert "errorlist" not in form  # nothing above the fields
+    staged.refresh_from_db()
+    assert not staged.network_and_azs
+
+
+def test_resource_config_service_errors_land_on_the_jobs_field(staged):
+    from tiles.forms import ResourceConfigForm
+
+    template = services.product_template(staged)
+    jobs = [{"name": n, **j} for n, j in template.job_types.items()]
+    vm_types = [{"name": "small", "cpu": 1, "ram": 1024, "ephemeral_disk": 1024}]
+    form = ResourceConfigForm({"web__instances": "1"}, jobs=jobs, vm_types=vm_types, disk_sizes=[])
+    assert form.is_valid(), form.errors
+    form.add_job_errors(
+        {
+            "web/instance_type.id": ["'huge' is not in the VM type catalog"],
+            "web/instances": ["must be odd or zero"],
+            "worker/something_else": ["is wrong"],
+        }
+    )
+    assert form.errors["web__instance_type"] == ["'huge' is not in the VM type catalog"]
+    assert form.errors["web__instances"] == ["must be odd or zero"]
+    assert form.non_field_errors() == ["Worker: is wrong"]
 
 
 def test_resource_config_per_job(admin_client, staged):

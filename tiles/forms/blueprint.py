@@ -527,9 +527,11 @@ class TilePaneForm(forms.Form):
             msgs = message if isinstance(message, list | tuple) else [message]
             m = re.fullmatch(r"(.+?)\[(\d+)\]\.?(.*)", ref)
             target = None
+            where = ref  # what a message that lands on no field names, in words
             if m and m.group(1) in by_ref:
                 item = by_ref[m.group(1)]
                 pos, sub = int(m.group(2)), m.group(3).split(".")[0]
+                where = f"{item.spec.label}, row {pos + 1}"  # rows counted from 1, as shown
                 if pos < len(item.rows):
                     row = item.rows[pos]
                     target = f"{item.name}-{row.index}-{sub}"
@@ -538,6 +540,7 @@ class TilePaneForm(forms.Form):
                         target = cred[-1] if cred else None
             elif ref in by_ref:
                 item = by_ref[ref]
+                where = item.spec.label
                 target = item.name
                 if item.kind == "credential":
                     target = item.parts[-1].name
@@ -548,7 +551,7 @@ class TilePaneForm(forms.Form):
                 if target and target in self.fields:
                     self.add_error(target, str(msg))
                 else:
-                    self.add_error(None, f"{ref}: {msg}")
+                    self.add_error(None, f"{where}: {msg}")
 
     def _collection_errors(self) -> bool:
         return any(item.errors for item in self._all_items())

@@ -44,11 +44,14 @@ class NetworkAssignmentForm(forms.Form):
 
     def clean(self):
         cd = super().clean()
-        for name in ("singleton_availability_zone", "network"):
-            if not cd.get(name):
-                self.add_error(name, "is required")
+        if not cd.get("singleton_availability_zone"):
+            self.add_error(
+                "singleton_availability_zone", "Choose the availability zone of singleton jobs."
+            )
         if not cd.get("other_availability_zones"):
-            self.add_error("other_availability_zones", "choose at least one availability zone")
+            self.add_error("other_availability_zones", "Choose at least one availability zone.")
+        if not cd.get("network"):
+            self.add_error("network", "Choose the network.")
         return cd
 
 
@@ -138,22 +141,27 @@ class ResourceConfigForm(forms.Form):
         return out
 
     def add_job_errors(self, errors: Mapping[str, Any]) -> None:
-        """Errors keyed ``<job>/instances`` etc. go on the field; others on the form."""
+        """Errors keyed ``<job>/instances``, ``<job>/instance_type.id``,
+        ``<job>/persistent_disk.size_mb`` go on that job's field; others on the
+        form, naming the job."""
+        names = {"persistent_disk_mb": "persistent_disk", "size_mb": "persistent_disk"}
+        labels = {
+            r["job"]["name"]: r["job"].get("resource_label") or r["job"]["name"] for r in self.jobs
+        }
         for key, msgs in errors.items():
             msgs = msgs if isinstance(msgs, list | tuple) else [msgs]
             parts = [
                 p for p in re.split(r"[/.]", key) if p and p not in ("jobs", "resource_config")
             ]
             target = None
-            if len(parts) >= 2:
-                fname = {"persistent_disk_mb": "persistent_disk", "size_mb": "persistent_disk"}.get(
-                    parts[-1], parts[-1]
-                )
-                candidate = f"{parts[-2]}__{fname}"
+            job = parts[0] if parts else ""
+            for part in parts[1:]:
+                candidate = f"{job}__{names.get(part, part)}"
                 if candidate in self.fields:
                     target = candidate
+                    break
             for m in msgs:
-                self.add_error(target, m if target else f"{key}: {m}")
+                self.add_error(target, m if target else f"{labels.get(job, key)}: {m}")
 
 
 ERRAND_CHOICES = [

@@ -18,6 +18,7 @@ from tiles.properties.base import (
     configurable,
     default,
     is_empty,
+    is_secret,
     optional,
     validate,
 )
@@ -39,15 +40,13 @@ class CollectionType(PropertyType):
         # Records are checked field by field, each against its own blueprint.
         records, errors = validate_collection(bp, value, ctx, check_constraints=check_constraints)
         if errors:
-            path, msg = errors[0]
-            raise PropertyError(f"{path}: {msg}" if path else msg)
+            raise PropertyError(_first_error(errors))
         return records
 
     def coerce(self, bp, value, ctx):
         records, errors = validate_collection(bp, value, ctx, check_constraints=False)
         if errors:
-            path, msg = errors[0]
-            raise PropertyError(f"{path}: {msg}" if path else msg)
+            raise PropertyError(_first_error(errors))
         return records
 
     def default(self, bp):
@@ -56,9 +55,29 @@ class CollectionType(PropertyType):
             return None
         records, errors = validate_collection(bp, raw, NO_CONTEXT, check_constraints=False)
         if errors:
-            path, msg = errors[0]
-            raise PropertyError(f"{path}: {msg}")
+            raise PropertyError(_first_error(errors))
         return records
+
+
+def row_words(path: str) -> str:
+    """A record path in the form's words, rows counted from 1: ``[1].name`` -> ``row 2, name``."""
+    head, _, field = path.partition("].")
+    if head.startswith("[") and head[1:].rstrip("]").isdigit():
+        row = f"row {int(head[1:].rstrip(']')) + 1}"
+        return f"{row}, {field}" if field else row
+    return path
+
+
+def _first_error(errors: list[tuple[str, str]]) -> str:
+    path, msg = errors[0]
+    return f"{row_words(path)}: {msg}" if path else msg
+
+
+def _shown(value: Any) -> str:
+    """A record's value as the operator typed it, quoted: ``"web"``, ``"8080"``."""
+    if isinstance(value, bool):
+        return '"true"' if value else '"false"'
+    return f'"{value}"'
 
 
 def unwrap_field(value: Any) -> Any:
@@ -128,11 +147,17 @@ def validate_collection(
         records.append(out)
     for name, fbp in fields.items():
         if fbp.get("unique") and check_constraints:
+            # Rows are counted from 1, as the form shows them.
             seen: dict[str, int] = {}
             for i, rec in enumerate(records):
                 key = repr(rec.get(name))
                 if name in rec and key in seen:
-                    errors.append((f"[{i}].{name}", f"must be unique (same as record {seen[key]})"))
+                    first = seen[key] + 1
+                    if is_secret(fbp) or isinstance(rec[name], Mapping | list):  # no secret echoed
+                        msg = f"must be unique: row {first} has the same value"
+                    else:
+                        msg = f"must be unique: row {first} already uses {_shown(rec[name])}"
+                    errors.append((f"[{i}].{name}", msg))
                 seen.setdefault(key, i)
     return records, errors
 

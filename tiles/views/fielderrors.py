@@ -15,7 +15,10 @@ with the path said in words (``Network infra, subnet 1: ...``).
   Create Networks panes; each row dict (as the page re-renders it) gets
   ``errors`` by field, and the rest is returned for the top of the form;
 - ``form_errors(form, errors, prefix)``: a Django form (vCenter Config,
-  Director Config): on the field named by the path's last part.
+  Director Config): on the field named by the path's last part;
+- ``field_sentences(form)``: a bound Django form's field errors (a tile
+  pane's, Resource Config's) rewritten as sentences led by the field's
+  label (``Queue name must be unique: row 1 already uses "mail".``).
 """
 
 from __future__ import annotations
@@ -180,3 +183,25 @@ def form_errors(form, errors: Mapping[str, list[str]]) -> None:
                 form.add_error(field, sentence(str(form.fields[field].label or label_of(field)), m))
             else:
                 form.add_error(None, sentence(describe(key), m))
+
+
+def field_sentences(form, labels: Mapping[str, str] | None = None) -> None:
+    """Each field error of a bound, validated Django form as a sentence after its label.
+
+    ``labels`` overrides a field's label (``""``: the message says it alone).
+    Django's own messages (``Enter a whole number.``) are sentences already and stay."""
+    errors = form.errors
+    for name in list(errors):
+        if name == "__all__" or name not in form.fields:
+            continue
+        if labels is not None and name in labels:
+            label = labels[name]
+        else:
+            label = str(form.fields[name].label or label_of(name))
+        lines = []
+        for msg in errors[name]:
+            text = str(msg)
+            if text.startswith("value ") and _PREDICATE.match(text[6:]):
+                text = text[6:]  # "value is required" -> "Port is required."
+            lines.append(sentence(label, text))
+        errors[name] = form.error_class(lines)

@@ -34,6 +34,7 @@ from tiles.formspec import FormSpec, build_form_spec, build_form_specs
 from tiles.models import StagedProduct
 from tiles.services import versions
 
+from . import fielderrors
 from .common import _error_lines, _staged_or_404, writer_required
 
 
@@ -91,6 +92,19 @@ def _product_menu(staged: StagedProduct, current: str) -> list[dict]:
     for item in menu:
         item["active"] = item["key"] == current
     return menu
+
+
+def _network_errors(form, errors) -> None:
+    """The service's errors on the Assign AZs and Networks field they name
+    (``other_availability_zones/1`` -> Balance other jobs in); the rest above
+    the form, the path in words."""
+    for key, msgs in errors.items():
+        field = key.split("/", 1)[0]
+        for m in msgs:
+            if field in form.fields:
+                form.add_error(field, m)
+            else:
+                form.add_error(None, fielderrors.sentence(fielderrors.describe(key), m))
 
 
 def _posted_version(request) -> int | None:
@@ -184,6 +198,8 @@ def product_form(request, guid, form_name):
             form.quiet()
             messages.info(request, "Not saved yet: fill in the fields shown, then Save.")
         status = 200 if form.rerender_only else 422
+        if status == 422:
+            fielderrors.field_sentences(form)
         # Still the version the operator read: what they type next is based on that read.
         version = request.POST.get("version", version)
     else:
@@ -262,14 +278,14 @@ def product_networks(request, guid):
                 )
                 status = 409
             except ServiceError as exc:
-                for key, msgs in exc.errors.items():
-                    for m in msgs:
-                        form.add_error(key if key in form.fields else None, m)
+                _network_errors(form, exc.errors)
             else:
                 messages.success(request, "Assign AZs and Networks: saved.")
                 return redirect(request.path)
         if status == 422:
             version = request.POST.get("version", version)
+            # The form's own messages are sentences; the service's follow no label.
+            fielderrors.field_sentences(form, labels=dict.fromkeys(form.fields, ""))
     else:
         form = NetworkAssignmentForm(initial=na, azs=azs, networks=networks)
         status = 200
@@ -339,6 +355,8 @@ def product_resources(request, guid):
                     return redirect(request.path)
                 form.add_job_errors(errors)
                 version = request.POST.get("version", version)
+        if status == 422:
+            fielderrors.field_sentences(form)
     else:
         form = stored_form(staged)
         status = 200
