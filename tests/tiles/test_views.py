@@ -139,6 +139,41 @@ def test_product_page_lists_panes_with_marks(admin_client, staged):
     assert re.search(r'class="active done"[^>]*>App Settings', menu)
 
 
+def menu_marks(admin_client, staged) -> dict[str, str]:
+    page = admin_client.get(reverse("product-resources", args=[staged.guid])).content.decode()
+    start = page.index('aria-label="Settings"')
+    menu = page[start : page.index("</nav>", start)]
+    return {
+        label: ("done" if "done" in cls.split() else "todo")
+        for cls, label in re.findall(r'<a href="[^"]*" class="([^"]*)"[^>]*>([^<]+)</a>', menu)
+    }
+
+
+def test_a_pane_is_ticked_only_while_what_it_holds_is_complete(admin_client, staged):
+    setup_director()
+    marks = menu_marks(admin_client, staged)
+    assert marks["Assign AZs and Networks"] == "todo"
+    services.set_networks_and_azs(
+        staged,
+        {
+            "singleton_availability_zone": "az1",
+            "other_availability_zones": ["az2"],
+            "network": "default",
+        },
+    )
+    services.set_resource_config(staged, "web", instance_type="small")
+    marks = menu_marks(admin_client, staged)
+    assert (marks["Assign AZs and Networks"], marks["Resource Config"]) == ("done", "done")
+    # The Director tile drops az2 from the network and the VM type web names: no tick.
+    subnet = director_tile.get_networks()["networks"][0]["subnets"][0]
+    subnet["availability_zone_names"] = ["az1"]
+    director_tile.set_networks({"networks": [{"name": "default", "subnets": [subnet]}]})
+    director_tile.set_vm_types([{"name": "tiny", "cpu": 1, "ram": 512, "ephemeral_disk": 1024}])
+    marks = menu_marks(admin_client, staged)
+    assert (marks["Assign AZs and Networks"], marks["Resource Config"]) == ("todo", "todo")
+    assert marks["App Settings"] == "done"
+
+
 def test_invalid_value_shows_its_error_beside_the_field_and_saves_nothing(admin_client, staged):
     before = dict(staged.values)
     response = admin_client.post(

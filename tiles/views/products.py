@@ -16,82 +16,23 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from opsconsole.auth import can_write
 from opsconsole.errors import Conflict, ServiceError
 from tiles import director_tile, services
-from tiles import properties as props
 from tiles.forms import (
-    Catalogs,
     ErrandsForm,
     NetworkAssignmentForm,
     ResourceConfigForm,
     TilePaneForm,
 )
-from tiles.formspec import FormSpec, build_form_spec, build_form_specs
-from tiles.models import StagedProduct
+from tiles.formspec import build_form_spec
 from tiles.services import versions
 
 from . import fielderrors
 from .common import _error_lines, _staged_or_404, writer_required
-
-
-def _catalogs() -> Catalogs:
-    return Catalogs(
-        vm_types=[v["name"] for v in director_tile.vm_types()],
-        disk_types=[d["name"] for d in director_tile.disk_types()],
-        availability_zones=[a["name"] for a in director_tile.list_availability_zones()],
-    )
-
-
-def _pane_complete(spec: FormSpec, missing: list[str]) -> bool:
-    refs = [f.reference for f in spec.fields]
-    return not any(m == r or m.startswith((f"{r}.", f"{r}[")) for m in missing for r in refs)
-
-
-def _product_menu(staged: StagedProduct, current: str) -> list[dict]:
-    template = services.product_template(staged)
-    missing = props.completeness(template, staged.all_values())
-    na = staged.network_and_azs or {}
-    menu = [
-        {
-            "key": "networks",
-            "label": "Assign AZs and Networks",
-            "url": reverse("product-networks", args=[staged.guid]),
-            "done": bool(na.get("network") and na.get("singleton_availability_zone")),
-        }
-    ]
-    for spec in build_form_specs(template):
-        menu.append(
-            {
-                "key": f"form:{spec.name}",
-                "label": spec.label,
-                "url": reverse("product-form", args=[staged.guid, spec.name]),
-                "done": _pane_complete(spec, missing),
-            }
-        )
-    if services.get_errands(staged):
-        menu.append(
-            {
-                "key": "errands",
-                "label": "Errands",
-                "url": reverse("product-errands", args=[staged.guid]),
-                "done": True,
-            }
-        )
-    menu.append(
-        {
-            "key": "resources",
-            "label": "Resource Config",
-            "url": reverse("product-resources", args=[staged.guid]),
-            "done": True,
-        }
-    )
-    for item in menu:
-        item["active"] = item["key"] == current
-    return menu
+from .product_menu import catalogs, product_menu
 
 
 def _network_errors(form, errors) -> None:
@@ -135,7 +76,7 @@ def _product_page(request, staged, current, template_name, context, status=200):
     ctx = {
         "staged": staged,
         "label": staged.product.label or staged.product.name,
-        "menu": _product_menu(staged, current),
+        "menu": product_menu(staged, current),
         "can_write": can_write(request.user),
         "manifest_errors": _manifest_errors(staged),
         **context,
@@ -146,7 +87,7 @@ def _product_page(request, staged, current, template_name, context, status=200):
 def product(request, guid):
     """The tile page opens on its first pane, as Ops Manager's does."""
     staged = _staged_or_404(guid)
-    return redirect(_product_menu(staged, "")[0]["url"])
+    return redirect(product_menu(staged, "")[0]["url"])
 
 
 @require_http_methods(["GET", "POST"])
@@ -159,7 +100,7 @@ def product_form(request, guid, form_name):
     except KeyError:
         raise Http404(f"{staged.guid} has no form {form_name}") from None
     values = staged.all_values()
-    kw = {"catalogs": _catalogs(), "url": request.path}
+    kw = {"catalogs": catalogs(), "url": request.path}
     refs = [f.reference for f in spec.fields]
     version = versions.version(staged, versions.properties_part(refs))
     fragment = request.GET.get("fragment")
