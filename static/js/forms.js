@@ -94,7 +94,8 @@
 })();
 
 // A form the operator changed asks before the page is left without saving.
-// Saving (submitting it) ends that; so does a successful htmx save of it.
+// Adding or removing a row counts as a change. Saving (submitting it) ends
+// that; so does a successful htmx save of it.
 // Forms marked data-no-unsaved-warning, and forms without editable fields
 // (buttons only), never ask.
 (() => {
@@ -125,6 +126,16 @@
     const verb = event.detail.requestConfig && event.detail.requestConfig.verb;
     if (form && form.tagName === "FORM" && event.detail.successful && verb && verb !== "get") {
       form.dataset.unsaved = "";
+    }
+  });
+  // Adding or removing a row (a button inside the form that swaps rows in or
+  // out with htmx) is a change too, before anything is typed into the row.
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const el = event.detail && event.detail.elt;
+    const swap = el && el.getAttribute && el.getAttribute("hx-swap");
+    const form = el && el.closest && el.closest("form");
+    if ((swap === "beforeend" || swap === "delete") && el.tagName === "BUTTON" && watched(form)) {
+      form.dataset.unsaved = "1";
     }
   });
   window.addEventListener("beforeunload", (event) => {
