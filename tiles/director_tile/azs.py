@@ -17,6 +17,7 @@ from tiles.models import DirectorConfig, StagedProduct
 
 from .checks import VCenterCheck
 from .common import _err, _raise, _write, get_director
+from .rows import row_name, save_rows, sub_rows
 
 DRS_RULES = ("MUST", "SHOULD")
 
@@ -27,14 +28,9 @@ def list_availability_zones() -> list[dict]:
 
 
 def _normalize_az(az: Any, path: str, errors: dict, existing: Mapping[str, dict]) -> dict | None:
-    if not isinstance(az, Mapping):
-        _err(errors, path, "must be a map with name and clusters")
+    name = row_name(az, path, errors, "must be a map with name and clusters")
+    if name is None:
         return None
-    name = az.get("name")
-    if not isinstance(name, str) or not name.strip():
-        _err(errors, f"{path}/name", "is required")
-        return None
-    name = name.strip()
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
         _err(errors, f"{path}/name", "may only hold letters, digits, '_', '-' and '.'")
     path = f"availability_zones/{name}"
@@ -47,15 +43,14 @@ def _normalize_az(az: Any, path: str, errors: dict, existing: Mapping[str, dict]
                 "host_group": az.get("host_group"),
             }
         ]
-    if not isinstance(clusters_in, list) or not clusters_in:
-        _err(errors, f"{path}/clusters", "at least one cluster is required")
-        clusters_in = []
     clusters = []
-    for i, c in enumerate(clusters_in):
-        cp = f"{path}/clusters/{i}"
-        if not isinstance(c, Mapping):
-            _err(errors, cp, "must be a map with cluster, res_pool and host_group")
-            continue
+    for cp, c in sub_rows(
+        clusters_in,
+        f"{path}/clusters",
+        errors,
+        required="at least one cluster is required",
+        not_a_map="must be a map with cluster, res_pool and host_group",
+    ):
         cname = c.get("cluster")
         if not isinstance(cname, str) or not cname.strip():
             _err(errors, f"{cp}/cluster", "is required")
@@ -92,27 +87,29 @@ def set_availability_zones(
 
     ``check``: clusters and resource pools are checked against vCenter first."""
     d = get_director()
-    errors: dict[str, list[str]] = {}
     if not isinstance(azs, list):
         raise ServiceError({"availability_zones": ["must be a list"]})
     existing = {az["name"]: az for az in d.availability_zones}
-    out, seen = [], set()
-    for i, az in enumerate(azs):
-        n = _normalize_az(az, f"availability_zones/{i}", errors, existing)
-        if n is None:
-            continue
-        if n["name"] in seen:
-            _err(errors, f"availability_zones/{n['name']}/name", "is defined twice")
-        seen.add(n["name"])
-        out.append(n)
-    if check is not None:
-        errors.update(check.availability_zones(out))
-    removed = set(existing) - seen
-    if removed:
-        _check_azs_unused(removed, d, errors)
-    _raise(errors)
-    _write(d, {"availability_zones": out}, "availability_zones", user, version)
-    return out
+
+    def normalize(az: Any, i: int, errors: dict) -> dict | None:
+        return _normalize_az(az, f"availability_zones/{i}", errors, existing)
+
+    def validate(out: list[dict], removed: set[str], errors: dict) -> None:
+        if check is not None:
+            errors.update(check.availability_zones(out))
+        if removed:
+            _check_azs_unused(removed, d, errors)
+
+    return save_rows(
+        d,
+        "availability_zones",
+        azs,
+        normalize,
+        existing,
+        validate=validate,
+        user=user,
+        version=version,
+    )
 
 
 def _check_azs_unused(removed: set[str], d: DirectorConfig, errors: dict) -> None:

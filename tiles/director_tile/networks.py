@@ -19,6 +19,7 @@ from tiles.models import StagedProduct
 
 from .checks import VCenterCheck
 from .common import _csv, _err, _raise, _write, get_director
+from .rows import row_name, save_rows, sub_rows
 
 
 def get_networks() -> dict:
@@ -51,26 +52,18 @@ def _ip_entries(text: Any, path: str, errors: dict) -> list[tuple[int, int, str]
 def _normalize_network(
     net: Any, i: int, az_names: set[str], existing: Mapping[str, dict], errors: dict
 ) -> dict | None:
-    path = f"networks/{i}"
-    if not isinstance(net, Mapping):
-        _err(errors, path, "must be a map with name and subnets")
+    name = row_name(net, f"networks/{i}", errors, "must be a map with name and subnets")
+    if name is None:
         return None
-    name = net.get("name")
-    if not isinstance(name, str) or not name.strip():
-        _err(errors, f"{path}/name", "is required")
-        return None
-    name = name.strip()
     path = f"networks/{name}"
-    subnets_in = net.get("subnets")
-    if not isinstance(subnets_in, list) or not subnets_in:
-        _err(errors, f"{path}/subnets", "at least one subnet is required")
-        subnets_in = []
     subnets = []
-    for j, sn in enumerate(subnets_in):
-        sp = f"{path}/subnets/{j}"
-        if not isinstance(sn, Mapping):
-            _err(errors, sp, "must be a map")
-            continue
+    for sp, sn in sub_rows(
+        net.get("subnets"),
+        f"{path}/subnets",
+        errors,
+        required="at least one subnet is required",
+        not_a_map="must be a map",
+    ):
         out: dict[str, Any] = {}
         ident = sn.get("iaas_identifier")
         if not isinstance(ident, str) or not ident.strip():
@@ -154,20 +147,38 @@ def set_networks(
     d = get_director()
     if not isinstance(data, Mapping) or not isinstance(data.get("networks"), list):
         raise ServiceError({"networks": ["must be a list of networks"]})
-    errors: dict[str, list[str]] = {}
     az_names = {a["name"] for a in d.availability_zones}
     existing = {n["name"]: n for n in (d.networks or {}).get("networks", [])}
-    nets, seen = [], set()
-    for i, net in enumerate(data["networks"]):
-        n = _normalize_network(net, i, az_names, existing, errors)
-        if n is None:
-            continue
-        if n["name"] in seen:
-            _err(errors, f"networks/{n['name']}/name", "is defined twice")
-        seen.add(n["name"])
-        nets.append(n)
-    if check is not None:
-        errors.update(check.networks(nets))
+    icmp = data.get("icmp_checks_enabled", False)
+
+    def normalize(net: Any, i: int, errors: dict) -> dict | None:
+        return _normalize_network(net, i, az_names, existing, errors)
+
+    def validate(nets: list[dict], removed: set[str], errors: dict) -> None:
+        if check is not None:
+            errors.update(check.networks(nets))
+        _check_no_overlap(nets, errors)
+        if removed:
+            _check_networks_unused(removed, errors)
+        if not isinstance(icmp, bool):
+            _err(errors, "icmp_checks_enabled", "must be true or false")
+
+    save_rows(
+        d,
+        "networks",
+        data["networks"],
+        normalize,
+        existing,
+        validate=validate,
+        value=lambda nets: {"icmp_checks_enabled": bool(icmp), "networks": nets},
+        user=user,
+        version=version,
+    )
+    return get_networks()
+
+
+def _check_no_overlap(nets: list[dict], errors: dict) -> None:
+    """No two subnets, of one network or of two, share an address."""
     cidrs: list[tuple[ipaddress._BaseNetwork, str]] = []
     for n in nets:
         for j, sn in enumerate(n["subnets"]):
@@ -179,19 +190,13 @@ def set_networks(
                 if net.version == other.version and net.overlaps(other):
                     _err(errors, f"{where}/cidr", f"{net} overlaps {other} ({other_where})")
             cidrs.append((net, where))
-    removed = set(existing) - seen
-    if removed:
-        for sp in StagedProduct.objects.only("guid", "network_and_azs"):
-            na = sp.network_and_azs or {}
-            for nn in {na.get("network"), na.get("service_network")} & removed:
-                _err(errors, f"networks/{nn}", f"is assigned to {sp.guid}")
-    icmp = data.get("icmp_checks_enabled", False)
-    if not isinstance(icmp, bool):
-        _err(errors, "icmp_checks_enabled", "must be true or false")
-    _raise(errors)
-    value = {"icmp_checks_enabled": bool(icmp), "networks": nets}
-    _write(d, {"networks": value}, "networks", user, version)
-    return get_networks()
+
+
+def _check_networks_unused(removed: set[str], errors: dict) -> None:
+    for sp in StagedProduct.objects.only("guid", "network_and_azs"):
+        na = sp.network_and_azs or {}
+        for nn in {na.get("network"), na.get("service_network")} & removed:
+            _err(errors, f"networks/{nn}", f"is assigned to {sp.guid}")
 
 
 def get_network_and_az() -> dict:
