@@ -28,6 +28,14 @@ deleted before the stage ends.
 A packaging script that fails fails the deploy with the agent's message
 (the script's exit code and the tail of its output), also written to the
 task's debug log.
+
+Two deploys (two workers) that need the same package for the same stemcell
+compile it once: compiling a requirement holds the database lock
+``lock:compile:<package>:<key>`` (``director.locks``, BOSH's compile lock),
+taken before the compilation VM is made. The other deploy waits for the
+lock (its task stays cancellable), then finds the compiled package and uses
+it. The lock is renewed by the holding task's checkpoint thread, so a
+worker killed mid-compile holds it only until it expires.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import hashlib
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +53,7 @@ from typing import Any
 
 from django.db import IntegrityError, close_old_connections, connection, transaction
 
+from director import locks
 from director.blobstore import blobstore, new_blob_id
 from director.models import CompiledPackage, Instance, IpAddress, ReleasePackage, Vm
 from director.planning import (
@@ -174,6 +184,49 @@ def find_compiled(req: Requirement) -> CompiledPackage | None:
     ).first()
 
 
+#: How often a deploy waiting for another one's compilation looks again (and checks cancel).
+COMPILE_LOCK_RETRY = 1.0
+
+
+def compile_lock_name(req: Requirement) -> str:
+    """``lock:compile:<package>:<sha1 of fingerprint, stemcell and dependency key>``."""
+    key = "\0".join(
+        (
+            req.package.fingerprint or req.package.version,
+            req.stemcell.os,
+            req.stemcell.version,
+            req.dependency_key_sha1,
+        )
+    )
+    return f"lock:compile:{req.package.name[:150]}:{hashlib.sha1(key.encode()).hexdigest()}"
+
+
+@contextmanager
+def compile_lock(req: Requirement, ctx: Any) -> Iterator[CompiledPackage | None]:
+    """Hold ``req``'s compile lock (waiting while another task holds it); yields the
+    compiled package if one exists by then (the other task compiled it), else None."""
+    name = compile_lock_name(req)
+    waited, holder = False, None
+    while True:
+        try:
+            held = locks.acquire(name, ctx, timeout=0)
+            break
+        except locks.LockHeld as exc:
+            if not waited or exc.task_id != holder:
+                who = f"task {exc.task_id}" if exc.task_id else "another operation"
+                ctx.debug(f"{req.label} is being compiled by {who}: waiting for it")
+            waited, holder = True, exc.task_id
+            ctx.checkpoint()
+            time.sleep(COMPILE_LOCK_RETRY)
+    try:
+        row = find_compiled(req)
+        if row is not None:
+            ctx.debug(f"{req.label} was compiled meanwhile (build {row.build}): using it")
+        yield row
+    finally:
+        locks.release(held, ctx)
+
+
 def _ref(row: CompiledPackage) -> dict:
     return {
         "name": row.name,
@@ -299,11 +352,14 @@ class Compiler:
     # -- one package -------------------------------------------------------------------
 
     def compile_one(self, req: Requirement) -> None:
+        with compile_lock(req, self.run.ctx) as row:  # a parallel deploy may compile it
+            if row is not None:
+                req.compiled = _ref(row)
+                return
+            self._compile_locked(req)
+
+    def _compile_locked(self, req: Requirement) -> None:
         ctx = self.run.ctx
-        row = find_compiled(req)  # a parallel deploy may have compiled it meanwhile
-        if row is not None:
-            req.compiled = _ref(row)
-            return
         previous = (
             CompiledPackage.objects.filter(
                 fingerprint=req.package.fingerprint or req.package.version,
@@ -361,7 +417,7 @@ class Compiler:
                     blobstore_id=blob_id,
                     sha1=sha1,
                 )
-        except IntegrityError:  # compiled by a parallel deploy: theirs is as good
+        except IntegrityError:  # a holder whose lock expired under it compiled it too
             store.delete(blob_id)
             row = find_compiled(req)
             if row is None:
@@ -474,37 +530,46 @@ class Compiler:
 
     def _reserve_ip(self, instance: Instance, network: str, az: str | None) -> NetworkReservation:
         """The lowest address of the compilation network free of every reservation and of
-        every address the deploy's plan hands out."""
+        every address the deploy's plan hands out. An address a parallel deploy reserved
+        between the look and the insert (the unique row refuses it) is skipped."""
 
         run = self.run
         networks = parse_networks(run.prepared.cloud_config.get("networks"))
+        lost: dict[str, str] = {}
         with self.ip_lock:
-            taken = ips_in_use()
-            for p in run.prepared.plan.all_instance_plans():
-                for n in p.desired.networks if p.desired else ():
-                    if n.ip:
-                        taken.setdefault(n.ip, f"instance {p.label} of this deploy")
-            allocator = IpAllocator(
-                networks,
-                deployment=run.name,
-                ips_in_use=taken,
-                director_ips=run.prepared.options.director_ips,
-            )
-            (reservation,) = allocator.allocate_dynamic_many(
-                network,
-                az,
-                [Holder(instance.uuid, instance.group)],
-                group=instance.group,
-                path="compilation/network",
-            )
-            if reservation.ip:
-                IpAddress.objects.create(
-                    address=reservation.ip,
-                    network_name=reservation.network,
-                    static=False,
-                    instance=instance,
-                    task_id=run.ctx.task_id,
+            while True:
+                taken = {**ips_in_use(), **lost}
+                for p in run.prepared.plan.all_instance_plans():
+                    for n in p.desired.networks if p.desired else ():
+                        if n.ip:
+                            taken.setdefault(n.ip, f"instance {p.label} of this deploy")
+                allocator = IpAllocator(
+                    networks,
+                    deployment=run.name,
+                    ips_in_use=taken,
+                    director_ips=run.prepared.options.director_ips,
                 )
+                (reservation,) = allocator.allocate_dynamic_many(
+                    network,
+                    az,
+                    [Holder(instance.uuid, instance.group)],
+                    group=instance.group,
+                    path="compilation/network",
+                )
+                if not reservation.ip:
+                    break
+                try:
+                    with transaction.atomic():
+                        IpAddress.objects.create(
+                            address=reservation.ip,
+                            network_name=reservation.network,
+                            static=False,
+                            instance=instance,
+                            task_id=run.ctx.task_id,
+                        )
+                    break
+                except IntegrityError:
+                    lost[reservation.ip] = "a parallel deploy"
         return NetworkReservation(
             reservation.network,
             reservation.ip,
