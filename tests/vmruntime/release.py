@@ -4,7 +4,8 @@
   that compiles it with BOSH's ``BOSH_INSTALL_TARGET``;
 * a rendered templates archive (what the director renders per instance) for
   the jobs ``ticker`` (a monit file, a ctl script starting ``hello`` as a
-  long-running process with a rendered greeting, a dynamic drain script and a
+  long-running process with a rendered greeting, a drain script that records its
+  arguments and environment and asks once for dynamic drain, and a
   pre-start script) and the errands ``smoke`` (exit 0) and ``broken`` (exit 3).
 """
 
@@ -59,7 +60,8 @@ esac
 DRAIN = """#!/bin/bash
 count_file=/var/vcap/data/ticker/drain_count
 n=$(cat $count_file 2>/dev/null || echo 0)
-echo "$n $* state=$BOSH_JOB_STATE next=$BOSH_JOB_NEXT_STATE" >> /var/vcap/sys/log/ticker/drain.log
+echo "$n $* state=${BOSH_JOB_STATE-unset} next=${BOSH_JOB_NEXT_STATE-unset} path=$PATH" \
+  >> /var/vcap/sys/log/ticker/drain.log
 echo $((n + 1)) > $count_file
 if [ "$n" = 0 ]; then echo -1; else echo 0; fi
 """

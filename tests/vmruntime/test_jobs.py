@@ -101,20 +101,86 @@ def test_errands_return_their_real_output_and_exit_code(deployed):
         vm.client.run_errand("nothing")
 
 
-def test_dynamic_drain_and_lifecycle_scripts(deployed, vm_runtime):
+def drain_log(root) -> list[str]:
+    """What ``ticker``'s drain script recorded, one line per run: its run number, argv,
+    ``BOSH_JOB_STATE``, ``BOSH_JOB_NEXT_STATE`` (``unset`` when absent) and PATH."""
+    return (root / "sys" / "log" / "ticker" / "drain.log").read_text().splitlines()
+
+
+def test_drain_update_passes_the_changes_then_drains_dynamically(deployed, vm_runtime):
     vm, spec, _ = deployed(ip="10.0.0.24")
     root = vm_runtime.root(vm.cid)
-    new_spec = dict(spec, configuration_hash="changed", persistent_disk=1024)
+    hello = dict(spec["packages"]["hello"], sha1="0" * 40)  # a new build of hello
+    extra = {"name": "extra", "version": "1", "sha1": "1" * 40, "blobstore_id": "x"}
+    new_spec = dict(
+        spec,
+        configuration_hash="changed",
+        persistent_disk=1024,
+        packages={"hello": hello, "extra": extra},
+    )
     assert vm.client.drain("update", new_spec) == 0
-    lines = (root / "sys" / "log" / "ticker" / "drain.log").read_text().splitlines()
-    assert lines[0].startswith("0 job_unchanged hash_changed state=")
-    assert 'next={"persistent_disk": 1024}' in lines[0]
-    assert lines[1].startswith("1 job_check_status hash_unchanged")  # asked again after -1
+    first, second = drain_log(root)
+    # job change, hash change, then the new or changed packages, sorted
+    assert first == (
+        '0 job_changed hash_changed extra hello state={"persistent_disk":0} '
+        'next={"persistent_disk":1024} path=/usr/sbin:/usr/bin:/sbin:/bin'
+    )
+    # it printed -1: asked again (after 1 s) about its status, without the next state
+    assert second == (
+        '1 job_check_status hash_unchanged state={"persistent_disk":0} next=unset '
+        "path=/usr/sbin:/usr/bin:/sbin:/bin"
+    )
     assert vm.client.get_state()["job_state"] == "failing"  # unmonitored until stopped
     with pytest.raises(
         AgentTaskFailed, match="1 of 1 pre-start scripts failed. Failed Jobs: ticker"
     ):
         vm.client.run_script("pre-start", {"env": {"PRE_START_EXIT": "4"}})
+
+    # the same configuration and packages: nothing changed but the job is still "changed"
+    # (bosh-agent says job_unchanged never; job_new only to a VM without jobs)
+    assert vm.client.drain("update", spec) == 0
+    assert drain_log(root)[2].startswith("2 job_changed hash_unchanged state=")
+
+
+def test_drain_shutdown_announces_it_and_passes_job_shutdown(deployed, vm_runtime, hm):
+    vm, spec, _ = deployed(ip="10.0.0.28")
+    root = vm_runtime.root(vm.cid)
+    asked_at = time.time()
+    assert vm.client.drain("shutdown") == 0
+    first, second = drain_log(root)
+    assert first == (
+        '0 job_shutdown hash_unchanged state={"persistent_disk":0} next=unset '
+        "path=/usr/sbin:/usr/bin:/sbin:/bin"
+    )
+    assert second.startswith("1 job_check_status hash_unchanged ")
+    wait_for(lambda: hm.of("shutdown", vm.agent_id, since=asked_at), what="hm.agent.shutdown")
+
+    # a shutdown with the next spec (the disk goes away): still job_shutdown hash_unchanged
+    # and no packages, but the script sees the next state
+    gone = dict(spec, persistent_disk=0, configuration_hash="other", packages={})
+    assert vm.client.drain("shutdown", dict(spec, persistent_disk=2048)) == 0
+    assert drain_log(root)[2] == (
+        '2 job_shutdown hash_unchanged state={"persistent_disk":0} '
+        'next={"persistent_disk":2048} path=/usr/sbin:/usr/bin:/sbin:/bin'
+    )
+    assert vm.client.drain("shutdown", gone) == 0
+    assert drain_log(root)[3] == (
+        '3 job_shutdown hash_unchanged state={"persistent_disk":0} '
+        'next={"persistent_disk":0} path=/usr/sbin:/usr/bin:/sbin:/bin'
+    )
+
+    # the director's old dynamic drain ("status") is the agent's business now
+    with pytest.raises(AgentTaskFailed, match="Unexpected call with drain type 'status'"):
+        vm.client.drain("status")
+    assert len(drain_log(root)) == 4
+
+
+def test_a_drain_script_that_prints_no_integer_fails_the_drain(deployed, vm_runtime):
+    vm, _, _ = deployed(ip="10.0.0.29")
+    script = vm_runtime.root(vm.cid) / "jobs" / "ticker" / "bin" / "drain"
+    script.write_text("#!/bin/bash\necho draining\necho 0\n")
+    with pytest.raises(AgentTaskFailed, match="ticker: it did not return a signed integer"):
+        vm.client.drain("shutdown")
 
 
 def test_fetch_logs_uploads_a_tgz_of_the_job_logs(deployed, blob_server):
