@@ -508,6 +508,7 @@ OPS = [
     Op("get", f"{T}/errands"),
     Op("put", f"{T}/errands", [{"errands": [{"name": "check", "post_deploy": False}]}]),
     Op("get", f"{T}/jobs"),
+    Op("get", f"{T}/resources"),
     Op("get", f"{T}/jobs/{{job_guid}}/resource_config"),
     Op(
         "put",

@@ -6,7 +6,7 @@ mounts ``director_diff`` before ``director/`` so it is found first.
 
 from django.urls import path
 
-from . import views
+from . import resources, views
 
 #: Mounted at /api/v0/director/diff by opsconsole/urls.py, ahead of the director API.
 director_diff = path("director/diff", views.director_diff, name="api-director-diff")
@@ -25,6 +25,7 @@ urlpatterns = [
         name="api-networks-and-azs",
     ),
     path("staged/products/<str:guid>/jobs", views.jobs, name="api-jobs"),
+    path("staged/products/<str:guid>/resources", resources.resources, name="api-resources"),
     path(
         "staged/products/<str:guid>/jobs/<str:job_guid>/resource_config",
         views.resource_config,

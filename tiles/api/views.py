@@ -40,6 +40,8 @@ from tiles.models import DIRECTOR_PRODUCT_NAME
 from tiles.services import versions
 from tiles.services.diffs import redact, secret_strings
 
+from . import resources
+
 #: Bodies follow Ops Manager's shapes (see the docstrings and docs/API.md), documented as objects.
 JSON = OpenApiTypes.OBJECT
 
@@ -268,6 +270,9 @@ def networks_and_azs(request, guid):
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 def jobs(request, guid):
+    """``{"jobs": [{"name", "guid"}]}``; the Director's: its compilation job."""
+    if resources.is_director(guid):
+        return resources.director_jobs()
     return Response(
         {
             "jobs": [
@@ -283,7 +288,10 @@ def jobs(request, guid):
 def resource_config(request, guid, job_guid):
     """``{"instances", "instance_type": {"id"}, "persistent_disk": {"size_mb"}, ...}``.
 
-    ``ETag`` and ``If-Match`` as for ``properties``, for this job."""
+    ``ETag`` and ``If-Match`` as for ``properties``, for this job. The Director's
+    compilation job: ``tiles.api.resources``."""
+    if resources.is_director(guid):
+        return resources.director_resource_config(request, job_guid)
     sp = _staged(guid)
     job = services.job_name_for_guid(sp, job_guid)
     part = [versions.resource_config_part(job)]
