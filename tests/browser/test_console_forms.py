@@ -189,6 +189,7 @@ def test_stemcell_upload_shows_its_progress(admin, tmp_path):
     )
     # the result is shown on the page the form redirects to, naming the file
     expect(page.locator(".messages li.error")).to_contain_text("big-stemcell.tgz", timeout=60_000)
+    expect(page.locator(".messages")).not_to_contain_text("stemcell[file]")  # the file, in words
     page.screenshot(path=tmp_path / "stemcell-upload-result.png", full_page=True)
 
 

@@ -150,3 +150,19 @@ def test_errors_sit_beside_their_fields_and_ticks_follow(page, staged, tmp_path)
     assert asked == ["beforeunload"]
     assert page.url.endswith("/forms/queue_config/")
     page.screenshot(path=tmp_path / "queues-unsaved-row.png", full_page=True)
+
+
+def test_a_refused_import_names_the_file_not_the_api_field(page, staged, tmp_path):
+    bad = tmp_path / "broken.yml"
+    bad.write_text(
+        "name: broken\nproduct_version: '1.0'\n"
+        "property_blueprints:\n- name: x\n  type: no_such_type\n"
+    )
+    page.goto("/")
+    page.set_input_files("#import-file", bad)
+    page.click("#import-form button[type=submit]")
+    error = page.locator(".messages li.error")
+    expect(error).to_contain_text("broken.yml: ")
+    expect(error).to_contain_text("unknown type")
+    expect(page.locator(".messages")).not_to_contain_text("product[file]")
+    page.screenshot(path=tmp_path / "import-refused.png", full_page=True)
