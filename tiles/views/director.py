@@ -4,7 +4,7 @@ vCenter Config (with "Test connection", which logs in and keeps the
 datacenter, cluster, datastore and portgroup choices in the session),
 Director Config, Create Availability Zones, Create Networks, Assign AZ and
 Network, Security, Syslog, Resource Config (the compilation workers), VM
-Types. Row editors add a row with htmx
+Types, Email Alerts (the health monitor's). Row editors add a row with htmx
 (``?fragment=az|cluster|network|subnet|vm``). Each form carries the
 version of its pane; a save based on a stale read is refused (409) naming
 who saved the pane since, and the pane shows the saved values again
@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from opsconsole.auth import can_write
 from opsconsole.errors import Conflict, ServiceError
 from tiles import director_security, director_tile
-from tiles.director_tile import resource_config
+from tiles.director_tile import hm_email, resource_config
 from tiles.director_tile.checks import IGNORE_UNREACHABLE, VCenterCheck
 from tiles.forms import (
     DirectorSettingsForm,
@@ -36,6 +36,7 @@ from tiles.forms import (
     parse_vm_types,
 )
 from tiles.forms.director_panes import CompilationForm, SecurityForm, SyslogForm
+from tiles.forms.hm_email import HmEmailForm
 from tiles.services import versions
 
 from . import fielderrors
@@ -55,6 +56,7 @@ PANE_PARTS = {
     "syslog": director_security.SYSLOG,
     "resource-config": resource_config.PART_COMPILATION,
     "vm-types": "vm_types",
+    "email": hm_email.PART_HM_EMAIL,
 }
 
 DIRECTOR_PANES = [
@@ -67,6 +69,7 @@ DIRECTOR_PANES = [
     ("syslog", "Syslog"),
     ("resource-config", "Resource Config"),
     ("vm-types", "VM Types"),
+    ("email", "Email Alerts"),
 ]
 
 
@@ -128,6 +131,7 @@ def director_tile_pane(request, pane):
         "syslog": _director_syslog,
         "resource-config": _director_resource_config,
         "vm-types": _director_vm_types,
+        "email": _director_email,
     }[pane]
     try:
         return handler(request, pane)
@@ -163,35 +167,17 @@ def _check(request) -> VCenterCheck:
 
 def _director_vcenter(request, pane):
     current = director_tile.director_properties()["iaas_configuration"]
-    stored = current.get("vcenter_password") == director_tile.MASK
-    errors: list[str] = []
     check = _check(request)
-    if request.method == "POST":
-        form = VCenterForm(request.POST, password_stored=stored)
-        if form.is_valid():
-            try:
-                director_tile.set_iaas_configuration(form.iaas(), check=check, **_write_kw(request))
-            except Conflict:
-                raise
-            except ServiceError as exc:
-                fielderrors.form_errors(form, exc.errors)
-            else:
-                return _saved(request, pane, check)
-        status = 422
-    else:
-        initial = {k: v for k, v in current.items() if k != "vcenter_password"}
-        form = VCenterForm(initial=initial, password_stored=stored)
-        status = 200
-    return _director_page(
+    return _form_pane(
         request,
         pane,
-        {
-            "form": form,
-            "prefilled": current.get("prefilled"),
-            "errors": errors,
-            "save_anyway": check.unchecked,
-        },
-        status=status,
+        form=partial(
+            VCenterForm, password_stored=current.get("vcenter_password") == director_tile.MASK
+        ),
+        initial={k: v for k, v in current.items() if k != "vcenter_password"},
+        save=lambda f, **kw: director_tile.set_iaas_configuration(f.iaas(), check=check, **kw),
+        context={"prefilled": current.get("prefilled")},
+        check=check,
     )
 
 
@@ -237,23 +223,13 @@ def director_test_connection(request):
 
 
 def _director_settings(request, pane):
-    current = director_tile.director_properties()["director_configuration"]
-    if request.method == "POST":
-        form = DirectorSettingsForm(request.POST)
-        if form.is_valid():
-            try:
-                director_tile.set_director_configuration(form.cleaned_data, **_write_kw(request))
-            except Conflict:
-                raise
-            except ServiceError as exc:
-                fielderrors.form_errors(form, exc.errors)
-            else:
-                return _saved(request, pane)
-        status = 422
-    else:
-        form = DirectorSettingsForm(initial=current)
-        status = 200
-    return _director_page(request, pane, {"form": form}, status=status)
+    return _form_pane(
+        request,
+        pane,
+        form=DirectorSettingsForm,
+        initial=director_tile.director_properties()["director_configuration"],
+        save=lambda f, **kw: director_tile.set_director_configuration(f.cleaned_data, **kw),
+    )
 
 
 def _rows_fragment(request, pane, context_builder):
@@ -428,26 +404,46 @@ def _director_vm_types(request, pane):
     )
 
 
-def _form_pane(request, pane, *, form: Callable[..., Any], initial: dict, save: Callable[..., Any]):
-    """The flow of a single-form pane (Security, Syslog, Resource Config).
+def _form_pane(
+    request,
+    pane,
+    *,
+    form: Callable[..., Any],
+    initial: dict,
+    save: Callable[..., Any],
+    context: dict | None = None,
+    check: VCenterCheck | None = None,
+):
+    """The flow of a single-form pane (vCenter Config, Director Config, Security, Syslog,
+    Resource Config, Email Alerts).
 
-    GET shows the saved values; POST hands the form's values to ``save`` (the
-    API's service function): saved, a redirect with a message; refused, the
-    form as sent with each error under its field, status 422. A stale save
-    (409) goes up to ``director_tile_pane``."""
+    GET shows the saved values (``initial``); POST hands the bound, valid
+    form to ``save`` (which calls the API's service function) with who saves
+    and the version read: saved, a redirect with a message (and the
+    ``check``'s warnings); refused, the form as sent with each error under
+    its field, status 422. A stale save (409) goes up to
+    ``director_tile_pane``. ``context`` is what the pane's template needs
+    besides the form; with a ``check`` (names against vCenter), a pane whose
+    names vCenter could not check offers "Save anyway".
+    """
     if request.method == "POST":
-        bound = form(request.POST)
-        if bound.is_valid():
+        shown = form(request.POST)
+        if shown.is_valid():
             try:
-                save(bound, **_write_kw(request))
+                save(shown, **_write_kw(request))
             except Conflict:
                 raise
             except ServiceError as exc:
-                fielderrors.form_errors(bound, exc.errors)
+                fielderrors.form_errors(shown, exc.errors)
             else:
-                return _saved(request, pane)
-        return _director_page(request, pane, {"form": bound}, status=422)
-    return _director_page(request, pane, {"form": form(initial=initial)})
+                return _saved(request, pane, check)
+        status = 422
+    else:
+        shown, status = form(initial=initial), 200
+    extra = dict(context or {})
+    if check is not None:
+        extra["save_anyway"] = check.unchecked
+    return _director_page(request, pane, {"form": shown, **extra}, status=status)
 
 
 def _director_security(request, pane):
@@ -489,4 +485,15 @@ def _director_resource_config(request, pane):
         save=lambda f, **kw: resource_config.set_compilation_resource_config(
             f.cleaned_data["instances"], f.cleaned_data["instance_type"], **kw
         ),
+    )
+
+
+def _director_email(request, pane):
+    saved = hm_email.hm_email_settings()
+    return _form_pane(
+        request,
+        pane,
+        form=partial(HmEmailForm, password_stored=saved["password_stored"]),
+        initial=HmEmailForm.initial_of(saved),
+        save=lambda f, **kw: hm_email.set_hm_email_settings(f.hm_email(), **kw),
     )
