@@ -30,6 +30,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods
 
 from director import logs as director_logs
@@ -99,6 +100,9 @@ def status_row(row: dict) -> dict[str, Any]:
         ),
         "memory_text": _usage(row.get("memory")),
         "swap_text": _usage(row.get("swap")),
+        "heartbeat_at": parse_datetime(row["last_heartbeat"])
+        if row.get("last_heartbeat")
+        else None,
         "disks": [
             (name, text)
             for name in ("system", "ephemeral", "persistent")
