@@ -16,9 +16,7 @@ Screenshots are written to the test's tmp_path (``task-running.png``,
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 import time
 import uuid
 
@@ -37,6 +35,7 @@ from tests.director.execution.conftest import (
     wait_done,
     zookeeper_manifest,
 )
+from tests.director.heartbeats import agent_listener  # noqa: F401  fixture
 
 from .conftest import login
 
@@ -78,29 +77,6 @@ def director_on_vcsim(celery_worker, vcsim, artifacts) -> str:
     return folder
 
 
-@pytest.fixture
-def agent_listener(nats_server):
-    """What ``runstack``'s agent listener does: the agents' heartbeats reach
-    ``AgentHeartbeat``, where the VMs page reads each VM's process state."""
-    from director.agents.listener import AgentListener
-
-    loop = asyncio.new_event_loop()
-    listener = AgentListener(nats_server.url, nats_server.pki)
-    thread = threading.Thread(target=loop.run_until_complete, args=(listener.run(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not listener.ready.is_set() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert listener.ready.is_set(), "the agent listener did not subscribe"
-    try:
-        yield listener
-    finally:
-        loop.call_soon_threadsafe(listener.stop)
-        thread.join(15)
-        assert not thread.is_alive(), "the agent listener did not stop"
-        loop.close()
-
-
 def line_count(page) -> int:
     text = page.locator("#task-lines").text_content() or ""
     return len([line for line in text.splitlines() if line.strip()])
@@ -113,8 +89,9 @@ def updating_percent(page) -> int | None:
     return int(bar.get_attribute("aria-valuenow"))
 
 
+@pytest.mark.usefixtures("agent_listener")  # imported above from tests.director.heartbeats
 def test_watch_a_deploy_then_see_its_vms(
-    page, live_server, admin_user, director_on_vcsim, agent_listener, vcsim, vsphere_si, tmp_path
+    page, live_server, admin_user, director_on_vcsim, vcsim, vsphere_si, tmp_path
 ):
     login(page, "admin", "admin-password-1")
     manifest = zookeeper_manifest(

@@ -11,30 +11,15 @@ the vCenter banner, which is enough for what the agents said.
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
-from director.agents.listener import record
-from director.models import Deployment, Instance, IpAddress, Vm
+from tests.director.heartbeats import VITALS, beat, zk_deployment
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("director_dirs")]
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-VITALS = {
-    "cpu": {"sys": "1.5", "user": "12.5", "wait": "0.2"},
-    "disk": {
-        "ephemeral": {"inode_percent": "3", "percent": "21"},
-        "persistent": {"inode_percent": "1", "percent": "7"},
-        "system": {"inode_percent": "30", "percent": "45"},
-    },
-    "load": ["0.25", "0.50", "0.75"],
-    "mem": {"kb": "1048576", "percent": "26"},
-    "swap": {"kb": "0", "percent": "0"},
-    "uptime": {"secs": 93784},
-}
 
 
 @pytest.fixture
@@ -46,35 +31,9 @@ def admin_client(client, admin_user, settings, tmp_path):
 
 @pytest.fixture
 def zk():
-    deployment = Deployment.objects.create(name="zk", manifest_text="name: zk\n")
-    for i in range(2):
-        inst = Instance.objects.create(
-            deployment=deployment, group="zookeeper", uuid=f"uuid-{i}", index=i, az="z1"
-        )
-        vm = Vm.objects.create(instance=inst, cid=f"vm-{i}", agent_id=f"agent-{i}", active=True)
-        IpAddress.objects.create(
-            address=f"10.0.0.{10 + i}", network_name="default", instance=inst, vm=vm
-        )
-    payload = {
-        "deployment": "zk",
-        "job": "zookeeper",
-        "index": 0,
-        "job_state": "running",
-        "node_id": "uuid-0",
-        "number_of_processes": 2,
-        "vitals": VITALS,
-        "processes": [
-            {
-                "name": "zookeeper",
-                "state": "running",
-                "uptime": {"secs": 125},
-                "mem": {"kb": 51200, "percent": 1.2},
-                "cpu": {"total": 0.4},
-            },
-            {"name": "zk-metrics", "state": "failing"},
-        ],
-    }
-    record("hm.agent.heartbeat.agent-0", json.dumps(payload).encode())
+    """zk: two instances with a VM; only agent-0 has beat."""
+    deployment = zk_deployment(instances=2, vms=2)
+    beat("agent-0")
     return deployment
 
 
@@ -143,8 +102,7 @@ def test_processes_of_an_instance_in_a_details_row(admin_client, zk):
 
 
 def test_a_newer_heartbeat_replaces_the_vitals(admin_client, zk):
-    newer = {"job_state": "failing", "vitals": {**VITALS, "load": ["2.00", "1.00", "0.50"]}}
-    record("hm.agent.heartbeat.agent-0", json.dumps(newer).encode())
+    beat("agent-0", job_state="failing", vitals={**VITALS, "load": ["2.00", "1.00", "0.50"]})
     row = _row(admin_client.get("/director/vms/").content.decode(), "zookeeper/uuid-0")
     assert _cell(row, "load") == "2.00, 1.00, 0.50"
     assert ">failing<" in row

@@ -14,10 +14,7 @@ job's processes and the vitals its VM runtime measured.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-import threading
 import time
 from datetime import timedelta
 
@@ -26,8 +23,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from director import services
-from director.agents.listener import AgentListener, record
-from director.models import AgentHeartbeat, Deployment, Instance, IpAddress, Vm
+from director.agents.listener import record
+from director.models import AgentHeartbeat, Instance, Vm
 from tests.director.execution.conftest import (  # noqa: F401  fixtures of the vcsim test
     director_env,
     release_tgz,
@@ -35,67 +32,17 @@ from tests.director.execution.conftest import (  # noqa: F401  fixtures of the v
     wait_done,
 )
 from tests.director.execution.test_agents_vcsim import build_greeter_release, greeter_manifest
+from tests.director.heartbeats import agent_listener, beat, zk_deployment  # noqa: F401  fixture
 
 pytestmark = pytest.mark.django_db
 
 D = "/api/v0/director"
 
-VITALS = {
-    "cpu": {"sys": "1.5", "user": "12.5", "wait": "0.2"},
-    "disk": {
-        "ephemeral": {"inode_percent": "3", "percent": "21"},
-        "persistent": {"inode_percent": "1", "percent": "7"},
-        "system": {"inode_percent": "30", "percent": "45"},
-    },
-    "load": ["0.25", "0.50", "0.75"],
-    "mem": {"kb": "1048576", "percent": "26"},
-    "swap": {"kb": "0", "percent": "0"},
-    "uptime": {"secs": 3600},
-}
-PROCESSES = [
-    {
-        "name": "zookeeper",
-        "state": "running",
-        "uptime": {"secs": 120},
-        "mem": {"kb": 51200, "percent": 1.2},
-        "cpu": {"total": 0.4},
-        "pid": 4242,
-    },
-    {"name": "zk-metrics", "state": "failing"},
-]
-
-
-def beat(agent_id: str, **fields) -> None:
-    """Publish-and-record: what the listener does with ``hm.agent.heartbeat.<agent_id>``."""
-    payload = {
-        "deployment": "zk",
-        "job": "zookeeper",
-        "index": 0,
-        "job_state": "running",
-        "node_id": "uuid-0",
-        "number_of_processes": len(PROCESSES),
-        "vitals": VITALS,
-        "processes": PROCESSES,
-        **fields,
-    }
-    record(f"hm.agent.heartbeat.{agent_id}", json.dumps(payload).encode())
-
 
 @pytest.fixture
 def zk(director_dirs):
     """zk: instance 0 heartbeating, 1 with a VM that never beat, 2 without a VM."""
-    deployment = Deployment.objects.create(name="zk", manifest_text="name: zk\n")
-    for i in range(3):
-        inst = Instance.objects.create(
-            deployment=deployment, group="zookeeper", uuid=f"uuid-{i}", index=i, az="z1"
-        )
-        vm = None
-        if i < 2:
-            vm = Vm.objects.create(instance=inst, cid=f"vm-{i}", agent_id=f"agent-{i}", active=True)
-        IpAddress.objects.create(
-            address=f"10.0.0.{10 + i}", network_name="default", instance=inst, vm=vm
-        )
-    return deployment
+    return zk_deployment(instances=3, vms=2)
 
 
 def test_full_format_shows_what_the_agent_reported(admin_api, zk):
@@ -112,7 +59,7 @@ def test_full_format_shows_what_the_agent_reported(admin_api, zk):
         {
             "name": "zookeeper",
             "state": "running",
-            "uptime": {"secs": 120},
+            "uptime": {"secs": 125},
             "cpu": {"total": 0.4},
             "mem": {"kb": 51200, "percent": 1.2},
         },
@@ -123,7 +70,7 @@ def test_full_format_shows_what_the_agent_reported(admin_api, zk):
         "cpu": {"user": "12.5", "sys": "1.5", "wait": "0.2"},
         "mem": {"percent": "26", "kb": "1048576"},
         "swap": {"percent": "0", "kb": "0"},
-        "uptime": {"secs": 3600},
+        "uptime": {"secs": 93784},
         "disk": {
             "system": {"percent": "45", "inode_percent": "30"},
             "ephemeral": {"percent": "21", "inode_percent": "3"},
@@ -229,26 +176,6 @@ def test_query_count_stays_constant_with_heartbeats(admin_api, zk, django_assert
 # --------------------------------------------------------------------------- real agents
 
 
-@pytest.fixture
-def agent_listener(nats_server):
-    """What runstack's agent listener does: the agents' heartbeats reach ``AgentHeartbeat``."""
-    loop = asyncio.new_event_loop()
-    listener = AgentListener(nats_server.url, nats_server.pki)
-    thread = threading.Thread(target=loop.run_until_complete, args=(listener.run(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not listener.ready.is_set() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert listener.ready.is_set(), "the agent listener did not subscribe"
-    try:
-        yield listener
-    finally:
-        loop.call_soon_threadsafe(listener.stop)
-        thread.join(15)
-        assert not thread.is_alive(), "the agent listener did not stop"
-        loop.close()
-
-
 def _number(text: str) -> float:
     assert isinstance(text, str), text  # agents send vitals as strings
     return float(text)
@@ -256,8 +183,9 @@ def _number(text: str) -> float:
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("agent_listener")  # imported above from tests.director.heartbeats
 def test_after_a_deploy_the_agents_view_shows_running_processes_and_vitals(
-    request, agent_listener, vm_runtime, admin_api, admin_user, client, tmp_path
+    request, vm_runtime, admin_api, admin_user, client, tmp_path
 ):
     env = request.getfixturevalue("director_env")  # imported above from the execution tests
     wait_done(services.upload_release(build_greeter_release(tmp_path / "greeter.tgz"), "admin"))
