@@ -4,7 +4,7 @@ Issue 12's promise: with the health monitor's **default** intervals
 (``HM_SCAN_INTERVAL`` 10 s, agent timeout 60 s, retry 60 s; any
 ``OPSCONSOLE_HM_*`` override in the environment is dropped) a destroyed VM
 is running again within 30 s. The suite sets up the deploy suite's private
-director (``benchmarks.deploy``: its own database, vcsim, nats-server, the
+director (``benchmarks.environment``: its own database, vcsim, nats-server, the
 VM runtime playing the agents, the blobstore web server), deploys a small
 deployment (the demo worker group, ``INSTANCES`` instances, no persistent
 disk) inline, then starts what ``make run`` runs for the health monitor:
@@ -36,7 +36,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -47,17 +46,15 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from benchmarks.deploy import (
+from benchmarks.environment import (
     DEPLOYMENT,
     BenchFailed,
     manifest,
     prepare_director,
-    setup_django,
-    start_agent_services,
     start_agents,
+    start_private_director,
 )
 from opsconsole.localservices.celery import start_beat, start_worker
-from opsconsole.localservices.process import free_port
 from opsconsole.localservices.redis import start_redis
 from opsconsole.localservices.vcsim import start_vcsim
 
@@ -94,28 +91,11 @@ def run(repeats: int = 5, database: str = "postgres", out: Callable[[str], None]
     if dropped:
         out(f"ignoring {', '.join(dropped)}: the suite measures the default intervals")
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-resurrect-")))
-        os.chmod(tmp, 0o755)  # PostgreSQL runs as its own user when we are root
-        if database == "postgres":
-            from opsconsole.localservices.postgres import start_postgres
-
-            pg, url = start_postgres(tmp / "postgres")
-            stack.callback(pg.stop)
-        elif database == "sqlite":
-            url = f"sqlite:///{tmp}/bench.sqlite3"
-        else:
-            raise ValueError(f"--db: unknown database {database!r} (sqlite or postgres)")
         t0 = time.perf_counter()
-        nats_port, web_port = free_port(), free_port()
-        setup_django(
-            tmp / "data",
-            url,
-            nats_url=f"nats://127.0.0.1:{nats_port}",
-            blobstore_endpoint=f"http://127.0.0.1:{web_port}/blobstore",
-        )
+        tmp = start_private_director(stack, database, "bench-resurrect-")
+        # Django's settings are readable only once start_private_director set Django up.
         from django.conf import settings
 
-        start_agent_services(stack, tmp, nats_port, web_port)
         vc = stack.enter_context(start_vcsim(workdir=tmp / "vcsim"))
         start_agents(stack, vc, tmp / "vmruntime")
         director = prepare_director(vc, tmp / "uploads")
