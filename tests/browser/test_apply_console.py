@@ -244,16 +244,35 @@ def test_failed_apply_summary_retry_banner_and_pending_review(
     banner = other.locator("#apply-banner")
     expect(banner).to_contain_text(f"Apply Changes is running: installation {retry_id}")
     other.screenshot(path=str(tmp_path / "banner.png"), full_page=True)
-    banner.locator("a").click()
+    # A tile's form says that what is saved now applies next time.
+    other.goto(f"/products/{guid}/forms/app_config/")
+    notice = other.locator(".apply-running-notice")
+    expect(notice).to_contain_text("What you save here now applies with the next Apply Changes")
+    expect(notice.locator("a")).to_have_attribute("href", f"/installations/{retry_id}/")
+    other.screenshot(path=str(tmp_path / "form-during-apply.png"), full_page=True)
+    # A second Apply Changes is refused, linking to the running one.
+    other.goto("/pending_changes/")
+    other.click("#apply-changes-top")
+    other.wait_for_url("**/pending_changes/")
+    refusal = other.locator(".messages li.error")
+    expect(refusal).to_contain_text(
+        f"Apply Changes is already running: installation {retry_id} started by admin."
+    )
+    other.screenshot(path=str(tmp_path / "second-apply-refused.png"), full_page=True)
+    refusal.locator("a").click()
     other.wait_for_url(retry_url)
     other.close()
+    assert Installation.objects.count() == 3  # director, failed, retry: none refused
 
-    percents, followed, paused = [], False, False
+    percents, followed, paused, instance_bars = [], False, False, set()
     log = page.locator("#inst-log")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         state = page.locator("#inst-status-badge").inner_text()
         percents.append(bar_value(page, "#inst-progress"))
+        if state == "running":  # the running deploy's instances, each with its own bar
+            for bar in page.locator("#inst-instances li.instance-step [role=progressbar]").all():
+                instance_bars.add(int(bar.get_attribute("aria-valuenow")))
         geometry = log.evaluate("e => [e.scrollTop, e.clientHeight, e.scrollHeight]")
         if state == "running" and geometry[2] > geometry[1] + 40 and not followed:
             # Overflowing while running: the log shows its end.
@@ -281,6 +300,12 @@ def test_failed_apply_summary_retry_banner_and_pending_review(
     moving = [p for p in percents if 0 < p < 100]
     assert len(set(moving)) >= 2 and moving[0] < max(moving), percents  # it advanced
     assert bar_value(page, "#inst-progress") == 100
+    assert instance_bars, "no per-instance progress seen while the deploy ran"
+    steps = page.locator("#inst-steps tr.step [role=progressbar]")
+    expect(steps).to_have_count(page.locator("#inst-steps tr.step").count())
+    done = page.locator("#inst-steps tr.step.succeeded [role=progressbar]")
+    assert done.count() >= 1
+    assert {s.get_attribute("aria-valuenow") for s in done.all()} == {"100"}
     expect(page.locator("#inst-failure")).to_have_count(0)
     expect(page.locator("#inst-elapsed")).to_contain_text(re.compile(r"^took \d"))
     canaries = page.locator("svg.timeline g.bar.canary text.label")  # one per instance group

@@ -129,6 +129,13 @@ def apply_and_wait(page, timeout_ms: int = 240_000) -> str:
     return page.url
 
 
+def no_cli_advice(page) -> None:
+    """A GUI page tells what the console does, never a CLI command to run."""
+    main = page.locator("main")
+    for cli in ("update-config", "upload-stemcell", "upload-release", "bosh -d", "bosh "):
+        expect(main).not_to_contain_text(cli)
+
+
 def diff_lines(page, guid: str) -> list[str]:
     block = page.locator(f"#change-{guid} pre[data-diff=manifest]")
     return [
@@ -150,6 +157,8 @@ def test_configure_import_apply_and_change(
     # The director goes first on its own: its cpi-config is what the stemcell upload uses.
     page.goto("/pending_changes/")
     expect(page.locator(".change").first).to_contain_text("BOSH Director")
+    no_cli_advice(page)
+    page.screenshot(path=str(tmp_path / "pending_first_install.png"), full_page=True)
     apply_and_wait(page)
     stemcell = demo_stemcell(tmp_path)
     director_services.upload_stemcell(str(stemcell), "admin")
@@ -230,6 +239,7 @@ def test_configure_import_apply_and_change(
     plan_rows = change.locator("table.plan tbody tr")
     expect(plan_rows).to_have_count(3)  # web/0, web/1, worker/0
     expect(change.locator("table.plan")).to_contain_text("create")
+    no_cli_advice(page)
     page.screenshot(path=str(tmp_path / "pending_changes.png"), full_page=True)
     apply_and_wait(page)
 
