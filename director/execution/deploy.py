@@ -18,6 +18,12 @@ Stages, as ``bosh task --event`` shows them:
 5. The deployment row records the manifest, configs, stemcells and
    releases; the variable set is marked deployed.
 
+With ``fix`` (``deploy --fix``), *Preparing deployment* first finds the
+instances whose VM vCenter no longer has or whose agent does not answer
+(``fix.unreachable_instances``); the plan recreates them ("missing VM",
+"unresponsive agent") in place, without asking their agents to stop or
+unmount, even when nothing else changed.
+
 Cancel is honoured between steps (``ctx.checkpoint()`` before every batch
 and every instance). ``dry_run`` stops after the plan and writes it as the
 task's result output.
@@ -49,6 +55,7 @@ from director.tasklog import Stage
 from . import steps
 from .agent import agent_for, cancel_requested
 from .compile import compile_packages
+from .fix import unreachable_instances
 from .leftovers import clean_leftovers
 from .prepare import Prepared, prepare
 from .preview import plan_to_dict
@@ -58,14 +65,25 @@ from .templates import render_plan, store_archive, with_configuration_changes
 from .variables import DeployVariables, PreviewVariables
 
 
-def plan_options(args: dict) -> PlanOptions:
+def plan_options(args: dict, unreachable: dict[str, str] | None = None) -> PlanOptions:
     return PlanOptions(
         recreate=bool(args.get("recreate")),
         recreate_persistent_disks=bool(args.get("recreate_persistent_disks")),
         fix=bool(args.get("fix")),
         canaries=args.get("canaries"),
         max_in_flight=args.get("max_in_flight"),
+        unreachable=unreachable or {},
     )
+
+
+def _unreachable(ctx: TaskContext, cloud: Any, deployment: Deployment) -> dict[str, str]:
+    """With ``fix``, the instances whose VM is missing or whose agent is silent (else none)."""
+    if not ctx.args.get("fix"):
+        return {}
+    found = unreachable_instances(cloud, deployment)
+    for uuid, why in sorted(found.items()):
+        ctx.debug(f"fix: instance {uuid}: {why}, to be recreated")
+    return found
 
 
 def label(plan: InstancePlan) -> str:
@@ -104,11 +122,12 @@ def _releases_and_stemcells(deployment: Deployment) -> dict:
 def _dry_run(ctx: TaskContext, deployment: Deployment) -> str:
     stage = ctx.stage("Preparing deployment", total=1)
     with stage.track("Preparing deployment"):
+        unreachable = _unreachable(ctx, cloud_for_director(ctx), deployment)
         prepared = prepare(
             ctx.args["manifest_text"],
             PreviewVariables(deployment.name),
             deployment_name=deployment.name,
-            options=plan_options(ctx.args),
+            options=plan_options(ctx.args, unreachable),
         )
     for warning in prepared.warnings:
         ctx.warning(warning)
@@ -129,7 +148,7 @@ def _deploy(ctx: TaskContext, deployment: Deployment, variable_set: VariableSet)
             ctx.args["manifest_text"],
             variables,
             deployment_name=deployment.name,
-            options=plan_options(ctx.args),
+            options=plan_options(ctx.args, _unreachable(ctx, cloud, deployment)),
         )
         variables.record()
         run.prepared = prepared
@@ -330,11 +349,16 @@ class InstanceUpdater:
         if plan.change == "update":
             if old is None:
                 return steps.create_vm(run, instance, plan, active=True)
-            self._stop(old, "update")
+            # BOSH's drain type: shutdown when the jobs stay down or the disk changes
+            shuts_down = (
+                plan.desired.state in ("stopped", "detached") or "persistent_disk" in plan.changes
+            )
+            self._stop(old, "shutdown" if shuts_down else "update", vm_kept=True)
             return old
-        # recreate
-        if old is not None:
-            self._stop(old, "shutdown")
+        # recreate; a VM that deploy --fix found missing or silent is not asked to stop
+        reachable = plan.existing is None or not plan.existing.unresponsive
+        if old is not None and reachable:
+            self._stop(old, "shutdown", vm_kept=False)
         if plan.needs_duplicate_vm:
             new = next((v for v in vms if not v.active), None)
             if new is None:
@@ -347,14 +371,15 @@ class InstanceUpdater:
             return new
         if old is not None:
             self.step.advance(10, status="deleting VM")
-            steps.delete_vm(run, old)
+            steps.delete_vm(run, old, agent=reachable)
         self.step.advance(10, status="creating VM")
         return steps.create_vm(run, instance, plan, active=True)
 
-    def _stop(self, vm: Vm, drain_type: str) -> None:
-        """BOSH's Stopper: pre-stop, drain (with the new spec on update), stop, post-stop."""
+    def _stop(self, vm: Vm, drain_type: str, vm_kept: bool) -> None:
+        """BOSH's Stopper: pre-stop, drain (with the next apply spec, whose persistent disk
+        its scripts see as ``BOSH_JOB_NEXT_STATE``), stop, post-stop."""
         agent = agent_for(vm)
-        keep = "keep" if drain_type == "update" else "delete"
+        keep = "keep" if vm_kept else "delete"
         self.step.advance(5, status="executing pre-stop")
         agent.run_script(
             "pre-stop",
@@ -368,7 +393,7 @@ class InstanceUpdater:
         )
         self.step.advance(5, status="executing drain")
         instance = Instance.objects.get(id=vm.instance_id)
-        spec = apply_spec(self.run, self.plan, instance, None) if drain_type == "update" else None
+        spec = apply_spec(self.run, self.plan, instance, None)
         agent.drain(drain_type, spec, should_cancel=cancel_requested(self.run.ctx))
         self.step.advance(20, status="stopping jobs")
         agent.stop()
