@@ -93,6 +93,17 @@ def _bool(value) -> bool:
     return str(value).lower() in ("1", "true", "yes", "on")
 
 
+def _flag(params: Mapping, name: str) -> bool:
+    """A deploy flag (``?fix=true`` or ``{"fix": true}``); anything but a yes/no is a 400."""
+    value = params.get(name, False)
+    text = str(value).lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ApiError({name: [f"must be true or false, got {value!r}"]})
+
+
 @extend_schema(responses=JSON)
 @api_view(["GET"])
 def info(request):
@@ -236,9 +247,10 @@ def deployments(request):
         }
         task = services.deploy(
             user=_user(request),
-            recreate=_bool(params.get("recreate", False)),
-            dry_run=_bool(params.get("dry_run", False)),
-            fix=_bool(params.get("fix", False)),
+            recreate=_flag(params, "recreate"),
+            dry_run=_flag(params, "dry_run"),
+            # BOSH ?fix=true: also recreate instances whose VM is missing or agent silent
+            fix=_flag(params, "fix"),
             **args,
         )
         return _accepted(request, task)

@@ -308,8 +308,13 @@ def _delete_quietly(run: DeployRun, vm: Vm) -> None:
         run.ctx.debug(f"could not delete VM {vm.cid} after a failed create: {exc}")
 
 
-def detach_disks(run: DeployRun, vm: Vm) -> None:
-    """Detach the instance's persistent disks from ``vm`` (so deleting it keeps them)."""
+def detach_disks(run: DeployRun, vm: Vm, agent: bool = True) -> None:
+    """Detach the instance's persistent disks from ``vm`` (so deleting it keeps them).
+
+    ``agent=False``: through the CPI alone, for a VM whose agent is known not to
+    answer (asking it to unmount would only wait for timeouts; BOSH deletes an
+    unresponsive agent's VM the same way).
+    """
     try:
         attached = set(run.cloud.get_disks(vm.cid))
     except (NotImplemented, NotSupported):
@@ -319,12 +324,14 @@ def detach_disks(run: DeployRun, vm: Vm) -> None:
     for disk in PersistentDisk.objects.filter(instance_id=vm.instance_id):
         if attached is not None and disk.disk_cid not in attached:
             continue
-        _quietly(run, vm, "unmount_disk", disk.disk_cid)
+        if agent:
+            _quietly(run, vm, "unmount_disk", disk.disk_cid)
         try:
             run.cloud.detach_disk(vm.cid, disk.disk_cid)
         except (DiskNotAttached, VMNotFound):
             pass
-        _quietly(run, vm, "remove_persistent_disk", disk.disk_cid)
+        if agent:
+            _quietly(run, vm, "remove_persistent_disk", disk.disk_cid)
 
 
 def _quietly(run: DeployRun, vm: Vm, method: str, *args: Any) -> None:
@@ -336,11 +343,14 @@ def _quietly(run: DeployRun, vm: Vm, method: str, *args: Any) -> None:
         run.ctx.debug(f"{method} on VM {vm.cid} failed, going on: {exc}")
 
 
-def delete_vm(run: DeployRun, vm: Vm) -> None:
-    """Detach disks, ``delete_vm`` (a VM already gone is fine), drop the row and its IP links."""
+def delete_vm(run: DeployRun, vm: Vm, agent: bool = True) -> None:
+    """Detach disks, ``delete_vm`` (a VM already gone is fine), drop the row and its IP links.
+
+    ``agent=False``: the disks are detached without asking the VM's agent.
+    """
     with run.span("delete", "vm", vm.cid, instance=vm.instance):
         try:
-            detach_disks(run, vm)
+            detach_disks(run, vm, agent=agent)
             run.cloud.delete_vm(vm.cid)
         except VMNotFound:
             run.ctx.debug(f"VM {vm.cid} was already gone")

@@ -34,6 +34,8 @@ from director.planning.errors import (
     UpdateConfigError,
 )
 from director.planning.inputs import (
+    MISSING_VM,
+    UNRESPONSIVE_AGENT,
     AppliedNetwork,
     AppliedState,
     ExistingInstance,
@@ -66,6 +68,8 @@ from director.planning.update import (
 __all__ = [
     "CHANGES",
     "CHANGE_NAMES",
+    "MISSING_VM",
+    "UNRESPONSIVE_AGENT",
     "AppliedNetwork",
     "AppliedState",
     "Batch",

@@ -29,7 +29,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from director.planning.inputs import AppliedNetwork, AppliedState, ExistingInstance, PlanOptions
+from director.planning.inputs import (
+    MISSING_VM,
+    UNRESPONSIVE_AGENT,
+    AppliedNetwork,
+    AppliedState,
+    ExistingInstance,
+    PlanOptions,
+)
 from director.planning.model import SHUTDOWN_CHANGES, Change, DesiredInstance, NetworkReservation
 
 
@@ -134,7 +141,7 @@ def detect_changes(
         if before is None or existing.vm_created_at is None or existing.vm_created_at < before:
             add("recreate", "recreate requested")
     if options.fix and existing.unresponsive:
-        add("recreate", "agent unresponsive (fix)")
+        add("recreate", MISSING_VM if existing.vm_missing else UNRESPONSIVE_AGENT)
 
     applied = existing.applied
     if applied is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 
@@ -64,13 +64,19 @@ class AppliedState:
     jobs_fingerprint: str
 
 
+#: Why ``deploy --fix`` recreates an instance (``PlanOptions.unreachable``; the plan's reason).
+MISSING_VM = "missing VM"
+UNRESPONSIVE_AGENT = "unresponsive agent"
+
+
 @dataclass(frozen=True)
 class ExistingInstance:
     """An instance the director knows for this deployment.
 
     ``state`` is the desired state the operator last set (``started``,
     ``stopped``, ``detached``); ``unresponsive`` says the agent did not
-    answer when the current state was read. ``reservations`` are the IPs it
+    answer when the current state was read, ``vm_missing`` that vCenter no
+    longer has its VM (an unresponsive instance, for a different reason). ``reservations`` are the IPs it
     holds, as ``(network, ip, static)`` triples. ``applied`` is ``None``
     when no spec was ever applied (a deploy failed before that).
     """
@@ -88,6 +94,7 @@ class ExistingInstance:
     has_persistent_disk: bool = False
     ignore: bool = False
     unresponsive: bool = False
+    vm_missing: bool = False
 
     @property
     def label(self) -> str:
@@ -117,6 +124,9 @@ class PlanOptions:
     block. ``random_seed`` makes ``randomize_az_placement`` reproducible.
     ``director_ips`` are never handed out. ``initial_deploy`` (``None`` =
     "no existing instances") selects the ``initial_deploy_az_update_strategy``.
+    ``unreachable`` is what a ``fix`` deploy found before planning: instance
+    uuid -> ``MISSING_VM`` or ``UNRESPONSIVE_AGENT``; the planner marks those
+    existing instances ``unresponsive`` (and ``vm_missing``).
     """
 
     recreate: bool = False
@@ -130,3 +140,4 @@ class PlanOptions:
     random_seed: int | str | None = None
     director_ips: tuple[str, ...] = ()
     initial_deploy: bool | None = None
+    unreachable: Mapping[str, str] = field(default_factory=dict)

@@ -110,6 +110,8 @@ def instance_plan(
         and existing.vm_cid is not None
         and existing.state != "detached"
         and not static
+        # an unreachable VM (deploy --fix) cannot hand over: it is replaced in place
+        and not (options.fix and existing.unresponsive)
     )
     return InstancePlan(
         group=group.name,

@@ -50,7 +50,7 @@ from director.planning.azs import place_instances, tie_breaker
 from director.planning.cloud_config import CloudConfig, mapping, parse_cloud_config
 from director.planning.errors import PlanError, UnresponsiveInstance, UpdateConfigError
 from director.planning.groups import GroupSpec, group_names, parse_group, static_pools
-from director.planning.inputs import ExistingInstance, PlanOptions, StemcellRef
+from director.planning.inputs import MISSING_VM, ExistingInstance, PlanOptions, StemcellRef
 from director.planning.instance_plans import (
     delete_plan,
     desired,
@@ -109,10 +109,15 @@ class DeploymentPlanner:
     ) -> None:
         self.manifest = manifest
         self.cloud_config = cloud_config
-        self.existing = tuple(existing)
+        self.options = options or PlanOptions()
+        self.existing = tuple(
+            replace(e, unresponsive=True, vm_missing=why == MISSING_VM)
+            if (why := self.options.unreachable.get(e.uuid))
+            else e
+            for e in existing
+        )
         self.stemcells = dict(stemcells or {})
         self.ips_in_use = dict(ips_in_use or {})
-        self.options = options or PlanOptions()
         self.jobs_fingerprint = jobs_fingerprint or default_jobs_fingerprint
         self.uuid_factory = uuid_factory or (lambda: str(uuidlib.uuid4()))
         self._taken_uuids = {e.uuid for e in self.existing}

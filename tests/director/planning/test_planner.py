@@ -417,7 +417,25 @@ def test_unresponsive_instances_need_fix():
         manifest(group(instances=1, azs=["z1"])), existing=current, options=PlanOptions(fix=True)
     )
     [ip] = fixed.instance_group("zk").instance_plans
-    assert (ip.change, ip.reasons) == ("recreate", ("agent unresponsive (fix)",))
+    assert (ip.change, ip.reasons) == ("recreate", ("unresponsive agent",))
+
+
+def test_deploy_fix_recreates_what_it_found_unreachable_in_place_and_nothing_else():
+    """``PlanOptions.unreachable`` (what ``deploy --fix`` found) marks the instances; each is
+    recreated with its reason, in place even under create-swap-delete; the others stay."""
+    m = manifest(group(instances=3, azs=["z1"], update={"vm_strategy": "create-swap-delete"}))
+    current = deployed(plan(m))
+    gone, deaf, fine = (e.uuid for e in current)
+    options = PlanOptions(fix=True, unreachable={gone: "missing VM", deaf: "unresponsive agent"})
+    plans = {ip.uuid: ip for ip in plan(m, existing=current, options=options).all_instance_plans()}
+    assert (plans[gone].change, plans[gone].reasons) == ("recreate", ("missing VM",))
+    assert (plans[deaf].change, plans[deaf].reasons) == ("recreate", ("unresponsive agent",))
+    assert plans[gone].existing.vm_missing and not plans[deaf].existing.vm_missing
+    assert not plans[gone].needs_duplicate_vm and not plans[deaf].needs_duplicate_vm
+    assert plans[fine].change == "none"
+    # the same instances keep their IPs
+    for e in current:
+        assert [n.ip for n in plans[e.uuid].desired.networks] == [r[1] for r in e.reservations]
 
 
 # -- change reasons -----------------------------------------------------------------
