@@ -145,3 +145,73 @@ def test_read_only_roles_see_no_save_and_may_not_post(client, user_with_role):
     assert ">Save</button>" not in page
     assert client.post(URL, OK).status_code == 403
     assert DirectorAttribute.get(alerts.EMAIL_ATTRIBUTE) is None
+
+
+# --------------------------------------------------------------------------- the API
+
+PROPS = "/api/v0/staged/director/properties"
+EMAILER = {
+    "enabled": True,
+    "host": "smtp.example.com",
+    "port": 587,
+    "from": "bosh-hm@example.com",
+    "recipients": {"value": "ops@example.com,oncall@example.com"},
+    "smtp_user": "hm",
+    "smtp_password": PASSWORD,
+    "tls": True,
+}
+
+
+def test_the_api_takes_ops_managers_hm_emailer_options(admin_api, db):
+    res = admin_api.put(
+        PROPS, {"director_configuration": {"hm_emailer_options": EMAILER}}, format="json"
+    )
+    assert res.status_code == 200, res.content
+    emailer = res.json()["director_configuration"]["hm_emailer_options"]
+    assert emailer["recipients"] == ["ops@example.com", "oncall@example.com"]
+    assert emailer["smtp_password"] == "***" and PASSWORD not in res.content.decode()
+    assert alerts.email_settings()["port"] == 587
+    # sent back as read (password ***), it keeps the password
+    again = admin_api.put(
+        PROPS,
+        {"director_configuration": {"hm_emailer_options": {**emailer, "host": "mx.example.com"}}},
+        format="json",
+    )
+    assert again.status_code == 200, again.content
+    cfg = alerts.email_settings()
+    assert cfg["host"] == "mx.example.com" and decrypt(cfg["password"]) == PASSWORD
+
+
+def test_a_bad_emailer_field_is_422_and_nothing_is_written(admin_api, db):
+    res = admin_api.put(
+        PROPS,
+        {
+            "director_configuration": {
+                "max_threads": 8,
+                "hm_emailer_options": {**EMAILER, "from": "nobody"},
+            }
+        },
+        format="json",
+    )
+    assert res.status_code == 422
+    assert "director_configuration/hm_emailer_options/from" in res.json()["errors"]
+    assert DirectorAttribute.get(alerts.EMAIL_ATTRIBUTE) is None
+    # all or nothing: a bad director setting leaves the emailer unwritten too
+    res = admin_api.put(
+        PROPS,
+        {"director_configuration": {"max_threads": 0, "hm_emailer_options": EMAILER}},
+        format="json",
+    )
+    assert res.status_code == 422
+    assert "director_configuration/max_threads" in res.json()["errors"]
+    assert DirectorAttribute.get(alerts.EMAIL_ATTRIBUTE) is None
+    domain = admin_api.put(
+        PROPS,
+        {"director_configuration": {"hm_emailer_options": {**EMAILER, "domain": "x.example"}}},
+        format="json",
+    )
+    assert domain.status_code == 422
+    assert (
+        "cannot take effect"
+        in domain.json()["errors"]["director_configuration/hm_emailer_options/domain"][0]
+    )

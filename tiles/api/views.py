@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -34,8 +35,11 @@ from director.api.views import STEMCELL_UPLOAD
 from opsconsole import __version__
 from opsconsole.apierrors import ApiError
 from opsconsole.auth import can_see_credentials
+from opsconsole.errors import Conflict, ServiceError
 from tiles import director_security, services
+from tiles.director_tile import hm_email
 from tiles.director_tile.checks import IGNORE_UNREACHABLE, VCenterCheck
+from tiles.director_tile.common import MASK
 from tiles.models import DIRECTOR_PRODUCT_NAME
 from tiles.services import versions
 from tiles.services.diffs import redact, secret_strings
@@ -340,6 +344,9 @@ def staged_manifest(request, guid):
 # --------------------------------------------------------------------------- Director tile
 
 
+#: Ops Manager's place for the health monitor's email settings, in ``director_configuration``.
+HM_EMAIL = "hm_emailer_options"
+HM_EMAIL_PART = hm_email.PART_HM_EMAIL
 DIRECTOR_PROPERTIES = (
     "iaas_configuration",
     "director_configuration",
@@ -350,8 +357,12 @@ DIRECTOR_PROPERTIES = (
 
 def _director_properties() -> dict:
     d = services.get_director()
+    props = services.director_properties()
+    emailer = hm_email.hm_email_settings()
+    emailer["smtp_password"] = MASK if emailer.pop("password_stored") else ""
+    props["director_configuration"] = {**props["director_configuration"], HM_EMAIL: emailer}
     return {
-        **services.director_properties(),
+        **props,
         "security_configuration": director_security.security_configuration(d),
         "syslog_configuration": director_security.syslog_configuration(d),
     }
@@ -364,50 +375,82 @@ def director_properties(request):
     """``{"iaas_configuration", "director_configuration", "security_configuration",
     "syslog_configuration"}``; the vCenter password reads ``***``.
 
+    ``director_configuration.hm_emailer_options`` (Ops Manager's place) is the
+    health monitor's email settings (``tiles.director_tile.hm_email``; they
+    take effect at once); the SMTP password reads ``***``, and sent back as
+    ``***`` or empty keeps the stored one.
+
     ``ETag`` covers the sections; ``PUT`` with ``If-Match`` is 409 when a
     section it writes changed since. A Security or Syslog setting that cannot
     take effect yet is 422 naming the field and why (``tiles.director_security``).
-    The vCenter settings are checked against vCenter (``ignore_unreachable_vcenter``)."""
+    The vCenter settings are checked against vCenter (``ignore_unreachable_vcenter``).
+    A write is all or nothing."""
     check = _vcenter_check(request)
     if request.method == "PUT":
-        version = _if_match(request)
-        data = _body(request)
-        known = set(DIRECTOR_PROPERTIES)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ApiError(
-                {(k or "body"): [f"'{k}' is not a director property section"] for k in unknown},
-                422,
-            )
-        if not set(data) & known:
-            raise ApiError(
-                {"iaas_configuration": [f"give one or more of {', '.join(DIRECTOR_PROPERTIES)}"]}
-            )
-        # Validate the Security and Syslog sections before anything is written.
-        d = services.get_director()
-        if "security_configuration" in data:
-            director_security.validate_security(
-                data["security_configuration"], d.security_configuration or {}
-            )
-        if "syslog_configuration" in data:
-            director_security.validate_syslog(
-                data["syslog_configuration"], d.syslog_configuration or {}
-            )
-        if {"iaas_configuration", "director_configuration"} & set(data):
-            services.set_director_properties(
-                iaas_configuration=data.get("iaas_configuration"),
-                director_configuration=data.get("director_configuration"),
-                user=_user(request),
-                version=version,
-                check=check,
-            )
-        director_security.set_security_and_syslog(
-            data.get("security_configuration"),
-            data.get("syslog_configuration"),
+        with transaction.atomic():
+            _put_director_properties(request, check)
+    return _director_versioned(
+        _with_warnings(_director_properties(), check), *DIRECTOR_PROPERTIES, HM_EMAIL_PART
+    )
+
+
+def _put_director_properties(request, check) -> None:
+    version = _if_match(request)
+    data = dict(_body(request))
+    emailer = None
+    if isinstance(data.get("director_configuration"), Mapping):
+        dcfg = dict(data["director_configuration"])
+        emailer = dcfg.pop(HM_EMAIL, None)
+        if dcfg:
+            data["director_configuration"] = dcfg
+        else:
+            del data["director_configuration"]
+    known = set(DIRECTOR_PROPERTIES)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ApiError(
+            {(k or "body"): [f"'{k}' is not a director property section"] for k in unknown},
+            422,
+        )
+    if not set(data) & known and emailer is None:
+        raise ApiError(
+            {"iaas_configuration": [f"give one or more of {', '.join(DIRECTOR_PROPERTIES)}"]}
+        )
+    if emailer is not None:
+        if not isinstance(emailer, Mapping):
+            raise ApiError({f"director_configuration/{HM_EMAIL}": ["must be an object"]})
+        try:
+            hm_email.set_hm_email_settings(emailer, user=_user(request), version=version)
+        except Conflict:
+            raise
+        except ServiceError as exc:
+            raise ServiceError(
+                {f"director_configuration/{HM_EMAIL}/{k}": v for k, v in exc.errors.items()}
+            ) from None
+    # Validate the Security and Syslog sections before anything else is written.
+    d = services.get_director()
+    if "security_configuration" in data:
+        director_security.validate_security(
+            data["security_configuration"], d.security_configuration or {}
+        )
+    if "syslog_configuration" in data:
+        director_security.validate_syslog(
+            data["syslog_configuration"], d.syslog_configuration or {}
+        )
+    if {"iaas_configuration", "director_configuration"} & set(data):
+        services.set_director_properties(
+            iaas_configuration=data.get("iaas_configuration"),
+            director_configuration=data.get("director_configuration"),
             user=_user(request),
             version=version,
+            check=check,
         )
-    return _director_versioned(_with_warnings(_director_properties(), check), *DIRECTOR_PROPERTIES)
+    director_security.set_security_and_syslog(
+        data.get("security_configuration"),
+        data.get("syslog_configuration"),
+        user=_user(request),
+        version=version,
+    )
 
 
 @extend_schema(request=JSON, responses=JSON)

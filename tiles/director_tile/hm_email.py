@@ -101,8 +101,14 @@ def set_hm_email_settings(
 ) -> dict[str, Any]:
     """Validate and save the pane (see the module docstring); returns ``hm_email_settings()``."""
     errors: dict[str, list[str]] = {}
-    for key in sorted(set(values) - set(_FIELDS)):
+    for key in sorted(set(values) - set(_FIELDS) - {"domain"}):
         _err(errors, key, "unknown field")
+    if values.get("domain"):
+        _err(
+            errors,
+            "domain",
+            "cannot take effect: the SMTP greeting names this host; leave it empty",
+        )
     enabled = _bool(values.get("enabled", False), "enabled", errors)
     tls = _bool(values.get("tls", False), "tls", errors)
     recipients = _recipients(values.get("recipients"), errors)
