@@ -12,8 +12,8 @@ of the Director tile): when the director attribute ``hm_email`` holds
 sends one email listing the alerts opened since the last email, through
 Django's email backend (SMTP with these settings in production, ``locmem``
 in tests). ``set_email_settings`` validates and stores them (the password
-encrypted at rest; it is never read back); the Director tile's pane calls it
-(the tile does not have the pane yet: until then, call it from the shell).
+encrypted at rest; it is never read back); the Director tile's Email Alerts
+pane and its API (``tiles.director_tile.hm_email``) call it.
 A failed send is logged and retried with the next scan's alerts.
 """
 

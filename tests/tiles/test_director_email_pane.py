@@ -8,6 +8,7 @@ field is a 422 with its error under it and nothing saved; a stale save 409.
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -215,3 +216,19 @@ def test_a_bad_emailer_field_is_422_and_nothing_is_written(admin_api, db):
         "cannot take effect"
         in domain.json()["errors"]["director_configuration/hm_emailer_options/domain"][0]
     )
+
+
+def test_a_password_the_key_cannot_read_is_asked_again_not_a_500(admin_client):
+    admin_client.post(URL, OK)
+    cfg = alerts.email_settings()
+    # as after a key rotation: the director attribute's token is not re-encrypted
+    DirectorAttribute.set(
+        alerts.EMAIL_ATTRIBUTE, json.dumps({**cfg, "password": "gAAAAABnot-this-keys-token"})
+    )
+    res = admin_client.post(URL, {**OK, "smtp_password": ""})
+    assert res.status_code == 422
+    assert "cannot be read any more" in " ".join(
+        errors_of(field(res.content.decode(), "smtp_password"))
+    )
+    assert admin_client.post(URL, OK).status_code == 302
+    assert decrypt(alerts.email_settings()["password"]) == PASSWORD

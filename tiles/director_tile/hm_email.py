@@ -26,7 +26,7 @@ from django.db import transaction
 
 from director.health import alerts
 from director.models import DirectorAttribute
-from opsconsole.crypto import decrypt
+from opsconsole.crypto import DecryptionError, decrypt
 from opsconsole.errors import ServiceError
 from tiles.models import DirectorConfig
 
@@ -121,8 +121,16 @@ def set_hm_email_settings(
         _err(errors, "smtp_password", "must be a string")
     _raise(errors)
     stored = _stored()
-    if password in (None, "", MASK):
-        password = decrypt(stored["password"]) if stored.get("password") else ""
+    if password in (None, "", MASK) and username and stored.get("password"):
+        try:
+            password = decrypt(stored["password"])
+        except DecryptionError:
+            # Kept in a director attribute, the password is not re-encrypted by a key rotation.
+            raise ServiceError(
+                {"smtp_password": ["the stored password cannot be read any more: enter it again"]}
+            ) from None
+    elif password in (None, MASK):
+        password = ""
     if not username:
         password = ""
     # cycle: tiles.services (its package __init__) re-exports this package
