@@ -3,7 +3,9 @@
 vcsim's VMs run nothing, so this process plays the BOSH agent inside every
 one of them: it watches vCenter (``watcher.py``), and for each powered-on VM
 that carries agent settings (``guestinfo.userdata``, as the CPI writes them)
-runs an agent (``agent.py``) that speaks BOSH's agent protocol over NATS with
+runs an agent (``agent.py``, its method families in ``jobs.py``, ``drain.py``,
+``compiling.py``, ``logs.py`` and ``disks.py``, sharing ``actions.py``) that
+speaks BOSH's agent protocol over NATS with
 that VM's credentials and does the work for real on this machine, under a
 directory of the VM's own (``layout.py``) that its processes see at
 ``/var/vcap`` (``sandbox.py``, bubblewrap): packages compiled by their
