@@ -43,7 +43,9 @@ Two director tasks, each under the deployment lock taken with timeout 0
 ``missing_stemcell`` is ours, not BOSH's (a BOSH operator runs ``bosh
 upload-stemcell --fix``): after vCenter lost everything (a vcsim restarted
 empty), every ``recreate_vm`` needs the stemcell back first, and one
-``cck --auto`` should bring the deployment back. ``reupload_stemcell``
+``cck --auto --resolution delete_disk_reference`` brings the deployment back
+(plain ``--auto`` keeps the lost disks, and ``manage.py cck`` then prints
+that command). ``reupload_stemcell``
 imports the tarball the director kept when the stemcell was uploaded
 (``director.uploads.stored_stemcell``) under a new cid, the automatic
 resolution. A persistent disk vCenter lost stays ``ignore`` under ``auto``,

@@ -11,6 +11,11 @@ command brings the deployment back, forgetting the lost disks by choice::
 
     manage.py cck DEPLOYMENT --auto --resolution delete_disk_reference
 
+Plain ``--auto`` keeps a persistent disk vCenter lost (``missing_disk``'s
+automatic resolution is ``ignore``, as in BOSH: forgetting a disk is the
+operator's call), so the instance on it is not recreated; the command then
+says so and prints that next command.
+
 Without ``--auto`` or ``--resolution`` it only reports, as a
 non-interactive ``bosh cck`` cannot ask.
 """
@@ -81,4 +86,25 @@ class Command(BaseCommand):
         task = service_call(
             cck.resolve_problems, deployment, chosen, user, auto=auto and not resolution
         )
-        finish(self, task, wait=True)
+        kept = [
+            p
+            for p in problems
+            if p.type == "missing_disk"
+            and chosen.get(str(p.id), cck.AUTO[p.type] if auto else None) == "ignore"
+        ]
+        try:
+            finish(self, task, wait=True)
+        finally:
+            if kept:
+                self.stdout.write(_lost_disks_hint(deployment, kept))
+
+
+def _lost_disks_hint(deployment: str, kept: list) -> str:
+    """What to run when --auto kept disks vCenter lost (their instances cannot be recreated)."""
+    cids = ", ".join(p.data.get("disk_cid", "?") for p in kept)
+    return (
+        f"{len(kept)} persistent disk(s) missing from vCenter were kept ({cids}): --auto does "
+        "not forget a disk (missing_disk's automatic resolution is ignore), so an instance on "
+        "one is not recreated. To give those instances new empty disks (their data is lost), "
+        f"run:\n    manage.py cck {deployment} --auto --resolution delete_disk_reference"
+    )

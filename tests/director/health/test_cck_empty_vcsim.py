@@ -4,13 +4,16 @@ The test runs its own vcsim (the session's is shared by every test) and
 its own VM runtime watching it, with the session's worker, PostgreSQL and
 NATS. It deploys, restarts that vcsim on the same port with its inventory
 as new (no stemcell template, none of the deployment's VMs, its datastores
-and so the persistent disks gone), then runs the one command an operator
-would::
+and so the persistent disks gone). Plain ``manage.py cck DEPLOYMENT --auto``
+uploads the stemcell again but keeps the lost disks (BOSH's automatic
+resolution of ``missing_disk`` is ``ignore``), so it recreates nothing and
+prints the one command that does::
 
     manage.py cck DEPLOYMENT --auto --resolution delete_disk_reference
 
-and checks that vCenter holds the deployment's VMs again: new cids, the
-same instances and IPs, a new empty persistent disk each, agents running.
+which the test runs, then checks that vCenter holds the deployment's VMs
+again: new cids, the same instances and IPs, a new empty persistent disk
+each, agents running.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 import uuid
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from pyVim.connect import Disconnect, SmartConnect
 
 from director import services
@@ -168,12 +171,21 @@ def test_after_vcsim_restarts_empty_one_cck_brings_the_deployment_back(
     )
 
     out = io.StringIO()
-    call_command(
-        "cck", name, "--auto", "--resolution", "delete_disk_reference", stdout=out, stderr=out
-    )
+    with pytest.raises(CommandError):
+        call_command("cck", name, "--auto", stdout=out, stderr=out)
     text = out.getvalue()
     assert "5 problem(s)" in text, text
     assert f"Stemcell '{stemcell}' with cloud ID '{stemcell.cid}' is missing" in text
+    # the lost disks are kept, so no VM came back; the output names the next command
+    assert "2 persistent disk(s) missing from vCenter were kept" in text
+    next_command = f"manage.py cck {name} --auto --resolution delete_disk_reference"
+    assert next_command in text
+    assert env.vms() == {}
+
+    out = io.StringIO()
+    call_command("cck", *next_command.split()[2:], stdout=out, stderr=out)
+    text = out.getvalue()
+    assert "4 problem(s)" in text, text  # the stemcell is back since the first command
     resolved = sorted(
         DeploymentProblem.objects.filter(deployment__name=name).values_list(
             "type", "state", "data__resolution"
@@ -183,6 +195,7 @@ def test_after_vcsim_restarts_empty_one_cck_brings_the_deployment_back(
         [("missing_stemcell", "resolved", "reupload_stemcell")]
         + [("missing_vm", "resolved", "recreate_vm_without_wait")] * 2
         + [("missing_disk", "resolved", "delete_disk_reference")] * 2
+        + [("missing_disk", "resolved", "ignore")] * 2  # by the first, plain --auto
     )
 
     # The stemcell is in vCenter again, under a new cid.
