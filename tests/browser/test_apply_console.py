@@ -203,7 +203,9 @@ def test_failed_apply_summary_retry_banner_and_pending_review(
         stage.locator(".progress > span").first.evaluate("e => getComputedStyle(e).backgroundColor")
         == RED
     )
-    expect(page.locator("svg.timeline g.bar.failed")).to_have_count(1)
+    failed_bar = page.locator("svg.timeline g.bar.failed")
+    expect(failed_bar).to_have_count(1)
+    assert failed_bar.locator("rect").evaluate("e => getComputedStyle(e).fill") == RED
     expect(page.locator("#inst-poller")).not_to_have_attribute("hx-get", re.compile(".+"))
     page.screenshot(path=str(tmp_path / "installation-failed.png"), full_page=True)
 
@@ -317,6 +319,13 @@ def test_failed_apply_summary_retry_banner_and_pending_review(
     page.screenshot(path=str(tmp_path / "installation-retried.png"), full_page=True)
     page.goto("/")
     expect(page.locator(f"#tile-{guid} .deploy-state")).to_have_text("Deployed")
+    # The Change Log: the failed apply and its retry, each linking to its page.
+    page.goto("/changelog/")
+    for inst_id, status in ((first_id, "failed"), (retry_id, "succeeded")):
+        row = page.locator(f"#installation-{inst_id}")
+        expect(row.locator("td .badge").first).to_have_text(status)
+        expect(row.locator("a.button")).to_have_attribute("href", f"/installations/{inst_id}/")
+    page.screenshot(path=str(tmp_path / "changelog.png"), full_page=True)
 
     # -- 4. Foreseen: a powered-off VM; data loss before a deletion -----------------------
     worker_vm = Vm.objects.get(
