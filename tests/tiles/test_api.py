@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+import tiles
 from tiles import services
 
 from .conftest import AZS, IAAS, NETWORKS, SMALL_TILE
@@ -509,3 +511,19 @@ def test_malformed_bodies_are_4xx_with_field_errors(world, admin_api):
         assert res.status_code == code, (path, body, res.status_code, res.content[:200])
         errors = res.json()["errors"]
         assert any(k.startswith(key) or key.endswith(k) for k in errors), (path, errors)
+
+
+def test_a_collections_duplicate_names_the_row_as_the_form_counts_it(admin_api):
+    metadata = (Path(tiles.__file__).parent / "demo" / "metadata.yml").read_bytes()
+    product = services.import_product(metadata, "metadata.yml", "admin")
+    guid = services.stage_product(product.name, product.version).guid
+    queues = [{"name": "mail"}, {"name": "jobs"}, {"name": "mail"}]
+    res = admin_api.put(
+        f"{API}/staged/products/{guid}/properties",
+        {"properties": {".properties.queues": {"value": queues}}},
+        format="json",
+    )
+    assert res.status_code == 422
+    assert res.json() == {
+        "errors": {".properties.queues[2].name": ['must be unique: row 1 already uses "mail"']}
+    }
