@@ -212,6 +212,7 @@ def world(settings, tmp_path, loopback_only):
         "blob": "0b1c2d3e-aaaa-4bbb-8ccc-000000000000",  # no such logs bundle
         "config_id": cloud.id,
         "task_id": task.id,
+        "task_guid": str(task.id),
         "event_id": event.id,
         "username": fuzzed_user.username,
         "token_id": fuzzed_token.pk,
@@ -348,6 +349,9 @@ OPS = [
     Op("get", f"{API}/deployed/products/{{guid}}/credentials/{{ref}}"),
     Op("get", f"{API}/deployed/products/{{guid}}/manifest"),
     Op("get", f"{API}/deployed/products/{{guid}}/status"),
+    Op("get", f"{API}/deployed/products/{{guid}}/jobs/{{job_guid}}/logs"),
+    Op("post", f"{API}/deployed/products/{{guid}}/jobs/{{job_guid}}/logs"),
+    Op("get", f"{API}/deployed/products/{{guid}}/jobs/{{job_guid}}/logs/{{task_guid}}"),
     Op("get", f"{D}/configs", query={"type": "cloud", "name": "default", "latest": "false"}),
     Op(
         "post",

@@ -272,3 +272,52 @@ def test_anonymous_is_sent_to_login(deployed, client):
     for name in ("product-status", "product-logs"):
         res = client.get(reverse(name, args=[deployed.guid]))
         assert res.status_code == 302 and "login" in res["Location"]
+
+
+# --------------------------------------------------------------------------- Ops Manager's logs API
+
+
+def _job_guid(admin_api, guid: str, name: str) -> str:
+    jobs = admin_api.get(f"{API}/staged/products/{guid}/jobs").json()["jobs"]
+    return next(j["guid"] for j in jobs if j["name"] == name)
+
+
+def test_the_logs_api_fetches_lists_and_serves_a_jobs_logs(instances, deployed, admin_api):
+    job = _job_guid(admin_api, deployed.guid, "web")
+    url = f"{API}/deployed/products/{deployed.guid}/jobs/{job}/logs"
+    res = admin_api.post(url)
+    assert res.status_code == 202, res.content
+    task = Task.objects.get(id=int(res.json()["id"]))
+    assert res["Location"].endswith(f"/api/v0/director/tasks/{task.id}")
+    assert sorted(task.args["instances"]) == ["web-uuid-0", "web-uuid-1"]
+    listed = admin_api.get(url).json()["tasks"]
+    assert [(t["guid"], t["status"]) for t in listed] == [(str(task.id), "downloading")]
+    assert admin_api.get(f"{url}/{task.id}").status_code == 404  # not ready yet
+
+    ref = blobstore().put(io.BytesIO(b"web logs"))
+    Task.objects.filter(id=task.id).update(
+        state="done", result_output=json.dumps({"blob": ref.id}) + "\n"
+    )
+    assert admin_api.get(url).json()["tasks"][0]["status"] == "downloaded"
+    bundle = admin_api.get(f"{url}/{task.id}")
+    assert bundle.status_code == 200 and bundle["Content-Type"] == "application/gzip"
+    assert b"".join(bundle.streaming_content) == b"web logs"
+    # a download of the whole tile is no one job's; another job lists none of these
+    admin_api.post(f"{API}/director/deployments/{deployed.guid}/logs", {}, format="json")
+    assert len(admin_api.get(url).json()["tasks"]) == 1
+    check = _job_guid(admin_api, deployed.guid, "check")
+    check_url = f"{API}/deployed/products/{deployed.guid}/jobs/{check}/logs"
+    assert admin_api.get(check_url).json()["tasks"] == []
+    assert admin_api.get(f"{check_url}/{task.id}").status_code == 404
+
+
+def test_the_logs_api_refuses_what_it_should(instances, deployed, role_api):
+    viewer = role_api("restricted_control")
+    url = f"{API}/deployed/products/{deployed.guid}/jobs/web/logs"
+    assert viewer.post(url).status_code == 403 and viewer.get(url).status_code == 403
+    assert role_api("full_view").post(url).status_code == 403
+    assert not Task.objects.exists()
+    admin = role_api("admin")
+    assert admin.post(f"{API}/deployed/products/{deployed.guid}/jobs/nope/logs").status_code == 404
+    assert admin.post(f"{API}/deployed/products/nope-1/jobs/web/logs").status_code == 404
+    assert not Task.objects.exists()

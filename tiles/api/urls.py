@@ -6,7 +6,7 @@ mounts ``director_diff`` before ``director/`` so it is found first.
 
 from django.urls import path
 
-from . import resources, views
+from . import logs, resources, views
 
 #: Mounted at /api/v0/director/diff by opsconsole/urls.py, ahead of the director API.
 director_diff = path("director/diff", views.director_diff, name="api-director-diff")
@@ -76,6 +76,16 @@ urlpatterns = [
         name="api-deployed-manifest",
     ),
     path("deployed/products/<str:guid>/status", views.deployed_status, name="api-deployed-status"),
+    path(
+        "deployed/products/<str:guid>/jobs/<str:job_guid>/logs",
+        logs.job_logs,
+        name="api-deployed-job-logs",
+    ),
+    path(
+        "deployed/products/<str:guid>/jobs/<str:job_guid>/logs/<str:task_guid>",
+        logs.job_logs_bundle,
+        name="api-deployed-job-logs-bundle",
+    ),
     path(
         "deployed/products/<str:guid>/credentials",
         views.credentials,
