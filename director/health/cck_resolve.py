@@ -13,6 +13,8 @@ leaves it open and fails the task naming it, after the others ran.
 * ``reattach_disk`` / ``reattach_disk_and_reboot`` (``mount_info_mismatch``):
   the CPI attaches the disk to its instance's VM if vCenter shows it
   detached, the VM is rebooted if asked, and the agent mounts the disk.
+* ``activate_disk`` (``inactive_disk``) marks the disk active again if its
+  instance's agent has it mounted and the instance has no other active disk.
 * ``reupload_stemcell`` imports the director's copy of the stemcell's
   tarball under a new cid.
 """
@@ -105,6 +107,9 @@ def _apply(run: Any, p: DeploymentProblem, resolution: str) -> int:
     if p.type in ("missing_disk", "inactive_disk"):
         disk = PersistentDisk.objects.filter(id=p.resource_id).first()
         if disk is None:
+            return 0
+        if resolution == "activate_disk":
+            _activate_disk(disk)
             return 0
         if resolution == "delete_disk":
             vm = Vm.objects.filter(instance_id=disk.instance_id, active=True).first()
@@ -207,3 +212,23 @@ def _reattach_disk(run: Any, disk_id: int, reboot: bool) -> None:
             raise RuntimeError(f"the agent of {vm.cid} did not mount disk '{disk.disk_cid}'")
         time.sleep(1.0)
     run.ctx.debug(f"VM {vm.cid} rebooted; its agent has disk {disk.disk_cid} mounted")
+
+
+def _activate_disk(disk: PersistentDisk) -> None:
+    """Mark an inactive disk active again (BOSH): only one its instance's agent has mounted,
+    and only when the instance has no other active disk (one persistent disk per instance)."""
+    instance = disk.instance
+    vm = Vm.objects.filter(instance=instance, active=True).first()
+    if vm is None:
+        raise RuntimeError(f"{instance.name} has no VM: disk '{disk.disk_cid}' is not mounted")
+    if disk.disk_cid not in agent_for(vm).list_disk():
+        raise RuntimeError(
+            f"disk '{disk.disk_cid}' is not mounted on {instance.name}'s VM {vm.cid}: "
+            "only a mounted disk can be activated"
+        )
+    other = PersistentDisk.objects.filter(instance=instance, active=True).exclude(id=disk.id)
+    if other.exists():
+        raise RuntimeError(
+            f"{instance.name} already has an active disk ('{other.first().disk_cid}')"
+        )
+    PersistentDisk.objects.filter(id=disk.id).update(active=True)

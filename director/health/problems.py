@@ -36,6 +36,7 @@ RESOLUTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "inactive_disk": (
         ("ignore", "Skip for now"),
         ("delete_disk", "Delete disk"),
+        ("activate_disk", "Activate disk"),
     ),
     "mount_info_mismatch": (
         ("ignore", "Skip for now"),

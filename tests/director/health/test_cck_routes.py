@@ -75,7 +75,7 @@ def test_open_problems_are_listed_with_boshs_resolutions(admin_api, world):
         "name": "recreate_vm",
         "plan": "Recreate VM and wait for processes to start",
     }
-    assert [r["name"] for r in disk["resolutions"]] == ["ignore", "delete_disk"]
+    assert [r["name"] for r in disk["resolutions"]] == ["ignore", "delete_disk", "activate_disk"]
 
 
 def test_a_scan_is_a_202_task(admin_api, world):
