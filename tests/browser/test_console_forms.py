@@ -363,7 +363,17 @@ def test_tasks_timestamps_on_one_line_and_800px_layout(admin, tmp_path):
             deployment=dep, group="zookeeper", index=i, az="az1", uuid=f"{i}-{'a' * 30}"
         )
     page.set_viewport_size({"width": 800, "height": 900})
-    for path in ("/", "/director/tasks/", "/director/vms/", "/director/events/"):
+    for path in (
+        "/",
+        "/director/tasks/",
+        "/director/vms/",
+        "/director/events/",
+        "/director/stemcells/",
+        "/pending_changes/",
+        "/changelog/",
+        "/director_tile/vcenter/",
+        "/director_tile/networks/",
+    ):
         page.goto(path)
         nav = page.locator("nav[aria-label=Main]")
         expect(nav).to_be_visible()

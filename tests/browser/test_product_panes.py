@@ -140,6 +140,18 @@ def test_errors_sit_beside_their_fields_and_ticks_follow(page, staged, tmp_path)
     staged.refresh_from_db()
     assert [q["name"] for q in staged.values[".properties.queues"]] == ["default", "mail"]
 
+    # At 800 px the tile's menu and Resource Config's table stay in the window.
+    page.set_viewport_size({"width": 800, "height": 900})
+    page.click("nav.side >> text=Resource Config")
+    page.wait_for_url("**/resources/")
+    expect(page.locator("nav.side")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    box = page.locator("#job-web").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 800, box
+    page.screenshot(path=tmp_path / "resources-800px.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.click("nav.side >> text=Worker Queues")
+
     # Leaving with a row added but nothing typed in it asks first.
     page.click("#add-properties__queues")
     expect(page.locator("#id_properties__queues-2-name")).to_be_visible()
