@@ -136,6 +136,8 @@ class Service:
     pid: int | None = None
     since: float = 0.0
     failing: bool = False
+    #: starts in a row that left no live pid (monit's "Execution failed": the job is failing)
+    failed_starts: int = 0
     cpu_sample: tuple[float, float] = (0.0, 0.0)
     cpu_percent: float = 0.0
 
@@ -277,6 +279,7 @@ class Monit:
                 pass
         svc.pid = None
         svc.failing = False
+        svc.failed_starts = 0
 
     # -- what the agent asks --------------------------------------------------------------
 
@@ -322,9 +325,12 @@ class Monit:
                         if svc.pid != pid:
                             svc.since = time.time()
                         svc.pid, svc.monitor, svc.failing = pid, 1, False
+                        svc.failed_starts = 0
                         self._sample_cpu(svc)
                         continue
                     was_running = svc.monitor == 1
+                    if svc.monitor == 2:  # the last start left no live process
+                        svc.failed_starts += 1
                     svc.failing = True
                     svc.pid = None
                     if was_running:
@@ -350,7 +356,7 @@ class Monit:
         if svc.monitor == 0:
             return "unknown"
         if svc.monitor == 2:
-            return "starting"
+            return "failing" if svc.failed_starts else "starting"
         pid = self.read_pid(svc)
         return "running" if (not svc.failing and sandbox.pid_alive(pid)) else "failing"
 
