@@ -317,6 +317,12 @@ def test_failed_apply_summary_retry_banner_and_pending_review(
     assert retried.deploy_products == Installation.objects.get(id=first_id).deploy_products
     page.set_viewport_size({"width": 1280, "height": 900})
     page.screenshot(path=str(tmp_path / "installation-retried.png"), full_page=True)
+    # At 800 px the live view (steps, instances, timeline) stays in the window.
+    page.set_viewport_size({"width": 800, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.locator("svg.timeline").bounding_box()["width"] <= 800
+    page.screenshot(path=str(tmp_path / "installation-800px.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.goto("/")
     expect(page.locator(f"#tile-{guid} .deploy-state")).to_have_text("Deployed")
     # The Change Log: the failed apply and its retry, each linking to its page.
