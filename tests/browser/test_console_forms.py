@@ -206,9 +206,22 @@ def test_product_upload_shows_progress_then_its_result(admin, tmp_path):
     page.goto("/")
     seen = []
     page.on("request", lambda r: seen.append(r.headers.get("x-upload-progress")))
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    throttle = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    cdp.send("Network.emulateNetworkConditions", {**throttle, "uploadThroughput": 1024 * 1024})
     page.set_input_files("#import-file", tile)
     page.click("#import-form button[type=submit]")
-    expect(page.locator("#import-form .upload-progress progress")).to_be_attached()
+    expect(page.locator("#import-form .upload-progress progress")).to_be_visible()
+    page.wait_for_function(
+        "() => { const b = document.querySelector('#import-form progress');"
+        " return b && b.value > 0 && b.value < b.max; }"
+    )
+    expect(page.locator("#import-form .upload-progress-text")).to_contain_text(
+        re.compile(r"Uploading the product: \d+% \(.* of \d+\.\d MB\)")
+    )
+    page.screenshot(path=tmp_path / "product-upload-progress.png", full_page=True)
+    cdp.send("Network.emulateNetworkConditions", {**throttle, "uploadThroughput": -1})
     expect(page.locator(".messages")).to_contain_text("Imported Small 1.0.0", timeout=60_000)
     assert "1" in seen  # it went through the progress script
     page.screenshot(path=tmp_path / "product-imported.png", full_page=True)
