@@ -17,28 +17,18 @@ reach the tile's Resource Config pane, as ``om configure-director``'s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from director.api.guard import api_view
-from opsconsole.apierrors import ApiError
 from tiles import services
 from tiles.director_tile import resource_config as compilation
-from tiles.services import versions
 
-JSON = OpenApiTypes.OBJECT
+from .common import JSON, body_of, director_versioned, if_match, request_user
 
 
 def is_director(guid: str) -> bool:
     return guid == services.get_director().guid
-
-
-def _director_versioned(data) -> Response:
-    number = versions.version(services.get_director(), [compilation.PART_COMPILATION])
-    return Response(data, headers={"ETag": versions.etag(number)})
 
 
 def director_jobs() -> Response:
@@ -49,14 +39,13 @@ def director_jobs() -> Response:
 def director_resource_config(request, job_guid: str) -> Response:
     """``GET/PUT .../jobs/{job guid}/resource_config`` of the Director product."""
     if request.method == "PUT":
-        data = request.data
-        if not isinstance(data, Mapping):
-            raise ApiError({"body": ["must be a JSON object"]})
-        version = versions.parse_if_match(request.headers.get("If-Match"))
+        data = body_of(request)
         compilation.set_compilation_job_resource_config(
-            job_guid, data, user=request.user.get_username(), version=version
+            job_guid, data, user=request_user(request), version=if_match(request)
         )
-    return _director_versioned(compilation.compilation_job_resource_config(job_guid))
+    return director_versioned(
+        compilation.compilation_job_resource_config(job_guid), compilation.PART_COMPILATION
+    )
 
 
 def _product_resources(guid: str) -> list[dict]:

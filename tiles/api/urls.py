@@ -6,7 +6,7 @@ mounts ``director_diff`` before ``director/`` so it is found first.
 
 from django.urls import path
 
-from . import logs, resources, views
+from . import director_panes, logs, resources, views
 
 #: Mounted at /api/v0/director/diff by opsconsole/urls.py, ahead of the director API.
 director_diff = path("director/diff", views.director_diff, name="api-director-diff")
@@ -33,34 +33,40 @@ urlpatterns = [
     ),
     path("staged/products/<str:guid>/errands", views.errands, name="api-errands"),
     path("staged/products/<str:guid>/manifest", views.staged_manifest, name="api-staged-manifest"),
-    path("staged/director/properties", views.director_properties, name="api-director-properties"),
+    path(
+        "staged/director/properties",
+        director_panes.director_properties,
+        name="api-director-properties",
+    ),
     path(
         "staged/director/test_connection",
-        views.director_test_connection,
+        director_panes.director_test_connection,
         name="api-director-test-connection",
     ),
     path(
         "staged/director/availability_zones",
-        views.availability_zones,
+        director_panes.availability_zones,
         name="api-availability-zones",
     ),
     path(
         "staged/director/availability_zones/<str:az_guid>",
-        views.availability_zone,
+        director_panes.availability_zone,
         name="api-availability-zone",
     ),
-    path("staged/director/networks", views.director_networks, name="api-director-networks"),
+    path(
+        "staged/director/networks", director_panes.director_networks, name="api-director-networks"
+    ),
     path(
         "staged/director/network_and_az",
-        views.director_network_and_az,
+        director_panes.director_network_and_az,
         name="api-director-network-and-az",
     ),
-    path("staged/cloud_config", views.cloud_config, name="api-cloud-config"),
+    path("staged/cloud_config", director_panes.cloud_config, name="api-cloud-config"),
     path("staged/pending_changes", views.pending_changes, name="api-pending-changes"),
     path("staged", views.staged, name="api-staged"),
     path("stemcell_assignments", views.stemcell_assignments, name="api-stemcell-assignments"),
-    path("vm_types", views.vm_types, name="api-vm-types"),
-    path("disk_types", views.disk_types, name="api-disk-types"),
+    path("vm_types", director_panes.vm_types, name="api-vm-types"),
+    path("disk_types", director_panes.disk_types, name="api-disk-types"),
     path("products/<str:guid>/diff", views.product_diff, name="api-product-diff"),
     path("installations", views.installations, name="api-installations"),
     path("installations/<int:installation_id>", views.installation, name="api-installation"),

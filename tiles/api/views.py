@@ -9,7 +9,7 @@ on a credential's value. Errors are ``{"errors": {field or reference:
 
 A staged product's properties, networks and AZs, resource config and
 errands, and the Director tile's properties, AZs, networks, network and AZ
-and VM types answer with an ``ETag`` (their version). A ``PUT`` with
+and VM types (``tiles.api.director_panes``) answer with an ``ETag`` (their version). A ``PUT`` with
 ``If-Match: <that ETag>`` is refused with 409 naming who changed what since
 (``tiles.services.versions``); a ``PUT`` without ``If-Match`` is accepted,
 as Ops Manager's clients send none.
@@ -20,10 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import parser_classes
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -35,100 +33,22 @@ from director.api.views import STEMCELL_UPLOAD
 from opsconsole import __version__
 from opsconsole.apierrors import ApiError
 from opsconsole.auth import can_see_credentials
-from opsconsole.errors import Conflict, ServiceError
-from tiles import director_security, services
-from tiles.director_tile import hm_email
-from tiles.director_tile.checks import IGNORE_UNREACHABLE, VCenterCheck
-from tiles.director_tile.common import MASK
+from tiles import services
 from tiles.models import DIRECTOR_PRODUCT_NAME
 from tiles.services import versions
 from tiles.services.diffs import redact, secret_strings
 
 from . import resources
-
-#: Bodies follow Ops Manager's shapes (see the docstrings and docs/API.md), documented as objects.
-JSON = OpenApiTypes.OBJECT
-
-#: The staged writes that honour a version (``tiles.services.versions``).
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    str,
-    OpenApiParameter.HEADER,
-    required=False,
-    description=(
-        "The ETag of the GET this write is based on. When what it covers changed since, the "
-        "write is refused with 409 naming who changed it and when. Optional: without it the "
-        "write is accepted (Ops Manager clients send none) and the last write wins."
-    ),
+from .common import (
+    IF_MATCH,
+    JSON,
+    body_of,
+    if_match,
+    iso_time,
+    request_user,
+    staged_or_404,
+    versioned,
 )
-
-
-def _user(request) -> str:
-    return request.user.get_username()
-
-
-def _body(request, key: str | None = None) -> Any:
-    data = request.data
-    if not isinstance(data, Mapping):
-        raise ApiError({"body": ["must be a JSON object"]})
-    if key is None:
-        return data
-    if key not in data:
-        raise ApiError({key: ["is required"]})
-    return data[key]
-
-
-def _staged(guid: str):
-    return services.get_staged_product(guid)
-
-
-def _if_match(request) -> int | None:
-    """The version a write is based on (``If-Match``), None when the client sent none."""
-    return versions.parse_if_match(request.headers.get("If-Match"))
-
-
-def _versioned(data, sp, parts, status: int = 200) -> Response:
-    """``data`` with the ``ETag`` of what it shows (``sp``: a staged product or the Director tile)."""
-    return Response(
-        data, status=status, headers={"ETag": versions.etag(versions.version(sp, parts))}
-    )
-
-
-def _director_versioned(data, *parts: str, status: int = 200) -> Response:
-    return _versioned(data, services.get_director(), parts, status)
-
-
-#: ``?ignore_unreachable_vcenter=true`` on the Director tile's vCenter, AZ and network writes.
-IGNORE_UNREACHABLE_VCENTER = OpenApiParameter(
-    "ignore_unreachable_vcenter",
-    bool,
-    OpenApiParameter.QUERY,
-    required=False,
-    description=(
-        "Names (datacenter, datastores, clusters, resource pools, portgroups) are checked "
-        "against vCenter before saving; a wrong one is 422 naming its field. When vCenter cannot "
-        "check them (unreachable, or the saved vCenter settings do not log in) the write is 422 "
-        "saying why, unless this is true: then it is saved and the answer's `warnings` say what "
-        "was not checked."
-    ),
-)
-
-
-def _vcenter_check(request):
-    """This write's check against vCenter (``tiles.director_tile.checks``)."""
-    flag = str(request.query_params.get(IGNORE_UNREACHABLE, "")).lower()
-    if flag not in ("", "true", "false", "1", "0"):
-        raise ApiError({IGNORE_UNREACHABLE: ["must be true or false"]}, 400)
-    return VCenterCheck(ignore_unreachable=flag in ("true", "1"))
-
-
-def _with_warnings(data: dict, check) -> dict:
-    return {**data, "warnings": check.warnings} if check.warnings else data
-
-
-def _time(value) -> str | None:
-    return value.isoformat() if value else None
-
 
 # --------------------------------------------------------------------------- available products
 
@@ -138,7 +58,7 @@ def _available(p) -> dict:
         "name": p.name,
         "product_version": p.version,
         "label": p.label,
-        "uploaded_at": _time(p.uploaded_at),
+        "uploaded_at": iso_time(p.uploaded_at),
         "uploaded_by": p.uploaded_by,
         "releases": p.releases,
         "warnings": p.warnings,
@@ -155,7 +75,7 @@ def available_products(request):
         upload = request.FILES.get("product[file]") or request.FILES.get("file")
         if upload is None:
             raise ApiError({"product[file]": ["a .pivotal file or a metadata YAML is required"]})
-        product = services.import_product(upload, upload.name, _user(request))
+        product = services.import_product(upload, upload.name, request_user(request))
         return Response(_available(product), status=status.HTTP_200_OK)
     if request.method == "DELETE":
         name = request.query_params.get("product_name")
@@ -204,7 +124,7 @@ def _director_json() -> dict:
 def staged_products(request):
     """``GET`` the Director tile then staged products; ``POST {"name", "product_version"}`` stages."""
     if request.method == "POST":
-        data = _body(request)
+        data = body_of(request)
         errors = {k: ["is required"] for k in ("name", "product_version") if not data.get(k)}
         if errors:
             raise ApiError(errors)
@@ -228,12 +148,12 @@ def staged_product(request, guid):
         if request.method == "GET":
             return Response(_director_json())
         raise ApiError({"guid": ["the BOSH Director cannot be upgraded here"]}, 422)
-    sp = _staged(guid)
+    sp = staged_or_404(guid)
     if request.method == "DELETE":
         services.unstage_product(guid)
         return Response({"component": {"guid": guid}})
     if request.method == "PUT":
-        version = _body(request, "to_version")
+        version = body_of(request, "to_version")
         sp = services.stage_product(sp.product.name, str(version))
     return Response(_staged_json(sp))
 
@@ -247,13 +167,13 @@ def properties(request, guid):
     ``ETag``: the version of every property; ``PUT`` with ``If-Match`` is 409
     when a property changed since (none sent: accepted).
     """
-    sp = _staged(guid)
+    sp = staged_or_404(guid)
     if request.method == "PUT":
-        version = _if_match(request)
-        values = _body(request, "properties")
-        services.set_properties(sp, values, user=_user(request), version=version)
-        sp = _staged(guid)
-    return _versioned({"properties": services.get_properties(sp)}, sp, versions.properties_part())
+        version = if_match(request)
+        values = body_of(request, "properties")
+        services.set_properties(sp, values, user=request_user(request), version=version)
+        sp = staged_or_404(guid)
+    return versioned({"properties": services.get_properties(sp)}, sp, versions.properties_part())
 
 
 @extend_schema(request=JSON, responses=JSON)
@@ -261,14 +181,14 @@ def properties(request, guid):
 @api_view(["GET", "PUT"])
 def networks_and_azs(request, guid):
     """``ETag`` and ``If-Match`` as for ``properties``."""
-    sp = _staged(guid)
+    sp = staged_or_404(guid)
     if request.method == "PUT":
-        version = _if_match(request)
+        version = if_match(request)
         services.set_networks_and_azs(
-            sp, _body(request, "networks_and_azs"), user=_user(request), version=version
+            sp, body_of(request, "networks_and_azs"), user=request_user(request), version=version
         )
-        sp = _staged(guid)
-    return _versioned(services.get_networks_and_azs(sp), sp, [versions.NETWORKS_AND_AZS])
+        sp = staged_or_404(guid)
+    return versioned(services.get_networks_and_azs(sp), sp, [versions.NETWORKS_AND_AZS])
 
 
 @extend_schema(request=JSON, responses=JSON)
@@ -280,7 +200,8 @@ def jobs(request, guid):
     return Response(
         {
             "jobs": [
-                {"name": j["name"], "guid": j["guid"]} for j in services.list_jobs(_staged(guid))
+                {"name": j["name"], "guid": j["guid"]}
+                for j in services.list_jobs(staged_or_404(guid))
             ]
         }
     )
@@ -296,12 +217,12 @@ def resource_config(request, guid, job_guid):
     compilation job: ``tiles.api.resources``."""
     if resources.is_director(guid):
         return resources.director_resource_config(request, job_guid)
-    sp = _staged(guid)
+    sp = staged_or_404(guid)
     job = services.job_name_for_guid(sp, job_guid)
     part = [versions.resource_config_part(job)]
     if request.method == "PUT":
-        version = _if_match(request)
-        data = _body(request)
+        version = if_match(request)
+        data = body_of(request)
         kwargs = {}
         if "instances" in data:
             kwargs["instances"] = data["instances"]
@@ -309,9 +230,11 @@ def resource_config(request, guid, job_guid):
             kwargs["instance_type"] = data["instance_type"]
         if "persistent_disk" in data:
             kwargs["persistent_disk_mb"] = data["persistent_disk"]
-        out = services.set_resource_config(sp, job, **kwargs, user=_user(request), version=version)
-        return _versioned(out, sp, part)
-    return _versioned(services.get_resource_config(sp, job), sp, part)
+        out = services.set_resource_config(
+            sp, job, **kwargs, user=request_user(request), version=version
+        )
+        return versioned(out, sp, part)
+    return versioned(services.get_resource_config(sp, job), sp, part)
 
 
 @extend_schema(request=JSON, responses=JSON)
@@ -319,253 +242,26 @@ def resource_config(request, guid, job_guid):
 @api_view(["GET", "PUT"])
 def errands(request, guid):
     """``{"errands": [{"name", "post_deploy", "pre_delete"}]}``; ``ETag``/``If-Match`` as above."""
-    sp = _staged(guid)
+    sp = staged_or_404(guid)
     if request.method == "PUT":
-        version = _if_match(request)
+        version = if_match(request)
         out = services.set_errands(
-            sp, _body(request, "errands"), user=_user(request), version=version
+            sp, body_of(request, "errands"), user=request_user(request), version=version
         )
-        return _versioned({"errands": out}, sp, [versions.ERRANDS])
-    return _versioned({"errands": services.get_errands(sp)}, sp, [versions.ERRANDS])
+        return versioned({"errands": out}, sp, [versions.ERRANDS])
+    return versioned({"errands": services.get_errands(sp)}, sp, [versions.ERRANDS])
 
 
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 def staged_manifest(request, guid):
     """``{"manifest": {...}}``; credentials ``((redacted))`` for roles that may not see them."""
-    sp = _staged(guid)
+    sp = staged_or_404(guid)
     manifest = services.render_manifest(sp, require_stemcell=False)
     if not can_see_credentials(request.user):
-        sp = _staged(guid)
+        sp = staged_or_404(guid)
         manifest = redact(manifest, secret_strings(sp.secrets or {}))
     return Response({"manifest": manifest})
-
-
-# --------------------------------------------------------------------------- Director tile
-
-
-#: Ops Manager's place for the health monitor's email settings, in ``director_configuration``.
-HM_EMAIL = "hm_emailer_options"
-HM_EMAIL_PART = hm_email.PART_HM_EMAIL
-DIRECTOR_PROPERTIES = (
-    "iaas_configuration",
-    "director_configuration",
-    "security_configuration",
-    "syslog_configuration",
-)
-
-
-def _director_properties() -> dict:
-    d = services.get_director()
-    props = services.director_properties()
-    emailer = hm_email.hm_email_settings()
-    emailer["smtp_password"] = MASK if emailer.pop("password_stored") else ""
-    props["director_configuration"] = {**props["director_configuration"], HM_EMAIL: emailer}
-    return {
-        **props,
-        "security_configuration": director_security.security_configuration(d),
-        "syslog_configuration": director_security.syslog_configuration(d),
-    }
-
-
-@extend_schema(request=JSON, responses=JSON)
-@extend_schema(methods=["PUT"], parameters=[IF_MATCH, IGNORE_UNREACHABLE_VCENTER])
-@api_view(["GET", "PUT"])
-def director_properties(request):
-    """``{"iaas_configuration", "director_configuration", "security_configuration",
-    "syslog_configuration"}``; the vCenter password reads ``***``.
-
-    ``director_configuration.hm_emailer_options`` (Ops Manager's place) is the
-    health monitor's email settings (``tiles.director_tile.hm_email``; they
-    take effect at once); the SMTP password reads ``***``, and sent back as
-    ``***`` or empty keeps the stored one.
-
-    ``ETag`` covers the sections; ``PUT`` with ``If-Match`` is 409 when a
-    section it writes changed since. A Security or Syslog setting that cannot
-    take effect yet is 422 naming the field and why (``tiles.director_security``).
-    The vCenter settings are checked against vCenter (``ignore_unreachable_vcenter``).
-    A write is all or nothing."""
-    check = _vcenter_check(request)
-    if request.method == "PUT":
-        with transaction.atomic():
-            _put_director_properties(request, check)
-    return _director_versioned(
-        _with_warnings(_director_properties(), check), *DIRECTOR_PROPERTIES, HM_EMAIL_PART
-    )
-
-
-def _put_director_properties(request, check) -> None:
-    version = _if_match(request)
-    data = dict(_body(request))
-    emailer = None
-    if isinstance(data.get("director_configuration"), Mapping):
-        dcfg = dict(data["director_configuration"])
-        emailer = dcfg.pop(HM_EMAIL, None)
-        if dcfg:
-            data["director_configuration"] = dcfg
-        else:
-            del data["director_configuration"]
-    known = set(DIRECTOR_PROPERTIES)
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ApiError(
-            {(k or "body"): [f"'{k}' is not a director property section"] for k in unknown},
-            422,
-        )
-    if not set(data) & known and emailer is None:
-        raise ApiError(
-            {"iaas_configuration": [f"give one or more of {', '.join(DIRECTOR_PROPERTIES)}"]}
-        )
-    if emailer is not None:
-        if not isinstance(emailer, Mapping):
-            raise ApiError({f"director_configuration/{HM_EMAIL}": ["must be an object"]})
-        try:
-            hm_email.set_hm_email_settings(emailer, user=_user(request), version=version)
-        except Conflict:
-            raise
-        except ServiceError as exc:
-            raise ServiceError(
-                {f"director_configuration/{HM_EMAIL}/{k}": v for k, v in exc.errors.items()}
-            ) from None
-    # Validate the Security and Syslog sections before anything else is written.
-    d = services.get_director()
-    if "security_configuration" in data:
-        director_security.validate_security(
-            data["security_configuration"], d.security_configuration or {}
-        )
-    if "syslog_configuration" in data:
-        director_security.validate_syslog(
-            data["syslog_configuration"], d.syslog_configuration or {}
-        )
-    if {"iaas_configuration", "director_configuration"} & set(data):
-        services.set_director_properties(
-            iaas_configuration=data.get("iaas_configuration"),
-            director_configuration=data.get("director_configuration"),
-            user=_user(request),
-            version=version,
-            check=check,
-        )
-    director_security.set_security_and_syslog(
-        data.get("security_configuration"),
-        data.get("syslog_configuration"),
-        user=_user(request),
-        version=version,
-    )
-
-
-@extend_schema(request=JSON, responses=JSON)
-@api_view(["POST"])
-def director_test_connection(request):
-    """``POST {"iaas_configuration": {...}}`` (optional): the vCenter's inventory, or the error."""
-    data = request.data if isinstance(request.data, Mapping) else {}
-    iaas = data.get("iaas_configuration", data) if data else None
-    if iaas is not None and not isinstance(iaas, Mapping):
-        raise ApiError({"iaas_configuration": ["must be an object of vCenter settings"]}, 422)
-    return Response(services.test_vcenter_connection(iaas or None))
-
-
-@extend_schema(request=JSON, responses=JSON)
-@extend_schema(
-    methods=["PUT"],
-    operation_id="staged_director_availability_zones_replace",
-    parameters=[IF_MATCH, IGNORE_UNREACHABLE_VCENTER],
-)
-@extend_schema(methods=["POST"], parameters=[IF_MATCH, IGNORE_UNREACHABLE_VCENTER])
-@api_view(["GET", "POST", "PUT"])
-def availability_zones(request):
-    """``GET`` all; ``POST {"availability_zone"}`` adds one; ``PUT {"availability_zones"}`` replaces all.
-
-    ``ETag``/``If-Match``: the version of the AZs (all of them)."""
-    kw = {"user": _user(request)}
-    check = _vcenter_check(request)
-    if request.method in ("POST", "PUT"):
-        kw["version"] = _if_match(request)
-        kw["check"] = check
-    if request.method == "POST":
-        az = services.add_availability_zone(_body(request, "availability_zone"), **kw)
-        return _director_versioned(
-            _with_warnings({"availability_zone": az}, check),
-            "availability_zones",
-            status=status.HTTP_201_CREATED,
-        )
-    if request.method == "PUT":
-        services.set_availability_zones(_body(request, "availability_zones"), **kw)
-    return _director_versioned(
-        _with_warnings({"availability_zones": services.list_availability_zones()}, check),
-        "availability_zones",
-    )
-
-
-@extend_schema(request=JSON, responses=JSON, parameters=[IF_MATCH, IGNORE_UNREACHABLE_VCENTER])
-@api_view(["PUT"])
-def availability_zone(request, az_guid):
-    check = _vcenter_check(request)
-    az = services.update_availability_zone(
-        az_guid,
-        _body(request, "availability_zone"),
-        user=_user(request),
-        version=_if_match(request),
-        check=check,
-    )
-    return _director_versioned(
-        _with_warnings({"availability_zone": az}, check), "availability_zones"
-    )
-
-
-@extend_schema(request=JSON, responses=JSON)
-@extend_schema(methods=["PUT"], parameters=[IF_MATCH, IGNORE_UNREACHABLE_VCENTER])
-@api_view(["GET", "PUT"])
-def director_networks(request):
-    """``{"icmp_checks_enabled", "networks": [{"name", "subnets": [...]}]}``; ``ETag``/``If-Match``.
-
-    Portgroups are checked against vCenter (``ignore_unreachable_vcenter``)."""
-    if request.method == "PUT":
-        check = _vcenter_check(request)
-        out = services.set_networks(
-            _body(request), user=_user(request), version=_if_match(request), check=check
-        )
-        return _director_versioned(_with_warnings(out, check), "networks")
-    return _director_versioned(services.get_networks(), "networks")
-
-
-@extend_schema(request=JSON, responses=JSON)
-@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
-@api_view(["GET", "PUT"])
-def director_network_and_az(request):
-    """``ETag``/``If-Match`` as for the other staged writes."""
-    if request.method == "PUT":
-        out = services.set_network_and_az(
-            _body(request), user=_user(request), version=_if_match(request)
-        )
-        return _director_versioned(out, "network_and_az")
-    return _director_versioned(services.get_network_and_az(), "network_and_az")
-
-
-@extend_schema(request=JSON, responses=JSON)
-@api_view(["GET"])
-def cloud_config(request):
-    return Response({"cloud_config": services.render_cloud_config()})
-
-
-@extend_schema(request=JSON, responses=JSON)
-@extend_schema(methods=["PUT"], parameters=[IF_MATCH])
-@api_view(["GET", "PUT"])
-def vm_types(request):
-    """``{"vm_types": [{"name", "cpu", "ram", "ephemeral_disk", "builtin"}]}``; PUT replaces.
-
-    ``ETag``/``If-Match`` as for the other staged writes."""
-    if request.method == "PUT":
-        out = services.set_vm_types(
-            _body(request, "vm_types"), user=_user(request), version=_if_match(request)
-        )
-        return _director_versioned({"vm_types": out}, "vm_types")
-    return _director_versioned({"vm_types": services.vm_types()}, "vm_types")
-
-
-@extend_schema(request=JSON, responses=JSON)
-@api_view(["GET"])
-def disk_types(request):
-    return Response({"disk_types": services.disk_types()})
 
 
 # --------------------------------------------------------------------------- pending, diff, revert
@@ -605,8 +301,8 @@ def _installation(inst, with_steps: bool = True) -> dict:
         "id": inst.id,
         "user_name": inst.user_name,
         "status": inst.status,
-        "started_at": _time(inst.started_at),
-        "finished_at": _time(inst.finished_at),
+        "started_at": iso_time(inst.started_at),
+        "finished_at": iso_time(inst.finished_at),
         "deploy_products": inst.deploy_products,
         "message": inst.message,
     }
@@ -622,8 +318,8 @@ def _installation(inst, with_steps: bool = True) -> dict:
                 "errand": st.errand or None,
                 "state": st.state,
                 "task_id": st.task_id,
-                "started_at": _time(st.started_at),
-                "finished_at": _time(st.finished_at),
+                "started_at": iso_time(st.started_at),
+                "finished_at": iso_time(st.finished_at),
                 "duration_seconds": st.duration.total_seconds() if st.duration else None,
                 "message": st.message,
             }
@@ -640,7 +336,7 @@ def installations(request):
     if request.method == "POST":
         data = request.data if isinstance(request.data, Mapping) else {}
         inst = services.apply_changes(
-            _user(request),
+            request_user(request),
             deploy_products=data.get("deploy_products", "all"),
             errands=data.get("errands"),
             ignore_warnings=data.get("ignore_warnings", False),
@@ -711,7 +407,7 @@ def credential(request, guid, ref):
     an audit event (``reveal credential``) and the answer is never cached."""
     if not can_see_credentials(request.user):
         raise ApiError({"credential": ["Your role may not see credentials."]}, 403)
-    response = Response(services.reveal_credential(guid, ref, _user(request)))
+    response = Response(services.reveal_credential(guid, ref, request_user(request)))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -726,7 +422,7 @@ def _library_stemcell(result) -> dict:
         "version": lib.version,
         "operating_system": lib.operating_system,
         "sha1": lib.sha1,
-        "uploaded_at": _time(lib.uploaded_at),
+        "uploaded_at": iso_time(lib.uploaded_at),
         "added": result.created,
         "message": result.message,
     }
@@ -747,7 +443,7 @@ def stemcells_upload(request):
     upload = request.FILES.get("stemcell[file]") or request.FILES.get("file")
     if upload is None:
         raise ApiError({"stemcell[file]": ["a tarball is required (multipart form field)"]})
-    result = services.import_stemcell(upload, _user(request))
+    result = services.import_stemcell(upload, request_user(request))
     task = result.task
     url = request.build_absolute_uri(reverse("director-task", args=[task.id]))
     return Response(
