@@ -321,3 +321,26 @@ def test_the_logs_api_refuses_what_it_should(instances, deployed, role_api):
     assert admin.post(f"{API}/deployed/products/{deployed.guid}/jobs/nope/logs").status_code == 404
     assert admin.post(f"{API}/deployed/products/nope-1/jobs/web/logs").status_code == 404
     assert not Task.objects.exists()
+
+
+def test_status_queries_stay_constant_as_instances_grow(
+    instances, deployed, client, admin_user, django_assert_max_num_queries
+):
+    client.force_login(admin_user)
+    url = reverse("product-status", args=[deployed.guid])
+    client.get(url)  # warm up
+    with django_assert_max_num_queries(40) as few:
+        client.get(url)
+    deployment = Deployment.objects.get(name=deployed.guid)
+    for i in range(2, 12):
+        inst = Instance.objects.create(
+            deployment=deployment, group="web", uuid=f"web-uuid-{i}", index=i, az="az1"
+        )
+        Vm.objects.create(instance=inst, cid=f"vm-{i}", agent_id=f"agent-{i}", active=True)
+        record(
+            f"hm.agent.heartbeat.agent-{i}",
+            json.dumps({"job": "web", "index": i, "job_state": "running", "vitals": {}}).encode(),
+        )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get(url).content.decode()
+    assert page.count('data-instance="web/') == 12
