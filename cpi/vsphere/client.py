@@ -1,9 +1,10 @@
 """One vCenter session shared by every call of a cloud object.
 
 ``VSphereClient`` logs in lazily (the first call that needs vCenter), keeps
-the session alive with a heartbeat thread, and logs in again when vCenter
-answers ``NotAuthenticated`` (pyvmomi's ``VimSessionOrientedStub`` retries
-the call after a fresh login). One SOAP stub is shared between threads: it
+the session alive with a heartbeat thread until ``close()`` (``close_all``
+closes every client of the process that still has one), and logs in again
+when vCenter answers ``NotAuthenticated`` (pyvmomi's
+``VimSessionOrientedStub`` retries the call after a fresh login). One SOAP stub is shared between threads: it
 pools its HTTP connections, and a login is serialised by the stub's lock.
 
 Certificates are always checked unless the configuration says
@@ -28,6 +29,7 @@ import os
 import ssl
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from xml.etree import ElementTree
@@ -42,6 +44,9 @@ from cpi.vsphere.config import VCenterConfig
 log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 60.0
+
+#: The clients of this process whose keep-alive runs (``close_all`` closes them).
+_kept_alive: weakref.WeakSet[VSphereClient] = weakref.WeakSet()
 
 
 class VCenterUnreachable(CloudError):
@@ -141,6 +146,7 @@ class VSphereClient:
                     target=self._heartbeat, name=f"vcenter-keepalive-{cfg.address}", daemon=True
                 )
                 self._keepalive.start()
+                _kept_alive.add(self)
 
     def _probe_version(self, ctx: ssl.SSLContext) -> str:
         """The newest vim25 API version both pyvmomi and the server speak (with a short timeout)."""
@@ -206,11 +212,13 @@ class VSphereClient:
                     self._stub._SetStateUnauthenticated()
                     self._stub._CallLoginMethod()
             except Exception as exc:  # noqa: BLE001 - a heartbeat must never die
-                log.warning("vCenter %s keep-alive failed: %s", self.config.address, exc)
+                if not self._stop.is_set():  # closed meanwhile: its vCenter may be gone too
+                    log.warning("vCenter %s keep-alive failed: %s", self.config.address, exc)
 
     def close(self) -> None:
         """Stop the heartbeat and log out (best effort)."""
         self._stop.set()
+        _kept_alive.discard(self)
         with self._lock:
             content, self._content, self._si = self._content, None, None
         if content is not None:
@@ -361,3 +369,17 @@ def traverse(obj_type: type, path: str, *then: Any, name: str | None = None) -> 
 def object_spec(obj: Any, *select: Any, skip: bool = False) -> Any:
     """An ``ObjectSpec`` starting at ``obj`` (``skip``: only what the traversals reach)."""
     return vmodl.query.PropertyCollector.ObjectSpec(obj=obj, skip=skip, selectSet=list(select))
+
+
+def close_all() -> int:
+    """Close every client of this process whose keep-alive runs; return how many.
+
+    For a process that is done with vCenter but lives on (a pytest-xdist
+    process waits, its tests over, for the others to finish): a session
+    nobody closed, such as the VMs page's or the health monitor's kept one,
+    would otherwise go on touching a vCenter that is gone, and log each failure.
+    """
+    clients = list(_kept_alive)
+    for client in clients:
+        client.close()
+    return len(clients)
