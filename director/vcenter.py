@@ -101,16 +101,7 @@ def vcenter_inventory(
     from cpi.vsphere import client as vsphere
     from cpi.vsphere.catalog import datacenter_names
 
-    config = _config(
-        host,
-        user,
-        password,
-        ca_cert,
-        insecure,
-        connect_timeout=5.0,
-        http_timeout=30.0,
-        error_names_path=False,
-    )
+    config = _config(host, user, password, ca_cert, insecure, (5.0, 30.0))
     client = vsphere.VSphereClient(config, keepalive_seconds=0)
     try:
         try:
@@ -173,16 +164,7 @@ def host_capacity(
 
     from cpi.vsphere.client import VSphereClient
 
-    config = _config(
-        host,
-        user,
-        password,
-        ca_cert,
-        insecure,
-        connect_timeout=3.0,
-        http_timeout=10.0,
-        error_names_path=True,
-    )
+    config = _config(host, user, password, ca_cert, insecure, (3.0, 10.0), error_names_path=True)
     client = VSphereClient(config, keepalive_seconds=0)
     try:
         dc = next(
@@ -224,12 +206,13 @@ def _config(
     password: str,
     ca_cert: str | None,
     insecure: bool,
+    timeouts: tuple[float, float],
     *,
-    connect_timeout: float,
-    http_timeout: float,
-    error_names_path: bool,
+    error_names_path: bool = False,
 ):
     """The ``VCenterConfig`` for a vCenter the caller names by ``host`` (``name[:port]``).
+
+    ``timeouts``: seconds to connect, then seconds a call may take.
 
     A ``host`` that is not ``name[:port]`` raises ``ServiceError`` naming
     ``host``; its message keeps the ``host: `` prefix only when
@@ -252,6 +235,6 @@ def _config(
         password=str(password),
         ca_cert=None if insecure else ca_cert,
         insecure=insecure,
-        connect_timeout=connect_timeout,
-        http_timeout=http_timeout,
+        connect_timeout=timeouts[0],
+        http_timeout=timeouts[1],
     )
