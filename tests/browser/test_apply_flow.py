@@ -206,7 +206,7 @@ def test_configure_import_apply_and_change(
     page.click("button.primary:has-text('Save')")
     saved(page, "Storage")
 
-    # Worker Queues: add a record row with htmx.
+    # Worker Queues: add a row with htmx.
     page.click("nav.side >> text=Worker Queues")
     page.click("#add-properties__queues")
     page.fill("#id_properties__queues-1-name", "mail")

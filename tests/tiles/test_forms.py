@@ -51,8 +51,8 @@ def html_input(html, name):
 # file, reference, fragments of the rendered field
 DOCS_FIELDS = [
     ("ca-certificate.yml", ".properties.ca_cert", ["<textarea"]),
-    ("collection-0.yml", ".properties.users_to_add", ["Add ", "record"]),
-    ("collection-2.yml", ".properties.sysctls", ["Add ", "record"]),
+    ("collection-0.yml", ".properties.users_to_add", ["Add a row to "]),
+    ("collection-2.yml", ".properties.sysctls", ["Add a row to "]),
     ("disk-type-dropdown.yml", ".properties.example_disk_type_dropdown", ["<select", '"51200"']),
     ("domain.yml", ".properties.example_domain", ['type="text"']),
     ("dropdown-select.yml", ".properties.example_dropdown_select", ["<select", "kiwi", "selected"]),
