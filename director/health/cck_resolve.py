@@ -32,7 +32,7 @@ from director.agents.errors import AgentError
 from director.cloud import cloud_for_director
 from director.execution import steps
 from director.execution.run import describe
-from director.health.resurrector import _detach_without_agent, _post_deploy, _run, recreate_vm
+from director.health.resurrector import _post_deploy, _run, recreate_vm
 from director.models import (
     Deployment,
     DeploymentProblem,
@@ -133,8 +133,7 @@ def _apply(run: Any, p: DeploymentProblem, resolution: str) -> int:
     if resolution == "reboot_vm":
         run.cloud.reboot_vm(vm.cid)
     elif resolution == "delete_vm" and vm is not None:
-        _detach_without_agent(run, vm)
-        steps.delete_vm(run, vm)
+        steps.delete_vm(run, vm, agent=False)  # an unresponsive agent: disks through the CPI
     elif resolution == "delete_vm_reference" and vm is not None:
         IpAddress.objects.filter(vm=vm).update(vm=None)
         vm.delete()

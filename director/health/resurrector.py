@@ -40,8 +40,6 @@ from typing import Any
 
 from django.utils import timezone
 
-from cpi.base import DiskNotAttached, NotSupported, VMNotFound
-from cpi.base import NotImplemented as CpiNotImplemented
 from director import locks
 from director.agent import agent_for
 from director.cloud import cloud_for_director
@@ -331,8 +329,8 @@ def recreate_vm(run, instance: Instance, step=None, wait: bool = True) -> Vm:
         if old is not None:
             if step:
                 step.advance(10, status="deleting VM")
-            _detach_without_agent(run, old)
-            steps.delete_vm(run, old)
+            # its agent is gone (VM missing, powered off, silent): disks through the CPI alone
+            steps.delete_vm(run, old, agent=False)
         if step:
             step.advance(10, status="creating VM")
         vm = steps.create_vm(run, instance, plan, active=True)
@@ -363,29 +361,6 @@ def recreate_vm(run, instance: Instance, step=None, wait: bool = True) -> Vm:
             spec_json=spec, update_completed=True, updated_at=timezone.now()
         )
     return vm
-
-
-def _detach_without_agent(run, vm: Vm) -> None:
-    """Detach the instance's disks from a broken VM through the CPI alone.
-
-    Its agent is gone (VM missing, powered off, silent): asking it to
-    unmount would only wait for timeouts. BOSH deletes an unresponsive
-    agent's VM the same way, without the agent. ``delete_vm`` then finds no
-    disk left attached and makes no agent call for it.
-    """
-    try:
-        attached = set(run.cloud.get_disks(vm.cid))
-    except VMNotFound:
-        return
-    except (CpiNotImplemented, NotSupported):
-        attached = None
-    for disk in PersistentDisk.objects.filter(instance_id=vm.instance_id):
-        if attached is not None and disk.disk_cid not in attached:
-            continue
-        try:
-            run.cloud.detach_disk(vm.cid, disk.disk_cid)
-        except (DiskNotAttached, VMNotFound):
-            pass
 
 
 def _post_deploy(run, deployment: Deployment) -> None:
