@@ -1,4 +1,10 @@
-"""``manage.py deploy MANIFEST [-o OPS]... [--var name=value]... [--recreate] [--dry-run]``."""
+"""``manage.py deploy MANIFEST [-o OPS]... [--var name=value]... [--recreate] [--dry-run] [--fix]``.
+
+``--fix`` (BOSH ``bosh deploy --fix``): instances whose VM vCenter no longer
+has, or whose agent does not answer a ping, are recreated as part of the
+deploy (same IPs, persistent disk reattached), even when the manifest did
+not change; a plain deploy leaves them as they are.
+"""
 
 from pathlib import Path
 
@@ -20,7 +26,11 @@ class Command(BaseCommand):
         parser.add_argument("-l", "--vars-file", action="append", default=[], dest="vars_files")
         parser.add_argument("--recreate", action="store_true")
         parser.add_argument("--dry-run", action="store_true")
-        parser.add_argument("--fix", action="store_true", help="recreate unresponsive instances")
+        parser.add_argument(
+            "--fix",
+            action="store_true",
+            help="also recreate instances whose VM is missing or whose agent does not answer",
+        )
         add_common(parser)
 
     def handle(
