@@ -15,7 +15,8 @@ forms is test_apply_flow.py); what is walked here:
 3. A smaller VM type, Retry: a new installation with the same products,
    watched live: the overall bar advances, the log follows its end until
    the operator scrolls up (and again on "Follow the log"), the banner on
-   another page links to it; it succeeds, canary marked on the timeline;
+   another page links to it, Review Pending Changes says it runs instead
+   of showing a plan computed mid-deploy; it succeeds, canary marked on the timeline;
    the tile reads "Deployed".
 4. A VM powered off in vCenter and a changed property: Review Pending
    Changes warns that updating it will fail; marking the product for
@@ -252,8 +253,18 @@ def test_failed_apply_summary_retry_banner_and_pending_review(
     expect(notice).to_contain_text("What you save here now applies with the next Apply Changes")
     expect(notice.locator("a")).to_have_attribute("href", f"/installations/{retry_id}/")
     other.screenshot(path=str(tmp_path / "form-during-apply.png"), full_page=True)
-    # A second Apply Changes is refused, linking to the running one.
+    # Review Pending Changes says it runs, instead of a plan computed mid-deploy.
     other.goto("/pending_changes/")
+    applying = other.locator("#applying-notice")
+    expect(applying).to_contain_text(f"Apply Changes is running: installation {retry_id}")
+    expect(applying).to_contain_text("This review is right once it finishes")
+    expect(applying.locator("a").first).to_have_attribute("href", f"/installations/{retry_id}/")
+    expect(other.locator(f"#change-{guid} table.plan")).to_have_count(0)
+    expect(other.locator(f"#change-{guid} .plan-waiting")).to_contain_text(
+        f"shown once installation {retry_id} finishes"
+    )
+    other.screenshot(path=str(tmp_path / "pending-during-apply.png"), full_page=True)
+    # A second Apply Changes is refused, linking to the running one.
     other.click("#apply-changes-top")
     other.wait_for_url("**/pending_changes/")
     refusal = other.locator(".messages li.error")

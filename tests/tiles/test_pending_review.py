@@ -12,6 +12,7 @@ from django.urls import reverse
 from director.models import Deployment, Instance, PersistentDisk, Vm
 from tests.tiles.test_apply import counting_renders
 from tiles import services
+from tiles.models import Installation
 from tiles.services import foresight, pending
 
 pytestmark = pytest.mark.django_db
@@ -229,6 +230,62 @@ def test_powered_off_vm_of_an_updated_deployment(admin_client, small, monkeypatc
         "cannot answer and updating it will fail"
     ) in section
     assert "vm-0 is powered off" not in page
+
+
+def test_while_an_apply_runs_the_review_says_so_instead_of_a_half_finished_plan(
+    admin_client, small, monkeypatch
+):
+    from director.services import vms
+
+    instances = deployed_with_disks(small.guid)
+    small.deployed_version = "1.0.0"
+    small.deployed_manifest = "name: old\n"
+    small.save()
+    # What the director would plan mid-deploy: an instance the running apply is updating.
+    half_done = {
+        "summary": {"recreate": 1},
+        "instance_groups": [
+            {"name": "web", "instances": [
+                instance_plan("web/u0 (0)", "recreate", ["previous deploy did not finish"])
+            ]}
+        ],
+    }  # fmt: skip
+    planned = []
+    monkeypatch.setattr(pending, "_plan", lambda *a, **k: planned.append(a) or half_done)
+    states = {"vm-0": "poweredOn", "vm-1": "poweredOff", "vm-2": "poweredOn"}
+    monkeypatch.setattr(vms, "live_vm_states", lambda cids: states)
+    running = Installation.objects.create(user_name="ops", status="running")
+
+    page = admin_client.get(reverse("pending-changes")).content.decode()
+    notice = page[page.index('id="applying-notice"') :]
+    notice = notice[: notice.index("</div>")]
+    assert f'<a href="/installations/{running.id}/">installation {running.id}</a>' in notice
+    assert "started by ops" in notice
+    assert "This review is right once it finishes" in notice
+    assert page.index('id="applying-notice"') < page.index('id="pending-summary"')
+    # No plan asked for, none shown; the summary and the product say when it comes.
+    assert planned == []
+    assert "previous deploy did not finish" not in page and '<table class="plan">' not in page
+    assert summary_row(page, small.guid) == ("update", [])
+    row = re.search(rf'<tr id="summary-{small.guid}">(.*?)</tr>', page, re.S).group(1)
+    assert f"plan shown once installation {running.id} finishes" in row
+    section = page[page.index(f'id="change-{small.guid}"') :]
+    assert f'class="card change update while-applying" id="change-{small.guid}"' in page
+    assert (
+        f'class="help plan-waiting">Director\'s plan: shown once <a href="/installations/'
+        f'{running.id}/">installation {running.id}</a> finishes'
+    ) in section
+    assert f"(against what was deployed before installation {running.id})" in section
+    # Power states are not read while it may be stopping or recreating VMs.
+    assert "is powered off" not in page
+
+    # Once it has finished: the plan and the warnings are back, the notice gone.
+    Installation.objects.filter(id=running.id).update(status="succeeded")
+    page = admin_client.get(reverse("pending-changes")).content.decode()
+    assert 'id="applying-notice"' not in page and "plan-waiting" not in page
+    assert len(planned) == 1 and summary_row(page, small.guid) == ("update", ["0", "0", "1", "0"])
+    assert "previous deploy did not finish" in page
+    assert f"web/{instances[1].uuid} (1): its VM vm-1 is powered off" in page
 
 
 def test_oversized_vm_types_is_pure_over_the_manifest():

@@ -4,6 +4,13 @@ Per product: the action, its warnings and notes, the manifest and runtime
 config diffs, the director's plan and what can be foreseen (VM sizes, powered
 off VMs, what a deletion loses); Apply Changes starts the installation and
 sends to its page (``installations``).
+
+While an Apply Changes runs, the director's plan is not asked for: it would
+be computed against deployments the installation is still changing (an
+instance it is updating reads as "recreate: previous deploy did not
+finish"). The page says which installation runs, links to it, and that the
+review is right once it finishes; the diffs stay, labelled as compared with
+what was deployed before it started.
 """
 
 from __future__ import annotations
@@ -53,7 +60,10 @@ def pending_changes(request):
             return redirect("pending-changes")
         return redirect("installation", installation_id=installation.id)
     rendered: dict[str, dict] = {}  # each staged manifest, rendered once for the whole page
-    changes = services.pending_changes(rendered=rendered)["product_changes"]
+    running = services.running_installation()
+    changes = services.pending_changes(with_plan=running is None, rendered=rendered)[
+        "product_changes"
+    ]
     for change in changes:
         # A config someone uploaded that this apply replaces: its diff says so in its title.
         replaced = {r["type"]: r for r in change.get("config_replacements") or []}
@@ -75,7 +85,7 @@ def pending_changes(request):
             if key in change
         ]
         change["plan_rows"] = _plan_rows(change.get("plan"))
-    foreseen = _foresee(changes, rendered)
+    foreseen = _foresee(changes, rendered, applying=running is not None)
     deletions = [c for c in changes if c["action"] == "delete"]
     return render(
         request,
@@ -87,10 +97,14 @@ def pending_changes(request):
             "vcenter_error": foreseen["vcenter_error"],
             "confirm": _deletion_confirm(deletions),
             "can_write": can_write(request.user),
+            "running": running,
+            "plan_actions": PLAN_ACTIONS,
         },
     )
 
 
+#: The actions whose product has a director's plan (``pending.product_change``).
+PLAN_ACTIONS = ("install", "update")
 #: The instance changes the summary counts, in BOSH's words.
 SUMMARY_CHANGES = ("create", "update", "recreate", "delete")
 
@@ -134,15 +148,21 @@ def _deletion_confirm(deletions: list[Mapping]) -> str:
     )
 
 
-def _foresee(changes: list[dict], rendered: Mapping[str, dict]) -> dict:
+def _foresee(changes: list[dict], rendered: Mapping[str, dict], applying: bool = False) -> dict:
     """Add ``losses`` (deletes) and ``foreseen`` warnings (VM sizes, powered-off VMs) to each.
 
     ``rendered``: the staged manifests ``pending_changes`` rendered (guid -> manifest).
+    ``applying``: an Apply Changes runs, so power states are not read: a VM it is
+    stopping or recreating right now would read as a warning about the next one.
     """
     staged = {sp.guid: sp for sp in services.list_staged_products()}
     deleting = [c["guid"] for c in changes if c["action"] == "delete"]
     losses = foresight.deletion_losses(deleting)
-    updating = [c["guid"] for c in changes if c["action"] == "update" and c["guid"] in staged]
+    updating = [
+        c["guid"]
+        for c in changes
+        if c["action"] == "update" and c["guid"] in staged and not applying
+    ]
     powered_off, vcenter_error = foresight.powered_off_vms(updating)
     manifests = {
         c["guid"]: rendered[c["guid"]]
