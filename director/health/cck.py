@@ -24,6 +24,10 @@ Two director tasks, each under the deployment lock taken with timeout 0
   ``unknown_vm``          a VM tagged with this director and deployment that
                           the database does not know (``resource_id`` 0, the
                           cid in ``data``)
+  ``unknown_disk``        a disk of the director's disk folder attached to one
+                          of the deployment's VMs that is neither a persistent
+                          nor an orphaned disk of the director (``resource_id``
+                          0; ``delete_disk`` detaches and deletes it)
   ``missing_stemcell``    a stemcell the deployment's instances run on whose
                           template vCenter no longer has (``has_stemcell``);
                           ``resource_id`` is the stemcell row

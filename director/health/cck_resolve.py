@@ -25,8 +25,8 @@ import tempfile
 import time
 from typing import Any
 
+from cpi.base import DiskNotAttached, NotSupported, VMNotFound
 from cpi.base import NotImplemented as CpiNotImplemented
-from cpi.base import NotSupported, VMNotFound
 from director.agent import agent_for
 from director.agents.errors import AgentError
 from director.cloud import cloud_for_director
@@ -100,6 +100,13 @@ def _apply(run: Any, p: DeploymentProblem, resolution: str) -> int:
             run.cloud.delete_vm(p.data["vm_cid"])
         except VMNotFound:
             pass
+        return 0
+    if p.type == "unknown_disk":
+        try:
+            run.cloud.detach_disk(p.data["vm_cid"], p.data["disk_cid"])
+        except (DiskNotAttached, VMNotFound):
+            pass
+        run.cloud.delete_disk(p.data["disk_cid"])
         return 0
     if p.type == "mount_info_mismatch":
         _reattach_disk(run, p.resource_id, reboot=resolution == "reattach_disk_and_reboot")

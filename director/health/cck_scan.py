@@ -12,7 +12,11 @@ closed, then each finding is registered as an open ``DeploymentProblem``
 * Persistent disks (BOSH's disk scan): ``missing_disk`` (vCenter has no
   such disk), ``inactive_disk``, ``mount_info_mismatch`` (an active disk not
   mounted exactly once, on its instance's VM, per ``list_disk``; ``data``
-  names the VMs that have it mounted, ``owner_vms``).
+  names the VMs that have it mounted, ``owner_vms``); a disk of the
+  director's disk folder that vCenter has attached to one of the
+  deployment's VMs but that is neither a persistent nor an orphaned disk
+  of the director: ``unknown_disk`` (a VMDK holds no tags; being attached to
+  a VM tagged as ours is what makes it ours).
 * Stemcells the instances run on whose template is gone: ``missing_stemcell``.
 """
 
@@ -25,6 +29,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from cpi.base import NotImplemented as CpiNotImplemented
+from cpi.base import NotSupported, VMNotFound
 from director import locks
 from director.agent import agent_for
 from director.cloud import cloud_for_director
@@ -34,6 +39,7 @@ from director.models import (
     DeploymentProblem,
     Instance,
     InstanceState,
+    OrphanDisk,
     PersistentDisk,
     ProblemState,
     Stemcell,
@@ -109,6 +115,8 @@ def scan_task(ctx: TaskContext) -> str:
         counts = {"ok": 0, "unresponsive": 0, "missing": 0}
         #: vm cid -> the disk cids its agent lists as mounted (agents that answered)
         mounted: dict[str, list[str]] = {}
+        #: vm cid -> the persistent disks (of the director's disk folder) vCenter has attached
+        attached: dict[str, list[str]] = {}
         for i in instances:
             vm = vms[i.id]
             data = {"instance": i.name, "instance_group": i.group, "index": i.index}
@@ -119,6 +127,10 @@ def scan_task(ctx: TaskContext) -> str:
                 )
                 counts["missing"] += 1
                 continue
+            try:
+                attached[vm.cid] = list(cloud.get_disks(vm.cid))
+            except (CpiNotImplemented, NotSupported, VMNotFound):
+                pass
             answers, disks = (False, None) if _silent(vm, beats, now) else _ask_agent(vm)
             if not answers:
                 found.append(
@@ -167,7 +179,7 @@ def scan_task(ctx: TaskContext) -> str:
     disks = list(
         PersistentDisk.objects.filter(instance__deployment=deployment).select_related("instance")
     )
-    stage = ctx.stage("Scanning persistent disks", total=1)
+    stage = ctx.stage("Scanning persistent disks", total=2)
     with stage.track(f"Checking {len(disks)} persistent disks"):
         counts = {"ok": 0, "missing_disk": 0, "inactive_disk": 0, "mount_info_mismatch": 0}
         for d in disks:
@@ -181,6 +193,18 @@ def scan_task(ctx: TaskContext) -> str:
             f"{counts['ok']} OK, {counts['missing_disk']} missing, {counts['inactive_disk']} "
             f"inactive, {counts['mount_info_mismatch']} mount-info mismatch"
         )
+    with stage.track("Looking for disks attached to its VMs that the director does not know"):
+        known = set(PersistentDisk.objects.values_list("disk_cid", flat=True))
+        known |= set(OrphanDisk.objects.values_list("disk_cid", flat=True))
+        for vm_cid, cids in sorted(attached.items()):
+            for cid in cids:
+                if cid not in known:
+                    description = (
+                        f"Disk '{cid}' is attached to VM '{vm_cid}' of '{deployment.name}' "
+                        "but the director does not know it."
+                    )
+                    data = {"disk_cid": cid, "vm_cid": vm_cid, "description": description}
+                    found.append(("unknown_disk", 0, data))
     stemcells = _stemcells_of(deployment, instances)
     stage = ctx.stage("Scanning stemcells", total=1)
     with stage.track(f"Checking {len(stemcells)} stemcells"):
@@ -276,6 +300,8 @@ def _register(deployment: Deployment, type_: str, resource_id: int, data: dict) 
     key = {"deployment": deployment, "type": type_, "resource_id": resource_id}
     if resource_id == 0:
         key["data__vm_cid"] = data.get("vm_cid")
+        if type_ == "unknown_disk":
+            key["data__disk_cid"] = data.get("disk_cid")
     row = DeploymentProblem.objects.filter(**key).exclude(state=ProblemState.RESOLVED).first()
     if row is None:
         DeploymentProblem.objects.create(

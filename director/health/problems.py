@@ -3,7 +3,8 @@
 Pure data shared by the scan (``cck_scan``), the resolutions
 (``cck_resolve``) and the services, pages and ``manage.py cck``
 (``cck``). BOSH's names and plans (``problem_handlers``), plus
-``missing_stemcell`` and ``unknown_vm`` (see ``director.health.cck``).
+``missing_stemcell``, ``unknown_vm`` and ``unknown_disk`` (see
+``director.health.cck``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ RESOLUTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("ignore", "Skip for now"),
         ("delete_vm", "Delete VM from the IaaS"),
     ),
+    "unknown_disk": (
+        ("ignore", "Skip for now"),
+        ("delete_disk", "Detach the disk from its VM and delete it from the IaaS"),
+    ),
     "missing_stemcell": (
         ("ignore", "Skip for now"),
         ("reupload_stemcell", "Upload the stemcell to vCenter again from the director's copy"),
@@ -60,6 +65,7 @@ AUTO = {
     "inactive_disk": "ignore",
     "mount_info_mismatch": "ignore",
     "unknown_vm": "ignore",
+    "unknown_disk": "ignore",
     "missing_stemcell": "reupload_stemcell",
 }
 #: The order resolutions run in: a VM is recreated from its stemcell onto its disks.
@@ -67,6 +73,7 @@ PHASE = {
     "missing_stemcell": 0,
     "missing_disk": 1,
     "inactive_disk": 1,
+    "unknown_disk": 1,
     "mount_info_mismatch": 2,
     "unknown_vm": 2,
 }

@@ -3,7 +3,9 @@
 ``unresponsive_agent``: ``recreate_vm`` (a new VM on the same IP and disk,
 the silent one deleted) and ``delete_vm_reference`` (the VM stays in vCenter
 and the next scan finds it as ``unknown_vm``); ``inactive_disk``:
-``activate_disk`` (only for a disk its instance's agent has mounted).
+``activate_disk`` (only for a disk its instance's agent has mounted);
+``unknown_disk`` (attached to our VM behind our back): ``delete_disk`` and
+``ignore``.
 """
 
 from __future__ import annotations
@@ -129,4 +131,44 @@ def test_activate_disk_activates_only_a_disk_its_instances_agent_has_mounted(
     run(admin_api, "post", f"{D}/{name}/scans")
     assert [(p["type"], p["data"]["disk_cid"]) for p in problems(admin_api, name)] == [
         ("inactive_disk", spare)
+    ]
+
+
+def test_a_disk_attached_to_our_vm_behind_our_back_is_unknown_and_delete_disk_removes_it(
+    director_env, admin_api
+):
+    env, name = director_env, "cck-foreign-disk"
+    [instance] = deploy(env, name, instances=1)
+    vm = Vm.objects.get(instance=instance, active=True)
+    own = PersistentDisk.objects.get(instance=instance, active=True).disk_cid
+    cloud = cloud_for_director()
+    try:  # two disks made and attached in vCenter, the director told nothing
+        doomed, kept = cloud.create_disk(64, {}), cloud.create_disk(64, {})
+        cloud.attach_disk(vm.cid, doomed)
+        cloud.attach_disk(vm.cid, kept)
+    finally:
+        cloud.close()
+    assert sorted(env.vms()[vm.cid].disks) == sorted([own, doomed, kept])
+
+    run(admin_api, "post", f"{D}/{name}/scans")
+    found = {p["data"]["disk_cid"]: p for p in problems(admin_api, name)}
+    assert {cid: p["type"] for cid, p in found.items()} == {
+        doomed: "unknown_disk",
+        kept: "unknown_disk",
+    }
+    assert found[doomed]["data"]["vm_cid"] == vm.cid
+    assert "the director does not know it" in found[doomed]["description"]
+    body = {"resolutions": {found[doomed]["id"]: "delete_disk", found[kept]["id"]: "ignore"}}
+    run(admin_api, "put", f"{D}/{name}/problems", body)
+
+    assert sorted(env.vms()[vm.cid].disks) == sorted([own, kept])  # the VM keeps its own disk
+    cloud = cloud_for_director()
+    try:
+        assert not cloud.has_disk(doomed) and cloud.has_disk(kept)
+    finally:
+        cloud.close()
+    assert PersistentDisk.objects.get(instance=instance, active=True).disk_cid == own
+    run(admin_api, "post", f"{D}/{name}/scans")
+    assert [(p["type"], p["data"]["disk_cid"]) for p in problems(admin_api, name)] == [
+        ("unknown_disk", kept)
     ]
