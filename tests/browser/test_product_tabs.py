@@ -1,6 +1,7 @@
 """A tile's Status and Logs tabs, and the Director tile's Email Alerts pane, in a browser.
 
-Status: reached from the tile's tab nav, one row per instance with the
+Status: reached from the tile's tab nav (the current tab marked, drawn as
+the open one, on one line at 800 px), one row per instance with the
 vitals its agent's last heartbeat carried (recorded as the agent listener
 records it). Logs: an instance's "Download logs" starts the director's
 ``fetch_logs`` task and lands on the Logs tab, whose row follows the task
@@ -42,6 +43,7 @@ pytestmark = [
 ]
 
 PASSWORD = "admin-password-1"
+ACCENT = "rgb(31, 111, 178)"  # --accent
 VITALS = {
     "cpu": {"sys": "1.5", "user": "12.5", "wait": "0.2"},
     "disk": {"system": {"inode_percent": "30", "percent": "45"}},
@@ -81,8 +83,26 @@ def test_status_then_an_instances_logs(admin, deployed, monkeypatch, tmp_path):
     monkeypatch.setattr(runner, "_sender", queued.append)  # the worker: played below
     page = admin
     page.goto(f"/products/{deployed.guid}/")
+    tabs = page.locator("nav.tile-tabs a")
+    expect(tabs).to_have_text(["Settings", "Status", "Credentials", "Logs"])
+    expect(page.locator("nav.tile-tabs a[aria-current=page]")).to_have_text("Settings")
     page.click("nav.tabs a:has-text('Status')")
     page.wait_for_url(f"**/products/{deployed.guid}/status/")
+    # The current tab is marked, and drawn as the open tab: white, the accent on top.
+    current = page.locator("nav.tile-tabs a[aria-current=page]")
+    expect(current).to_have_text("Status")
+    expect(tabs.filter(has_text="Settings")).not_to_have_attribute("aria-current", "page")
+    style = "e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).borderTopColor]"
+    assert current.evaluate(style) == ["rgb(255, 255, 255)", ACCENT]
+    assert tabs.filter(has_text="Logs").evaluate(style)[0] != "rgb(255, 255, 255)"
+    # At 800 px the tabs stay on one line, in the window, and each is a comfortable target.
+    page.set_viewport_size({"width": 800, "height": 900})
+    boxes = [t.bounding_box() for t in tabs.all()]
+    assert len({round(b["y"]) for b in boxes}) == 1, boxes
+    assert boxes[-1]["x"] + boxes[-1]["width"] <= 800 and min(b["height"] for b in boxes) >= 28
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=tmp_path / "status-tab-800px.png")
+    page.set_viewport_size({"width": 1280, "height": 900})
     row = page.locator("tr[data-instance='web/web-uuid-1']")
     expect(row).to_contain_text("az2")
     expect(row).to_contain_text("10.0.0.11")
