@@ -349,12 +349,16 @@ class InstanceUpdater:
         if plan.change == "update":
             if old is None:
                 return steps.create_vm(run, instance, plan, active=True)
-            self._stop(old, "update")
+            # BOSH's drain type: shutdown when the jobs stay down or the disk changes
+            shuts_down = (
+                plan.desired.state in ("stopped", "detached") or "persistent_disk" in plan.changes
+            )
+            self._stop(old, "shutdown" if shuts_down else "update", vm_kept=True)
             return old
         # recreate; a VM that deploy --fix found missing or silent is not asked to stop
         reachable = plan.existing is None or not plan.existing.unresponsive
         if old is not None and reachable:
-            self._stop(old, "shutdown")
+            self._stop(old, "shutdown", vm_kept=False)
         if plan.needs_duplicate_vm:
             new = next((v for v in vms if not v.active), None)
             if new is None:
@@ -371,10 +375,11 @@ class InstanceUpdater:
         self.step.advance(10, status="creating VM")
         return steps.create_vm(run, instance, plan, active=True)
 
-    def _stop(self, vm: Vm, drain_type: str) -> None:
-        """BOSH's Stopper: pre-stop, drain (with the new spec on update), stop, post-stop."""
+    def _stop(self, vm: Vm, drain_type: str, vm_kept: bool) -> None:
+        """BOSH's Stopper: pre-stop, drain (with the next apply spec, whose persistent disk
+        its scripts see as ``BOSH_JOB_NEXT_STATE``), stop, post-stop."""
         agent = agent_for(vm)
-        keep = "keep" if drain_type == "update" else "delete"
+        keep = "keep" if vm_kept else "delete"
         self.step.advance(5, status="executing pre-stop")
         agent.run_script(
             "pre-stop",
@@ -388,7 +393,7 @@ class InstanceUpdater:
         )
         self.step.advance(5, status="executing drain")
         instance = Instance.objects.get(id=vm.instance_id)
-        spec = apply_spec(self.run, self.plan, instance, None) if drain_type == "update" else None
+        spec = apply_spec(self.run, self.plan, instance, None)
         agent.drain(drain_type, spec, should_cancel=cancel_requested(self.run.ctx))
         self.step.advance(20, status="stopping jobs")
         agent.stop()
