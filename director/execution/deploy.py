@@ -76,11 +76,12 @@ def plan_options(args: dict, unreachable: dict[str, str] | None = None) -> PlanO
     )
 
 
-def _unreachable(ctx: TaskContext, cloud: Any, deployment: Deployment) -> dict[str, str]:
-    """With ``fix``, the instances whose VM is missing or whose agent is silent (else none)."""
+def _unreachable(ctx: TaskContext, deployment: Deployment) -> dict[str, str]:
+    """With ``fix``, the instances whose VM is missing or whose agent is silent (else none;
+    a dry run without fix needs no vCenter)."""
     if not ctx.args.get("fix"):
         return {}
-    found = unreachable_instances(cloud, deployment)
+    found = unreachable_instances(cloud_for_director(ctx), deployment)
     for uuid, why in sorted(found.items()):
         ctx.debug(f"fix: instance {uuid}: {why}, to be recreated")
     return found
@@ -122,7 +123,7 @@ def _releases_and_stemcells(deployment: Deployment) -> dict:
 def _dry_run(ctx: TaskContext, deployment: Deployment) -> str:
     stage = ctx.stage("Preparing deployment", total=1)
     with stage.track("Preparing deployment"):
-        unreachable = _unreachable(ctx, cloud_for_director(ctx), deployment)
+        unreachable = _unreachable(ctx, deployment)
         prepared = prepare(
             ctx.args["manifest_text"],
             PreviewVariables(deployment.name),
@@ -148,7 +149,7 @@ def _deploy(ctx: TaskContext, deployment: Deployment, variable_set: VariableSet)
             ctx.args["manifest_text"],
             variables,
             deployment_name=deployment.name,
-            options=plan_options(ctx.args, _unreachable(ctx, cloud, deployment)),
+            options=plan_options(ctx.args, _unreachable(ctx, deployment)),
         )
         variables.record()
         run.prepared = prepared

@@ -61,6 +61,12 @@ def test_deploy_fix_recreates_a_missing_vm_and_a_silent_agent_and_nothing_else(
     assert set(in_vcenter) == {before[deaf.uuid][0].cid, before[fine.uuid][0].cid}
     assert Vm.objects.get(instance=gone, active=True).cid == before[gone.uuid][0].cid
 
+    # A dry run with fix plans both recreates and changes nothing.
+    dry = wait_done(env.deploy(manifest, dry_run=True, fix=True))
+    planned = runner.read_output(dry, "result").text
+    assert "missing VM" in planned and "unresponsive agent" in planned
+    assert set(env.vms()) == set(in_vcenter)
+
     path = tmp_path / "manifest.yml"
     path.write_text(yaml.safe_dump(manifest))
     out = io.StringIO()
