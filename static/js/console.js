@@ -89,3 +89,30 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   line.scrollIntoView({ block: "center" });
 });
+
+// The installation timeline scrolls sideways in a narrow window (its labels
+// never shrink): where the operator scrolled it stays when the live view's
+// poll replaces the picture.
+(() => {
+  const kept = new Map();
+  document.addEventListener(
+    "scroll",
+    (event) => {
+      const el = event.target;
+      if (el.classList && el.classList.contains("timeline-scroll") && el.id) {
+        kept.set(el.id, el.scrollLeft);
+      }
+    },
+    true,
+  );
+  const restore = () => {
+    kept.forEach((left, id) => {
+      const el = document.getElementById(id);
+      if (el && el.scrollLeft !== left) {
+        el.scrollLeft = left;
+      }
+    });
+  };
+  document.addEventListener("htmx:oobAfterSwap", restore);
+  document.addEventListener("htmx:afterSettle", restore);
+})();

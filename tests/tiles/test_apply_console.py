@@ -123,6 +123,10 @@ def test_running_installation_shows_progress_instances_timeline_and_polls(admin_
     # The timeline: one bar per instance step (not "Preparing deployment"), the canary marked.
     svg = page[page.index("<svg") : page.index("</svg>")]
     assert svg.count('<g class="bar') == 2
+    # Never drawn below its own size (its labels would shrink): its box scrolls instead.
+    width = progress.LABEL_WIDTH + progress.BAR_WIDTH + 50
+    assert f'viewBox="0 0 {width} ' in svg and f'style="min-width:{width}px"' in svg
+    assert page.index('class="timeline-scroll"') < page.index("<svg")
     assert svg.count("canary-mark") == 1 and 'class="bar running"' in svg
     # The log follows its end (static JS) and the poller asks every second.
     assert '<pre id="inst-log" class="log" data-follow>' in page
