@@ -339,7 +339,22 @@ def test_failed_apply_summary_retry_banner_and_pending_review(
     on_screen = "e => e.getScreenCTM().a * parseFloat(getComputedStyle(e).fontSize)"
     assert canaries.first.evaluate(on_screen) >= 11  # px, as the label is drawn
     scroller.evaluate("e => { e.scrollLeft = e.scrollWidth; }")
-    assert scroller.evaluate("e => e.scrollLeft") > 0  # the bars' right end is reachable
+    end = scroller.evaluate("e => e.scrollLeft")
+    assert end > 0  # the bars' right end is reachable
+    # The live view's poll replaces the picture: it stays where the operator scrolled it.
+    scroller.evaluate("e => { e.dataset.before = 'poll'; }")
+    page.evaluate(
+        "url => htmx.ajax('GET', url, {target: '#inst-poller', swap: 'outerHTML'})",
+        f"{retry_url}?fragment=log&after=0",
+    )
+    expect(page.locator("#timeline-scroll:not([data-before])")).to_have_count(1)
+    kept = 0
+    for _ in range(20):  # restored once htmx has settled the swap
+        kept = scroller.evaluate("e => e.scrollLeft")
+        if kept == end:
+            break
+        page.wait_for_timeout(100)
+    assert kept == end, (kept, end)
     scroller.evaluate("e => { e.scrollLeft = 0; }")
     page.screenshot(path=str(tmp_path / "installation-800px.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
