@@ -101,6 +101,12 @@ def test_status_then_an_instances_logs(admin, deployed, monkeypatch, tmp_path):
     assert len({round(b["y"]) for b in boxes}) == 1, boxes
     assert boxes[-1]["x"] + boxes[-1]["width"] <= 800 and min(b["height"] for b in boxes) >= 28
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    # The instances table scrolls in its box rather than breaking words mid-word.
+    lines = "e => { const r = document.createRange(); r.selectNodeContents(e); "
+    lines += "return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; }"
+    for word in ("Index", "IPs", "Memory", "Swap", "Disks"):
+        assert page.locator("table.status th", has_text=word).evaluate(lines) == 1, word
+    assert page.locator("#status-web-uuid-1 .process-state .badge").evaluate(lines) == 1
     page.screenshot(path=tmp_path / "status-tab-800px.png")
     page.set_viewport_size({"width": 1280, "height": 900})
     row = page.locator("tr[data-instance='web/web-uuid-1']")
