@@ -8,12 +8,14 @@ closes them when the condition ends.
 **Email** (BOSH HM's ``email`` plugin; Ops Manager's "Enable email alerts"
 of the Director tile): when the director attribute ``hm_email`` holds
 ``{"enabled": true, "recipients": [...], "from": ..., "host": ..., "port":
-..., "username": ..., "password": <encrypted>, "tls": bool}``, each scan
-sends one email listing the alerts opened since the last email, through
-Django's email backend (SMTP with these settings in production, ``locmem``
-in tests). ``set_email_settings`` validates and stores them (the password
-encrypted at rest; it is never read back); the Director tile's Email Alerts
-pane and its API (``tiles.director_tile.hm_email``) call it.
+..., "username": ..., "tls": bool}``, each scan sends one email listing the
+alerts opened since the last email, through Django's email backend (SMTP
+with these settings in production, ``locmem`` in tests).
+``set_email_settings`` validates and stores them; the Director tile's Email
+Alerts pane and its API (``tiles.director_tile.hm_email``) call it. The
+SMTP password is the attribute's ``secret`` (an encrypted column: key
+rotation re-encrypts it, an installation export carries it as every other
+secret); only the mailer reads it (``email_password``), nothing shows it.
 A failed send is logged and retried with the next scan's alerts.
 """
 
@@ -31,7 +33,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from director.models import Alert, DirectorAttribute
-from opsconsole.crypto import decrypt, encrypt
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,10 @@ class EmailSettingsError(ValueError):
 
 
 def set_email_settings(values: Mapping[str, Any]) -> dict:
-    """Validate and store the HM email settings; returns them without the password."""
+    """Validate and store the HM email settings (the password as the attribute's secret).
+
+    Returns them without the password.
+    """
     errors: dict[str, list[str]] = {}
     enabled = values.get("enabled", True)
     if not isinstance(enabled, bool):
@@ -147,14 +151,25 @@ def set_email_settings(values: Mapping[str, Any]) -> dict:
         "port": port,
         "tls": tls,
         "username": username,
-        "password": encrypt(password) if password else "",
     }
-    DirectorAttribute.set(EMAIL_ATTRIBUTE, json.dumps(stored))
-    return {k: v for k, v in stored.items() if k != "password"}
+    DirectorAttribute.set(EMAIL_ATTRIBUTE, json.dumps(stored), secret=password)
+    return stored
+
+
+def email_password() -> str:
+    """The SMTP password in clear, for the mailer ("" when none is stored).
+
+    Raises ``opsconsole.crypto.DecryptionError`` when the key cannot open it.
+    """
+    return DirectorAttribute.get_secret(EMAIL_ATTRIBUTE)
+
+
+def email_password_stored() -> bool:
+    return DirectorAttribute.has_secret(EMAIL_ATTRIBUTE)
 
 
 def email_settings() -> dict | None:
-    """The stored settings (password still encrypted), or None when email is off."""
+    """The stored settings (never the password), or None when email is off."""
     raw = DirectorAttribute.get(EMAIL_ATTRIBUTE)
     if not raw:
         return None
@@ -193,7 +208,7 @@ def send_new_alerts() -> int:
             host=cfg.get("host") or None,
             port=cfg.get("port") or None,
             username=cfg.get("username") or None,
-            password=decrypt(cfg["password"]) if cfg.get("password") else None,
+            password=email_password() or None,
             use_tls=bool(cfg.get("tls")),
             timeout=10,
         )

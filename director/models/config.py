@@ -15,7 +15,7 @@ content cannot be compared or searched in SQL; compare decrypted text in
 Python (``director.services.update_config`` does).
 """
 
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from opsconsole.crypto import EncryptedTextField, decrypt
 from opsconsole.redaction import register_yaml_secrets
@@ -83,21 +83,46 @@ class Config(models.Model):
 
 
 class DirectorAttribute(models.Model):
-    """A director-wide setting (BOSH ``director_attributes``), e.g. ``resurrection_paused``."""
+    """A director-wide setting (BOSH ``director_attributes``), e.g. ``resurrection_paused``.
+
+    ``value`` is plain text (often JSON); a setting's secret part (the health
+    monitor's SMTP password) goes in ``secret``, an encrypted column, so key
+    rotation re-encrypts it and an installation export carries it as it
+    carries every other secret. ``set`` writes both: a setting written
+    without its secret has none.
+    """
 
     RESURRECTION_PAUSED = "resurrection_paused"
 
     name = models.CharField(max_length=100, unique=True)
     value = models.TextField(blank=True, default="")
+    secret = EncryptedTextField(blank=True, default="")
 
     def __str__(self):
         return f"{self.name}={self.value}"
 
     @classmethod
     def get(cls, name: str, default: str | None = None) -> str | None:
-        row = cls.objects.filter(name=name).first()
-        return row.value if row else default
+        # values_list: reading a setting decrypts no secret
+        value = cls.objects.filter(name=name).values_list("value", flat=True).first()
+        return default if value is None else value
 
     @classmethod
-    def set(cls, name: str, value: str) -> None:
-        cls.objects.update_or_create(name=name, defaults={"value": value})
+    def get_secret(cls, name: str) -> str:
+        """The decrypted secret of the setting ``name`` ("" when none is stored)."""
+        return cls.objects.filter(name=name).values_list("secret", flat=True).first() or ""
+
+    @classmethod
+    def has_secret(cls, name: str) -> bool:
+        return cls.objects.filter(name=name).exclude(secret="").exists()
+
+    @classmethod
+    def set(cls, name: str, value: str, secret: str = "") -> None:
+        # update, not update_or_create: a secret the key cannot open must not stop its replacement
+        if cls.objects.filter(name=name).update(value=value, secret=secret):
+            return
+        try:
+            with transaction.atomic():
+                cls.objects.create(name=name, value=value, secret=secret)
+        except IntegrityError:  # another process created it a moment ago
+            cls.objects.filter(name=name).update(value=value, secret=secret)

@@ -8,8 +8,9 @@ email plugin): a save takes effect at once, with no Apply Changes, as the
 health monitor reads them at each scan; they are not part of the tile's
 deployed snapshot or Revert.
 
-The SMTP password is stored encrypted by the director and never read back:
-``hm_email_settings`` says only whether one is stored. A save with no
+The SMTP password is stored encrypted by the director (the attribute's
+secret) and never read back: ``hm_email_settings`` says only whether one is
+stored. A save with no
 password (or ``***``) keeps the stored one; a save without ``smtp_user``
 drops it (no login, no password). Email off with neither recipients nor a
 sender clears the settings. Errors name the field (``from``, ``port``...);
@@ -26,7 +27,7 @@ from django.db import transaction
 
 from director.health import alerts
 from director.models import DirectorAttribute
-from opsconsole.crypto import DecryptionError, decrypt
+from opsconsole.crypto import DecryptionError
 from opsconsole.errors import ServiceError
 from tiles.models import DirectorConfig
 
@@ -67,7 +68,7 @@ def hm_email_settings() -> dict[str, Any]:
         key = _DIRECTOR_NAMES.get(name, name)
         if key in data:
             out[name] = data[key]
-    out["password_stored"] = bool(data.get("password"))
+    out["password_stored"] = alerts.email_password_stored()
     return out
 
 
@@ -120,12 +121,11 @@ def set_hm_email_settings(
     if password is not None and not isinstance(password, str):
         _err(errors, "smtp_password", "must be a string")
     _raise(errors)
-    stored = _stored()
-    if password in (None, "", MASK) and username and stored.get("password"):
+    if password in (None, "", MASK) and username and alerts.email_password_stored():
         try:
-            password = decrypt(stored["password"])
+            password = alerts.email_password()
         except DecryptionError:
-            # Kept in a director attribute, the password is not re-encrypted by a key rotation.
+            # Written under a key this console no longer has (not a rotation: that re-encrypts it).
             raise ServiceError(
                 {"smtp_password": ["the stored password cannot be read any more: enter it again"]}
             ) from None
