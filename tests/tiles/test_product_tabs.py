@@ -19,22 +19,12 @@ from django.urls import reverse
 from director.agents.listener import record
 from director.blobstore import blobstore
 from director.models import Deployment, Instance, IpAddress, Task, TaskEvent, Vm
+from tests.director.heartbeats import VITALS
 from tiles import services
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v0"
-VITALS = {
-    "cpu": {"sys": "1.5", "user": "12.5", "wait": "0.2"},
-    "disk": {
-        "ephemeral": {"inode_percent": "3", "percent": "21"},
-        "system": {"inode_percent": "30", "percent": "45"},
-    },
-    "load": ["0.25", "0.50", "0.75"],
-    "mem": {"kb": "1048576", "percent": "26"},
-    "swap": {"kb": "0", "percent": "0"},
-    "uptime": {"secs": 3600},
-}
 
 
 @pytest.fixture
@@ -117,7 +107,7 @@ def test_status_api_carries_the_vitals_in_ops_managers_shape(instances, deployed
     assert web0["cpu"] == {"sys": "1.5", "user": "12.5", "wait": "0.2"}
     assert web0["memory"] == {"kb": "1048576", "percent": "26"}
     assert web0["system_disk"] == {"inode_percent": "30", "percent": "45"}
-    assert web0["persistent_disk"] is None
+    assert web0["persistent_disk"] == {"inode_percent": "1", "percent": "7"}
     assert web0["process_state"] == "running" and web0["last_heartbeat"]
     assert rows["web-uuid-1"]["cpu"] is None
     assert rows["web-uuid-1"]["process_state"] == "unresponsive agent"
