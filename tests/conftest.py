@@ -98,17 +98,22 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, nats_ser
 
 @pytest.fixture(scope="session", autouse=True)
 def vcenter_sessions_closed():
-    """When this test process is done, every vCenter session it left open is closed.
+    """When this test process is done, every vCenter session it left open is closed,
+    and the director's message-bus connection.
 
     A pytest-xdist process whose files are done waits for the others; a kept
     session (the VMs page's, the health monitor's) would meanwhile touch the
     stopped vcsim every minute and log the failure to pytest's closed capture
-    stream ("--- Logging error ---" in CI's output).
+    stream ("--- Logging error ---" in CI's output); the bus client would try
+    to reconnect to the stopped nats-server ("Connect call failed").
     """
     yield
     client = sys.modules.get("cpi.vsphere.client")
     if client is not None:  # not imported: no test of this process spoke to vCenter
         client.close_all()
+    mbus = sys.modules.get("director.agents.mbus")
+    if mbus is not None:  # not imported: no test of this process spoke to an agent
+        mbus.close_default()
 
 
 @pytest.fixture

@@ -221,3 +221,10 @@ def default_mbus() -> Mbus:
         if _default is None or _default.url != settings.NATS_URL:
             _default = Mbus.for_director(settings.NATS_URL, MbusPki(settings.NATS_DIR).ensure())
         return _default
+
+
+def close_default() -> None:
+    """Close the process's connection, if one was made (a test process when it is done)."""
+    with _default_lock:
+        if _default is not None:
+            _default.close()
