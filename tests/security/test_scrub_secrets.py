@@ -335,3 +335,45 @@ def test_after_migrate_the_references_are_placed_exactly(
     assert pending_entry(staged.guid)["action"] == "unchanged"
     assert DirectorAttribute.get(scrub.PENDING_ATTRIBUTE) is None
     assert leaks(secrets) == []
+
+
+def test_the_smtp_password_is_redacted_where_the_vcenter_password_is(
+    security_dirs, director_configured, django_capture_on_commit_callbacks
+):
+    """The health monitor's SMTP password (``DirectorAttribute.secret``) is found as vCenter's:
+    a task's log, result and event, an installation's message get ``((redacted))``; the
+    encrypted column keeps it, so the mailer still logs in."""
+    from director.health.alerts import email_password, set_email_settings
+    from tiles.models import Installation
+
+    smtp_password = "smtp-S3cret-relay"
+    set_email_settings(
+        {
+            "recipients": ["ops@example.com"],
+            "from": "hm@example.com",
+            "host": "smtp.example.com",
+            "username": "hm",
+            "password": smtp_password,
+        }
+    )
+    said = f"login hm/{smtp_password} to smtp, vcenter with {VC_PASSWORD}"
+    task = Task.objects.create(
+        type="update_deployment", description="x", username="admin", state="error", result=said
+    )
+    TaskEvent.objects.create(task=task, seq=1, data={"time": 1, "type": "error", "message": said})
+    Installation.objects.create(status="failed", message=said)
+    logs = Path(settings.TASK_LOG_DIR) / str(task.id)
+    logs.mkdir(parents=True)
+    (logs / "debug").write_text(f"2026-01-01 [main] {said}\n")
+    assert leaks({smtp_password}) and leaks({VC_PASSWORD})
+
+    output = run_command(django_capture_on_commit_callbacks)
+
+    assert leaks({smtp_password}) == [] and leaks({VC_PASSWORD}) == []
+    assert smtp_password not in output
+    redacted = "login hm/((redacted)) to smtp, vcenter with ((redacted))"
+    assert Task.objects.get(pk=task.pk).result == redacted
+    assert TaskEvent.objects.get(task=task).data["message"] == redacted
+    assert Installation.objects.get().message == redacted
+    assert redacted in (logs / "debug").read_text()
+    assert email_password() == smtp_password

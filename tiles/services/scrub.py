@@ -15,8 +15,10 @@ What counts as a secret: every secret and credential value a tile has (as
 staged, as deployed, as any Apply Changes snapshot recorded it; the
 salted password's hash and a certificate's key-and-cert text included),
 every value of the director's variable store that is not public (a
-certificate, a CA, a public key, a user name are not), and the vCenter
-password (the tile's, the deployed one and any cpi-config's). Values
+certificate, a CA, a public key, a user name are not), the vCenter
+password (the tile's, the deployed one and any cpi-config's) and the
+secret part of a director setting (``DirectorAttribute.secret``: the health
+monitor's SMTP password), the last two replaced by ``((redacted))``. Values
 shorter than ``MIN_SECRET_LENGTH`` (6) characters are not searched for
 outside a credential's own place in a manifest: ``admin`` or ``ops`` would
 match words everywhere, and such a value protects nothing.
@@ -296,7 +298,16 @@ def collect_secrets(apps) -> Secrets:
         secrets.add((d.deployed_state or {}).get("vcenter_password"))
     for config in Config.objects.filter(type="cpi"):
         _add_config_text(secrets, config.content)
+    _add_director_attribute_secrets(secrets, apps.get_model("director", "DirectorAttribute"))
     return secrets
+
+
+def _add_director_attribute_secrets(secrets: Secrets, model) -> None:
+    """A director setting's secret part (the health monitor's SMTP password), as vCenter's."""
+    if "secret" not in {f.name for f in model._meta.get_fields()}:
+        return  # the tiles migration may run before director 0007 added the column
+    for value in model.objects.exclude(secret="").values_list("secret", flat=True):
+        secrets.add(value)
 
 
 # --------------------------------------------------------------------------- rewriting
