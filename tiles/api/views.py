@@ -270,7 +270,37 @@ def staged_manifest(request, guid):
 @extend_schema(request=JSON, responses=JSON)
 @api_view(["GET"])
 def pending_changes(request):
-    return Response(services.pending_changes())
+    """Ops Manager's ``{"product_changes": [...]}``; while an Apply Changes runs, no plan.
+
+    Deviation from Ops Manager (which answers as if nothing ran): while an
+    installation runs, the director's plan is not computed, as on the
+    Review Pending Changes page (``tiles.views.changes``): it would be
+    computed against deployments the installation is still changing (an
+    instance it is updating reads as "recreate: previous deploy did not
+    finish"). The shape stays Ops Manager's: each product's ``plan`` is
+    ``null``, and the answer adds ``running_installation`` (``id``,
+    ``user_name``, ``started_at``) and a ``notice`` naming it; each product
+    that would have a plan (install, update) adds ``plan_waits_for_installation``
+    (its id). The product changes (actions, checks, diffs) are compared with
+    what was deployed before it started.
+    """
+    running = services.running_installation()
+    if running is None:
+        return Response(services.pending_changes())
+    answer = services.pending_changes(with_plan=False)
+    for change in answer["product_changes"]:
+        if change.get("action") in ("install", "update"):
+            change["plan_waits_for_installation"] = running.id
+    answer["running_installation"] = {
+        "id": running.id,
+        "user_name": running.user_name,
+        "started_at": iso_time(running.started_at),
+    }
+    answer["notice"] = (
+        f"Installation {running.id} is running: the director's plan is computed once it "
+        "finishes; the changes are against what was deployed before it started."
+    )
+    return Response(answer)
 
 
 @extend_schema(request=JSON, responses=JSON)
