@@ -25,7 +25,12 @@ def _present(module: str) -> bool:
 
 pytest_plugins = [
     m
-    for m in ("tests.fixtures.vcsim", "tests.fixtures.nats", "tests.fixtures.vmruntime")
+    for m in (
+        "tests.fixtures.vcsim",
+        "tests.fixtures.nats",
+        "tests.fixtures.vmruntime",
+        "tests.fixtures.beat",
+    )
     if _present(m)
 ]
 
