@@ -7,7 +7,13 @@
   disks older than ``ORPHANED_DISK_MAX_AGE_DAYS`` (BOSH
   ``director.disks.max_orphaned_age_in_days``: 5).
 
-Both run as director tasks (event log, CPI log, audit events) under a lock
+And, called by the deploy rather than on a schedule,
+``delete_unapplied_archives``: rendered template archives stored for an
+instance that no recorded apply refers to (stored by a worker killed before
+the agent's ``apply`` was recorded, or replaced by a newer one) are deleted
+from the blobstore (see ``director.execution.templates``).
+
+The two scheduled cleanups run as director tasks (event log, CPI log, audit events) under a lock
 of their own, so two beats never clean at once; a cleanup that finds the
 lock held is skipped. Celery beat starts them (``director.schedule``);
 ``enqueue_orphaned_vm_cleanup()`` starts one now.
@@ -19,19 +25,33 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from cpi.base import DiskNotFound, VMNotFound
 
 from . import locks, runner
+from .blobstore import blobstore
 from .cloud import cloud_for_director
 from .events import record_event
-from .models import IpAddress, OrphanDisk, OrphanedVm, Task
+from .models import (
+    CompiledPackage,
+    Instance,
+    IpAddress,
+    OrphanDisk,
+    OrphanedVm,
+    ReleaseJob,
+    ReleasePackage,
+    Task,
+)
 from .runner import TaskContext, task_handler
 
 VM_CLEANUP = "scheduled_orphaned_vm_cleanup"
 DISK_CLEANUP = "scheduled_orphaned_disk_cleanup"
 SCHEDULER_USER = "scheduler"
+#: ``Instance.spec_json`` key: ids of rendered template archives stored for the instance
+#: that a recorded apply may not refer to (``director.execution.templates.store_archive``).
+UNAPPLIED_ARCHIVES = "unapplied_templates_archives"
 
 
 def max_disk_age() -> timedelta:
@@ -111,6 +131,52 @@ def orphaned_disk_cleanup(ctx: TaskContext) -> str:
                     context={"orphaned": True, "size": disk.size},
                 )
         return f"deleted {len(disks)} orphaned disk(s)"
+
+
+def _archive_id(spec: object) -> str:
+    archive = (spec or {}).get("rendered_templates_archive") if isinstance(spec, dict) else None
+    return str((archive or {}).get("blobstore_id") or "") if isinstance(archive, dict) else ""
+
+
+def delete_unapplied_archives(instances) -> list[str]:
+    """Delete the instances' ``UNAPPLIED_ARCHIVES`` that nothing refers to; what was deleted.
+
+    An archive stays when it is the instance's recorded archive or the one its
+    recorded apply spec names, or when a compiled package, a release job or a
+    release package has its id; the list is emptied either way (after the
+    deletes, so a crash in between leaves it to the next call). Call it with
+    the deployment lock held, so no running deploy is between storing an
+    archive and recording its apply. Answers ``"<blob id> (<instance>)"`` per
+    deleted blob.
+    """
+    given = {i.id: i for i in instances}
+    listing = Instance.objects.filter(id__in=list(given), spec_json__has_key=UNAPPLIED_ARCHIVES)
+    deleted = []
+    for instance_id in listing.values_list("id", flat=True):
+        with transaction.atomic():
+            instance = Instance.objects.select_for_update().get(id=instance_id)
+            spec = dict(instance.spec_json or {})
+            listed = [str(b) for b in spec.pop(UNAPPLIED_ARCHIVES, None) or [] if b]
+            keep = {_archive_id(spec), _archive_id(spec.get("apply_spec"))}
+            keep |= _blobs_of_releases(listed)
+            for blob_id in listed:
+                if blob_id not in keep and blobstore().delete(blob_id):
+                    deleted.append(f"{blob_id} ({instance})")
+            Instance.objects.filter(id=instance_id).update(spec_json=spec)
+        given[instance_id].spec_json = spec
+    return deleted
+
+
+def _blobs_of_releases(blob_ids: list[str]) -> set[str]:
+    """Which of ``blob_ids`` a compiled package, release job or release package holds."""
+    if not blob_ids:
+        return set()
+    found = set()
+    for model in (CompiledPackage, ReleaseJob, ReleasePackage):
+        found |= set(
+            model.objects.filter(blobstore_id__in=blob_ids).values_list("blobstore_id", flat=True)
+        )
+    return found
 
 
 @shared_task(name="director.cleanup.orphaned_vms", ignore_result=True)

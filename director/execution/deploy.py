@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from director import locks
 from director.agents.errors import AgentError
-from director.blobstore import blobstore
+from director.cleanup import UNAPPLIED_ARCHIVES, delete_unapplied_archives
 from director.cloud import cloud_for_director
 from director.events import event_span
 from director.manifest import dump_yaml
@@ -144,6 +144,8 @@ def _deploy(ctx: TaskContext, deployment: Deployment, variable_set: VariableSet)
         run = DeployRun(ctx, cloud, deployment, variable_set=variable_set)
         for line in clean_leftovers(run):
             ctx.warning(f"Cleaned up after an interrupted task: {line}")
+        for blob in delete_unapplied_archives(Instance.objects.filter(deployment=deployment)):
+            ctx.debug(f"deleted rendered templates archive {blob}: no apply refers to it")
         variables = DeployVariables(deployment.name, variable_set)
         prepared = prepare(
             ctx.args["manifest_text"],
@@ -425,20 +427,20 @@ class InstanceUpdater:
 
 
 def _record_applied_templates(instance: Instance, spec: dict) -> None:
-    """Keep the archive the agent now holds; the one it replaced is deleted from the
-    blobstore. (``configuration_hash`` is recorded only once the jobs run.) The spec
+    """Keep the archive the agent now holds; the one it replaced, and any other stored for
+    the instance and never applied, is deleted from the blobstore. (``configuration_hash`` is recorded only once the jobs run.) The spec
     itself is kept too (BOSH's ``instances.spec_json``): the resurrector applies it to
     a recreated VM (``director.health.resurrector``); it holds no job properties."""
     instance.refresh_from_db(fields=["spec_json"])
     record = dict(instance.spec_json or {})
     old = (record.get("rendered_templates_archive") or {}).get("blobstore_id")
-    new = (spec.get("rendered_templates_archive") or {}).get("blobstore_id")
     record["rendered_templates_archive"] = spec.get("rendered_templates_archive")
     record["apply_spec"] = spec
+    if old:  # listed with the new record, so a crash before its delete leaves it known
+        record[UNAPPLIED_ARCHIVES] = [*(record.get(UNAPPLIED_ARCHIVES) or []), old]
     Instance.objects.filter(id=instance.id).update(spec_json=record)
     instance.spec_json = record
-    if old and old != new:
-        blobstore().delete(old)
+    delete_unapplied_archives([instance])
 
 
 def apply_spec(

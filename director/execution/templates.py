@@ -19,7 +19,11 @@ The job templates come from the job tarballs in the blobstore (read once
 per process per tarball digest). An instance's rendered archive is stored
 in the blobstore just before it is applied (``store_archive``); equal
 renders give equal bytes, so an archive already stored for the instance is
-reused rather than stored twice.
+reused rather than stored twice. Each archive stored is first listed in the
+instance's ``spec_json`` (``UNAPPLIED_ARCHIVES``) until the apply that uses
+it is recorded, so that one stored by a run killed before then, or replaced
+by a later apply, is deleted rather than left in the blobstore for ever
+(``director.cleanup.delete_unapplied_archives``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from director.blobstore import BlobNotFound, blobstore
+from django.db import transaction
+
+from director.blobstore import BlobNotFound, blobstore, new_blob_id
+from director.cleanup import UNAPPLIED_ARCHIVES
 from director.manifest import ManifestError
 from director.models import Instance, ReleaseJob
 from director.planning import DeploymentPlan, InstancePlan
@@ -219,7 +226,13 @@ def _reconsider(p: InstancePlan, rendered: RenderedInstance | None, applied: str
 
 
 def store_archive(instance: Instance, rendered: RenderedInstance) -> dict[str, str]:
-    """The instance's archive in the blobstore: ``{"blobstore_id", "sha1"}``."""
+    """The instance's archive in the blobstore: ``{"blobstore_id", "sha1"}``.
+
+    The new blob's id is written to the instance's ``UNAPPLIED_ARCHIVES``
+    before the blob is stored, so an archive stored by a worker killed
+    before the agent's ``apply`` was recorded is known and can be deleted
+    (``director.cleanup.delete_unapplied_archives``).
+    """
 
     data = rendered.archive()
     sha1 = hashlib.sha1(data).hexdigest()
@@ -228,5 +241,23 @@ def store_archive(instance: Instance, rendered: RenderedInstance) -> dict[str, s
     if current.get("sha1") == sha1 and current.get("blobstore_id"):
         if store.exists(current["blobstore_id"]):
             return {"blobstore_id": current["blobstore_id"], "sha1": sha1}
-    ref = store.put(io.BytesIO(data))
+    blob_id = new_blob_id()
+    remember_unapplied(instance, [blob_id])
+    ref = store.put(io.BytesIO(data), blob_id=blob_id)
     return {"blobstore_id": ref.id, "sha1": ref.sha1}
+
+
+def remember_unapplied(instance: Instance, blob_ids: list[str]) -> None:
+    """Add ``blob_ids`` to the instance's ``UNAPPLIED_ARCHIVES`` (in the database first)."""
+    with transaction.atomic():
+        spec = (
+            Instance.objects.select_for_update()
+            .filter(id=instance.id)
+            .values_list("spec_json", flat=True)
+            .first()
+        )
+        spec = dict(spec or {})
+        known = list(spec.get(UNAPPLIED_ARCHIVES) or [])
+        spec[UNAPPLIED_ARCHIVES] = known + [b for b in blob_ids if b and b not in known]
+        Instance.objects.filter(id=instance.id).update(spec_json=spec)
+    instance.spec_json = spec

@@ -11,6 +11,8 @@ import signal
 import sys
 import time
 import uuid
+from collections import Counter
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,12 +21,15 @@ from django.conf import settings as django_settings
 from director import runner
 from director.cloud import cloud_for_director
 from director.models import (
+    CompiledPackage,
     Config,
     Event,
     Instance,
     IpAddress,
     OrphanDisk,
     PersistentDisk,
+    ReleaseJob,
+    ReleasePackage,
     Task,
     TaskState,
     Vm,
@@ -35,6 +40,32 @@ from .conftest import CLOUD_CONFIG, events, wait_done, wait_terminal, zookeeper_
 from .test_deploy_vcsim import check_vcenter_matches_db
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def archive_blobs() -> list[str]:
+    """The rendered templates archives the instances' recorded specs refer to."""
+    ids = []
+    for spec in Instance.objects.values_list("spec_json", flat=True):
+        archive = (spec or {}).get("rendered_templates_archive") or {}
+        if archive.get("blobstore_id"):
+            ids.append(archive["blobstore_id"])
+    return ids
+
+
+def referenced_blobs() -> list[str]:
+    """Every blob id the director refers to (compiled packages, releases, archives)."""
+    ids = list(CompiledPackage.objects.values_list("blobstore_id", flat=True))
+    ids += list(ReleasePackage.objects.values_list("blobstore_id", flat=True))
+    ids += list(ReleaseJob.objects.values_list("blobstore_id", flat=True))
+    return ids + archive_blobs()
+
+
+def stored_blobs() -> set[str]:
+    """The blob ids in the (session's) local blobstore directory."""
+    from director.blobstore import BLOB_ID_RE
+
+    root = Path(django_settings.BLOBSTORE_DIR)
+    return {p.name for p in root.rglob("*") if p.is_file() and BLOB_ID_RE.fullmatch(p.name)}
 
 
 def assert_nothing_leaked(env, name, killed=None):
@@ -179,6 +210,9 @@ def test_a_worker_killed_mid_deploy_times_out_and_the_rerun_leaks_nothing(
         "zkk", update={"canary_watch_time": 1500, "update_watch_time": 1500}
     )
     queue = f"kill-{uuid.uuid4().hex[:6]}"
+    # the blobstore directory is the session's: earlier tests' blobs stay on disk after
+    # their rows are flushed, so only what this test stores is compared
+    before = stored_blobs()
     worker = _start_dedicated_worker(tmp_path, queue, celery_worker)
     try:
         task = Task.objects.create(
@@ -189,24 +223,32 @@ def test_a_worker_killed_mid_deploy_times_out_and_the_rerun_leaks_nothing(
             args={"manifest_text": yaml.safe_dump(manifest)},
         )
         tasks.run_task.apply_async((task.id,), queue=queue)
-        deadline = time.monotonic() + 90
+        # killed while an instance's rendered archive is in the blobstore and its apply not
+        # yet recorded (packages are compiled before any instance is updated, so a blob the
+        # director does not refer to once updating has begun is such an archive)
+        deadline = time.monotonic() + 120
+        unrecorded = set()
         while time.monotonic() < deadline:
-            updated = [
-                e
+            updating = any(
+                e.get("stage") == "Updating instance"
                 for e in runner.read_output(task, "event").events
-                if e.get("stage") == "Updating instance" and e.get("state") == "finished"
-            ]
-            if updated:
-                break
+            )
+            if updating:
+                unrecorded = stored_blobs() - before - set(referenced_blobs())
+                if unrecorded:
+                    break
             assert worker.alive(), worker.tail()
-            time.sleep(0.05)
+            time.sleep(0.01 if updating else 0.05)
         else:
-            raise AssertionError(f"the deploy never reached its first update:\n{worker.tail()}")
+            raise AssertionError(
+                f"never saw an archive stored before its apply was recorded:\n{worker.tail()}"
+            )
         os.killpg(worker.pid, signal.SIGKILL)
         worker.proc.wait(10)
     finally:
         worker.stop()
     assert Task.objects.get(id=task.id).state == TaskState.PROCESSING
+    assert unrecorded <= stored_blobs()  # the killed run left them in the blobstore
 
     interval = settings.TASK_CHECKPOINT_INTERVAL
     settings.TASK_CHECKPOINT_INTERVAL = 1  # as the killed worker ran: stale after 6 s
@@ -225,6 +267,15 @@ def test_a_worker_killed_mid_deploy_times_out_and_the_rerun_leaks_nothing(
     assert not Instance.objects.filter(deployment__name="zkk", update_completed=False).exists()
     assert Instance.objects.filter(deployment__name="zkk").count() == 5
     assert_nothing_leaked(env, "zkk", killed=task)
+    # the blobstore converged too: the archives the killed run stored and never recorded
+    # are gone, each instance refers to an archive of its own, and every blob stored since
+    # the test began is one the director refers to, once
+    assert not unrecorded & stored_blobs()
+    archives = archive_blobs()
+    assert len(archives) == 5 and len(set(archives)) == 5, archives
+    refs = referenced_blobs()
+    assert len(refs) == len(set(refs)), Counter(refs).most_common(3)
+    assert stored_blobs() - before == set(refs) - before
 
 
 def test_cancel_stops_between_steps_and_the_rerun_converges(director_env):

@@ -18,7 +18,6 @@ import signal
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml
@@ -28,35 +27,19 @@ from director import runner, services
 from director.models import (
     CompiledPackage,
     Instance,
-    ReleaseJob,
-    ReleasePackage,
     Task,
     TaskState,
     Vm,
 )
 from tests.director.execution.conftest import events, wait_done
 from tests.director.execution.test_agents_vcsim import greeter_env, greeter_manifest  # noqa: F401
-from tests.director.execution.test_failures_vcsim import _start_dedicated_worker
+from tests.director.execution.test_failures_vcsim import (
+    _start_dedicated_worker,
+    referenced_blobs,
+    stored_blobs,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def referenced_blobs() -> list[str]:
-    ids = list(CompiledPackage.objects.values_list("blobstore_id", flat=True))
-    ids += list(ReleasePackage.objects.values_list("blobstore_id", flat=True))
-    ids += list(ReleaseJob.objects.values_list("blobstore_id", flat=True))
-    for spec in Instance.objects.values_list("spec_json", flat=True):
-        archive = (spec or {}).get("rendered_templates_archive") or {}
-        if archive.get("blobstore_id"):
-            ids.append(archive["blobstore_id"])
-    return ids
-
-
-def stored_blobs() -> set[str]:
-    from director.blobstore import BLOB_ID_RE
-
-    root = Path(django_settings.BLOBSTORE_DIR)
-    return {p.name for p in root.rglob("*") if p.is_file() and BLOB_ID_RE.fullmatch(p.name)}
 
 
 def test_a_worker_killed_mid_compilation_and_the_rerun_converge(
