@@ -40,7 +40,6 @@ from typing import Any
 
 from django.utils import timezone
 
-from director import locks
 from director.agent import agent_for
 from director.cloud import cloud_for_director
 from director.execution import steps
@@ -71,6 +70,7 @@ from director.planning.model import JobRef, SubnetSpec
 from director.runner import TaskContext, task_handler
 from director.services.resurrection import resurrection_enabled
 
+from .cck_scan import lock_deployment
 from .monitor import (
     RESURRECTABLE,
     RESURRECTION_DESCRIPTION,
@@ -216,14 +216,7 @@ def scan_and_fix(ctx: TaskContext) -> str:
     name = ctx.deployment_name
     if not resurrection_enabled():
         raise ResurrectionPaused("Resurrection is paused: the director's resurrection is off")
-    try:
-        locks.acquire(locks.deployment_lock_name(name), ctx, timeout=0)
-    except locks.LockHeld as exc:
-        raise locks.LockHeld(
-            exc.name,
-            exc.task_id,
-            f"Unable to get deployment lock, maybe a deployment is in progress ({exc.message})",
-        ) from None
+    lock_deployment(ctx)
     deployment = Deployment.objects.filter(name=name).first()
     if deployment is None:
         return f"deployment '{name}' no longer exists: nothing to fix"
